@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// options are keeld's settings, named after etcd's flags so a member starts from exactly the
+// command line etcd would be started with.
+type options struct {
+	name                     string
+	dataDir                  string
+	listenClientURLs         string
+	advertiseClientURLs      string
+	listenPeerURLs           string
+	initialAdvertisePeerURLs string
+	initialCluster           string
+	initialClusterState      string
+	initialClusterToken      string
+	heartbeatInterval        uint
+	electionTimeout          uint
+	snapshotCount            uint64
+	maxRequestBytes          uint
+	maxTxnOps                uint
+	quotaBackendBytes        int64
+	listenMetricsURLs        string
+	enablePprof              bool
+	logLevel                 string
+	logFormat                string
+}
+
+// ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
+var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "auto-compaction-mode",
+	"auto-compaction-retention", "strict-reconfig-check", "max-snapshots", "max-wals", "cors",
+	"experimental-initial-corrupt-check", "experimental-watch-progress-notify-interval"}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("keeld", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.name, "name", "default", "human-readable name for this member")
+	fs.StringVar(&o.dataDir, "data-dir", "", "path to the data directory (default ${name}.etcd)")
+	fs.StringVar(&o.listenClientURLs, "listen-client-urls", "http://localhost:2379", "URLs to listen on for client traffic")
+	fs.StringVar(&o.advertiseClientURLs, "advertise-client-urls", "http://localhost:2379", "client URLs advertised to the cluster")
+	fs.StringVar(&o.listenPeerURLs, "listen-peer-urls", "http://localhost:2380", "URLs to listen on for peer traffic")
+	fs.StringVar(&o.initialAdvertisePeerURLs, "initial-advertise-peer-urls", "http://localhost:2380", "this member's peer URLs to advertise")
+	fs.StringVar(&o.initialCluster, "initial-cluster", "", "initial cluster configuration for bootstrapping (name=peerURL,...)")
+	fs.StringVar(&o.initialClusterState, "initial-cluster-state", "new", "initial cluster state: new or existing")
+	fs.StringVar(&o.initialClusterToken, "initial-cluster-token", "etcd-cluster", "initial cluster token")
+	fs.UintVar(&o.heartbeatInterval, "heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
+	fs.UintVar(&o.electionTimeout, "election-timeout", 1000, "time (in milliseconds) for an election to timeout")
+	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 10000, "number of committed entries that triggers a raft snapshot")
+	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", 1572864, "maximum client request size in bytes")
+	fs.UintVar(&o.maxTxnOps, "max-txn-ops", 128, "maximum number of operations permitted in a transaction")
+	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "backend size quota (0 = 2 GiB)")
+	fs.StringVar(&o.listenMetricsURLs, "listen-metrics-urls", "", "extra URLs serving /metrics and /health")
+	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve runtime profiling data under /debug/pprof on client URLs")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	for _, name := range ignoredFlags {
+		fs.String(name, "", "accepted for etcd compatibility; ignored")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return nil, err
+	}
+	if o.dataDir == "" {
+		o.dataDir = o.name + ".etcd"
+	}
+	if o.initialCluster == "" {
+		o.initialCluster = o.name + "=" + o.initialAdvertisePeerURLs
+	}
+	return o, o.validate()
+}
+
+// applyEnv sets every flag not given on the command line from ETCD_<FLAG> or KEEL_<FLAG>
+// (upper case, dashes as underscores), as etcd does.
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		key := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		for _, prefix := range []string{"KEEL_", "ETCD_"} {
+			if v, ok := lookup(prefix + key); ok {
+				if err := fs.Set(f.Name, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s%s: %w", prefix, key, err))
+				}
+				return
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func (o *options) validate() error {
+	var errs []error
+	if o.initialClusterState != "new" && o.initialClusterState != "existing" {
+		errs = append(errs, fmt.Errorf("--initial-cluster-state must be new or existing, got %q", o.initialClusterState))
+	}
+	for _, list := range []string{o.listenClientURLs, o.advertiseClientURLs, o.listenPeerURLs, o.initialAdvertisePeerURLs} {
+		for _, u := range splitList(list) {
+			if _, err := parseURL(u); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if o.electionTimeout < 5*o.heartbeatInterval {
+		errs = append(errs, fmt.Errorf("--election-timeout[%vms] should be at least 5 times --heartbeat-interval[%vms]",
+			o.electionTimeout, o.heartbeatInterval))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *options) heartbeat() time.Duration {
+	return time.Duration(o.heartbeatInterval) * time.Millisecond
+}
+func (o *options) election() time.Duration {
+	return time.Duration(o.electionTimeout) * time.Millisecond
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL %q: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("URL %q: scheme must be http or https", s)
+	}
+	if u.Port() == "" {
+		return nil, fmt.Errorf("URL %q: a port is required", s)
+	}
+	if u.Scheme == "https" {
+		return nil, fmt.Errorf("URL %q: TLS is not supported yet", s)
+	}
+	return u, nil
+}
+
+// parseInitialCluster parses name=url[,name=url...]; a name may repeat for several URLs.
+func parseInitialCluster(s string) ([]member, error) {
+	var out []member
+	idx := map[string]int{}
+	for _, kv := range splitList(s) {
+		name, u, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || u == "" {
+			return nil, fmt.Errorf("--initial-cluster: bad entry %q (want name=url)", kv)
+		}
+		if _, err := parseURL(u); err != nil {
+			return nil, fmt.Errorf("--initial-cluster: %w", err)
+		}
+		if i, ok := idx[name]; ok {
+			out[i].peerURLs = append(out[i].peerURLs, u)
+			continue
+		}
+		idx[name] = len(out)
+		out = append(out, member{name: name, peerURLs: []string{u}})
+	}
+	return out, nil
+}
+
+type member struct {
+	name     string
+	peerURLs []string
+}

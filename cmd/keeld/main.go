@@ -1,0 +1,161 @@
+// Command keeld runs one member of a Keel cluster. It takes etcd's flags (and ETCD_*/KEEL_*
+// environment variables) and serves etcd's v3 gRPC API on the client URLs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keeldb/keel/raftstore"
+	"github.com/keeldb/keel/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if !errors.Is(err, errHelp) {
+			fmt.Fprintln(os.Stderr, "keeld:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errHelp = errors.New("help requested")
+
+func run(args []string, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		if strings.Contains(err.Error(), "help requested") {
+			return errHelp
+		}
+		return err
+	}
+	log := newLogger(opts, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	members, err := parseInitialCluster(opts.initialCluster)
+	if err != nil {
+		return err
+	}
+	peerURL, _ := parseURL(splitList(opts.listenPeerURLs)[0])
+	peerLn, err := net.Listen("tcp", peerURL.Host)
+	if err != nil {
+		return fmt.Errorf("listen on peer URL: %w", err)
+	}
+	advPeer, _ := parseURL(splitList(opts.initialAdvertisePeerURLs)[0])
+	advAddr, err := net.ResolveTCPAddr("tcp", advPeer.Host)
+	if err != nil {
+		return fmt.Errorf("resolve advertised peer URL: %w", err)
+	}
+	mux := raftstore.NewPeerMux(peerLn, advAddr, nil)
+	go func() { _ = mux.Serve() }()
+	defer mux.Close()
+
+	cfg := raftstore.Config{
+		Name:              opts.name,
+		DataDir:           opts.dataDir,
+		NewCluster:        opts.initialClusterState == "new",
+		Token:             opts.initialClusterToken,
+		ClientURLs:        splitList(opts.advertiseClientURLs),
+		HeartbeatInterval: opts.heartbeat(),
+		ElectionTimeout:   opts.election(),
+		SnapshotCount:     opts.snapshotCount,
+		Transport:         raftstore.NewNetworkTransport(mux, log),
+		Logger:            log,
+		Registerer:        reg,
+	}
+	for _, m := range members {
+		cfg.InitialCluster = append(cfg.InitialCluster, raftstore.Member{Name: m.name, PeerURLs: m.peerURLs})
+	}
+	node, err := raftstore.Open(cfg)
+	if err != nil {
+		return err
+	}
+	peerSrv := server.NewPeerServer(node)
+	go func() { _ = peerSrv.Serve(mux.GRPCListener()) }()
+
+	srv := server.New(server.Config{
+		MaxRequestBytes:   int(opts.maxRequestBytes),
+		MaxTxnOps:         int(opts.maxTxnOps),
+		QuotaBackendBytes: opts.quotaBackendBytes,
+		Logger:            log,
+		Registerer:        reg,
+		Gatherer:          reg,
+		Pprof:             opts.enablePprof,
+	}, node)
+	errc := make(chan error, 4)
+	for _, u := range splitList(opts.listenClientURLs) {
+		cu, _ := parseURL(u)
+		ln, err := net.Listen("tcp", cu.Host)
+		if err != nil {
+			_ = node.Close()
+			return fmt.Errorf("listen on client URL: %w", err)
+		}
+		go func() { errc <- srv.Serve(ln) }()
+		log.Info("serving client requests", "url", u)
+	}
+	for _, u := range splitList(opts.listenMetricsURLs) {
+		mu, _ := parseURL(u)
+		go func() { errc <- serveMetrics(mu.Host, reg) }()
+	}
+	log.Info("keeld started", "name", opts.name, "member_id", fmt.Sprintf("%x", node.ID()),
+		"data_dir", opts.dataDir, "peer_url", peerURL.String())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "signal", "received")
+	case err = <-errc:
+		log.Error("server failed", "error", err)
+	}
+	shutdown(log, srv, peerSrv, node)
+	return err
+}
+
+type stopper interface{ Stop() }
+
+// shutdown stops in the house order: client gRPC (graceful with a deadline), then raft and
+// the stores, then peer traffic.
+func shutdown(log *slog.Logger, srv *server.Server, peer stopper, node *raftstore.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Stop(ctx)
+	if err := node.Close(); err != nil {
+		log.Error("raft shutdown", "error", err)
+	}
+	peer.Stop()
+	log.Info("stopped")
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s.ListenAndServe()
+}
+
+func newLogger(o *options, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(o.logLevel))
+	hopts := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, hopts))
+	}
+	return slog.New(slog.NewJSONHandler(w, hopts))
+}

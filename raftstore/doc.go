@@ -1,0 +1,21 @@
+// Package raftstore replicates Keel's state machine with hashicorp/raft.
+//
+// A Node owns one raft member: the raft-boltdb log and stable store, the file snapshot store,
+// the network transport on the peer URL, and the FSM that applies committed entries to an
+// mvcc.Store through the apply package. It is the only package that imports hashicorp/raft.
+//
+// Guarantees:
+//   - Writes go through the raft log. A follower forwards them to the leader over the Peer
+//     gRPC service that shares the peer listener with raft's own traffic (the first byte of a
+//     connection tells them apart).
+//   - Linearizable reads use a read index: the leader takes its commit index once an entry of
+//     its current term is applied, confirms leadership with one VerifyLeader round shared by all
+//     reads that arrived meanwhile, and the reading member waits until its FSM has applied that
+//     index. LeaderLeaseTimeout is never relied on for read safety.
+//   - The FSM is persistent: mvcc stores the applied raft index in the same backend transaction
+//     as the data, so on restart (NoSnapshotRestoreOnStart) entries at or below it are skipped
+//     instead of re-applied. A raft snapshot is a consistent copy of the mvcc backend.
+//
+// Concurrency: raft applies entries on its FSM goroutine; the FSM is the only writer of the
+// mvcc store. Reads run concurrently on any goroutine.
+package raftstore

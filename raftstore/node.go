@@ -1,0 +1,368 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/mvcc"
+)
+
+// Auxiliary mvcc buckets owned by raftstore (replicated, part of snapshots).
+var (
+	bucketCluster = []byte("cluster")
+	bucketMembers = []byte("members")
+	keyClusterID  = []byte("id")
+)
+
+// Node is one member of a Keel cluster. Safe for concurrent use.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	id        uint64
+	clusterID uint64
+
+	store    *mvcc.Store
+	logStore *raftboltdb.BoltStore
+	snaps    raft.SnapshotStore
+	trans    raft.Transport
+	raft     *raft.Raft
+	fsm      *fsm
+	peers    *peerClients
+	metrics  *metrics
+
+	applied appliedWaiter
+	reads   *readIndexer
+
+	// readyTerm is the term whose first Noop command this member applied as leader;
+	// readyIndex is that Noop's index. Linearizable reads wait for readyTerm == current term.
+	readyMu    sync.Mutex
+	readyTerm  uint64
+	readyIndex uint64
+	readyCh    chan struct{} // closed and replaced whenever readiness or leadership changes
+
+	leaderCh chan bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+}
+
+// Open starts the member described by cfg: it opens (or creates) its data dir, bootstraps a
+// new cluster from cfg.InitialCluster when the data dir is empty and cfg.NewCluster is set,
+// and starts raft. Close releases everything.
+func Open(cfg Config) (*Node, error) {
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("raftstore: a transport is required")
+	}
+	n := &Node{
+		cfg:      cfg,
+		readyCh:  make(chan struct{}),
+		leaderCh: make(chan bool, 16),
+		stop:     make(chan struct{}),
+	}
+	self, err := cfg.self()
+	if err != nil {
+		return nil, err
+	}
+	n.id = MemberID(self.PeerURLs, cfg.Token)
+	n.log = cfg.Logger.With("component", "raftstore", "member_id", fmt.Sprintf("%x", n.id))
+	n.metrics = newMetrics(cfg.Registerer)
+	if err := n.openStorage(); err != nil {
+		n.closeStorage()
+		return nil, err
+	}
+	if err := n.startRaft(); err != nil {
+		n.closeStorage()
+		return nil, err
+	}
+	n.peers = newPeerClients(cfg.PeerDialer, cfg.PeerClients)
+	n.reads = newReadIndexer(n)
+	n.goFunc(n.watchLeadership)
+	n.goFunc(n.reads.run)
+	n.goFunc(n.publishAttributes)
+	return n, nil
+}
+
+func (n *Node) goFunc(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (c *Config) self() (Member, error) {
+	for _, m := range c.InitialCluster {
+		if m.Name == c.Name {
+			return m, nil
+		}
+	}
+	return Member{}, fmt.Errorf("raftstore: member %q is not in the initial cluster", c.Name)
+}
+
+func (n *Node) openStorage() error {
+	dir := filepath.Join(n.cfg.DataDir, "member")
+	if err := os.MkdirAll(filepath.Join(dir, "snap"), 0o700); err != nil {
+		return fmt.Errorf("raftstore: create data dir: %w", err)
+	}
+	var err error
+	n.store, err = mvcc.Open(mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("raftstore: open raft log: %w", err)
+	}
+	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, "snap"), 2, newHCLog(n.log))
+	if err != nil {
+		return fmt.Errorf("raftstore: open snapshot store: %w", err)
+	}
+	n.applied.set(n.store.ConsistentIndex())
+	return nil
+}
+
+func (n *Node) closeStorage() {
+	if n.logStore != nil {
+		_ = n.logStore.Close()
+	}
+	if n.store != nil {
+		_ = n.store.Close()
+	}
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = serverID(n.id)
+	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.SnapshotThreshold = n.cfg.SnapshotCount
+	rc.SnapshotInterval = 30 * time.Second
+	rc.TrailingLogs = 10240
+	rc.MaxAppendEntries = 512
+	rc.BatchApplyCh = true
+	rc.NoSnapshotRestoreOnStart = true
+	rc.NotifyCh = n.leaderCh
+	rc.Logger = newHCLog(n.log)
+	return rc
+}
+
+func (n *Node) startRaft() error {
+	rc := n.raftConfig()
+	n.trans = n.cfg.Transport
+	n.fsm = &fsm{n: n}
+	existing, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
+	if err != nil {
+		return fmt.Errorf("raftstore: inspect raft state: %w", err)
+	}
+	if !existing && n.cfg.NewCluster {
+		if err := n.bootstrap(rc); err != nil {
+			return err
+		}
+	}
+	if v := n.store.Aux(bucketCluster, keyClusterID); len(v) == 8 {
+		n.clusterID = beUint64(v)
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, n.snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("raftstore: start raft: %w", err)
+	}
+	n.log.Info("raft started", "bootstrapped", !existing && n.cfg.NewCluster,
+		"applied_index", n.store.ConsistentIndex(), "revision", n.store.Rev())
+	return nil
+}
+
+func (n *Node) bootstrap(rc *raft.Config) error {
+	var conf raft.Configuration
+	ids := make([]uint64, 0, len(n.cfg.InitialCluster))
+	for _, m := range n.cfg.InitialCluster {
+		addr, err := hostPort(m.PeerURLs[0])
+		if err != nil {
+			return err
+		}
+		id := MemberID(m.PeerURLs, n.cfg.Token)
+		ids = append(ids, id)
+		conf.Servers = append(conf.Servers, raft.Server{
+			Suffrage: raft.Voter, ID: serverID(id), Address: raft.ServerAddress(addr),
+		})
+	}
+	if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, n.snaps, n.trans, conf); err != nil {
+		return fmt.Errorf("raftstore: bootstrap: %w", err)
+	}
+	// Every initial member derives the same cluster ID; it is stored before the first raft
+	// entry so that snapshots carry it to members added later.
+	w := n.store.Write(0)
+	w.SetAux(bucketCluster, keyClusterID, beAppend(nil, ClusterID(ids)))
+	w.End()
+	return n.store.Commit()
+}
+
+// Close stops the member: it hands leadership to another voter if it is the leader of a
+// multi-member cluster, shuts raft down and closes the stores. Idempotent.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if n.raft.State() == raft.Leader && n.voters() > 1 {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("leadership transfer on shutdown failed", "error", err)
+		}
+	}
+	close(n.stop)
+	err := n.raft.Shutdown().Error()
+	n.wg.Wait()
+	if c, ok := n.trans.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
+	n.peers.close()
+	n.closeStorage()
+	n.log.Info("raft stopped")
+	return err
+}
+
+func (n *Node) voters() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			c++
+		}
+	}
+	return c
+}
+
+// ID returns this member's ID.
+func (n *Node) ID() uint64 { return n.id }
+
+// ClusterID returns the cluster's ID (0 until known, for a member that joined an existing
+// cluster and has not received a snapshot yet).
+func (n *Node) ClusterID() uint64 {
+	if n.clusterID == 0 {
+		if v := n.store.Aux(bucketCluster, keyClusterID); len(v) == 8 {
+			return beUint64(v)
+		}
+	}
+	return n.clusterID
+}
+
+// Store returns the member's mvcc store (reads only; the FSM is its only writer).
+func (n *Node) Store() *mvcc.Store { return n.store }
+
+// Term returns the current raft term.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
+// Leader returns the leader's member ID, or 0 if no leader is known.
+func (n *Node) Leader() uint64 {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return 0
+	}
+	return parseServerID(id)
+}
+
+// IsLeader reports whether this member is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// AppliedIndex returns the index of the last raft entry this member's FSM applied.
+func (n *Node) AppliedIndex() uint64 { return n.applied.get() }
+
+// CommitIndex returns the raft commit index this member knows.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
+// watchLeadership reacts to leadership changes: a new leader proposes a Noop and becomes
+// ready for linearizable reads once it is applied.
+func (n *Node) watchLeadership() {
+	for {
+		select {
+		case <-n.stop:
+			return
+		case isLeader := <-n.leaderCh:
+			n.metrics.leaderChanges.Inc()
+			n.setReady(0, 0)
+			if isLeader {
+				n.log.Info("became leader", "term", n.raft.CurrentTerm())
+				n.goFunc(n.announceLeadership)
+			} else {
+				n.log.Info("lost leadership", "term", n.raft.CurrentTerm())
+			}
+		}
+	}
+}
+
+func (n *Node) announceLeadership() {
+	term := n.raft.CurrentTerm()
+	data := mustMarshal(&keelpb.Command{Cmd: &keelpb.Command_Noop{Noop: &keelpb.Noop{Term: term}}})
+	f := n.raft.Apply(data, n.cfg.RequestTimeout)
+	if err := f.Error(); err != nil {
+		n.log.Warn("leader noop failed", "term", term, "error", err)
+		return
+	}
+	if n.raft.CurrentTerm() == term && n.raft.State() == raft.Leader {
+		n.setReady(term, f.Index())
+	}
+}
+
+func (n *Node) setReady(term, index uint64) {
+	n.readyMu.Lock()
+	n.readyTerm, n.readyIndex = term, index
+	close(n.readyCh)
+	n.readyCh = make(chan struct{})
+	n.readyMu.Unlock()
+}
+
+// leaderReady returns whether this leader may serve read indexes for term, the index of its
+// term's first entry, and a channel closed on the next readiness change.
+func (n *Node) leaderReady(term uint64) (bool, uint64, <-chan struct{}) {
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	return n.readyTerm == term && term != 0, n.readyIndex, n.readyCh
+}
+
+// waitLeader waits until some leader is known, the context ends, or about two election
+// timeouts pass.
+func (n *Node) waitLeader(ctx context.Context) (raft.ServerAddress, uint64, error) {
+	deadline := time.NewTimer(2 * n.cfg.ElectionTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(n.cfg.HeartbeatInterval / 2)
+	defer tick.Stop()
+	for {
+		if addr, id := n.raft.LeaderWithID(); id != "" {
+			return addr, parseServerID(id), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", 0, ctxErr(ctx)
+		case <-n.stop:
+			return "", 0, ErrStopped
+		case <-deadline.C:
+			return "", 0, ErrNoLeader
+		case <-tick.C:
+		}
+	}
+}
+
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,153 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	keelpb "github.com/keeldb/keel/api/proto"
+)
+
+// PeerService returns the Peer gRPC service of this member, to be registered on the peer
+// listener's gRPC server.
+func (n *Node) PeerService() keelpb.PeerServer { return &peerService{n: n} }
+
+type peerService struct {
+	keelpb.UnimplementedPeerServer
+	n *Node
+}
+
+// Propose applies a forwarded command if this member is the leader. Domain errors travel in
+// the response so the follower can hand its client the same error.
+func (p *peerService) Propose(ctx context.Context, req *keelpb.ProposeRequest) (*keelpb.ProposeResponse, error) {
+	if !p.n.IsLeader() {
+		return &keelpb.ProposeResponse{Error: errorCode(ErrNotLeader)}, nil
+	}
+	msg, index, err := p.n.proposeLocal(ctx, req.Command)
+	if err != nil {
+		return &keelpb.ProposeResponse{Error: errorCode(err), Index: index}, nil
+	}
+	out := &keelpb.ProposeResponse{Index: index}
+	if msg != nil {
+		out.Response = mustMarshal(msg)
+	}
+	return out, nil
+}
+
+// ReadIndex serves a follower's read index request.
+func (p *peerService) ReadIndex(ctx context.Context, _ *keelpb.ReadIndexRequest) (*keelpb.ReadIndexResponse, error) {
+	if !p.n.IsLeader() {
+		return nil, errors.New(errorCode(ErrNotLeader))
+	}
+	idx, err := p.n.reads.leaderReadIndex(ctx)
+	if err != nil {
+		return &keelpb.ReadIndexResponse{}, errors.New(errorCode(err))
+	}
+	return &keelpb.ReadIndexResponse{Index: idx, Term: p.n.raft.CurrentTerm()}, nil
+}
+
+// PeerClientFunc returns a Peer client for a member's peer address.
+type PeerClientFunc func(addr string) (keelpb.PeerClient, error)
+
+// peerClients caches one gRPC connection per peer address.
+type peerClients struct {
+	dial PeerDialer
+	mu   sync.Mutex
+	// guarded by mu
+	conns   map[string]*grpc.ClientConn
+	clients map[string]keelpb.PeerClient
+	custom  PeerClientFunc
+}
+
+func newPeerClients(dial PeerDialer, custom PeerClientFunc) *peerClients {
+	return &peerClients{dial: dial, custom: custom,
+		conns: map[string]*grpc.ClientConn{}, clients: map[string]keelpb.PeerClient{}}
+}
+
+func (c *peerClients) client(addr string) (keelpb.PeerClient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pc, ok := c.clients[addr]; ok {
+		return pc, nil
+	}
+	if c.custom != nil {
+		pc, err := c.custom(addr)
+		if err != nil {
+			return nil, err
+		}
+		c.clients[addr] = pc
+		return pc, nil
+	}
+	dial := c.dial
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			return dialWithPreamble(ctx, dial, a, preambleGRPC)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[addr] = conn
+	pc := keelpb.NewPeerClient(conn)
+	c.clients[addr] = pc
+	return pc, nil
+}
+
+func (c *peerClients) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		_ = conn.Close()
+	}
+	c.conns, c.clients = map[string]*grpc.ClientConn{}, map[string]keelpb.PeerClient{}
+}
+
+// propose forwards an encoded command to the leader at addr.
+func (c *peerClients) propose(ctx context.Context, addr string, cmd []byte) ([]byte, uint64, error) {
+	pc, err := c.client(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := pc.Propose(ctx, &keelpb.ProposeRequest{Command: cmd})
+	if err != nil {
+		return nil, 0, transportError(ctx, err)
+	}
+	if resp.Error != "" {
+		return nil, resp.Index, errorFromCode(resp.Error)
+	}
+	return resp.Response, resp.Index, nil
+}
+
+// readIndex asks the leader at addr for a read index.
+func (c *peerClients) readIndex(ctx context.Context, addr string) (uint64, error) {
+	pc, err := c.client(addr)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := pc.ReadIndex(ctx, &keelpb.ReadIndexRequest{})
+	if err != nil {
+		return 0, transportError(ctx, err)
+	}
+	return resp.Index, nil
+}
+
+// transportError turns a failed peer call into a raftstore error. A forwarded write whose
+// call failed has an unknown outcome.
+func transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctxErr(ctx)
+	}
+	if s, ok := statusMessage(err); ok {
+		if e, known := errorCodes[s]; known {
+			return e
+		}
+	}
+	return ErrLeaderChanged
+}

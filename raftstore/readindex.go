@@ -1,0 +1,215 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// appliedWaiter tracks the FSM's applied index and wakes waiters when it advances.
+type appliedWaiter struct {
+	mu sync.Mutex
+	// guarded by mu
+	index uint64
+	ch    chan struct{} // closed and replaced on every advance
+}
+
+func (a *appliedWaiter) get() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.index
+}
+
+func (a *appliedWaiter) set(i uint64) {
+	a.mu.Lock()
+	if i > a.index {
+		a.index = i
+	}
+	if a.ch != nil {
+		close(a.ch)
+		a.ch = nil
+	}
+	a.mu.Unlock()
+}
+
+// wait blocks until the applied index reaches i or ctx ends.
+func (a *appliedWaiter) wait(ctx context.Context, stop <-chan struct{}, i uint64) error {
+	for {
+		a.mu.Lock()
+		if a.index >= i {
+			a.mu.Unlock()
+			return nil
+		}
+		if a.ch == nil {
+			a.ch = make(chan struct{})
+		}
+		ch := a.ch
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		case <-stop:
+			return ErrStopped
+		}
+	}
+}
+
+// readIndexer confirms leadership for linearizable reads, one VerifyLeader round for every
+// read that queued while the previous round was in flight.
+type readIndexer struct {
+	n    *Node
+	reqs chan *readReq
+}
+
+type readReq struct {
+	done  chan struct{}
+	index uint64
+	err   error
+}
+
+func newReadIndexer(n *Node) *readIndexer {
+	return &readIndexer{n: n, reqs: make(chan *readReq, 1024)}
+}
+
+func (r *readIndexer) run() {
+	batch := make([]*readReq, 0, 64)
+	for {
+		select {
+		case <-r.n.stop:
+			return
+		case req := <-r.reqs:
+			batch = append(batch[:0], req)
+		}
+	drain:
+		for {
+			select {
+			case req := <-r.reqs:
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		index, err := r.n.confirmLeadership()
+		r.n.metrics.readIndexBatch.Observe(float64(len(batch)))
+		for _, req := range batch {
+			req.index, req.err = index, err
+			close(req.done)
+		}
+	}
+}
+
+// leaderReadIndex returns a read index if this member is the leader and ready.
+func (r *readIndexer) leaderReadIndex(ctx context.Context) (uint64, error) {
+	req := &readReq{done: make(chan struct{})}
+	select {
+	case r.reqs <- req:
+	case <-ctx.Done():
+		return 0, ctxErr(ctx)
+	case <-r.n.stop:
+		return 0, ErrStopped
+	}
+	select {
+	case <-req.done:
+		return req.index, req.err
+	case <-ctx.Done():
+		return 0, ctxErr(ctx)
+	case <-r.n.stop:
+		return 0, ErrStopped
+	}
+}
+
+var errNotReady = errors.New("raftstore: leader has not committed an entry of its term")
+
+// confirmLeadership is one read-index round on the leader: the commit index is taken once the
+// leader's current-term entry is applied, then leadership is confirmed with a quorum.
+func (n *Node) confirmLeadership() (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	term := n.raft.CurrentTerm()
+	ready, first, _ := n.leaderReady(term)
+	if !ready {
+		return 0, errNotReady
+	}
+	index := max(n.raft.CommitIndex(), first)
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return 0, ErrStopped
+		}
+		return 0, ErrLeaderChanged
+	}
+	return index, nil
+}
+
+// ReadIndex returns an index such that every write acknowledged before the call is at or
+// below it. On the leader it is computed locally; a follower asks the leader.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	for {
+		if n.raft.State() == raft.Leader {
+			idx, err := n.reads.leaderReadIndex(ctx)
+			switch {
+			case err == nil:
+				return idx, nil
+			case errors.Is(err, errNotReady):
+				_, _, ch := n.leaderReady(n.raft.CurrentTerm())
+				if err := n.waitChange(ctx, ch); err != nil {
+					return 0, err
+				}
+				continue
+			case errors.Is(err, ErrNotLeader):
+				continue
+			default:
+				return 0, err
+			}
+		}
+		addr, _, err := n.waitLeader(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if addr == n.trans.LocalAddr() {
+			// Leadership is moving to or from this member; look again shortly.
+			if err := n.waitChange(ctx, nil); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		idx, err := n.peers.readIndex(ctx, string(addr))
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, errNotReady) {
+			if err := n.waitChange(ctx, nil); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		return idx, err
+	}
+}
+
+// LinearizableBarrier returns once this member's state reflects every write acknowledged
+// before the call (read index, then wait for the local FSM to apply it).
+func (n *Node) LinearizableBarrier(ctx context.Context) error {
+	idx, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.applied.wait(ctx, n.stop, idx)
+}
+
+// waitChange waits for ch (nil: one heartbeat interval), ctx or shutdown.
+func (n *Node) waitChange(ctx context.Context, ch <-chan struct{}) error {
+	t := time.NewTimer(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-n.stop:
+		return ErrStopped
+	}
+}

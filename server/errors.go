@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/mvcc"
+	"github.com/keeldb/keel/raftstore"
+)
+
+// errorMap lists every domain error a client may see, with etcd's status for it.
+var errorMap = []struct {
+	err  error
+	grpc error
+}{
+	{apply.ErrEmptyKey, rpctypes.ErrGRPCEmptyKey},
+	{apply.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
+	{apply.ErrValueProvided, rpctypes.ErrGRPCValueProvided},
+	{apply.ErrLeaseProvided, rpctypes.ErrGRPCLeaseProvided},
+	{apply.ErrTooManyOps, rpctypes.ErrGRPCTooManyOps},
+	{apply.ErrDuplicateKey, rpctypes.ErrGRPCDuplicateKey},
+	{apply.ErrInvalidSortOption, rpctypes.ErrGRPCInvalidSortOption},
+	{apply.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{apply.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
+	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
+	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
+	{raftstore.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
+	{raftstore.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{raftstore.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
+	{raftstore.ErrTimeout, rpctypes.ErrGRPCTimeout},
+	{raftstore.ErrStopped, rpctypes.ErrGRPCStopped},
+	{context.Canceled, rpctypes.ErrGRPCCanceled},
+	{context.DeadlineExceeded, rpctypes.ErrGRPCDeadlineExceeded},
+}
+
+// toGRPCError maps a domain error to the gRPC status etcd would send. Errors that already
+// are statuses pass through; anything unknown becomes Internal (never Unknown).
+func toGRPCError(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, m := range errorMap {
+		if errors.Is(err, m.err) {
+			return m.grpc
+		}
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Internal, err.Error())
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/keeldb/keel/apply"
+)
+
+type kvServer struct {
+	pb.UnimplementedKVServer
+	s *Server
+}
+
+// Range serves a read: serializable from local state, otherwise after a read index.
+func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if err := apply.ValidateRange(r); err != nil {
+		return nil, toGRPCError(err)
+	}
+	if !r.Serializable {
+		if err := k.s.linearize(ctx); err != nil {
+			return nil, toGRPCError(err)
+		}
+	}
+	view := k.s.node.Store().Read()
+	defer view.End()
+	resp, err := apply.Range(view, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = k.s.fillHeader(resp.Header)
+	return resp, nil
+}
+
+// Put proposes a put through the raft log.
+func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := k.s.checkWrite(r, apply.ValidatePut(r)); err != nil {
+		return nil, err
+	}
+	ctx, cancel := k.s.requestContext(ctx)
+	defer cancel()
+	resp, err := k.s.node.Put(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = k.s.fillHeader(resp.Header)
+	return resp, nil
+}
+
+// DeleteRange proposes a delete through the raft log.
+func (k *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	if err := k.s.checkWrite(r, apply.ValidateDeleteRange(r)); err != nil {
+		return nil, err
+	}
+	ctx, cancel := k.s.requestContext(ctx)
+	defer cancel()
+	resp, err := k.s.node.DeleteRange(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = k.s.fillHeader(resp.Header)
+	return resp, nil
+}
+
+// Txn proposes a txn with writes through the raft log; a read-only txn is served like a
+// Range (serializable only if every range in it is).
+func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if err := apply.ValidateTxn(r, k.s.limits()); err != nil {
+		return nil, toGRPCError(err)
+	}
+	if apply.IsReadOnlyTxn(r) {
+		if !txnSerializable(r) {
+			if err := k.s.linearize(ctx); err != nil {
+				return nil, toGRPCError(err)
+			}
+		}
+		view := k.s.node.Store().Read()
+		defer view.End()
+		resp, err := apply.ReadTxn(view, r)
+		if err != nil {
+			return nil, toGRPCError(err)
+		}
+		resp.Header = k.s.fillHeader(resp.Header)
+		return resp, nil
+	}
+	if err := k.s.checkWrite(r, nil); err != nil {
+		return nil, err
+	}
+	ctx, cancel := k.s.requestContext(ctx)
+	defer cancel()
+	resp, err := k.s.node.Txn(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = k.s.fillHeader(resp.Header)
+	return resp, nil
+}
+
+// Compact proposes a compaction. The store compacts synchronously when the entry applies,
+// so physical and non-physical requests both return once the data is gone.
+func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	ctx, cancel := k.s.requestContext(ctx)
+	defer cancel()
+	resp, err := k.s.node.Compact(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = k.s.fillHeader(resp.Header)
+	return resp, nil
+}
+
+// RangeStream is left to UnimplementedKVServer: kube-apiserver falls back to paginated Range
+// on exactly codes.Unimplemented.
+
+func txnSerializable(r *pb.TxnRequest) bool {
+	for _, branch := range [][]*pb.RequestOp{r.Success, r.Failure} {
+		for _, op := range branch {
+			switch o := op.Request.(type) {
+			case *pb.RequestOp_RequestRange:
+				if !o.RequestRange.Serializable {
+					return false
+				}
+			case *pb.RequestOp_RequestTxn:
+				if !txnSerializable(o.RequestTxn) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}

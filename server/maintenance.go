@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"os"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+type maintenanceServer struct {
+	pb.UnimplementedMaintenanceServer
+	s *Server
+}
+
+// Status describes this member; it works without a leader and on learners.
+func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	n := m.s.node
+	size, inUse := n.Store().Size()
+	resp := &pb.StatusResponse{
+		Header:           m.s.header(),
+		Version:          Version,
+		DbSize:           size,
+		DbSizeInUse:      inUse,
+		Leader:           n.Leader(),
+		RaftIndex:        n.CommitIndex(),
+		RaftTerm:         n.Term(),
+		RaftAppliedIndex: n.AppliedIndex(),
+		IsLearner:        n.IsLearner(),
+		DbSizeQuota:      m.s.cfg.QuotaBackendBytes,
+		StorageVersion:   "3.6.0",
+		DowngradeInfo:    &pb.DowngradeInfo{},
+	}
+	if resp.Leader == 0 {
+		resp.Errors = append(resp.Errors, rpctypes.ErrGRPCNoLeader.Error())
+	}
+	return resp, nil
+}
+
+// Alarm lists alarms (there are none until the backend quota is enforced) and accepts
+// deactivation.
+func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	return &pb.AlarmResponse{Header: m.s.header()}, nil
+}
+
+// Defragment commits the pending backend batch; Keel's backend does not need offline
+// defragmentation to stay correct.
+func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := m.s.node.Store().Commit(); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.DefragmentResponse{Header: m.s.header()}, nil
+}
+
+// HashKV hashes the MVCC history up to a revision; equal on every member with equal history.
+func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	h, hashRev, compactRev, err := m.s.node.Store().HashKV(r.Revision)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.HashKVResponse{Header: m.s.header(), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
+}
+
+// snapshotChunk is etcd's snapshot message size.
+const snapshotChunk = 32 * 1024
+
+// Snapshot streams a consistent copy of the backend followed by its SHA-256, as etcdctl
+// snapshot save expects.
+func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
+	f, err := os.CreateTemp("", "keel-snapshot-*")
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	header := m.s.header()
+	size, err := m.s.node.Store().Snapshot(f)
+	if err != nil {
+		return toGRPCError(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	h := sha256.New()
+	buf := make([]byte, snapshotChunk)
+	sent := int64(0)
+	for sent < size {
+		n, err := io.ReadFull(f, buf[:min(int64(len(buf)), size-sent)])
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+		h.Write(buf[:n])
+		sent += int64(n)
+		resp := &pb.SnapshotResponse{RemainingBytes: uint64(size - sent), Blob: buf[:n], Version: Version}
+		if header != nil {
+			resp.Header, header = header, nil
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+	return stream.Send(&pb.SnapshotResponse{Blob: h.Sum(nil), Version: Version})
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
+
+	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/raftstore"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is the etcd version Keel reports in Status and /version. Kubernetes gates
+// watch-progress features on it (>= 3.5.13), so it names the etcd API level Keel implements.
+const Version = "3.6.0"
+
+// Config configures a Server. Zero values mean etcd's defaults.
+type Config struct {
+	// MaxRequestBytes is etcd's --max-request-bytes. Default 1.5 MiB.
+	MaxRequestBytes int
+	// MaxTxnOps is etcd's --max-txn-ops. Default 128.
+	MaxTxnOps int
+	// RequestTimeout bounds a write or a linearizable read. Default 7s.
+	RequestTimeout time.Duration
+	// QuotaBackendBytes is reported as Status.dbSizeQuota. Default 2 GiB.
+	QuotaBackendBytes int64
+	// Logger receives logs; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the server's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// Gatherer is served on /metrics; nil serves an empty page.
+	Gatherer prometheus.Gatherer
+	// Pprof serves runtime profiles under /debug/pprof (etcd's --enable-pprof).
+	Pprof bool
+}
+
+func (c *Config) applyDefaults() {
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 3 * 512 * 1024
+	}
+	if c.MaxTxnOps == 0 {
+		c.MaxTxnOps = 128
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 7 * time.Second
+	}
+	if c.QuotaBackendBytes == 0 {
+		c.QuotaBackendBytes = 2 << 30
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// grpcOverheadBytes is what etcd adds to --max-request-bytes for gRPC's receive limit.
+const grpcOverheadBytes = 512 * 1024
+
+// Server serves the etcd v3 API of one member. Safe for concurrent use.
+type Server struct {
+	cfg     Config
+	node    *raftstore.Node
+	log     *slog.Logger
+	grpc    *grpc.Server
+	http    *http.Server
+	metrics *metrics
+
+	mu sync.Mutex
+	// guarded by mu
+	listeners []net.Listener
+}
+
+// New builds the gRPC and HTTP servers for node. Serve starts them on a listener.
+func New(cfg Config, node *raftstore.Node) *Server {
+	cfg.applyDefaults()
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server")}
+	s.metrics = newMetrics(cfg.Registerer, node)
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor, s.unaryLeaderInterceptor),
+		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor, s.streamLeaderInterceptor),
+	)
+	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
+	pb.RegisterWatchServer(s.grpc, &pb.UnimplementedWatchServer{})
+	pb.RegisterLeaseServer(s.grpc, &pb.UnimplementedLeaseServer{})
+	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
+	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
+	pb.RegisterAuthServer(s.grpc, &authServer{})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, hs)
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Serve serves gRPC (HTTP/2) and HTTP/1 on ln until Stop. It returns nil after Stop.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	m := newClientMux(ln)
+	errc := make(chan error, 2)
+	go func() { errc <- ignoreClosed(s.grpc.Serve(m.grpc)) }()
+	go func() { errc <- ignoreClosed(s.http.Serve(m.http)) }()
+	go m.serve()
+	err := <-errc
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// Stop stops serving: gRPC calls in flight get until ctx ends to finish, then the
+// connections are closed.
+func (s *Server) Stop(ctx context.Context) {
+	s.mu.Lock()
+	for _, ln := range s.listeners {
+		_ = ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+	_ = s.http.Shutdown(ctx)
+}
+
+func ignoreClosed(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) ||
+		errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// NewPeerServer returns the gRPC server for the Peer service on the peer listener.
+func NewPeerServer(node *raftstore.Node) *grpc.Server {
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+	keelpb.RegisterPeerServer(g, node.PeerService())
+	return g
+}
+
+func (s *Server) limits() apply.Limits {
+	return apply.Limits{MaxTxnOps: s.cfg.MaxTxnOps, MaxRequestBytes: s.cfg.MaxRequestBytes}
+}
+
+// checkWrite returns the gRPC error for an invalid or oversized write, or nil.
+func (s *Server) checkWrite(r proto.Message, validation error) error {
+	if validation != nil {
+		return toGRPCError(validation)
+	}
+	if proto.Size(r) > s.cfg.MaxRequestBytes {
+		return rpctypes.ErrGRPCRequestTooLarge
+	}
+	return nil
+}
+
+func (s *Server) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+}
+
+// linearize waits until local state reflects every write acknowledged before the call.
+func (s *Server) linearize(ctx context.Context) error {
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	return s.node.LinearizableBarrier(ctx)
+}
