@@ -1,0 +1,356 @@
+package proccluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Defaults applied by Start to zero Config fields.
+const (
+	DefaultMembers      = 3
+	DefaultStartTimeout = 60 * time.Second
+	DefaultStopTimeout  = 30 * time.Second
+	// maxStartAttempts bounds how often Start retries with new ports after a bind failure.
+	maxStartAttempts = 3
+	// logTailBytes is how much of each member log is printed when a test fails.
+	logTailBytes = 16 << 10
+)
+
+// Config describes a cluster to start. Zero values mean defaults.
+type Config struct {
+	// Binary is the server executable: EtcdBinary(t) or BuildKeeld(t). Required.
+	Binary string
+	// Members is the cluster size; 0 means DefaultMembers (3).
+	Members int
+	// DataDir is the parent of the per-member data dirs (<DataDir>/m<i>); "" means t.TempDir().
+	DataDir string
+	// ExtraArgs are appended to every member's flags (e.g. "--log-level", "debug").
+	ExtraArgs []string
+	// Env entries ("K=V") are appended to the test process environment for every member.
+	Env []string
+	// LogDir receives <LogDir>/m<i>.log with each member's stdout and stderr; "" means DataDir.
+	// Set it to a directory outside t.TempDir() to keep logs after the test.
+	LogDir string
+	// StartTimeout bounds how long Start waits for a healthy cluster; 0 means 60 s.
+	StartTimeout time.Duration
+	// StopTimeout bounds how long Stop waits after SIGTERM before it fails the test and
+	// SIGKILLs the member; 0 means 30 s.
+	StopTimeout time.Duration
+}
+
+func (cfg Config) withDefaults(t testing.TB) Config {
+	t.Helper()
+	if cfg.Members == 0 {
+		cfg.Members = DefaultMembers
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.LogDir == "" {
+		cfg.LogDir = cfg.DataDir
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	return cfg
+}
+
+// Validate reports every problem with cfg (after defaults) at once.
+func (cfg Config) Validate() error {
+	var errs []error
+	if cfg.Binary == "" {
+		errs = append(errs, errors.New("proccluster: Config.Binary is empty"))
+	} else if st, err := os.Stat(cfg.Binary); err != nil {
+		errs = append(errs, fmt.Errorf("proccluster: Config.Binary: %w", err))
+	} else if st.IsDir() || st.Mode()&0o111 == 0 {
+		errs = append(errs, fmt.Errorf("proccluster: Config.Binary %q is not an executable file", cfg.Binary))
+	}
+	if cfg.Members < 1 {
+		errs = append(errs, fmt.Errorf("proccluster: Config.Members = %d, want >= 1", cfg.Members))
+	}
+	if cfg.StartTimeout < 0 || cfg.StopTimeout < 0 {
+		errs = append(errs, errors.New("proccluster: negative timeout"))
+	}
+	return errors.Join(errs...)
+}
+
+// Cluster is a running set of member processes. Create it with Start; it is torn down by the
+// t.Cleanup that Start registers.
+type Cluster struct {
+	t       testing.TB
+	cfg     Config
+	token   string
+	members []*member
+	// logsDumped makes teardown print the member logs at most once.
+	logsDumped atomic.Bool
+}
+
+// clusterSeq makes initial-cluster tokens unique within the test binary.
+var clusterSeq atomic.Int64
+
+// Start launches cfg.Members processes of cfg.Binary with etcd's clustering flags and returns
+// once every member answers Status and all agree on a leader (see the package doc). It fails the
+// test, printing the member logs, if the cluster does not get there within cfg.StartTimeout.
+// It registers a t.Cleanup that SIGKILLs and reaps every member.
+func Start(t testing.TB, cfg Config) *Cluster {
+	t.Helper()
+	cfg = cfg.withDefaults(t)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; ; attempt++ {
+		c, err := tryStart(t, cfg)
+		if err == nil {
+			return c
+		}
+		c.teardown(false)
+		if errors.Is(err, errPortInUse) && attempt < maxStartAttempts {
+			t.Logf("proccluster: attempt %d: %v; retrying with new ports", attempt, err)
+			c.logsDumped.Store(true) // abandoned: its Cleanup must not print the moved logs
+			for _, m := range c.members {
+				// Keep the failed attempt's log aside, so the next attempt's bind check does
+				// not see its "address already in use".
+				_ = os.Rename(m.logPath, fmt.Sprintf("%s.attempt%d", m.logPath, attempt))
+				if rerr := os.RemoveAll(m.dataDir); rerr != nil {
+					t.Fatalf("proccluster: removing %s: %v", m.dataDir, rerr)
+				}
+			}
+			continue
+		}
+		c.teardown(true)
+		t.Fatalf("proccluster: starting %d members of %s: %v", cfg.Members, cfg.Binary, err)
+	}
+}
+
+// tryStart makes one attempt; on error the caller tears the returned cluster down.
+func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
+	t.Helper()
+	c := &Cluster{
+		t:     t,
+		cfg:   cfg,
+		token: fmt.Sprintf("proccluster-%d-%d", os.Getpid(), clusterSeq.Add(1)),
+	}
+	ports, err := freePorts(2 * cfg.Members)
+	if err != nil {
+		return c, err
+	}
+	initial := make([]string, cfg.Members)
+	for i := range cfg.Members {
+		m := &member{
+			idx:       i,
+			name:      fmt.Sprintf("m%d", i),
+			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+		}
+		m.dataDir = filepath.Join(cfg.DataDir, m.name)
+		m.logPath = filepath.Join(cfg.LogDir, m.name+".log")
+		initial[i] = m.name + "=" + m.peerURL
+		c.members = append(c.members, m)
+	}
+	for _, m := range c.members {
+		m.args = []string{
+			"--name", m.name,
+			"--data-dir", m.dataDir,
+			"--listen-client-urls", m.clientURL,
+			"--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", m.peerURL,
+			"--initial-advertise-peer-urls", m.peerURL,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", c.token,
+		}
+		m.args = append(m.args, cfg.ExtraArgs...)
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return c, err
+	}
+	t.Cleanup(func() { c.teardown(t.Failed()) })
+	for _, m := range c.members {
+		if err := m.start(cfg.Binary, cfg.Env); err != nil {
+			return c, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), cfg.StartTimeout)
+	defer cancel()
+	if err := c.WaitHealthy(ctx); err != nil {
+		if c.portInUse() {
+			return c, fmt.Errorf("%w: %v", errPortInUse, err)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+// teardown SIGKILLs and reaps every member; it is idempotent. With dumpLogs it prints the tail
+// of every member log, once per cluster.
+func (c *Cluster) teardown(dumpLogs bool) {
+	for _, m := range c.members {
+		m.kill()
+	}
+	if !dumpLogs || c.logsDumped.Swap(true) {
+		return
+	}
+	for _, m := range c.members {
+		c.t.Logf("proccluster: ---- %s (%s) log %s ----\n%s", m.name, m.clientURL, m.logPath, tail(m.logPath, logTailBytes))
+	}
+}
+
+// portInUse reports whether a member log mentions a bind failure.
+func (c *Cluster) portInUse() bool {
+	for _, m := range c.members {
+		if strings.Contains(tail(m.logPath, logTailBytes), "address already in use") {
+			return true
+		}
+	}
+	return false
+}
+
+// Size returns the number of members.
+func (c *Cluster) Size() int { return len(c.members) }
+
+// Endpoints returns every member's client URL, in member order.
+func (c *Cluster) Endpoints() []string {
+	eps := make([]string, len(c.members))
+	for i, m := range c.members {
+		eps[i] = m.clientURL
+	}
+	return eps
+}
+
+// Endpoint returns member i's client URL ("http://127.0.0.1:<port>").
+func (c *Cluster) Endpoint(i int) string { return c.members[i].clientURL }
+
+// PeerURL returns member i's peer URL.
+func (c *Cluster) PeerURL(i int) string { return c.members[i].peerURL }
+
+// Name returns member i's --name ("m<i>").
+func (c *Cluster) Name(i int) string { return c.members[i].name }
+
+// DataDir returns member i's --data-dir.
+func (c *Cluster) DataDir(i int) string { return c.members[i].dataDir }
+
+// LogPath returns the file that receives member i's stdout and stderr.
+func (c *Cluster) LogPath(i int) string { return c.members[i].logPath }
+
+// Args returns a copy of the flags member i is started with.
+func (c *Cluster) Args(i int) []string { return append([]string(nil), c.members[i].args...) }
+
+// Running reports whether member i's process is alive (it may be paused).
+func (c *Cluster) Running(i int) bool { return c.members[i].running() }
+
+// Client returns a clientv3 client over the given members' endpoints (every member when none
+// are given). It is closed by t.Cleanup. Call it from the test goroutine.
+func (c *Cluster) Client(t testing.TB, members ...int) *clientv3.Client {
+	t.Helper()
+	eps := c.Endpoints()
+	if len(members) > 0 {
+		eps = eps[:0:0]
+		for _, i := range members {
+			eps = append(eps, c.Endpoint(i))
+		}
+	}
+	// The client's own logger warns on every failed RPC, which buries test output in noise
+	// for the error cases tests provoke on purpose.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("proccluster: clientv3.New(%v): %v", eps, err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// Kill sends SIGKILL to member i and waits for the process to exit. Killing a member that is
+// not running is a no-op. Call it from the test goroutine.
+func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	c.members[i].kill()
+}
+
+// Stop sends SIGTERM to member i and waits for it to exit. If it has not exited within
+// Config.StopTimeout, Stop fails the test (a server must shut down on SIGTERM) and SIGKILLs it.
+// Stopping a member that is not running is a no-op. Call it from the test goroutine.
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	m := c.members[i]
+	exited, err := m.terminate(c.cfg.StopTimeout)
+	if !exited {
+		c.t.Errorf("proccluster: %s did not exit within %v of SIGTERM; sent SIGKILL", m.name, c.cfg.StopTimeout)
+		m.kill()
+		return
+	}
+	// etcd re-raises SIGTERM after its shutdown, so "signal: terminated" is a clean exit too.
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGTERM) {
+		c.t.Logf("proccluster: %s exited after SIGTERM: %v", m.name, err)
+	}
+}
+
+// Restart starts member i again with exactly the same flags and data dir (so
+// --initial-cluster-state stays "new", which etcd ignores for an existing data dir). A running
+// member is first stopped with SIGTERM as Stop does. Restart returns once the process has been
+// started; use WaitMember or WaitHealthy to wait for it to serve. Call it from the test
+// goroutine.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	if c.members[i].running() {
+		c.Stop(i)
+	}
+	if err := c.members[i].start(c.cfg.Binary, c.cfg.Env); err != nil {
+		c.t.Fatalf("proccluster: restarting %s: %v", c.members[i].name, err)
+	}
+}
+
+// Pause sends SIGSTOP to member i. A paused member is left out of Leader, WaitLeader and
+// WaitHealthy. Call it from the test goroutine.
+func (c *Cluster) Pause(i int) {
+	c.t.Helper()
+	if err := c.members[i].signalPause(true); err != nil {
+		c.t.Fatalf("proccluster: pausing %s: %v", c.members[i].name, err)
+	}
+}
+
+// Resume sends SIGCONT to member i after Pause. Call it from the test goroutine.
+func (c *Cluster) Resume(i int) {
+	c.t.Helper()
+	if err := c.members[i].signalPause(false); err != nil {
+		c.t.Fatalf("proccluster: resuming %s: %v", c.members[i].name, err)
+	}
+}
+
+// tail returns at most n bytes from the end of the file at path, or a note saying why not.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	off := max(st.Size()-n, 0)
+	buf := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return "(" + err.Error() + ")"
+	}
+	prefix := ""
+	if off > 0 {
+		prefix = fmt.Sprintf("[... %d bytes cut ...]\n", off)
+	}
+	return prefix + string(buf)
+}

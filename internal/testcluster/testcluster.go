@@ -1,0 +1,187 @@
+// Package testcluster runs in-process Keel clusters for tests: real raft over TCP on
+// 127.0.0.1, real gRPC servers, real data dirs, reached through the real etcd client.
+// Only _test.go files may import it.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/keeldb/keel/raftstore"
+	"github.com/keeldb/keel/server"
+)
+
+// Member is one in-process member.
+type Member struct {
+	Name     string
+	Node     *raftstore.Node
+	Server   *server.Server
+	Endpoint string // host:port of the client listener
+
+	dir     string
+	peerURL string
+	peerLn  net.Listener
+	mux     *raftstore.PeerMux
+	peer    *grpc.Server
+}
+
+// Cluster is a set of in-process members.
+type Cluster struct {
+	t       testing.TB
+	Members []*Member
+	initial []raftstore.Member
+}
+
+// Start starts size members and waits for a leader. Everything is stopped at cleanup.
+func Start(t testing.TB, size int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t}
+	for i := range size {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Member{Name: fmt.Sprintf("m%d", i), dir: t.TempDir(), peerLn: ln, peerURL: "http://" + ln.Addr().String()}
+		c.Members = append(c.Members, m)
+		c.initial = append(c.initial, raftstore.Member{Name: m.Name, PeerURLs: []string{m.peerURL}})
+	}
+	for _, m := range c.Members {
+		c.startMember(m)
+	}
+	t.Cleanup(c.Close)
+	c.WaitLeader()
+	return c
+}
+
+func (c *Cluster) startMember(m *Member) {
+	c.t.Helper()
+	if m.peerLn == nil {
+		ln, err := net.Listen("tcp", m.peerURL[len("http://"):])
+		if err != nil {
+			c.t.Fatalf("relisten %s: %v", m.Name, err)
+		}
+		m.peerLn = ln
+	}
+	clientLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m.Endpoint = clientLn.Addr().String()
+	m.mux = raftstore.NewPeerMux(m.peerLn, nil, nil)
+	go func() { _ = m.mux.Serve() }()
+	node, err := raftstore.Open(raftstore.Config{
+		Name: m.Name, DataDir: m.dir, InitialCluster: c.initial, NewCluster: true, Token: "testcluster",
+		ClientURLs:        []string{"http://" + m.Endpoint},
+		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		Transport: raftstore.NewNetworkTransport(m.mux, nil),
+	})
+	if err != nil {
+		c.t.Fatalf("open %s: %v", m.Name, err)
+	}
+	m.Node = node
+	m.peer = server.NewPeerServer(node)
+	go func() { _ = m.peer.Serve(m.mux.GRPCListener()) }()
+	m.Server = server.New(server.Config{}, node)
+	go func() { _ = m.Server.Serve(clientLn) }()
+}
+
+// Stop stops member i (gracefully: its data dir stays for Restart).
+func (c *Cluster) Stop(i int) {
+	m := c.Members[i]
+	if m.Node == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m.Server.Stop(ctx)
+	_ = m.Node.Close()
+	m.peer.Stop()
+	_ = m.mux.Close()
+	m.Node, m.peerLn = nil, nil
+}
+
+// Restart starts a stopped member again on its data dir and peer address.
+func (c *Cluster) Restart(i int) { c.startMember(c.Members[i]) }
+
+// Close stops every member.
+func (c *Cluster) Close() {
+	for i := range c.Members {
+		c.Stop(i)
+	}
+}
+
+// Endpoints returns every running member's client endpoint.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, m := range c.Members {
+		if m.Node != nil {
+			eps = append(eps, m.Endpoint)
+		}
+	}
+	return eps
+}
+
+// Client returns a clientv3 client on the given members (all running ones when none given),
+// closed at cleanup.
+func (c *Cluster) Client(members ...int) *clientv3.Client {
+	c.t.Helper()
+	eps := c.Endpoints()
+	if len(members) > 0 {
+		eps = nil
+		for _, i := range members {
+			eps = append(eps, c.Members[i].Endpoint)
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// Leader returns the index of the leader, waiting for one.
+func (c *Cluster) Leader() int { return c.WaitLeader() }
+
+// WaitLeader waits until a running member is leader and returns its index.
+func (c *Cluster) WaitLeader() int {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, m := range c.Members {
+			if m.Node != nil && m.Node.IsLeader() {
+				return i
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatal("no leader within 15s")
+	return -1
+}
+
+// Follower returns the index of a running non-leader member other than those in not.
+func (c *Cluster) Follower(not ...int) int {
+	c.t.Helper()
+	l := c.WaitLeader()
+outer:
+	for i, m := range c.Members {
+		if m.Node == nil || i == l {
+			continue
+		}
+		for _, x := range not {
+			if x == i {
+				continue outer
+			}
+		}
+		return i
+	}
+	c.t.Fatal("no follower")
+	return -1
+}
