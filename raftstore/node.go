@@ -311,13 +311,19 @@ func (n *Node) watchLeadership() {
 func (n *Node) announceLeadership() {
 	term := n.raft.CurrentTerm()
 	data := mustMarshal(&keelpb.Command{Cmd: &keelpb.Command_Noop{Noop: &keelpb.Noop{Term: term}}})
-	f := n.raft.Apply(data, n.cfg.RequestTimeout)
-	if err := f.Error(); err != nil {
-		n.log.Warn("leader noop failed", "term", term, "error", err)
+	for n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
+		f := n.raft.Apply(data, n.cfg.RequestTimeout)
+		if err := f.Error(); err != nil {
+			n.log.Warn("leader noop failed", "term", term, "error", err)
+			if errors.Is(err, raft.ErrRaftShutdown) {
+				return
+			}
+			continue
+		}
+		if n.raft.CurrentTerm() == term && n.raft.State() == raft.Leader {
+			n.setReady(term, f.Index())
+		}
 		return
-	}
-	if n.raft.CurrentTerm() == term && n.raft.State() == raft.Leader {
-		n.setReady(term, f.Index())
 	}
 }
 

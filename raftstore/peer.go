@@ -43,7 +43,7 @@ func (p *peerService) ReadIndex(ctx context.Context, _ *keelpb.ReadIndexRequest)
 	if !p.n.IsLeader() {
 		return nil, errors.New(errorCode(ErrNotLeader))
 	}
-	idx, err := p.n.reads.leaderReadIndex(ctx)
+	idx, err := p.n.localReadIndex(ctx)
 	if err != nil {
 		return &keelpb.ReadIndexResponse{}, errors.New(errorCode(err))
 	}

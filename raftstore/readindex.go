@@ -150,21 +150,11 @@ func (n *Node) confirmLeadership() (uint64, error) {
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	for {
 		if n.raft.State() == raft.Leader {
-			idx, err := n.reads.leaderReadIndex(ctx)
-			switch {
-			case err == nil:
-				return idx, nil
-			case errors.Is(err, errNotReady):
-				_, _, ch := n.leaderReady(n.raft.CurrentTerm())
-				if err := n.waitChange(ctx, ch); err != nil {
-					return 0, err
-				}
+			idx, err := n.localReadIndex(ctx)
+			if errors.Is(err, ErrNotLeader) {
 				continue
-			case errors.Is(err, ErrNotLeader):
-				continue
-			default:
-				return 0, err
 			}
+			return idx, err
 		}
 		addr, _, err := n.waitLeader(ctx)
 		if err != nil {
@@ -178,13 +168,28 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 			continue
 		}
 		idx, err := n.peers.readIndex(ctx, string(addr))
-		if errors.Is(err, ErrNotLeader) || errors.Is(err, errNotReady) {
+		if errors.Is(err, ErrNotLeader) {
 			if err := n.waitChange(ctx, nil); err != nil {
 				return 0, err
 			}
 			continue
 		}
 		return idx, err
+	}
+}
+
+// localReadIndex is the leader's read index, waiting for an entry of its term to apply
+// first. It returns ErrNotLeader if this member is not (or no longer) the leader.
+func (n *Node) localReadIndex(ctx context.Context) (uint64, error) {
+	for {
+		idx, err := n.reads.leaderReadIndex(ctx)
+		if !errors.Is(err, errNotReady) {
+			return idx, err
+		}
+		_, _, ch := n.leaderReady(n.raft.CurrentTerm())
+		if err := n.waitChange(ctx, ch); err != nil {
+			return 0, err
+		}
 	}
 }
 

@@ -182,4 +182,3 @@ func TestKillLeaderDuringWriteLoad(t *testing.T) {
 		}
 	}
 }
-
