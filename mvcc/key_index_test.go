@@ -1,0 +1,127 @@
+package mvcc
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// buildKeyIndex replays changes: a positive number is a put at that main revision, a
+// negative one a delete at its absolute value (all with sub-revision 0).
+func buildKeyIndex(changes ...int64) *keyIndex {
+	ki := newKeyIndex([]byte("k"))
+	for _, c := range changes {
+		if c < 0 {
+			ki.tombstone(revision{main: -c})
+		} else {
+			ki.put(revision{main: c})
+		}
+	}
+	return ki
+}
+
+func TestKeyIndexLiveAt(t *testing.T) {
+	// put@2 put@3 del@4 put@6
+	ki := buildKeyIndex(2, 3, -4, 6)
+	tests := []struct {
+		at   int64
+		want int64 // 0 = not live
+	}{
+		{1, 0}, {2, 2}, {3, 3}, {4, 0}, {5, 0}, {6, 6}, {100, 6},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.at), func(t *testing.T) {
+			r, ok := ki.liveAt(tt.at)
+			got := int64(0)
+			if ok {
+				got = r.main
+			}
+			if got != tt.want {
+				t.Fatalf("liveAt(%d) = %d, want %d", tt.at, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKeyIndexCompact(t *testing.T) {
+	tests := []struct {
+		name      string
+		changes   []int64
+		at        int64
+		wantDrop  []string // "main" or "main t"
+		wantEmpty bool
+		wantLive  map[int64]int64 // at -> live main (0 = none), checked after compaction
+	}{
+		{name: "keeps newest <= at", changes: []int64{2, 3, 5}, at: 4,
+			wantDrop: []string{"2"}, wantLive: map[int64]int64{4: 3, 5: 5}},
+		{name: "exactly at", changes: []int64{2, 3, 5}, at: 3,
+			wantDrop: []string{"2"}, wantLive: map[int64]int64{3: 3, 6: 5}},
+		{name: "nothing below", changes: []int64{5, 6}, at: 4,
+			wantLive: map[int64]int64{4: 0, 5: 5}},
+		{name: "tombstone at", changes: []int64{2, 3, -4}, at: 4,
+			wantDrop: []string{"2", "3", "4t"}, wantEmpty: true},
+		{name: "tombstone below", changes: []int64{2, -3}, at: 9,
+			wantDrop: []string{"2", "3t"}, wantEmpty: true},
+		{name: "tombstone above", changes: []int64{2, 3, -5}, at: 4,
+			wantDrop: []string{"2"}, wantLive: map[int64]int64{4: 3, 5: 0}},
+		{name: "recreated", changes: []int64{2, -3, 5, 6}, at: 5,
+			wantDrop: []string{"2", "3t"}, wantLive: map[int64]int64{5: 5, 6: 6}},
+		{name: "recreated after at", changes: []int64{2, -3, 5}, at: 4,
+			wantDrop: []string{"2", "3t"}, wantLive: map[int64]int64{4: 0, 5: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ki := buildKeyIndex(tt.changes...)
+			var dropped []string
+			empty := ki.compact(tt.at, func(r revision, tomb bool) {
+				s := fmt.Sprint(r.main)
+				if tomb {
+					s += "t"
+				}
+				dropped = append(dropped, s)
+			})
+			if !slices.Equal(dropped, tt.wantDrop) || empty != tt.wantEmpty {
+				t.Fatalf("dropped %v empty %v, want %v %v", dropped, empty, tt.wantDrop, tt.wantEmpty)
+			}
+			for at, want := range tt.wantLive {
+				r, ok := ki.liveAt(at)
+				if got := map[bool]int64{true: r.main}[ok]; got != want {
+					t.Errorf("liveAt(%d) = %d, want %d", at, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestKeyIndexPrevOf(t *testing.T) {
+	ki := buildKeyIndex(2, 3, -4, 6, 7)
+	tests := []struct {
+		rev  int64
+		want int64 // 0 = no previous version
+	}{
+		{2, 0}, {3, 2}, {4, 3}, {6, 0}, {7, 6},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.rev), func(t *testing.T) {
+			r, ok := ki.prevOf(revision{main: tt.rev})
+			if got := map[bool]int64{true: r.main}[ok]; got != tt.want {
+				t.Fatalf("prevOf(%d) = %d, want %d", tt.rev, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRevKeyRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		r    revision
+		tomb bool
+	}{{revision{1, 0}, false}, {revision{1 << 40, 7}, true}} {
+		r, tomb, err := parseRevKey(revKey(tt.r, tt.tomb))
+		if err != nil || r != tt.r || tomb != tt.tomb {
+			t.Fatalf("parse(revKey(%v, %v)) = %v %v %v", tt.r, tt.tomb, r, tomb, err)
+		}
+	}
+	if _, _, err := parseRevKey([]byte("short")); err == nil {
+		t.Fatal("parse of a malformed key succeeded")
+	}
+}

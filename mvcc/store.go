@@ -1,0 +1,254 @@
+package mvcc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Defaults applied by Open to zero Config fields.
+const (
+	DefaultBatchInterval = 100 * time.Millisecond
+	DefaultBatchLimit    = 10000
+)
+
+// Store is a multi-version key-value store on bbolt: one revision per write transaction,
+// an in-memory key index rebuilt at Open, and the applied raft index stored in the same
+// backend transaction as the data it produced. Safe for concurrent use: many readers,
+// one writer at a time.
+//
+// Ended write transactions go to an in-memory buffer that readers consult, and a goroutine
+// owned by the store commits the buffer to bbolt every BatchInterval or BatchLimit write
+// transactions, and on Commit, Snapshot and Close.
+type Store struct {
+	cfg   Config
+	log   *slog.Logger
+	hooks hooks
+
+	// Lock order: wmu, then commitMu, then mu, then writeBuf.mu.
+	//
+	// wmu serializes writers: it is held from Write until WriteTxn.End, and by Compact,
+	// Restore and Close. The holder of wmu is the only goroutine that mutates idx, so it
+	// may read idx without mu.
+	wmu sync.Mutex
+	// commitMu serializes backend commits and backend swaps (Restore, Close). It is held
+	// across the bbolt commit and fsync; mu is not.
+	commitMu sync.Mutex
+
+	// mu guards the fields below. It is never held across backend I/O except while Restore
+	// swaps the backend file.
+	mu         sync.RWMutex
+	db         *bolt.DB
+	idx        *treeIndex // mutated only with mu held for writing (and wmu held)
+	rev        int64
+	compactRev int64
+	ci         uint64
+	cur        *writeBuf // open buffer; never nil
+	committing *writeBuf // sealed buffer being (or failed to be) committed, or nil
+	closed     bool
+
+	kick      chan struct{} // batch limit reached; buffered 1
+	stop      chan struct{} // closed by Close to stop the commit loop
+	done      chan struct{} // closed when the commit loop returns
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// hooks are test seams; the zero value does nothing.
+type hooks struct {
+	// committed is called by the commit loop after each background commit attempt.
+	committed func(err error)
+}
+
+// Open opens (creating if needed) the store at cfg.Path, rebuilds the in-memory index and
+// starts the batch commit goroutine, which Close stops.
+func Open(cfg Config) (*Store, error) { return open(cfg, hooks{}) }
+
+func open(cfg Config, h hooks) (*Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("mvcc: config: path is required")
+	}
+	if cfg.BatchInterval <= 0 {
+		cfg.BatchInterval = DefaultBatchInterval
+	}
+	if cfg.BatchLimit <= 0 {
+		cfg.BatchLimit = DefaultBatchLimit
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	db, err := openDB(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadState(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s := &Store{
+		cfg: cfg, log: lg.With("component", "mvcc"), hooks: h,
+		db: db, cur: newWriteBuf(),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.installLocked(st)
+	s.log.Info("opened store", "revision", s.rev, "compact_revision", s.compactRev,
+		"consistent_index", s.ci, "keys", s.idx.len())
+	go s.commitLoop()
+	return s, nil
+}
+
+// installLocked replaces the in-memory state with st.
+// requires s.mu held for writing, or exclusive access
+func (s *Store) installLocked(st *state) {
+	s.idx = st.idx
+	s.rev = st.meta.rev
+	s.compactRev = st.meta.compactRev
+	s.ci = st.meta.consistentIndex
+}
+
+// commitLoop commits the pending batch on every tick and whenever the batch limit is hit.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.BatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		err := s.Commit()
+		if err != nil && !errors.Is(err, ErrClosed) {
+			s.log.Error("batch commit failed", "error", err)
+		}
+		if s.hooks.committed != nil {
+			s.hooks.committed(err)
+		}
+	}
+}
+
+// Close waits for an open write transaction to end, stops the commit goroutine, commits
+// the pending batch and closes the backend. Later calls return the first call's result.
+// Operations on a closed store return ErrClosed (or do nothing where they return no error).
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.shutdown(true) })
+	return s.closeErr
+}
+
+// shutdown stops the store, committing the pending batch only if commit is set (tests
+// simulate a crash with commit unset).
+func (s *Store) shutdown(commit bool) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	close(s.stop)
+	<-s.done
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	var err error
+	if commit {
+		err = s.commitLocked()
+	}
+	s.mu.Lock()
+	s.closed = true
+	db := s.db
+	s.mu.Unlock()
+	if cerr := db.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("mvcc: close backend: %w", cerr))
+	}
+	s.log.Info("closed store", "committed", commit)
+	return err
+}
+
+// Rev returns the current revision (1 for an empty store). It does not include the
+// changes of a write transaction that has not ended.
+func (s *Store) Rev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// CompactRev returns the compaction revision (0 if never compacted).
+func (s *Store) CompactRev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.compactRev
+}
+
+// ConsistentIndex returns the raft index of the last applied write transaction (0 when new),
+// as recorded by Write; after a restart it is the value persisted with the data.
+func (s *Store) ConsistentIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ci
+}
+
+// Commit forces the pending backend batch to disk. It returns ErrClosed on a closed store.
+func (s *Store) Commit() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.commitLocked()
+}
+
+// commitLocked writes the sealed buffer left by a failed commit, if any, then the open one.
+// requires s.commitMu held
+func (s *Store) commitLocked() error {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		retry := s.committing != nil
+		if !retry {
+			if s.cur.txns == 0 {
+				s.mu.Unlock()
+				return nil
+			}
+			s.cur.meta = persistedMeta{consistentIndex: s.ci, rev: s.rev, compactRev: s.compactRev}
+			s.committing, s.cur = s.cur, newWriteBuf()
+		}
+		b, db := s.committing, s.db
+		s.mu.Unlock()
+
+		if err := db.Update(func(tx *bolt.Tx) error { return applyBuf(tx, b) }); err != nil {
+			return fmt.Errorf("mvcc: commit batch: %w", err)
+		}
+		s.mu.Lock()
+		s.committing = nil
+		s.mu.Unlock()
+		if !retry {
+			return nil
+		}
+	}
+}
+
+// Size returns the backend size in bytes (bbolt's high-water mark, as etcd's dbSize) and
+// the bytes in use (size minus free and pending pages). Size is > 0 for an open store and
+// both are 0 for a closed one.
+func (s *Store) Size() (size, inUse int64) {
+	s.mu.RLock()
+	db, closed := s.db, s.closed
+	s.mu.RUnlock()
+	if closed {
+		return 0, 0
+	}
+	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return 0, 0
+	}
+	st := db.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
+	return size, max(size-free, 0)
+}
+
+// crash stops the store without committing the pending batch, as a process crash would
+// lose it. Test hook.
+func (s *Store) crash() {
+	s.closeOnce.Do(func() { s.closeErr = s.shutdown(false) })
+}
