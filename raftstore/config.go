@@ -54,6 +54,9 @@ type Config struct {
 	// PeerClients overrides how Peer clients are made (in-process tests); nil uses gRPC over
 	// PeerDialer.
 	PeerClients PeerClientFunc
+	// LeaseCheckpointInterval is how often the leader records remaining TTLs of long leases.
+	// Default 5 minutes.
+	LeaseCheckpointInterval time.Duration
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics; nil registers nowhere.
@@ -72,6 +75,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5*time.Second + 2*c.ElectionTimeout
+	}
+	if c.LeaseCheckpointInterval == 0 {
+		c.LeaseCheckpointInterval = 5 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/lease"
 	"github.com/keeldb/keel/mvcc"
 )
 
@@ -25,22 +26,26 @@ var (
 // errorCodes names every error that may cross the Peer RPC in a ProposeResponse, so a
 // follower hands its client the same sentinel the leader produced.
 var errorCodes = map[string]error{
-	"no_leader":         ErrNoLeader,
-	"not_leader":        ErrNotLeader,
-	"leader_changed":    ErrLeaderChanged,
-	"timeout":           ErrTimeout,
-	"stopped":           ErrStopped,
-	"compacted":         mvcc.ErrCompacted,
-	"future_rev":        mvcc.ErrFutureRev,
-	"empty_key":         apply.ErrEmptyKey,
-	"key_not_found":     apply.ErrKeyNotFound,
-	"value_provided":    apply.ErrValueProvided,
-	"lease_provided":    apply.ErrLeaseProvided,
-	"too_many_ops":      apply.ErrTooManyOps,
-	"duplicate_key":     apply.ErrDuplicateKey,
-	"invalid_sort":      apply.ErrInvalidSortOption,
-	"lease_not_found":   apply.ErrLeaseNotFound,
-	"request_too_large": apply.ErrRequestTooLarge,
+	"no_leader":           ErrNoLeader,
+	"not_leader":          ErrNotLeader,
+	"leader_changed":      ErrLeaderChanged,
+	"timeout":             ErrTimeout,
+	"stopped":             ErrStopped,
+	"compacted":           mvcc.ErrCompacted,
+	"future_rev":          mvcc.ErrFutureRev,
+	"empty_key":           apply.ErrEmptyKey,
+	"key_not_found":       apply.ErrKeyNotFound,
+	"value_provided":      apply.ErrValueProvided,
+	"lease_provided":      apply.ErrLeaseProvided,
+	"too_many_ops":        apply.ErrTooManyOps,
+	"duplicate_key":       apply.ErrDuplicateKey,
+	"invalid_sort":        apply.ErrInvalidSortOption,
+	"lease_not_found":     apply.ErrLeaseNotFound,
+	"request_too_large":   apply.ErrRequestTooLarge,
+	"lease_missing":       lease.ErrNotFound,
+	"lease_exists":        lease.ErrExists,
+	"lease_ttl_too_large": lease.ErrTTLTooLarge,
+	"lease_not_primary":   lease.ErrNotPrimary,
 }
 
 // errorCode returns the wire code of err ("internal: <message>" for anything unnamed).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
 
 	keelpb "github.com/keeldb/keel/api/proto"
@@ -70,7 +71,7 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_Put:
 		var r pb.PutRequest
 		mustUnmarshal(c.Put, &r, l.Index)
-		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Put(w, nil, &r) })
+		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Put(w, n.lessor, &r) })
 	case *keelpb.Command_DeleteRange:
 		var r pb.DeleteRangeRequest
 		mustUnmarshal(c.DeleteRange, &r, l.Index)
@@ -78,7 +79,7 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_Txn:
 		var r pb.TxnRequest
 		mustUnmarshal(c.Txn, &r, l.Index)
-		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Txn(w, nil, &r) })
+		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Txn(w, n.lessor, &r) })
 	case *keelpb.Command_Compaction:
 		var r pb.CompactionRequest
 		mustUnmarshal(c.Compaction, &r, l.Index)
@@ -92,6 +93,16 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		w.SetAux(bucketMembers, beAppend(nil, c.MemberAttributes.Id), mustMarshal(c.MemberAttributes))
 		w.End()
 		return &applyResult{}
+	case *keelpb.Command_LeaseGrant:
+		var r pb.LeaseGrantRequest
+		mustUnmarshal(c.LeaseGrant, &r, l.Index)
+		return n.applyLeaseGrant(l.Index, &r)
+	case *keelpb.Command_LeaseRevoke:
+		var r pb.LeaseRevokeRequest
+		mustUnmarshal(c.LeaseRevoke, &r, l.Index)
+		return n.applyLeaseRevoke(l.Index, &r)
+	case *keelpb.Command_LeaseCheckpoints:
+		return n.applyLeaseCheckpoints(l.Index, c.LeaseCheckpoints)
 	case *keelpb.Command_Noop:
 		n.store.Write(l.Index).End()
 		return &applyResult{}
@@ -105,8 +116,31 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 func (n *Node) applyWrite(index uint64, f func(w writeTxn) (proto.Message, error)) *applyResult {
 	w := n.store.Write(index)
 	resp, err := f(w)
-	w.End()
+	n.publish(w.End())
 	return &applyResult{resp: resp, err: err}
+}
+
+// publish hands a revision's events to the lessor's key tracking and to the subscriber.
+func (n *Node) publish(evs []mvccpb.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	n.trackLeases(evs)
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	if n.onEvents != nil {
+		n.onEvents(n.store.Rev(), evs)
+	}
+}
+
+// Subscribe registers the (single) receiver of applied events and of snapshot restores, and
+// returns the store revision at registration: every revision after it is delivered to
+// onEvents, in order, on the apply goroutine; onEvents must not block.
+func (n *Node) Subscribe(onEvents func(rev int64, evs []mvccpb.Event), onRestore func(rev int64)) int64 {
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	n.onEvents, n.onRestore = onEvents, onRestore
+	return n.store.Rev()
 }
 
 func (n *Node) restore(rc io.ReadCloser) error {
@@ -115,6 +149,17 @@ func (n *Node) restore(rc io.ReadCloser) error {
 		return fmt.Errorf("raftstore: restore snapshot: %w", err)
 	}
 	n.applied.set(n.store.ConsistentIndex())
+	if err := n.rebuildLessor(); err != nil {
+		return fmt.Errorf("raftstore: reload leases: %w", err)
+	}
+	if n.lessor.Primary() {
+		n.lessor.Promote(n.cfg.ElectionTimeout)
+	}
+	n.subMu.Lock()
+	if n.onRestore != nil {
+		n.onRestore(n.store.Rev())
+	}
+	n.subMu.Unlock()
 	n.log.Info("restored snapshot", "applied_index", n.store.ConsistentIndex(), "revision", n.store.Rev())
 	return nil
 }

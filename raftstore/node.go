@@ -13,8 +13,10 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/lease"
 	"github.com/keeldb/keel/mvcc"
 )
 
@@ -41,8 +43,14 @@ type Node struct {
 	peers    *peerClients
 	metrics  *metrics
 
-	applied appliedWaiter
-	reads   *readIndexer
+	lessor *lease.Lessor
+
+	// subMu orders event delivery with Subscribe, so a subscriber misses no revision.
+	subMu     sync.Mutex
+	onEvents  func(rev int64, evs []mvccpb.Event) // guarded by subMu
+	onRestore func(rev int64)                     // guarded by subMu
+	applied   appliedWaiter
+	reads     *readIndexer
 
 	// readyTerm is the term whose first Noop command this member applied as leader;
 	// readyIndex is that Noop's index. Linearizable reads wait for readyTerm == current term.
@@ -81,6 +89,7 @@ func Open(cfg Config) (*Node, error) {
 	n.id = MemberID(self.PeerURLs, cfg.Token)
 	n.log = cfg.Logger.With("component", "raftstore", "member_id", fmt.Sprintf("%x", n.id))
 	n.metrics = newMetrics(cfg.Registerer)
+	n.lessor = lease.New(lease.Config{})
 	if err := n.openStorage(); err != nil {
 		n.closeStorage()
 		return nil, err
@@ -94,6 +103,8 @@ func Open(cfg Config) (*Node, error) {
 	n.goFunc(n.watchLeadership)
 	n.goFunc(n.reads.run)
 	n.goFunc(n.publishAttributes)
+	n.goFunc(n.runLeaseExpiry)
+	n.goFunc(n.runLeaseCheckpoints)
 	return n, nil
 }
 
@@ -133,6 +144,9 @@ func (n *Node) openStorage() error {
 		return fmt.Errorf("raftstore: open snapshot store: %w", err)
 	}
 	n.applied.set(n.store.ConsistentIndex())
+	if err := n.rebuildLessor(); err != nil {
+		return fmt.Errorf("raftstore: load leases: %w", err)
+	}
 	return nil
 }
 
@@ -298,6 +312,7 @@ func (n *Node) watchLeadership() {
 		case isLeader := <-n.leaderCh:
 			n.metrics.leaderChanges.Inc()
 			n.setReady(0, 0)
+			n.lessor.Demote()
 			if isLeader {
 				n.log.Info("became leader", "term", n.raft.CurrentTerm())
 				n.goFunc(n.announceLeadership)
@@ -321,6 +336,9 @@ func (n *Node) announceLeadership() {
 			continue
 		}
 		if n.raft.CurrentTerm() == term && n.raft.State() == raft.Leader {
+			// Every lease gets its (remaining) TTL again plus the election gap, so no lease
+			// expires because the cluster had no leader.
+			n.lessor.Promote(n.cfg.ElectionTimeout)
 			n.setReady(term, f.Index())
 		}
 		return

@@ -165,6 +165,14 @@ func (d directPeer) ReadIndex(ctx context.Context, in *keelpb.ReadIndexRequest, 
 	return d.s.ReadIndex(ctx, in)
 }
 
+func (d directPeer) LeaseRenew(ctx context.Context, in *keelpb.LeaseRenewRequest, _ ...grpc.CallOption) (*keelpb.LeaseRenewResponse, error) {
+	return d.s.LeaseRenew(ctx, in)
+}
+
+func (d directPeer) LeaseTimeToLive(ctx context.Context, in *keelpb.LeaseTimeToLiveRequest, _ ...grpc.CallOption) (*keelpb.LeaseTimeToLiveResponse, error) {
+	return d.s.LeaseTimeToLive(ctx, in)
+}
+
 // eventually polls f until it returns nil or the deadline passes, reporting the last error.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()

@@ -64,6 +64,10 @@ type peerClients struct {
 }
 
 func newPeerClients(dial PeerDialer, custom PeerClientFunc) *peerClients {
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
 	return &peerClients{dial: dial, custom: custom,
 		conns: map[string]*grpc.ClientConn{}, clients: map[string]keelpb.PeerClient{}}
 }
@@ -150,4 +154,58 @@ func transportError(ctx context.Context, err error) error {
 		}
 	}
 	return ErrLeaderChanged
+}
+
+// LeaseRenew renews a lease for a follower's keepalive stream.
+func (p *peerService) LeaseRenew(ctx context.Context, req *keelpb.LeaseRenewRequest) (*keelpb.LeaseRenewResponse, error) {
+	if !p.n.IsLeader() {
+		return &keelpb.LeaseRenewResponse{Error: errorCode(ErrNotLeader)}, nil
+	}
+	ttl, err := p.n.renewLocal(ctx, req.Id)
+	if err != nil {
+		return &keelpb.LeaseRenewResponse{Error: errorCode(err)}, nil
+	}
+	return &keelpb.LeaseRenewResponse{Ttl: ttl}, nil
+}
+
+// LeaseTimeToLive reads a lease's remaining time for a follower.
+func (p *peerService) LeaseTimeToLive(ctx context.Context, req *keelpb.LeaseTimeToLiveRequest) (*keelpb.LeaseTimeToLiveResponse, error) {
+	if !p.n.IsLeader() {
+		return &keelpb.LeaseTimeToLiveResponse{Error: errorCode(ErrNotLeader)}, nil
+	}
+	remaining, granted, err := p.n.LeaseTimeToLive(ctx, req.Id)
+	if err != nil {
+		return &keelpb.LeaseTimeToLiveResponse{Error: errorCode(err)}, nil
+	}
+	return &keelpb.LeaseTimeToLiveResponse{Ttl: remaining, GrantedTtl: granted}, nil
+}
+
+func (c *peerClients) leaseRenew(ctx context.Context, addr string, id int64) (int64, error) {
+	pc, err := c.client(addr)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := pc.LeaseRenew(ctx, &keelpb.LeaseRenewRequest{Id: id})
+	if err != nil {
+		return 0, transportError(ctx, err)
+	}
+	if resp.Error != "" {
+		return 0, errorFromCode(resp.Error)
+	}
+	return resp.Ttl, nil
+}
+
+func (c *peerClients) leaseTimeToLive(ctx context.Context, addr string, id int64) (int64, int64, error) {
+	pc, err := c.client(addr)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := pc.LeaseTimeToLive(ctx, &keelpb.LeaseTimeToLiveRequest{Id: id})
+	if err != nil {
+		return 0, 0, transportError(ctx, err)
+	}
+	if resp.Error != "" {
+		return 0, 0, errorFromCode(resp.Error)
+	}
+	return resp.Ttl, resp.GrantedTtl, nil
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/lease"
 	"github.com/keeldb/keel/mvcc"
 	"github.com/keeldb/keel/raftstore"
 )
@@ -29,6 +30,10 @@ var errorMap = []struct {
 	{apply.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
 	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
+	{lease.ErrNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{lease.ErrExists, rpctypes.ErrGRPCLeaseExist},
+	{lease.ErrTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
+	{lease.ErrNotPrimary, rpctypes.ErrGRPCNoLeader},
 	{raftstore.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
 	{raftstore.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
 	{raftstore.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},

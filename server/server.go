@@ -11,6 +11,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -21,6 +22,7 @@ import (
 	keelpb "github.com/keeldb/keel/api/proto"
 	"github.com/keeldb/keel/apply"
 	"github.com/keeldb/keel/raftstore"
+	"github.com/keeldb/keel/watch"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -47,6 +49,12 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Pprof serves runtime profiles under /debug/pprof (etcd's --enable-pprof).
 	Pprof bool
+	// ElectionTimeout paces the no-leader check of hasleader streams. Default 1s.
+	ElectionTimeout time.Duration
+	// WatchProgressInterval is the periodic progress-notify interval. Default 10 minutes.
+	WatchProgressInterval time.Duration
+	// AutoCompaction is etcd's --auto-compaction-mode/--auto-compaction-retention.
+	AutoCompaction CompactionPolicy
 }
 
 func (c *Config) applyDefaults() {
@@ -65,6 +73,9 @@ func (c *Config) applyDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
 }
 
 // grpcOverheadBytes is what etcd adds to --max-request-bytes for gRPC's receive limit.
@@ -78,6 +89,11 @@ type Server struct {
 	grpc    *grpc.Server
 	http    *http.Server
 	metrics *metrics
+	hub     *watch.Hub
+
+	runOnce sync.Once
+	stopHub context.CancelFunc
+	hubDone chan struct{}
 
 	mu sync.Mutex
 	// guarded by mu
@@ -89,6 +105,9 @@ func New(cfg Config, node *raftstore.Node) *Server {
 	cfg.applyDefaults()
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server")}
 	s.metrics = newMetrics(cfg.Registerer, node)
+	s.hub = watch.New(watch.Config{ProgressInterval: cfg.WatchProgressInterval, Logger: cfg.Logger},
+		storeHistory{node.Store()}, 0)
+	s.hub.Advance(node.Subscribe(s.notify, s.hub.Restored))
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
@@ -99,8 +118,8 @@ func New(cfg Config, node *raftstore.Node) *Server {
 		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor, s.streamLeaderInterceptor),
 	)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
-	pb.RegisterWatchServer(s.grpc, &pb.UnimplementedWatchServer{})
-	pb.RegisterLeaseServer(s.grpc, &pb.UnimplementedLeaseServer{})
+	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
+	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
 	pb.RegisterAuthServer(s.grpc, &authServer{})
@@ -113,6 +132,18 @@ func New(cfg Config, node *raftstore.Node) *Server {
 
 // Serve serves gRPC (HTTP/2) and HTTP/1 on ln until Stop. It returns nil after Stop.
 func (s *Server) Serve(ln net.Listener) error {
+	s.runOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopHub, s.hubDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.hubDone)
+			if s.cfg.AutoCompaction.Mode != "" {
+				c := &compactor{policy: s.cfg.AutoCompaction, node: s.node, log: s.log, now: time.Now}
+				go c.run(ctx)
+			}
+			s.hub.Run(ctx)
+		}()
+	})
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
@@ -147,6 +178,19 @@ func (s *Server) Stop(ctx context.Context) {
 		s.grpc.Stop()
 	}
 	_ = s.http.Shutdown(ctx)
+	if s.stopHub != nil {
+		s.stopHub()
+		<-s.hubDone
+	}
+}
+
+// notify hands applied events to the watch hub (on the apply goroutine; never blocks).
+func (s *Server) notify(rev int64, evs []mvccpb.Event) {
+	ptrs := make([]*mvccpb.Event, len(evs))
+	for i := range evs {
+		ptrs[i] = &evs[i]
+	}
+	s.hub.Notify(rev, ptrs)
 }
 
 func ignoreClosed(err error) error {

@@ -38,6 +38,9 @@ type Command struct {
 	//	*Command_Compaction
 	//	*Command_MemberAttributes
 	//	*Command_Noop
+	//	*Command_LeaseGrant
+	//	*Command_LeaseRevoke
+	//	*Command_LeaseCheckpoints
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -134,6 +137,33 @@ func (x *Command) GetNoop() *Noop {
 	return nil
 }
 
+func (x *Command) GetLeaseGrant() []byte {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseRevoke() []byte {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseCheckpoints() *LeaseCheckpoints {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_LeaseCheckpoints); ok {
+			return x.LeaseCheckpoints
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -168,6 +198,21 @@ type Command_Noop struct {
 	Noop *Noop `protobuf:"bytes,6,opt,name=noop,proto3,oneof"`
 }
 
+type Command_LeaseGrant struct {
+	// etcdserverpb.LeaseGrantRequest with ID and TTL decided by the proposer.
+	LeaseGrant []byte `protobuf:"bytes,7,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type Command_LeaseRevoke struct {
+	// etcdserverpb.LeaseRevokeRequest (client revoke, or expiry decided by the leader).
+	LeaseRevoke []byte `protobuf:"bytes,8,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
+type Command_LeaseCheckpoints struct {
+	// Remaining TTLs recorded by the leader so a new leader does not reset long leases.
+	LeaseCheckpoints *LeaseCheckpoints `protobuf:"bytes,9,opt,name=lease_checkpoints,json=leaseCheckpoints,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Cmd() {}
 
 func (*Command_DeleteRange) isCommand_Cmd() {}
@@ -180,6 +225,170 @@ func (*Command_MemberAttributes) isCommand_Cmd() {}
 
 func (*Command_Noop) isCommand_Cmd() {}
 
+func (*Command_LeaseGrant) isCommand_Cmd() {}
+
+func (*Command_LeaseRevoke) isCommand_Cmd() {}
+
+func (*Command_LeaseCheckpoints) isCommand_Cmd() {}
+
+// LeaseCheckpoints records the remaining TTL (seconds) of some leases; 0 clears one.
+type LeaseCheckpoints struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints   []*LeaseCheckpoint     `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCheckpoints) Reset() {
+	*x = LeaseCheckpoints{}
+	mi := &file_keel_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCheckpoints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCheckpoints) ProtoMessage() {}
+
+func (x *LeaseCheckpoints) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCheckpoints.ProtoReflect.Descriptor instead.
+func (*LeaseCheckpoints) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LeaseCheckpoints) GetCheckpoints() []*LeaseCheckpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+type LeaseCheckpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	RemainingTtl  int64                  `protobuf:"varint,2,opt,name=remaining_ttl,json=remainingTtl,proto3" json:"remaining_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCheckpoint) Reset() {
+	*x = LeaseCheckpoint{}
+	mi := &file_keel_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCheckpoint) ProtoMessage() {}
+
+func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCheckpoint.ProtoReflect.Descriptor instead.
+func (*LeaseCheckpoint) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeaseCheckpoint) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseCheckpoint) GetRemainingTtl() int64 {
+	if x != nil {
+		return x.RemainingTtl
+	}
+	return 0
+}
+
+// LeaseRecord is a lease as stored in the replicated state.
+type LeaseRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Ttl           int64                  `protobuf:"varint,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	RemainingTtl  int64                  `protobuf:"varint,3,opt,name=remaining_ttl,json=remainingTtl,proto3" json:"remaining_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRecord) Reset() {
+	*x = LeaseRecord{}
+	mi := &file_keel_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRecord) ProtoMessage() {}
+
+func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRecord.ProtoReflect.Descriptor instead.
+func (*LeaseRecord) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LeaseRecord) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseRecord) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseRecord) GetRemainingTtl() int64 {
+	if x != nil {
+		return x.RemainingTtl
+	}
+	return 0
+}
+
 // Noop is an empty command.
 type Noop struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -190,7 +399,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_keel_proto_msgTypes[1]
+	mi := &file_keel_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -202,7 +411,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[1]
+	mi := &file_keel_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -215,7 +424,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{1}
+	return file_keel_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Noop) GetTerm() uint64 {
@@ -238,7 +447,7 @@ type MemberAttributes struct {
 
 func (x *MemberAttributes) Reset() {
 	*x = MemberAttributes{}
-	mi := &file_keel_proto_msgTypes[2]
+	mi := &file_keel_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +459,7 @@ func (x *MemberAttributes) String() string {
 func (*MemberAttributes) ProtoMessage() {}
 
 func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[2]
+	mi := &file_keel_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +472,7 @@ func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberAttributes.ProtoReflect.Descriptor instead.
 func (*MemberAttributes) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{2}
+	return file_keel_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MemberAttributes) GetId() uint64 {
@@ -294,6 +503,208 @@ func (x *MemberAttributes) GetPeerUrls() []string {
 	return nil
 }
 
+type LeaseRenewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRenewRequest) Reset() {
+	*x = LeaseRenewRequest{}
+	mi := &file_keel_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRenewRequest) ProtoMessage() {}
+
+func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRenewRequest.ProtoReflect.Descriptor instead.
+func (*LeaseRenewRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LeaseRenewRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type LeaseRenewResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The granted TTL; 0 when the lease does not exist or has expired.
+	Ttl           int64  `protobuf:"varint,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRenewResponse) Reset() {
+	*x = LeaseRenewResponse{}
+	mi := &file_keel_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRenewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRenewResponse) ProtoMessage() {}
+
+func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRenewResponse.ProtoReflect.Descriptor instead.
+func (*LeaseRenewResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LeaseRenewResponse) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseRenewResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type LeaseTimeToLiveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseTimeToLiveRequest) Reset() {
+	*x = LeaseTimeToLiveRequest{}
+	mi := &file_keel_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseTimeToLiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseTimeToLiveRequest) ProtoMessage() {}
+
+func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
+func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LeaseTimeToLiveRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type LeaseTimeToLiveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// -1 when the lease does not exist.
+	Ttl           int64  `protobuf:"varint,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	GrantedTtl    int64  `protobuf:"varint,2,opt,name=granted_ttl,json=grantedTtl,proto3" json:"granted_ttl,omitempty"`
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseTimeToLiveResponse) Reset() {
+	*x = LeaseTimeToLiveResponse{}
+	mi := &file_keel_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseTimeToLiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseTimeToLiveResponse) ProtoMessage() {}
+
+func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
+func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LeaseTimeToLiveResponse) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseTimeToLiveResponse) GetGrantedTtl() int64 {
+	if x != nil {
+		return x.GrantedTtl
+	}
+	return 0
+}
+
+func (x *LeaseTimeToLiveResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type ProposeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A marshalled Command.
@@ -304,7 +715,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keel_proto_msgTypes[3]
+	mi := &file_keel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +727,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[3]
+	mi := &file_keel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +740,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{3}
+	return file_keel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -353,7 +764,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keel_proto_msgTypes[4]
+	mi := &file_keel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +776,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[4]
+	mi := &file_keel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +789,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{4}
+	return file_keel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProposeResponse) GetResponse() []byte {
@@ -410,7 +821,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_keel_proto_msgTypes[5]
+	mi := &file_keel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +833,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[5]
+	mi := &file_keel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +846,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{5}
+	return file_keel_proto_rawDescGZIP(), []int{12}
 }
 
 type ReadIndexResponse struct {
@@ -449,7 +860,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +872,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +885,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{6}
+	return file_keel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -496,7 +907,7 @@ var File_keel_proto protoreflect.FileDescriptor
 const file_keel_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"keel.proto\x12\akeel.v1\"\xee\x01\n" +
+	"keel.proto\x12\akeel.v1\"\x80\x03\n" +
 	"\aCommand\x12\x12\n" +
 	"\x03put\x18\x01 \x01(\fH\x00R\x03put\x12#\n" +
 	"\fdelete_range\x18\x02 \x01(\fH\x00R\vdeleteRange\x12\x12\n" +
@@ -505,8 +916,21 @@ const file_keel_proto_rawDesc = "" +
 	"compaction\x18\x04 \x01(\fH\x00R\n" +
 	"compaction\x12H\n" +
 	"\x11member_attributes\x18\x05 \x01(\v2\x19.keel.v1.MemberAttributesH\x00R\x10memberAttributes\x12#\n" +
-	"\x04noop\x18\x06 \x01(\v2\r.keel.v1.NoopH\x00R\x04noopB\x05\n" +
-	"\x03cmd\"\x1a\n" +
+	"\x04noop\x18\x06 \x01(\v2\r.keel.v1.NoopH\x00R\x04noop\x12!\n" +
+	"\vlease_grant\x18\a \x01(\fH\x00R\n" +
+	"leaseGrant\x12#\n" +
+	"\flease_revoke\x18\b \x01(\fH\x00R\vleaseRevoke\x12H\n" +
+	"\x11lease_checkpoints\x18\t \x01(\v2\x19.keel.v1.LeaseCheckpointsH\x00R\x10leaseCheckpointsB\x05\n" +
+	"\x03cmd\"N\n" +
+	"\x10LeaseCheckpoints\x12:\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x18.keel.v1.LeaseCheckpointR\vcheckpoints\"F\n" +
+	"\x0fLeaseCheckpoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12#\n" +
+	"\rremaining_ttl\x18\x02 \x01(\x03R\fremainingTtl\"T\n" +
+	"\vLeaseRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
+	"\x03ttl\x18\x02 \x01(\x03R\x03ttl\x12#\n" +
+	"\rremaining_ttl\x18\x03 \x01(\x03R\fremainingTtl\"\x1a\n" +
 	"\x04Noop\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\"t\n" +
 	"\x10MemberAttributes\x12\x0e\n" +
@@ -514,7 +938,19 @@ const file_keel_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vclient_urls\x18\x03 \x03(\tR\n" +
 	"clientUrls\x12\x1b\n" +
-	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"*\n" +
+	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"#\n" +
+	"\x11LeaseRenewRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"<\n" +
+	"\x12LeaseRenewResponse\x12\x10\n" +
+	"\x03ttl\x18\x01 \x01(\x03R\x03ttl\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"(\n" +
+	"\x16LeaseTimeToLiveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"b\n" +
+	"\x17LeaseTimeToLiveResponse\x12\x10\n" +
+	"\x03ttl\x18\x01 \x01(\x03R\x03ttl\x12\x1f\n" +
+	"\vgranted_ttl\x18\x02 \x01(\x03R\n" +
+	"grantedTtl\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"*\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"Y\n" +
 	"\x0fProposeResponse\x12\x1a\n" +
@@ -524,10 +960,13 @@ const file_keel_proto_rawDesc = "" +
 	"\x10ReadIndexRequest\"=\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\x88\x01\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term2\xa5\x02\n" +
 	"\x04Peer\x12<\n" +
 	"\aPropose\x12\x17.keel.v1.ProposeRequest\x1a\x18.keel.v1.ProposeResponse\x12B\n" +
-	"\tReadIndex\x12\x19.keel.v1.ReadIndexRequest\x1a\x1a.keel.v1.ReadIndexResponseB)Z'github.com/keeldb/keel/api/proto;keelpbb\x06proto3"
+	"\tReadIndex\x12\x19.keel.v1.ReadIndexRequest\x1a\x1a.keel.v1.ReadIndexResponse\x12E\n" +
+	"\n" +
+	"LeaseRenew\x12\x1a.keel.v1.LeaseRenewRequest\x1a\x1b.keel.v1.LeaseRenewResponse\x12T\n" +
+	"\x0fLeaseTimeToLive\x12\x1f.keel.v1.LeaseTimeToLiveRequest\x1a .keel.v1.LeaseTimeToLiveResponseB)Z'github.com/keeldb/keel/api/proto;keelpbb\x06proto3"
 
 var (
 	file_keel_proto_rawDescOnce sync.Once
@@ -541,28 +980,41 @@ func file_keel_proto_rawDescGZIP() []byte {
 	return file_keel_proto_rawDescData
 }
 
-var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_keel_proto_goTypes = []any{
-	(*Command)(nil),           // 0: keel.v1.Command
-	(*Noop)(nil),              // 1: keel.v1.Noop
-	(*MemberAttributes)(nil),  // 2: keel.v1.MemberAttributes
-	(*ProposeRequest)(nil),    // 3: keel.v1.ProposeRequest
-	(*ProposeResponse)(nil),   // 4: keel.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),  // 5: keel.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil), // 6: keel.v1.ReadIndexResponse
+	(*Command)(nil),                 // 0: keel.v1.Command
+	(*LeaseCheckpoints)(nil),        // 1: keel.v1.LeaseCheckpoints
+	(*LeaseCheckpoint)(nil),         // 2: keel.v1.LeaseCheckpoint
+	(*LeaseRecord)(nil),             // 3: keel.v1.LeaseRecord
+	(*Noop)(nil),                    // 4: keel.v1.Noop
+	(*MemberAttributes)(nil),        // 5: keel.v1.MemberAttributes
+	(*LeaseRenewRequest)(nil),       // 6: keel.v1.LeaseRenewRequest
+	(*LeaseRenewResponse)(nil),      // 7: keel.v1.LeaseRenewResponse
+	(*LeaseTimeToLiveRequest)(nil),  // 8: keel.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil), // 9: keel.v1.LeaseTimeToLiveResponse
+	(*ProposeRequest)(nil),          // 10: keel.v1.ProposeRequest
+	(*ProposeResponse)(nil),         // 11: keel.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),        // 12: keel.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),       // 13: keel.v1.ReadIndexResponse
 }
 var file_keel_proto_depIdxs = []int32{
-	2, // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
-	1, // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
-	3, // 2: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
-	5, // 3: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
-	4, // 4: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
-	6, // 5: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
+	4,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
+	1,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
+	2,  // 3: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
+	10, // 4: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
+	12, // 5: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
+	6,  // 6: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
+	8,  // 7: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
+	11, // 8: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
+	13, // 9: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
+	7,  // 10: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
+	9,  // 11: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
+	8,  // [8:12] is the sub-list for method output_type
+	4,  // [4:8] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_keel_proto_init() }
@@ -577,6 +1029,9 @@ func file_keel_proto_init() {
 		(*Command_Compaction)(nil),
 		(*Command_MemberAttributes)(nil),
 		(*Command_Noop)(nil),
+		(*Command_LeaseGrant)(nil),
+		(*Command_LeaseRevoke)(nil),
+		(*Command_LeaseCheckpoints)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -584,7 +1039,7 @@ func file_keel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keel_proto_rawDesc), len(file_keel_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,8 +23,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Peer_Propose_FullMethodName   = "/keel.v1.Peer/Propose"
-	Peer_ReadIndex_FullMethodName = "/keel.v1.Peer/ReadIndex"
+	Peer_Propose_FullMethodName         = "/keel.v1.Peer/Propose"
+	Peer_ReadIndex_FullMethodName       = "/keel.v1.Peer/ReadIndex"
+	Peer_LeaseRenew_FullMethodName      = "/keel.v1.Peer/LeaseRenew"
+	Peer_LeaseTimeToLive_FullMethodName = "/keel.v1.Peer/LeaseTimeToLive"
 )
 
 // PeerClient is the client API for Peer service.
@@ -38,6 +40,10 @@ type PeerClient interface {
 	// ReadIndex returns a commit index at least as new as every write acknowledged before the
 	// call, after the leader confirmed its leadership. Only the leader accepts it.
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
+	// LeaseRenew renews a lease on the leader (keepalives are not written to the log).
+	LeaseRenew(ctx context.Context, in *LeaseRenewRequest, opts ...grpc.CallOption) (*LeaseRenewResponse, error)
+	// LeaseTimeToLive reads a lease's remaining time on the leader, which alone tracks it.
+	LeaseTimeToLive(ctx context.Context, in *LeaseTimeToLiveRequest, opts ...grpc.CallOption) (*LeaseTimeToLiveResponse, error)
 }
 
 type peerClient struct {
@@ -68,6 +74,26 @@ func (c *peerClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, opts .
 	return out, nil
 }
 
+func (c *peerClient) LeaseRenew(ctx context.Context, in *LeaseRenewRequest, opts ...grpc.CallOption) (*LeaseRenewResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaseRenewResponse)
+	err := c.cc.Invoke(ctx, Peer_LeaseRenew_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) LeaseTimeToLive(ctx context.Context, in *LeaseTimeToLiveRequest, opts ...grpc.CallOption) (*LeaseTimeToLiveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaseTimeToLiveResponse)
+	err := c.cc.Invoke(ctx, Peer_LeaseTimeToLive_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -79,6 +105,10 @@ type PeerServer interface {
 	// ReadIndex returns a commit index at least as new as every write acknowledged before the
 	// call, after the leader confirmed its leadership. Only the leader accepts it.
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
+	// LeaseRenew renews a lease on the leader (keepalives are not written to the log).
+	LeaseRenew(context.Context, *LeaseRenewRequest) (*LeaseRenewResponse, error)
+	// LeaseTimeToLive reads a lease's remaining time on the leader, which alone tracks it.
+	LeaseTimeToLive(context.Context, *LeaseTimeToLiveRequest) (*LeaseTimeToLiveResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -94,6 +124,12 @@ func (UnimplementedPeerServer) Propose(context.Context, *ProposeRequest) (*Propo
 }
 func (UnimplementedPeerServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
+}
+func (UnimplementedPeerServer) LeaseRenew(context.Context, *LeaseRenewRequest) (*LeaseRenewResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LeaseRenew not implemented")
+}
+func (UnimplementedPeerServer) LeaseTimeToLive(context.Context, *LeaseTimeToLiveRequest) (*LeaseTimeToLiveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LeaseTimeToLive not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -152,6 +188,42 @@ func _Peer_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_LeaseRenew_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaseRenewRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).LeaseRenew(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_LeaseRenew_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).LeaseRenew(ctx, req.(*LeaseRenewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_LeaseTimeToLive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaseTimeToLiveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).LeaseTimeToLive(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_LeaseTimeToLive_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).LeaseTimeToLive(ctx, req.(*LeaseTimeToLiveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -166,6 +238,14 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadIndex",
 			Handler:    _Peer_ReadIndex_Handler,
+		},
+		{
+			MethodName: "LeaseRenew",
+			Handler:    _Peer_LeaseRenew_Handler,
+		},
+		{
+			MethodName: "LeaseTimeToLive",
+			Handler:    _Peer_LeaseTimeToLive_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -31,14 +31,16 @@ type options struct {
 	quotaBackendBytes        int64
 	listenMetricsURLs        string
 	enablePprof              bool
+	watchProgressInterval    time.Duration
+	autoCompactionMode       string
+	autoCompactionRetention  string
 	logLevel                 string
 	logFormat                string
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
-var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "auto-compaction-mode",
-	"auto-compaction-retention", "strict-reconfig-check", "max-snapshots", "max-wals", "cors",
-	"experimental-initial-corrupt-check", "experimental-watch-progress-notify-interval"}
+var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "strict-reconfig-check", "max-snapshots", "max-wals", "cors",
+	"experimental-initial-corrupt-check"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -61,6 +63,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "backend size quota (0 = 2 GiB)")
 	fs.StringVar(&o.listenMetricsURLs, "listen-metrics-urls", "", "extra URLs serving /metrics and /health")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve runtime profiling data under /debug/pprof on client URLs")
+	fs.DurationVar(&o.watchProgressInterval, "experimental-watch-progress-notify-interval", 10*time.Minute,
+		"duration of periodic watch progress notifications")
+	fs.DurationVar(&o.watchProgressInterval, "watch-progress-notify-interval", 10*time.Minute,
+		"duration of periodic watch progress notifications")
+	fs.StringVar(&o.autoCompactionMode, "auto-compaction-mode", "periodic", "interpret retention as periodic or revision")
+	fs.StringVar(&o.autoCompactionRetention, "auto-compaction-retention", "0", "auto compaction retention (0 = off)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	for _, name := range ignoredFlags {

@@ -91,14 +91,22 @@ func run(args []string, stderr io.Writer) error {
 	peerSrv := server.NewPeerServer(node)
 	go func() { _ = peerSrv.Serve(mux.GRPCListener()) }()
 
+	policy, err := server.ParseCompactionPolicy(opts.autoCompactionMode, opts.autoCompactionRetention)
+	if err != nil {
+		_ = node.Close()
+		return err
+	}
 	srv := server.New(server.Config{
-		MaxRequestBytes:   int(opts.maxRequestBytes),
-		MaxTxnOps:         int(opts.maxTxnOps),
-		QuotaBackendBytes: opts.quotaBackendBytes,
-		Logger:            log,
-		Registerer:        reg,
-		Gatherer:          reg,
-		Pprof:             opts.enablePprof,
+		AutoCompaction:        policy,
+		MaxRequestBytes:       int(opts.maxRequestBytes),
+		MaxTxnOps:             int(opts.maxTxnOps),
+		QuotaBackendBytes:     opts.quotaBackendBytes,
+		Logger:                log,
+		Registerer:            reg,
+		Gatherer:              reg,
+		Pprof:                 opts.enablePprof,
+		ElectionTimeout:       opts.election(),
+		WatchProgressInterval: opts.watchProgressInterval,
 	}, node)
 	errc := make(chan error, 4)
 	for _, u := range splitList(opts.listenClientURLs) {

@@ -88,7 +88,7 @@ func (c *Cluster) startMember(m *Member) {
 	m.Node = node
 	m.peer = server.NewPeerServer(node)
 	go func() { _ = m.peer.Serve(m.mux.GRPCListener()) }()
-	m.Server = server.New(server.Config{}, node)
+	m.Server = server.New(server.Config{ElectionTimeout: 500 * time.Millisecond}, node)
 	go func() { _ = m.Server.Serve(clientLn) }()
 }
 

@@ -1,0 +1,322 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
+
+	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/lease"
+	"github.com/keeldb/keel/mvcc"
+)
+
+var bucketLeases = []byte("leases")
+
+// rangeAll reads every live key at the current revision.
+var rangeAll = mvcc.RangeOptions{}
+
+// Lease errors (lease.ErrNotFound, lease.ErrExists and lease.ErrTTLTooLarge are returned too).
+var errLeaseNotPrimary = lease.ErrNotPrimary
+
+// minLeaseTTL is etcd's minimum TTL: ceil(1.5 × election timeout) in seconds.
+func (n *Node) minLeaseTTL() int64 {
+	return int64(math.Ceil(1.5 * n.cfg.ElectionTimeout.Seconds()))
+}
+
+// Lessor returns the member's lessor (read it; the FSM and the leader loops change it).
+func (n *Node) Lessor() *lease.Lessor { return n.lessor }
+
+var leaseSeq atomic.Uint64
+
+// newLeaseID returns a positive ID unlikely to collide across members: the member ID's low
+// bits, the time and a sequence. A collision is caught by the FSM (ErrExists) and retried.
+func (n *Node) newLeaseID() int64 {
+	v := (n.id&0xffff)<<47 ^ uint64(time.Now().UnixNano())<<8 ^ leaseSeq.Add(1)
+	id := int64(v & math.MaxInt64)
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
+
+// LeaseGrant proposes a new lease. A zero ID is chosen here; the TTL is raised to the minimum.
+func (n *Node) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	req := &pb.LeaseGrantRequest{ID: r.ID, TTL: max(r.TTL, n.minLeaseTTL())}
+	if req.TTL > lease.MaxTTL {
+		return nil, lease.ErrTTLTooLarge
+	}
+	for attempt := 0; ; attempt++ {
+		if r.ID == 0 {
+			req.ID = n.newLeaseID()
+		}
+		resp, err := proposeAs(ctx, n, &keelpb.Command{Cmd: &keelpb.Command_LeaseGrant{LeaseGrant: mustMarshal(req)}},
+			new(pb.LeaseGrantResponse))
+		if errors.Is(err, lease.ErrExists) && r.ID == 0 && attempt < 5 {
+			continue
+		}
+		return resp, err
+	}
+}
+
+// LeaseRevoke proposes the revocation of a lease and the deletion of its keys.
+func (n *Node) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	return proposeAs(ctx, n, &keelpb.Command{Cmd: &keelpb.Command_LeaseRevoke{LeaseRevoke: mustMarshal(r)}},
+		new(pb.LeaseRevokeResponse))
+}
+
+// LeaseRenew renews lease id on the leader (forwarding if needed) and returns its TTL, or 0
+// if the lease does not exist. The leader confirms its leadership first, so a deposed or
+// paused leader never acknowledges a keepalive.
+func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	for {
+		if n.IsLeader() {
+			ttl, err := n.renewLocal(ctx, id)
+			if errors.Is(err, ErrNotLeader) || errors.Is(err, errLeaseNotPrimary) {
+				if err := n.waitChange(ctx, nil); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			return ttl, err
+		}
+		addr, _, err := n.waitLeader(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if addr == n.trans.LocalAddr() {
+			if err := n.waitChange(ctx, nil); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		ttl, err := n.peers.leaseRenew(ctx, string(addr), id)
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, errLeaseNotPrimary) {
+			if err := n.waitChange(ctx, nil); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		return ttl, err
+	}
+}
+
+func (n *Node) renewLocal(ctx context.Context, id int64) (int64, error) {
+	if _, err := n.localReadIndex(ctx); err != nil {
+		return 0, err
+	}
+	ttl, checkpointed, err := n.lessor.Renew(id)
+	if errors.Is(err, lease.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if checkpointed {
+		// A renewed lease must not come back on a new leader with its old, shorter time.
+		n.goFunc(func() { n.proposeCheckpoints([]*keelpb.LeaseCheckpoint{{Id: id}}) })
+	}
+	return ttl, nil
+}
+
+// LeaseTimeToLive returns a lease's granted and remaining TTL (remaining -1 when it does not
+// exist), as the leader, which alone tracks deadlines, sees them.
+func (n *Node) LeaseTimeToLive(ctx context.Context, id int64) (remaining, granted int64, err error) {
+	for {
+		if n.IsLeader() {
+			if _, err := n.localReadIndex(ctx); err != nil {
+				if errors.Is(err, ErrNotLeader) {
+					continue
+				}
+				return 0, 0, err
+			}
+			info, err := n.lessor.Lookup(id)
+			if errors.Is(err, lease.ErrNotFound) {
+				return -1, 0, nil
+			}
+			return info.Remaining, info.TTL, err
+		}
+		addr, _, err := n.waitLeader(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		if addr == n.trans.LocalAddr() {
+			if err := n.waitChange(ctx, nil); err != nil {
+				return 0, 0, err
+			}
+			continue
+		}
+		remaining, granted, err = n.peers.leaseTimeToLive(ctx, string(addr), id)
+		if errors.Is(err, ErrNotLeader) {
+			if err := n.waitChange(ctx, nil); err != nil {
+				return 0, 0, err
+			}
+			continue
+		}
+		return remaining, granted, err
+	}
+}
+
+// applyLeaseGrant applies a grant decided by the proposer.
+func (n *Node) applyLeaseGrant(index uint64, r *pb.LeaseGrantRequest) *applyResult {
+	w := n.store.Write(index)
+	defer w.End()
+	if err := n.lessor.Grant(r.ID, r.TTL); err != nil {
+		return &applyResult{err: err}
+	}
+	w.SetAux(bucketLeases, beAppend(nil, uint64(r.ID)), mustMarshal(&keelpb.LeaseRecord{Id: r.ID, Ttl: r.TTL}))
+	return &applyResult{resp: &pb.LeaseGrantResponse{ID: r.ID, TTL: r.TTL, Header: &pb.ResponseHeader{Revision: n.store.Rev()}}}
+}
+
+// applyLeaseRevoke deletes a lease's keys in one revision and forgets the lease.
+func (n *Node) applyLeaseRevoke(index uint64, r *pb.LeaseRevokeRequest) *applyResult {
+	keys, err := n.lessor.Revoke(r.ID)
+	if err != nil {
+		n.store.Write(index).End()
+		return &applyResult{err: err}
+	}
+	w := n.store.Write(index)
+	for _, k := range keys {
+		w.DeleteRange([]byte(k), nil)
+	}
+	w.DeleteAux(bucketLeases, beAppend(nil, uint64(r.ID)))
+	n.publish(w.End())
+	return &applyResult{resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: n.store.Rev()}}}
+}
+
+func (n *Node) applyLeaseCheckpoints(index uint64, c *keelpb.LeaseCheckpoints) *applyResult {
+	w := n.store.Write(index)
+	defer w.End()
+	for _, cp := range c.Checkpoints {
+		if n.lessor.Checkpoint(cp.Id, cp.RemainingTtl) != nil {
+			continue
+		}
+		info, _ := n.lessor.Lookup(cp.Id)
+		w.SetAux(bucketLeases, beAppend(nil, uint64(cp.Id)),
+			mustMarshal(&keelpb.LeaseRecord{Id: cp.Id, Ttl: info.TTL, RemainingTtl: cp.RemainingTtl}))
+	}
+	return &applyResult{}
+}
+
+// trackLeases keeps the lessor's key attachments in step with applied events.
+func (n *Node) trackLeases(evs []mvccpb.Event) {
+	for i := range evs {
+		e := &evs[i]
+		key := string(e.Kv.Key)
+		if e.PrevKv != nil && e.PrevKv.Lease != 0 && (e.Type == mvccpb.DELETE || e.PrevKv.Lease != e.Kv.Lease) {
+			n.lessor.Detach(e.PrevKv.Lease, key)
+		}
+		if e.Type == mvccpb.PUT && e.Kv.Lease != 0 {
+			_ = n.lessor.Attach(e.Kv.Lease, key)
+		}
+	}
+}
+
+// rebuildLessor loads leases from the replicated state and re-attaches keys.
+func (n *Node) rebuildLessor() error {
+	n.lessor.Reset()
+	err := n.store.ForEachAux(bucketLeases, func(_, v []byte) error {
+		var rec keelpb.LeaseRecord
+		if err := proto.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		if err := n.lessor.Grant(rec.Id, rec.Ttl); err != nil {
+			return err
+		}
+		if rec.RemainingTtl > 0 {
+			return n.lessor.Checkpoint(rec.Id, rec.RemainingTtl)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	view := n.store.Read()
+	defer view.End()
+	res, err := view.Range([]byte{0}, []byte{0}, rangeAll)
+	if err != nil {
+		return err
+	}
+	for i := range res.KVs {
+		if kv := &res.KVs[i]; kv.Lease != 0 {
+			_ = n.lessor.Attach(kv.Lease, string(kv.Key))
+		}
+	}
+	return nil
+}
+
+// runLeaseExpiry revokes expired leases while this member leads: every 500ms it takes the
+// due leases, confirms leadership, and proposes their revocation.
+func (n *Node) runLeaseExpiry() {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		ids := n.lessor.Expired(1000)
+		if len(ids) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+		if _, err := n.localReadIndex(ctx); err != nil {
+			cancel()
+			continue
+		}
+		for _, id := range ids {
+			_, err := n.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id})
+			if err != nil && !errors.Is(err, lease.ErrNotFound) {
+				n.log.Warn("revoking expired lease failed", "lease_id", id, "error", err)
+			}
+		}
+		cancel()
+	}
+}
+
+// proposeCheckpoints records remaining TTLs through the log.
+func (n *Node) proposeCheckpoints(cps []*keelpb.LeaseCheckpoint) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	cmd := mustMarshal(&keelpb.Command{Cmd: &keelpb.Command_LeaseCheckpoints{
+		LeaseCheckpoints: &keelpb.LeaseCheckpoints{Checkpoints: cps}}})
+	if _, err := n.propose(ctx, cmd, nil); err != nil {
+		n.log.Debug("lease checkpoint failed", "error", err)
+	}
+}
+
+// runLeaseCheckpoints periodically records the remaining TTL of long leases while leading.
+func (n *Node) runLeaseCheckpoints() {
+	t := time.NewTicker(n.cfg.LeaseCheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if !n.lessor.Primary() {
+			continue
+		}
+		var cps []*keelpb.LeaseCheckpoint
+		for _, id := range n.lessor.Leases() {
+			info, err := n.lessor.Lookup(id)
+			if err == nil && info.TTL > int64(n.cfg.LeaseCheckpointInterval/time.Second) && info.Remaining < info.TTL {
+				cps = append(cps, &keelpb.LeaseCheckpoint{Id: id, RemainingTtl: max(info.Remaining, 1)})
+			}
+			if len(cps) == 1000 {
+				n.proposeCheckpoints(cps)
+				cps = nil
+			}
+		}
+		if len(cps) > 0 {
+			n.proposeCheckpoints(cps)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keeldb/keel/internal/testcluster"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestWritesThroughFollowersAreReadLinearizablyEverywhere(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	f1 := c.Follower()
+	f2 := c.Follower(f1)
+	w, r := c.Client(f1), c.Client(f2)
+	ctx := ctxT(t)
+	for i := range 10 {
+		put, err := w.Put(ctx, "key", fmt.Sprint(i))
+		if err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		get, err := r.Get(ctx, "key")
+		if err != nil {
+			t.Fatalf("get %d: %v", i, err)
+		}
+		if len(get.Kvs) != 1 || string(get.Kvs[0].Value) != fmt.Sprint(i) || get.Header.Revision < put.Header.Revision {
+			t.Fatalf("get after put %d: kvs %v header %v, put revision %d", i, get.Kvs, get.Header, put.Header.Revision)
+		}
+		if get.Header.ClusterId == 0 || get.Header.MemberId != c.Members[f2].Node.ID() || get.Header.RaftTerm == 0 {
+			t.Fatalf("incomplete header %v", get.Header)
+		}
+	}
+}
+
+func TestErrorsMatchEtcd(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cli := c.Client()
+	kv := pb.NewKVClient(cli.ActiveConnection())
+	ctx := ctxT(t)
+	tooMany := &pb.TxnRequest{}
+	for i := range 129 {
+		tooMany.Success = append(tooMany.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
+			RequestPut: &pb.PutRequest{Key: []byte(fmt.Sprint("k", i))}}})
+	}
+	cases := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"empty key put", func() error { _, err := kv.Put(ctx, &pb.PutRequest{}); return err }, rpctypes.ErrGRPCEmptyKey},
+		{"empty key range", func() error { _, err := kv.Range(ctx, &pb.RangeRequest{}); return err }, rpctypes.ErrGRPCEmptyKey},
+		{"too many ops", func() error { _, err := kv.Txn(ctx, tooMany); return err }, rpctypes.ErrGRPCTooManyOps},
+		{"too large", func() error {
+			_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("big"), Value: make([]byte, 1600*1024)})
+			return err
+		}, rpctypes.ErrGRPCRequestTooLarge},
+		{"future revision", func() error {
+			_, err := kv.Range(ctx, &pb.RangeRequest{Key: []byte("a"), Revision: 1 << 40})
+			return err
+		}, rpctypes.ErrGRPCFutureRev},
+		{"unknown lease", func() error {
+			_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("a"), Lease: 42})
+			return err
+		}, rpctypes.ErrGRPCLeaseNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := status.Convert(tc.call())
+			want := status.Convert(tc.want)
+			if got.Code() != want.Code() || got.Message() != want.Message() {
+				t.Fatalf("got %v %q, want %v %q", got.Code(), got.Message(), want.Code(), want.Message())
+			}
+		})
+	}
+	stream, err := kv.RangeStream(ctx, &pb.RangeRequest{Key: []byte("a")})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("RangeStream: got %v, want Unimplemented", err)
+	}
+}
+
+func TestStatusAndMemberList(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cli := c.Client()
+	ctx := ctxT(t)
+	for i, m := range c.Members {
+		st, err := cli.Status(ctx, m.Endpoint)
+		if err != nil {
+			t.Fatalf("status of member %d: %v", i, err)
+		}
+		if st.Version < "3.5.13" || st.DbSize <= 0 || st.Leader == 0 || st.Header.MemberId != m.Node.ID() {
+			t.Fatalf("member %d status: %+v", i, st)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ml, err := cli.MemberList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete := len(ml.Members) == 3
+		for _, m := range ml.Members {
+			complete = complete && m.Name != "" && len(m.ClientURLs) == 1 && len(m.PeerURLs) == 1
+		}
+		if complete {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member list incomplete: %v", ml.Members)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRequireLeaderFailsWithoutQuorum(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	f := c.Follower()
+	cli := c.Client(f)
+	for i := range c.Members {
+		if i != f {
+			c.Stop(i)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(context.Background()), time.Second)
+		_, err := cli.Get(ctx, "a", clientv3.WithSerializable())
+		cancel()
+		if errors.Is(err, rpctypes.ErrNoLeader) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serializable get with require-leader on a leaderless member: %v, want %v", err, rpctypes.ErrNoLeader)
+		}
+	}
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	if _, err := c.Client().Put(ctxT(t), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/health", "/metrics", "/version", "/livez"} {
+		resp, err := http.Get("http://" + c.Members[0].Endpoint + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		if path == "/health" && !strings.Contains(string(body), `"health":"true"`) {
+			t.Fatalf("/health: %s", body)
+		}
+	}
+}
