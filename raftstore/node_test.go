@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,13 +37,22 @@ type cluster struct {
 	trans  []*raft.InmemTransport
 	byAddr map[string]*raftstore.Node
 	init   []raftstore.Member
+
+	mu  sync.Mutex
+	cut map[int]bool // isolated members: peer calls to or from them fail
+}
+
+func (c *cluster) isCut(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut[i]
 }
 
 func addr(i int) string { return fmt.Sprintf("node%d:2380", i) }
 
 func newCluster(t *testing.T, size int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, byAddr: map[string]*raftstore.Node{}}
+	c := &cluster{t: t, byAddr: map[string]*raftstore.Node{}, cut: map[int]bool{}}
 	for i := range size {
 		c.names = append(c.names, fmt.Sprintf("m%d", i))
 		c.dirs = append(c.dirs, t.TempDir())
@@ -81,18 +91,21 @@ func (c *cluster) start(i int) {
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		Transport: tr,
 		PeerClients: func(a string) (keelpb.PeerClient, error) {
-			n := c.byAddr[a]
-			if n == nil {
-				return nil, errors.New("unknown peer " + a)
+			for j := range c.names {
+				if addr(j) == a {
+					return directPeer{c: c, from: i, to: j}, nil
+				}
 			}
-			return directPeer{n.PeerService()}, nil
+			return nil, errors.New("unknown peer " + a)
 		},
 	})
 	if err != nil {
 		c.t.Fatalf("open member %d: %v", i, err)
 	}
+	c.mu.Lock()
 	c.nodes[i] = n
 	c.byAddr[addr(i)] = n
+	c.mu.Unlock()
 }
 
 func (c *cluster) stop(i int) {
@@ -100,7 +113,10 @@ func (c *cluster) stop(i int) {
 	if err := c.nodes[i].Close(); err != nil {
 		c.t.Logf("close member %d: %v", i, err)
 	}
+	c.mu.Lock()
 	c.nodes[i] = nil
+	c.byAddr[addr(i)] = nil
+	c.mu.Unlock()
 	for j, other := range c.trans {
 		if j != i && other != nil {
 			other.Disconnect(raft.ServerAddress(addr(i)))
@@ -110,6 +126,9 @@ func (c *cluster) stop(i int) {
 
 // isolate cuts member i off from every other member.
 func (c *cluster) isolate(i int) {
+	c.mu.Lock()
+	c.cut[i] = true
+	c.mu.Unlock()
 	c.trans[i].DisconnectAll()
 	for j, other := range c.trans {
 		if j != i && other != nil {
@@ -154,23 +173,58 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-// directPeer adapts a PeerServer to a PeerClient without a network.
-type directPeer struct{ s keelpb.PeerServer }
+// directPeer calls another member's Peer service handlers without a network, failing like a
+// cut link when either end is isolated.
+type directPeer struct {
+	c        *cluster
+	from, to int
+}
+
+var errCut = errors.New("peer unreachable")
+
+func (d directPeer) server() (keelpb.PeerServer, error) {
+	if d.c.isCut(d.from) || d.c.isCut(d.to) {
+		return nil, errCut
+	}
+	d.c.mu.Lock()
+	n := d.c.byAddr[addr(d.to)]
+	d.c.mu.Unlock()
+	if n == nil {
+		return nil, errCut
+	}
+	return n.PeerService(), nil
+}
 
 func (d directPeer) Propose(ctx context.Context, in *keelpb.ProposeRequest, _ ...grpc.CallOption) (*keelpb.ProposeResponse, error) {
-	return d.s.Propose(ctx, in)
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.Propose(ctx, in)
 }
 
 func (d directPeer) ReadIndex(ctx context.Context, in *keelpb.ReadIndexRequest, _ ...grpc.CallOption) (*keelpb.ReadIndexResponse, error) {
-	return d.s.ReadIndex(ctx, in)
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.ReadIndex(ctx, in)
 }
 
 func (d directPeer) LeaseRenew(ctx context.Context, in *keelpb.LeaseRenewRequest, _ ...grpc.CallOption) (*keelpb.LeaseRenewResponse, error) {
-	return d.s.LeaseRenew(ctx, in)
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.LeaseRenew(ctx, in)
 }
 
 func (d directPeer) LeaseTimeToLive(ctx context.Context, in *keelpb.LeaseTimeToLiveRequest, _ ...grpc.CallOption) (*keelpb.LeaseTimeToLiveResponse, error) {
-	return d.s.LeaseTimeToLive(ctx, in)
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.LeaseTimeToLive(ctx, in)
 }
 
 // eventually polls f until it returns nil or the deadline passes, reporting the last error.

@@ -113,18 +113,14 @@ func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Co
 // RangeStream is left to UnimplementedKVServer: kube-apiserver falls back to paginated Range
 // on exactly codes.Unimplemented.
 
+// txnSerializable reports whether a read-only txn may be served from local state: only when
+// every op of both branches is a serializable Range (as etcd decides; a nested txn makes it
+// linearizable).
 func txnSerializable(r *pb.TxnRequest) bool {
 	for _, branch := range [][]*pb.RequestOp{r.Success, r.Failure} {
 		for _, op := range branch {
-			switch o := op.Request.(type) {
-			case *pb.RequestOp_RequestRange:
-				if !o.RequestRange.Serializable {
-					return false
-				}
-			case *pb.RequestOp_RequestTxn:
-				if !txnSerializable(o.RequestTxn) {
-					return false
-				}
+			if rr := op.GetRequestRange(); rr == nil || !rr.Serializable {
+				return false
 			}
 		}
 	}
