@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+)
+
+func TestEtcdCommandLineIsAccepted(t *testing.T) {
+	args := []string{"--name", "m1", "--data-dir", "/tmp/x", "--listen-client-urls", "http://127.0.0.1:2379",
+		"--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
+		"--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+		"--initial-cluster", "m0=http://127.0.0.1:1380,m1=http://127.0.0.1:2380,m2=http://127.0.0.1:3380",
+		"--initial-cluster-state", "new", "--initial-cluster-token", "tok", "--logger", "zap",
+		"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000"}
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := parseInitialCluster(o.initialCluster)
+	if err != nil || len(ms) != 3 || ms[1].name != "m1" || ms[1].peerURLs[0] != "http://127.0.0.1:2380" {
+		t.Fatalf("initial cluster: %+v %v", ms, err)
+	}
+	if o.autoCompactionMode != "revision" || o.autoCompactionRetention != "1000" || o.initialClusterToken != "tok" {
+		t.Fatalf("options: %+v", o)
+	}
+}
+
+func TestBadFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--initial-cluster-state", "maybe"},
+		{"--listen-client-urls", "127.0.0.1:2379"},
+		{"--heartbeat-interval", "500", "--election-timeout", "1000"},
+		{"--no-such-flag"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	if _, err := parseInitialCluster("m0"); err == nil {
+		t.Error("initial cluster without a URL accepted")
+	}
+}
+
+func TestEnvironmentFillsUnsetFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	name := fs.String("name", "default", "")
+	token := fs.String("initial-cluster-token", "x", "")
+	state := fs.String("initial-cluster-state", "new", "")
+	if err := fs.Parse([]string{"--name", "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ETCD_NAME": "env", "ETCD_INITIAL_CLUSTER_TOKEN": "etcd-env", "KEEL_INITIAL_CLUSTER_TOKEN": "keel-env",
+		"ETCD_INITIAL_CLUSTER_STATE": "existing"}
+	if err := applyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if *name != "cli" || *token != "keel-env" || *state != "existing" {
+		t.Fatalf("name %q token %q state %q: the command line wins, then KEEL_, then ETCD_", *name, *token, *state)
+	}
+}
