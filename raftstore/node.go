@@ -234,8 +234,16 @@ func (n *Node) Close() error {
 		return nil
 	}
 	if n.raft.State() == raft.Leader && n.voters() > 1 {
-		if err := n.raft.LeadershipTransfer().Error(); err != nil {
-			n.log.Warn("leadership transfer on shutdown failed", "error", err)
+		f := n.raft.LeadershipTransfer()
+		done := make(chan error, 1)
+		go func() { done <- f.Error() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				n.log.Warn("leadership transfer on shutdown failed", "error", err)
+			}
+		case <-time.After(2 * n.cfg.ElectionTimeout):
+			n.log.Warn("leadership transfer on shutdown timed out")
 		}
 	}
 	close(n.stop)
@@ -328,11 +336,11 @@ func (n *Node) announceLeadership() {
 	data := mustMarshal(&keelpb.Command{Cmd: &keelpb.Command_Noop{Noop: &keelpb.Noop{Term: term}}})
 	for n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
 		f := n.raft.Apply(data, n.cfg.RequestTimeout)
-		if err := f.Error(); err != nil {
-			n.log.Warn("leader noop failed", "term", term, "error", err)
-			if errors.Is(err, raft.ErrRaftShutdown) {
+		if err := n.wait(f); err != nil {
+			if errors.Is(err, ErrStopped) || errors.Is(err, raft.ErrRaftShutdown) {
 				return
 			}
+			n.log.Warn("leader noop failed", "term", term, "error", err)
 			continue
 		}
 		if n.raft.CurrentTerm() == term && n.raft.State() == raft.Leader {
@@ -342,6 +350,19 @@ func (n *Node) announceLeadership() {
 			n.setReady(term, f.Index())
 		}
 		return
+	}
+}
+
+// wait waits for a raft future or shutdown. hashicorp/raft never answers a future still
+// queued for the leader loop when raft shuts down, so no wait may rely on it alone.
+func (n *Node) wait(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.stop:
+		return ErrStopped
 	}
 }
 

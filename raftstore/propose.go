@@ -129,7 +129,7 @@ func isBusinessError(err error) bool {
 func (n *Node) proposeLocal(ctx context.Context, cmd []byte) (proto.Message, uint64, error) {
 	f := n.raft.Apply(cmd, n.cfg.RequestTimeout)
 	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
+	go func() { done <- f.Error() }() // ends when raft answers; see wait
 	select {
 	case err := <-done:
 		if err != nil {

@@ -136,8 +136,8 @@ func (n *Node) confirmLeadership() (uint64, error) {
 		return 0, errNotReady
 	}
 	index := max(n.raft.CommitIndex(), first)
-	if err := n.raft.VerifyLeader().Error(); err != nil {
-		if errors.Is(err, raft.ErrRaftShutdown) {
+	if err := n.wait(n.raft.VerifyLeader()); err != nil {
+		if errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, ErrStopped) {
 			return 0, ErrStopped
 		}
 		return 0, ErrLeaderChanged
