@@ -55,8 +55,9 @@ func proposeAs[T proto.Message](ctx context.Context, n *Node, cmd *keelpb.Comman
 }
 
 // propose applies an encoded Command through the leader and returns the encoded response.
-// A write acknowledged through a follower has been applied on that follower too, so the
-// client reads its own write on the member it talks to.
+// A write acknowledged through a follower has been applied on the leader; reads served
+// locally by the follower wait for it (see SerializableBarrier), so the client reads its own
+// write on the member it talks to.
 func (n *Node) propose(ctx context.Context, cmd []byte, decode func([]byte) (proto.Message, error)) (proto.Message, error) {
 	if n.closed.Load() {
 		return nil, ErrStopped
@@ -94,9 +95,12 @@ func (n *Node) propose(ctx context.Context, cmd []byte, decode func([]byte) (pro
 		if err != nil {
 			return nil, err
 		}
-		if err := n.applied.wait(ctx, n.stop, index); err != nil {
-			return nil, err
-		}
+		// The leader has applied the entry and its response is final; this member applies the
+		// same entry once it learns the commit index (hashicorp/raft sends it with the next
+		// append, up to CommitTimeout later). Rather than hold the client for that, raise the
+		// floor that local reads wait for: a serializable read or a watch from "now" on this
+		// member still sees every write it acknowledged.
+		n.applied.raiseFloor(index)
 		if len(raw) == 0 {
 			return nil, nil
 		}

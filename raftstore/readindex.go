@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -15,6 +16,19 @@ type appliedWaiter struct {
 	// guarded by mu
 	index uint64
 	ch    chan struct{} // closed and replaced on every advance
+	// floor is the highest log index of a write this member acknowledged before applying it
+	// (a forwarded write answered with the leader's response). Local reads wait for it.
+	floor atomic.Uint64
+}
+
+// raiseFloor records that a write at index i was acknowledged by this member.
+func (a *appliedWaiter) raiseFloor(i uint64) {
+	for {
+		cur := a.floor.Load()
+		if i <= cur || a.floor.CompareAndSwap(cur, i) {
+			return
+		}
+	}
 }
 
 func (a *appliedWaiter) get() uint64 {
@@ -201,6 +215,18 @@ func (n *Node) LinearizableBarrier(ctx context.Context) error {
 		return err
 	}
 	return n.applied.wait(ctx, n.stop, idx)
+}
+
+// SerializableBarrier returns once this member has applied every write it acknowledged
+// itself. It is not a read index: a serializable read may still miss writes acknowledged by
+// other members, as in etcd, but never one acknowledged by this member. It usually returns at
+// once; after a forwarded write it waits until the follower learns the commit.
+func (n *Node) SerializableBarrier(ctx context.Context) error {
+	floor := n.applied.floor.Load()
+	if floor == 0 {
+		return nil
+	}
+	return n.applied.wait(ctx, n.stop, floor)
 }
 
 // waitChange waits for ch (nil: one heartbeat interval), ctx or shutdown.

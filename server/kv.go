@@ -18,10 +18,8 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	if err := apply.ValidateRange(r); err != nil {
 		return nil, toGRPCError(err)
 	}
-	if !r.Serializable {
-		if err := k.s.linearize(ctx); err != nil {
-			return nil, toGRPCError(err)
-		}
+	if err := k.s.readBarrier(ctx, r.Serializable); err != nil {
+		return nil, toGRPCError(err)
 	}
 	view := k.s.node.Store().Read()
 	defer view.End()
@@ -70,10 +68,8 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		return nil, toGRPCError(err)
 	}
 	if apply.IsReadOnlyTxn(r) {
-		if !txnSerializable(r) {
-			if err := k.s.linearize(ctx); err != nil {
-				return nil, toGRPCError(err)
-			}
+		if err := k.s.readBarrier(ctx, txnSerializable(r)); err != nil {
+			return nil, toGRPCError(err)
 		}
 		view := k.s.node.Store().Read()
 		defer view.End()

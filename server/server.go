@@ -228,6 +228,17 @@ func (s *Server) requestContext(ctx context.Context) (context.Context, context.C
 }
 
 // linearize waits until local state reflects every write acknowledged before the call.
+// readBarrier makes local state fit for a read: a read index for a linearizable read, the
+// member's own acknowledged writes for a serializable one.
+func (s *Server) readBarrier(ctx context.Context, serializable bool) error {
+	if !serializable {
+		return s.linearize(ctx)
+	}
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	return s.node.SerializableBarrier(ctx)
+}
+
 func (s *Server) linearize(ctx context.Context) error {
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()

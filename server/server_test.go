@@ -48,6 +48,46 @@ func TestWritesThroughFollowersAreReadLinearizablyEverywhere(t *testing.T) {
 	}
 }
 
+// A follower answers a forwarded write with the leader's response before it has applied the
+// entry itself; its serializable reads and watches must still see every write it acknowledged.
+func TestFollowerReadsItsOwnAcknowledgedWrites(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cli := c.Client(c.Follower())
+	ctx := ctxT(t)
+	for i := range 50 {
+		put, err := cli.Put(ctx, "own", fmt.Sprint(i))
+		if err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		get, err := cli.Get(ctx, "own", clientv3.WithSerializable())
+		if err != nil {
+			t.Fatalf("serializable get %d: %v", i, err)
+		}
+		if len(get.Kvs) != 1 || get.Kvs[0].ModRevision != put.Header.Revision || get.Header.Revision < put.Header.Revision {
+			t.Fatalf("serializable get after put %d (revision %d): kvs %v header %v", i, put.Header.Revision, get.Kvs, get.Header)
+		}
+	}
+	// A watch from "now" starts after the acknowledged write: the next event is the next write.
+	last, err := cli.Put(ctx, "own", "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wc := cli.Watch(wctx, "own", clientv3.WithCreatedNotify())
+	if resp := <-wc; !resp.Created || resp.Header.Revision < last.Header.Revision {
+		t.Fatalf("created notification %+v: want created at revision >= %d", resp, last.Header.Revision)
+	}
+	next, err := cli.Put(ctx, "own", "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := <-wc
+	if resp.Err() != nil || len(resp.Events) != 1 || resp.Events[0].Kv.ModRevision != next.Header.Revision {
+		t.Fatalf("first event %+v, want only the put at revision %d", resp, next.Header.Revision)
+	}
+}
+
 func TestErrorsMatchEtcd(t *testing.T) {
 	c := testcluster.Start(t, 3)
 	cli := c.Client()

@@ -102,6 +102,11 @@ func (ws *watchServer) recvLoop(stream grpc.BidiStreamingServer[pb.WatchRequest,
 		}
 		switch r := req.RequestUnion.(type) {
 		case *pb.WatchRequest_CreateRequest:
+			// The watcher's view (its "now", compaction, replay) includes every write this
+			// member has acknowledged.
+			if err := ws.s.readBarrier(stream.Context(), true); err != nil {
+				return err
+			}
 			ws.create(st, r.CreateRequest)
 		case *pb.WatchRequest_CancelRequest:
 			st.Cancel(r.CancelRequest.WatchId)
