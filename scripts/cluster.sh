@@ -3,7 +3,7 @@
 # serves; used by the benchmarks to run both side by side with the same client.
 #   scripts/cluster.sh start keel|etcd BASEPORT DATADIR   (clients BASEPORT, +10, +20; peers +1)
 #   scripts/cluster.sh stop DATADIR
-# start prints the client endpoints on stdout; member pids go to DATADIR/pids.
+# EXTRA_ARGS are appended to every member's flags. start prints the client endpoints on stdout; member pids go to DATADIR/pids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:?start|stop}
@@ -42,7 +42,7 @@ for i in 0 1 2; do
     --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
     --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$kind-$base" \
-    >"$dir/b$i.log" 2>&1 &
+    ${EXTRA_ARGS:-} >"$dir/b$i.log" 2>&1 &
   echo $! >>"$dir/pids"
 done
 for ep in "${eps[@]}"; do
