@@ -37,7 +37,7 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 		DowngradeInfo:    &pb.DowngradeInfo{},
 	}
 	if resp.Leader == 0 {
-		resp.Errors = append(resp.Errors, rpctypes.ErrGRPCNoLeader.Error())
+		resp.Errors = append(resp.Errors, rpctypes.ErrNoLeader.Error()) // the bare message, as etcd
 	}
 	return resp, nil
 }

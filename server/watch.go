@@ -118,8 +118,10 @@ func (ws *watchServer) recvLoop(stream grpc.BidiStreamingServer[pb.WatchRequest,
 
 func (ws *watchServer) create(st *watch.Stream, c *pb.WatchCreateRequest) {
 	if c.StartRevision < 0 {
+		// cancel_reason is the bare message (ErrCompacted's), not the status text of
+		// ErrGRPCCompacted.Error(), which starts with "rpc error: code = OutOfRange".
 		st.Reject(watch.Response{WatchID: -1, Created: true, Canceled: true,
-			CancelReason: rpctypes.ErrGRPCCompacted.Error()})
+			CancelReason: rpctypes.ErrCompacted.Error()})
 		return
 	}
 	req := watch.Request{Key: c.Key, End: c.RangeEnd, StartRev: c.StartRevision, PrevKV: c.PrevKv,

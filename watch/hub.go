@@ -270,7 +270,7 @@ func (h *Hub) cancelCompacted(compact int64) {
 	for w := range h.unsynced {
 		if w.next < compact {
 			delete(h.unsynced, w)
-			w.s.dropCompacted(w, compact, h.rev)
+			w.s.dropCompacted(w, compact)
 		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 type Response struct {
 	// WatchID is the watcher, or -1 for a stream-wide progress response.
 	WatchID int64
-	// Rev is the header revision: the notified revision when the response was made.
+	// Rev is the header revision: the notified revision when the response was made (0 on a
+	// compaction cancel, as in etcd).
 	Rev int64
 	// Events are ordered by revision; all events of one revision are in one Response.
 	Events       []*mvccpb.Event
@@ -251,14 +252,17 @@ func (s *Stream) offerControl(r Response) {
 }
 
 // dropCompacted removes w and queues its compaction cancel. Requires Hub.mu held.
-func (s *Stream) dropCompacted(w *watcher, compact, rev int64) {
+//
+// The response has header revision 0, as etcd's (its watcherGroup.chooseAll sends
+// WatchResponse{WatchID, CompactRevision} without a revision); tests/compat pins this.
+func (s *Stream) dropCompacted(w *watcher, compact int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.watchers[w.id] != w {
 		return
 	}
 	delete(s.watchers, w.id)
-	s.pushLocked(Response{WatchID: w.id, Rev: rev, Canceled: true, CompactRev: compact}, false)
+	s.pushLocked(Response{WatchID: w.id, Canceled: true, CompactRev: compact}, false)
 }
 
 // requires s.mu held
