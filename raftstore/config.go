@@ -54,6 +54,9 @@ type Config struct {
 	// PeerClients overrides how Peer clients are made (in-process tests); nil uses gRPC over
 	// PeerDialer.
 	PeerClients PeerClientFunc
+	// JoinTimeout bounds how long a member joining an existing cluster asks the members of
+	// InitialCluster for its ID. Default 60s.
+	JoinTimeout time.Duration
 	// LeaseCheckpointInterval is how often the leader records remaining TTLs of long leases.
 	// Default 5 minutes.
 	LeaseCheckpointInterval time.Duration
@@ -75,6 +78,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5*time.Second + 2*c.ElectionTimeout
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = time.Minute
 	}
 	if c.LeaseCheckpointInterval == 0 {
 		c.LeaseCheckpointInterval = 5 * time.Minute

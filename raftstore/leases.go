@@ -96,7 +96,7 @@ func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 			continue
 		}
 		ttl, err := n.peers.leaseRenew(ctx, string(addr), id)
-		if errors.Is(err, ErrNotLeader) || errors.Is(err, errLeaseNotPrimary) {
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, errUnreachable) || errors.Is(err, errLeaseNotPrimary) {
 			if err := n.waitChange(ctx, nil); err != nil {
 				return 0, err
 			}
@@ -152,7 +152,7 @@ func (n *Node) LeaseTimeToLive(ctx context.Context, id int64) (remaining, grante
 			continue
 		}
 		remaining, granted, err = n.peers.leaseTimeToLive(ctx, string(addr), id)
-		if errors.Is(err, ErrNotLeader) {
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, errUnreachable) {
 			if err := n.waitChange(ctx, nil); err != nil {
 				return 0, 0, err
 			}

@@ -63,6 +63,7 @@ type Node struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closed   atomic.Bool
+	removed  chan struct{} // closed once this member is removed from the cluster
 }
 
 // Open starts the member described by cfg: it opens (or creates) its data dir, bootstraps a
@@ -87,24 +88,39 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.id = MemberID(self.PeerURLs, cfg.Token)
-	n.log = cfg.Logger.With("component", "raftstore", "member_id", fmt.Sprintf("%x", n.id))
+	n.log = cfg.Logger.With("component", "raftstore")
 	n.metrics = newMetrics(cfg.Registerer)
 	n.lessor = lease.New(lease.Config{})
+	n.removed = make(chan struct{})
+	n.peers = newPeerClients(cfg.PeerDialer, cfg.PeerClients)
 	if err := n.openStorage(); err != nil {
 		n.closeStorage()
 		return nil, err
 	}
-	if err := n.startRaft(); err != nil {
+	if err := n.resolveIdentity(self); err != nil {
+		n.peers.close()
 		n.closeStorage()
 		return nil, err
 	}
-	n.peers = newPeerClients(cfg.PeerDialer, cfg.PeerClients)
+	n.log = cfg.Logger.With("component", "raftstore", "member_id", fmt.Sprintf("%x", n.id))
+	if err := n.startRaft(); err != nil {
+		n.peers.close()
+		n.closeStorage()
+		return nil, err
+	}
+	if err := n.saveIdentity(n.id, n.ClusterID()); err != nil {
+		_ = n.raft.Shutdown().Error()
+		n.peers.close()
+		n.closeStorage()
+		return nil, fmt.Errorf("raftstore: save member identity: %w", err)
+	}
 	n.reads = newReadIndexer(n)
 	n.goFunc(n.watchLeadership)
 	n.goFunc(n.reads.run)
 	n.goFunc(n.publishAttributes)
 	n.goFunc(n.runLeaseExpiry)
 	n.goFunc(n.runLeaseCheckpoints)
+	n.goFunc(n.watchRemoval)
 	return n, nil
 }
 
@@ -123,6 +139,31 @@ func (c *Config) self() (Member, error) {
 		}
 	}
 	return Member{}, fmt.Errorf("raftstore: member %q is not in the initial cluster", c.Name)
+}
+
+// resolveIdentity settles this member's ID: the one recorded in its data dir; else, for a
+// member of a new cluster or a data dir from before the record existed, the ID derived from
+// its peer URLs and the cluster token; else (joining an existing cluster) the ID the cluster
+// added it under.
+func (n *Node) resolveIdentity(self Member) error {
+	if id, cid, ok := n.loadIdentity(); ok {
+		n.id, n.clusterID = id, cid
+		return nil
+	}
+	existing, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
+	if err != nil {
+		return fmt.Errorf("raftstore: inspect raft state: %w", err)
+	}
+	if existing || n.cfg.NewCluster {
+		return nil
+	}
+	id, cid, err := n.discoverIdentity(self)
+	if err != nil {
+		return err
+	}
+	n.id, n.clusterID = id, cid
+	n.log.Info("joining an existing cluster", "member_id", fmt.Sprintf("%x", id), "cluster_id", fmt.Sprintf("%x", cid))
+	return nil
 }
 
 func (n *Node) openStorage() error {

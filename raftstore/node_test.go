@@ -231,6 +231,38 @@ func (d directPeer) LeaseTimeToLive(ctx context.Context, in *keelpb.LeaseTimeToL
 	return s.LeaseTimeToLive(ctx, in)
 }
 
+func (d directPeer) Members(ctx context.Context, in *keelpb.MembersRequest, _ ...grpc.CallOption) (*keelpb.MembersResponse, error) {
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.Members(ctx, in)
+}
+
+func (d directPeer) ConfChange(ctx context.Context, in *keelpb.ConfChangeRequest, _ ...grpc.CallOption) (*keelpb.ConfChangeResponse, error) {
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.ConfChange(ctx, in)
+}
+
+func (d directPeer) TransferLeadership(ctx context.Context, in *keelpb.TransferLeadershipRequest, _ ...grpc.CallOption) (*keelpb.TransferLeadershipResponse, error) {
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.TransferLeadership(ctx, in)
+}
+
+func (d directPeer) Progress(ctx context.Context, in *keelpb.ProgressRequest, _ ...grpc.CallOption) (*keelpb.ProgressResponse, error) {
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.Progress(ctx, in)
+}
+
 // eventually polls f until it returns nil or the deadline passes, reporting the last error.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	keelpb "github.com/keeldb/keel/api/proto"
 )
@@ -148,12 +151,31 @@ func transportError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctxErr(ctx)
 	}
+	if notSent(err) {
+		return errUnreachable
+	}
 	if s, ok := statusMessage(err); ok {
 		if e, known := errorCodes[s]; known {
 			return e
 		}
 	}
 	return ErrLeaderChanged
+}
+
+// errUnreachable means a call to the leader failed before it was sent (the connection could
+// not be made): nothing happened there, so the caller may wait for a leader and retry.
+var errUnreachable = errors.New("raftstore: leader unreachable")
+
+// notSent reports whether a failed gRPC call certainly never reached the server: the
+// connection to it could not be established.
+func notSent(err error) bool {
+	s, ok := status.FromError(err)
+	if !ok || s.Code() != codes.Unavailable {
+		return false
+	}
+	msg := s.Message()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "error while dialing") ||
+		strings.Contains(msg, "no route to host")
 }
 
 // LeaseRenew renews a lease for a follower's keepalive stream.

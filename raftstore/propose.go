@@ -85,7 +85,9 @@ func (n *Node) propose(ctx context.Context, cmd []byte, decode func([]byte) (pro
 			continue
 		}
 		raw, index, err := n.peers.propose(ctx, string(addr), cmd)
-		if errors.Is(err, ErrNotLeader) {
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, errUnreachable) {
+			// Not applied there: wait for leadership to settle (a dead leader's successor)
+			// and send it again, as etcd holds a proposal until a leader takes it.
 			if err := n.waitChange(ctx, nil); err != nil {
 				return nil, err
 			}

@@ -182,7 +182,7 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 			continue
 		}
 		idx, err := n.peers.readIndex(ctx, string(addr))
-		if errors.Is(err, ErrNotLeader) {
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, errUnreachable) {
 			if err := n.waitChange(ctx, nil); err != nil {
 				return 0, err
 			}

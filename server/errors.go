@@ -39,6 +39,13 @@ var errorMap = []struct {
 	{raftstore.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
 	{raftstore.ErrTimeout, rpctypes.ErrGRPCTimeout},
 	{raftstore.ErrStopped, rpctypes.ErrGRPCStopped},
+	{raftstore.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{raftstore.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},
+	{raftstore.ErrBadPeerURLs, rpctypes.ErrGRPCMemberBadURLs},
+	{raftstore.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{raftstore.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+	{raftstore.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
+	{raftstore.ErrBadLeaderTarget, rpctypes.ErrGRPCBadLeaderTransferee},
 	{context.Canceled, rpctypes.ErrGRPCCanceled},
 	{context.DeadlineExceeded, rpctypes.ErrGRPCDeadlineExceeded},
 }

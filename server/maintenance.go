@@ -44,6 +44,16 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 
 // Alarm lists alarms (there are none until the backend quota is enforced) and accepts
 // deactivation.
+// MoveLeader hands leadership to the voter TargetID (forwarded to the leader if need be).
+func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	ctx, cancel := m.s.requestContext(ctx)
+	defer cancel()
+	if err := m.s.node.TransferLeadership(ctx, r.TargetID); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MoveLeaderResponse{Header: m.s.header()}, nil
+}
+
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
 	return &pb.AlarmResponse{Header: m.s.header()}, nil
 }

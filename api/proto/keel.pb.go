@@ -25,6 +25,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ConfChangeRequest_Type int32
+
+const (
+	ConfChangeRequest_ADD     ConfChangeRequest_Type = 0
+	ConfChangeRequest_REMOVE  ConfChangeRequest_Type = 1
+	ConfChangeRequest_UPDATE  ConfChangeRequest_Type = 2
+	ConfChangeRequest_PROMOTE ConfChangeRequest_Type = 3
+)
+
+// Enum value maps for ConfChangeRequest_Type.
+var (
+	ConfChangeRequest_Type_name = map[int32]string{
+		0: "ADD",
+		1: "REMOVE",
+		2: "UPDATE",
+		3: "PROMOTE",
+	}
+	ConfChangeRequest_Type_value = map[string]int32{
+		"ADD":     0,
+		"REMOVE":  1,
+		"UPDATE":  2,
+		"PROMOTE": 3,
+	}
+)
+
+func (x ConfChangeRequest_Type) Enum() *ConfChangeRequest_Type {
+	p := new(ConfChangeRequest_Type)
+	*p = x
+	return p
+}
+
+func (x ConfChangeRequest_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConfChangeRequest_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_keel_proto_enumTypes[0].Descriptor()
+}
+
+func (ConfChangeRequest_Type) Type() protoreflect.EnumType {
+	return &file_keel_proto_enumTypes[0]
+}
+
+func (x ConfChangeRequest_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConfChangeRequest_Type.Descriptor instead.
+func (ConfChangeRequest_Type) EnumDescriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{9, 0}
+}
+
 // Command is the payload of one raft log entry. Exactly one field is set. etcd requests are
 // carried in their own wire encoding (etcdserverpb), so the log stays readable by any tool
 // that knows etcd's messages.
@@ -503,6 +555,472 @@ func (x *MemberAttributes) GetPeerUrls() []string {
 	return nil
 }
 
+type MembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersRequest) Reset() {
+	*x = MembersRequest{}
+	mi := &file_keel_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersRequest) ProtoMessage() {}
+
+func (x *MembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
+func (*MembersRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{6}
+}
+
+type MembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     uint64                 `protobuf:"varint,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Members       []*PeerMember          `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersResponse) Reset() {
+	*x = MembersResponse{}
+	mi := &file_keel_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersResponse) ProtoMessage() {}
+
+func (x *MembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
+func (*MembersResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MembersResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
+func (x *MembersResponse) GetMembers() []*PeerMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// PeerMember is one member as raft's configuration and the published attributes describe it.
+type PeerMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PeerUrls      []string               `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	ClientUrls    []string               `protobuf:"bytes,4,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
+	IsLearner     bool                   `protobuf:"varint,5,opt,name=is_learner,json=isLearner,proto3" json:"is_learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerMember) Reset() {
+	*x = PeerMember{}
+	mi := &file_keel_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerMember) ProtoMessage() {}
+
+func (x *PeerMember) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerMember.ProtoReflect.Descriptor instead.
+func (*PeerMember) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PeerMember) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PeerMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PeerMember) GetPeerUrls() []string {
+	if x != nil {
+		return x.PeerUrls
+	}
+	return nil
+}
+
+func (x *PeerMember) GetClientUrls() []string {
+	if x != nil {
+		return x.ClientUrls
+	}
+	return nil
+}
+
+func (x *PeerMember) GetIsLearner() bool {
+	if x != nil {
+		return x.IsLearner
+	}
+	return false
+}
+
+type ConfChangeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  ConfChangeRequest_Type `protobuf:"varint,1,opt,name=type,proto3,enum=keel.v1.ConfChangeRequest_Type" json:"type,omitempty"`
+	// The member changed; ignored by ADD, which picks a new ID.
+	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// ADD and UPDATE: the member's peer URLs.
+	PeerUrls []string `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	// ADD: join as a learner (a raft non-voter).
+	Learner       bool `protobuf:"varint,4,opt,name=learner,proto3" json:"learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfChangeRequest) Reset() {
+	*x = ConfChangeRequest{}
+	mi := &file_keel_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfChangeRequest) ProtoMessage() {}
+
+func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfChangeRequest.ProtoReflect.Descriptor instead.
+func (*ConfChangeRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ConfChangeRequest) GetType() ConfChangeRequest_Type {
+	if x != nil {
+		return x.Type
+	}
+	return ConfChangeRequest_ADD
+}
+
+func (x *ConfChangeRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ConfChangeRequest) GetPeerUrls() []string {
+	if x != nil {
+		return x.PeerUrls
+	}
+	return nil
+}
+
+func (x *ConfChangeRequest) GetLearner() bool {
+	if x != nil {
+		return x.Learner
+	}
+	return false
+}
+
+type ConfChangeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A stable error code (see raftstore's error table); empty on success.
+	Error string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// The member's ID (the new one for ADD).
+	Id            uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfChangeResponse) Reset() {
+	*x = ConfChangeResponse{}
+	mi := &file_keel_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfChangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfChangeResponse) ProtoMessage() {}
+
+func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfChangeResponse.ProtoReflect.Descriptor instead.
+func (*ConfChangeResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ConfChangeResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ConfChangeResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type TransferLeadershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        uint64                 `protobuf:"varint,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_keel_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TransferLeadershipRequest) GetTarget() uint64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+type TransferLeadershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_keel_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TransferLeadershipResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ProgressRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgressRequest) Reset() {
+	*x = ProgressRequest{}
+	mi := &file_keel_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressRequest) ProtoMessage() {}
+
+func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
+func (*ProgressRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{13}
+}
+
+type ProgressResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LastIndex     uint64                 `protobuf:"varint,1,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgressResponse) Reset() {
+	*x = ProgressResponse{}
+	mi := &file_keel_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressResponse) ProtoMessage() {}
+
+func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressResponse.ProtoReflect.Descriptor instead.
+func (*ProgressResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ProgressResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *ProgressResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 type LeaseRenewRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -512,7 +1030,7 @@ type LeaseRenewRequest struct {
 
 func (x *LeaseRenewRequest) Reset() {
 	*x = LeaseRenewRequest{}
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +1042,7 @@ func (x *LeaseRenewRequest) String() string {
 func (*LeaseRenewRequest) ProtoMessage() {}
 
 func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +1055,7 @@ func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewRequest.ProtoReflect.Descriptor instead.
 func (*LeaseRenewRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{6}
+	return file_keel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LeaseRenewRequest) GetId() int64 {
@@ -558,7 +1076,7 @@ type LeaseRenewResponse struct {
 
 func (x *LeaseRenewResponse) Reset() {
 	*x = LeaseRenewResponse{}
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +1088,7 @@ func (x *LeaseRenewResponse) String() string {
 func (*LeaseRenewResponse) ProtoMessage() {}
 
 func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +1101,7 @@ func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewResponse.ProtoReflect.Descriptor instead.
 func (*LeaseRenewResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{7}
+	return file_keel_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeaseRenewResponse) GetTtl() int64 {
@@ -609,7 +1127,7 @@ type LeaseTimeToLiveRequest struct {
 
 func (x *LeaseTimeToLiveRequest) Reset() {
 	*x = LeaseTimeToLiveRequest{}
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +1139,7 @@ func (x *LeaseTimeToLiveRequest) String() string {
 func (*LeaseTimeToLiveRequest) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +1152,7 @@ func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{8}
+	return file_keel_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LeaseTimeToLiveRequest) GetId() int64 {
@@ -656,7 +1174,7 @@ type LeaseTimeToLiveResponse struct {
 
 func (x *LeaseTimeToLiveResponse) Reset() {
 	*x = LeaseTimeToLiveResponse{}
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +1186,7 @@ func (x *LeaseTimeToLiveResponse) String() string {
 func (*LeaseTimeToLiveResponse) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +1199,7 @@ func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{9}
+	return file_keel_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaseTimeToLiveResponse) GetTtl() int64 {
@@ -715,7 +1233,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +1245,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +1258,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{10}
+	return file_keel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -764,7 +1282,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1294,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1307,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{11}
+	return file_keel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProposeResponse) GetResponse() []byte {
@@ -821,7 +1339,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1351,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1364,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{12}
+	return file_keel_proto_rawDescGZIP(), []int{21}
 }
 
 type ReadIndexResponse struct {
@@ -860,7 +1378,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1390,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1403,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{13}
+	return file_keel_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -938,7 +1456,45 @@ const file_keel_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vclient_urls\x18\x03 \x03(\tR\n" +
 	"clientUrls\x12\x1b\n" +
-	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"#\n" +
+	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"\x10\n" +
+	"\x0eMembersRequest\"_\n" +
+	"\x0fMembersResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12-\n" +
+	"\amembers\x18\x02 \x03(\v2\x13.keel.v1.PeerMemberR\amembers\"\x8d\x01\n" +
+	"\n" +
+	"PeerMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpeer_urls\x18\x03 \x03(\tR\bpeerUrls\x12\x1f\n" +
+	"\vclient_urls\x18\x04 \x03(\tR\n" +
+	"clientUrls\x12\x1d\n" +
+	"\n" +
+	"is_learner\x18\x05 \x01(\bR\tisLearner\"\xc5\x01\n" +
+	"\x11ConfChangeRequest\x123\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1f.keel.v1.ConfChangeRequest.TypeR\x04type\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tpeer_urls\x18\x03 \x03(\tR\bpeerUrls\x12\x18\n" +
+	"\alearner\x18\x04 \x01(\bR\alearner\"4\n" +
+	"\x04Type\x12\a\n" +
+	"\x03ADD\x10\x00\x12\n" +
+	"\n" +
+	"\x06REMOVE\x10\x01\x12\n" +
+	"\n" +
+	"\x06UPDATE\x10\x02\x12\v\n" +
+	"\aPROMOTE\x10\x03\":\n" +
+	"\x12ConfChangeResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"3\n" +
+	"\x19TransferLeadershipRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\x04R\x06target\"2\n" +
+	"\x1aTransferLeadershipResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"\x11\n" +
+	"\x0fProgressRequest\"V\n" +
+	"\x10ProgressResponse\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x01 \x01(\x04R\tlastIndex\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\"#\n" +
 	"\x11LeaseRenewRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\"<\n" +
 	"\x12LeaseRenewResponse\x12\x10\n" +
@@ -960,13 +1516,18 @@ const file_keel_proto_rawDesc = "" +
 	"\x10ReadIndexRequest\"=\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\xa5\x02\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term2\xca\x04\n" +
 	"\x04Peer\x12<\n" +
 	"\aPropose\x12\x17.keel.v1.ProposeRequest\x1a\x18.keel.v1.ProposeResponse\x12B\n" +
 	"\tReadIndex\x12\x19.keel.v1.ReadIndexRequest\x1a\x1a.keel.v1.ReadIndexResponse\x12E\n" +
 	"\n" +
 	"LeaseRenew\x12\x1a.keel.v1.LeaseRenewRequest\x1a\x1b.keel.v1.LeaseRenewResponse\x12T\n" +
-	"\x0fLeaseTimeToLive\x12\x1f.keel.v1.LeaseTimeToLiveRequest\x1a .keel.v1.LeaseTimeToLiveResponseB)Z'github.com/keeldb/keel/api/proto;keelpbb\x06proto3"
+	"\x0fLeaseTimeToLive\x12\x1f.keel.v1.LeaseTimeToLiveRequest\x1a .keel.v1.LeaseTimeToLiveResponse\x12<\n" +
+	"\aMembers\x12\x17.keel.v1.MembersRequest\x1a\x18.keel.v1.MembersResponse\x12E\n" +
+	"\n" +
+	"ConfChange\x12\x1a.keel.v1.ConfChangeRequest\x1a\x1b.keel.v1.ConfChangeResponse\x12]\n" +
+	"\x12TransferLeadership\x12\".keel.v1.TransferLeadershipRequest\x1a#.keel.v1.TransferLeadershipResponse\x12?\n" +
+	"\bProgress\x12\x18.keel.v1.ProgressRequest\x1a\x19.keel.v1.ProgressResponseB)Z'github.com/keeldb/keel/api/proto;keelpbb\x06proto3"
 
 var (
 	file_keel_proto_rawDescOnce sync.Once
@@ -980,41 +1541,62 @@ func file_keel_proto_rawDescGZIP() []byte {
 	return file_keel_proto_rawDescData
 }
 
-var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_keel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_keel_proto_goTypes = []any{
-	(*Command)(nil),                 // 0: keel.v1.Command
-	(*LeaseCheckpoints)(nil),        // 1: keel.v1.LeaseCheckpoints
-	(*LeaseCheckpoint)(nil),         // 2: keel.v1.LeaseCheckpoint
-	(*LeaseRecord)(nil),             // 3: keel.v1.LeaseRecord
-	(*Noop)(nil),                    // 4: keel.v1.Noop
-	(*MemberAttributes)(nil),        // 5: keel.v1.MemberAttributes
-	(*LeaseRenewRequest)(nil),       // 6: keel.v1.LeaseRenewRequest
-	(*LeaseRenewResponse)(nil),      // 7: keel.v1.LeaseRenewResponse
-	(*LeaseTimeToLiveRequest)(nil),  // 8: keel.v1.LeaseTimeToLiveRequest
-	(*LeaseTimeToLiveResponse)(nil), // 9: keel.v1.LeaseTimeToLiveResponse
-	(*ProposeRequest)(nil),          // 10: keel.v1.ProposeRequest
-	(*ProposeResponse)(nil),         // 11: keel.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),        // 12: keel.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),       // 13: keel.v1.ReadIndexResponse
+	(ConfChangeRequest_Type)(0),        // 0: keel.v1.ConfChangeRequest.Type
+	(*Command)(nil),                    // 1: keel.v1.Command
+	(*LeaseCheckpoints)(nil),           // 2: keel.v1.LeaseCheckpoints
+	(*LeaseCheckpoint)(nil),            // 3: keel.v1.LeaseCheckpoint
+	(*LeaseRecord)(nil),                // 4: keel.v1.LeaseRecord
+	(*Noop)(nil),                       // 5: keel.v1.Noop
+	(*MemberAttributes)(nil),           // 6: keel.v1.MemberAttributes
+	(*MembersRequest)(nil),             // 7: keel.v1.MembersRequest
+	(*MembersResponse)(nil),            // 8: keel.v1.MembersResponse
+	(*PeerMember)(nil),                 // 9: keel.v1.PeerMember
+	(*ConfChangeRequest)(nil),          // 10: keel.v1.ConfChangeRequest
+	(*ConfChangeResponse)(nil),         // 11: keel.v1.ConfChangeResponse
+	(*TransferLeadershipRequest)(nil),  // 12: keel.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 13: keel.v1.TransferLeadershipResponse
+	(*ProgressRequest)(nil),            // 14: keel.v1.ProgressRequest
+	(*ProgressResponse)(nil),           // 15: keel.v1.ProgressResponse
+	(*LeaseRenewRequest)(nil),          // 16: keel.v1.LeaseRenewRequest
+	(*LeaseRenewResponse)(nil),         // 17: keel.v1.LeaseRenewResponse
+	(*LeaseTimeToLiveRequest)(nil),     // 18: keel.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil),    // 19: keel.v1.LeaseTimeToLiveResponse
+	(*ProposeRequest)(nil),             // 20: keel.v1.ProposeRequest
+	(*ProposeResponse)(nil),            // 21: keel.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),           // 22: keel.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 23: keel.v1.ReadIndexResponse
 }
 var file_keel_proto_depIdxs = []int32{
-	5,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
-	4,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
-	1,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
-	2,  // 3: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
-	10, // 4: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
-	12, // 5: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
-	6,  // 6: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
-	8,  // 7: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
-	11, // 8: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
-	13, // 9: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
-	7,  // 10: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
-	9,  // 11: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	6,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
+	5,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
+	2,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
+	3,  // 3: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
+	9,  // 4: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
+	0,  // 5: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
+	20, // 6: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
+	22, // 7: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
+	16, // 8: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
+	18, // 9: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
+	7,  // 10: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
+	10, // 11: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
+	12, // 12: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
+	14, // 13: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
+	21, // 14: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
+	23, // 15: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
+	17, // 16: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
+	19, // 17: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
+	8,  // 18: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
+	11, // 19: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
+	13, // 20: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
+	15, // 21: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
+	14, // [14:22] is the sub-list for method output_type
+	6,  // [6:14] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_keel_proto_init() }
@@ -1038,13 +1620,14 @@ func file_keel_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keel_proto_rawDesc), len(file_keel_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   14,
+			NumEnums:      1,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_keel_proto_goTypes,
 		DependencyIndexes: file_keel_proto_depIdxs,
+		EnumInfos:         file_keel_proto_enumTypes,
 		MessageInfos:      file_keel_proto_msgTypes,
 	}.Build()
 	File_keel_proto = out.File

@@ -23,10 +23,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Peer_Propose_FullMethodName         = "/keel.v1.Peer/Propose"
-	Peer_ReadIndex_FullMethodName       = "/keel.v1.Peer/ReadIndex"
-	Peer_LeaseRenew_FullMethodName      = "/keel.v1.Peer/LeaseRenew"
-	Peer_LeaseTimeToLive_FullMethodName = "/keel.v1.Peer/LeaseTimeToLive"
+	Peer_Propose_FullMethodName            = "/keel.v1.Peer/Propose"
+	Peer_ReadIndex_FullMethodName          = "/keel.v1.Peer/ReadIndex"
+	Peer_LeaseRenew_FullMethodName         = "/keel.v1.Peer/LeaseRenew"
+	Peer_LeaseTimeToLive_FullMethodName    = "/keel.v1.Peer/LeaseTimeToLive"
+	Peer_Members_FullMethodName            = "/keel.v1.Peer/Members"
+	Peer_ConfChange_FullMethodName         = "/keel.v1.Peer/ConfChange"
+	Peer_TransferLeadership_FullMethodName = "/keel.v1.Peer/TransferLeadership"
+	Peer_Progress_FullMethodName           = "/keel.v1.Peer/Progress"
 )
 
 // PeerClient is the client API for Peer service.
@@ -44,6 +48,16 @@ type PeerClient interface {
 	LeaseRenew(ctx context.Context, in *LeaseRenewRequest, opts ...grpc.CallOption) (*LeaseRenewResponse, error)
 	// LeaseTimeToLive reads a lease's remaining time on the leader, which alone tracks it.
 	LeaseTimeToLive(ctx context.Context, in *LeaseTimeToLiveRequest, opts ...grpc.CallOption) (*LeaseTimeToLiveResponse, error)
+	// Members returns the membership as this member knows it. A member joining an existing
+	// cluster asks for it to learn its own ID and the cluster ID.
+	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
+	// ConfChange adds, removes, updates or promotes a member. Only the leader accepts it.
+	ConfChange(ctx context.Context, in *ConfChangeRequest, opts ...grpc.CallOption) (*ConfChangeResponse, error)
+	// TransferLeadership hands leadership to another voter. Only the leader accepts it.
+	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
+	// Progress reports how far this member's raft log reaches (the leader asks a learner
+	// before promoting it).
+	Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (*ProgressResponse, error)
 }
 
 type peerClient struct {
@@ -94,6 +108,46 @@ func (c *peerClient) LeaseTimeToLive(ctx context.Context, in *LeaseTimeToLiveReq
 	return out, nil
 }
 
+func (c *peerClient) Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MembersResponse)
+	err := c.cc.Invoke(ctx, Peer_Members_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) ConfChange(ctx context.Context, in *ConfChangeRequest, opts ...grpc.CallOption) (*ConfChangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfChangeResponse)
+	err := c.cc.Invoke(ctx, Peer_ConfChange_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferLeadershipResponse)
+	err := c.cc.Invoke(ctx, Peer_TransferLeadership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (*ProgressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProgressResponse)
+	err := c.cc.Invoke(ctx, Peer_Progress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -109,6 +163,16 @@ type PeerServer interface {
 	LeaseRenew(context.Context, *LeaseRenewRequest) (*LeaseRenewResponse, error)
 	// LeaseTimeToLive reads a lease's remaining time on the leader, which alone tracks it.
 	LeaseTimeToLive(context.Context, *LeaseTimeToLiveRequest) (*LeaseTimeToLiveResponse, error)
+	// Members returns the membership as this member knows it. A member joining an existing
+	// cluster asks for it to learn its own ID and the cluster ID.
+	Members(context.Context, *MembersRequest) (*MembersResponse, error)
+	// ConfChange adds, removes, updates or promotes a member. Only the leader accepts it.
+	ConfChange(context.Context, *ConfChangeRequest) (*ConfChangeResponse, error)
+	// TransferLeadership hands leadership to another voter. Only the leader accepts it.
+	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
+	// Progress reports how far this member's raft log reaches (the leader asks a learner
+	// before promoting it).
+	Progress(context.Context, *ProgressRequest) (*ProgressResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -130,6 +194,18 @@ func (UnimplementedPeerServer) LeaseRenew(context.Context, *LeaseRenewRequest) (
 }
 func (UnimplementedPeerServer) LeaseTimeToLive(context.Context, *LeaseTimeToLiveRequest) (*LeaseTimeToLiveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LeaseTimeToLive not implemented")
+}
+func (UnimplementedPeerServer) Members(context.Context, *MembersRequest) (*MembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Members not implemented")
+}
+func (UnimplementedPeerServer) ConfChange(context.Context, *ConfChangeRequest) (*ConfChangeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfChange not implemented")
+}
+func (UnimplementedPeerServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedPeerServer) Progress(context.Context, *ProgressRequest) (*ProgressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Progress not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -224,6 +300,78 @@ func _Peer_LeaseTimeToLive_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_Members_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Members(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Members_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Members(ctx, req.(*MembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_ConfChange_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfChangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).ConfChange(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_ConfChange_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).ConfChange(ctx, req.(*ConfChangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeadershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).TransferLeadership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_TransferLeadership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).TransferLeadership(ctx, req.(*TransferLeadershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_Progress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProgressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Progress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Progress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Progress(ctx, req.(*ProgressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -246,6 +394,22 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LeaseTimeToLive",
 			Handler:    _Peer_LeaseTimeToLive_Handler,
+		},
+		{
+			MethodName: "Members",
+			Handler:    _Peer_Members_Handler,
+		},
+		{
+			MethodName: "ConfChange",
+			Handler:    _Peer_ConfChange_Handler,
+		},
+		{
+			MethodName: "TransferLeadership",
+			Handler:    _Peer_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "Progress",
+			Handler:    _Peer_Progress_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -131,6 +131,9 @@ func run(args []string, stderr io.Writer) error {
 		log.Info("shutting down", "signal", "received")
 	case err = <-errc:
 		log.Error("server failed", "error", err)
+	case <-node.Removed():
+		err = errors.New("the member has been permanently removed from the cluster")
+		log.Error("stopping", "reason", err)
 	}
 	shutdown(log, srv, peerSrv, node)
 	return err

@@ -32,6 +32,7 @@ type ctl struct {
 	t       *testing.T
 	etcdctl string
 	c       *proccluster.Cluster
+	eps     []string // endpoints to use; nil means every member's
 }
 
 // run executes etcdctl with args and stdin; it returns stdout, stderr and whether it exited 0.
@@ -39,7 +40,11 @@ func (x ctl) run(stdin string, args ...string) (stdout, stderr string, ok bool) 
 	x.t.Helper()
 	ctx, cancel := context.WithTimeout(x.t.Context(), 60*time.Second)
 	defer cancel()
-	full := append([]string{"--endpoints=" + strings.Join(x.c.Endpoints(), ","), "--dial-timeout=10s", "--command-timeout=20s"}, args...)
+	eps := x.eps
+	if eps == nil {
+		eps = x.c.Endpoints()
+	}
+	full := append([]string{"--endpoints=" + strings.Join(eps, ","), "--dial-timeout=10s", "--command-timeout=20s"}, args...)
 	cmd := exec.CommandContext(ctx, x.etcdctl, full...)
 	cmd.Env = append(etcdctlFreeEnv(), "ETCDCTL_API=3")
 	cmd.Stdin = strings.NewReader(stdin)
