@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	keelpb "github.com/keeldb/keel/api/proto"
@@ -65,6 +66,9 @@ type Node struct {
 	closed   atomic.Bool
 	removed  chan struct{} // closed once this member is removed from the cluster
 }
+
+// logCacheSize is how many recent raft entries are kept in memory (MaxAppendEntries × 2).
+const logCacheSize = 1024
 
 // Open starts the member described by cfg: it opens (or creates) its data dir, bootstraps a
 // new cluster from cfg.InitialCluster when the data dir is empty and cfg.NewCluster is set,
@@ -176,7 +180,12 @@ func (n *Node) openStorage() error {
 	if err != nil {
 		return err
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	// The freelist is not written on every commit (it is rebuilt by a scan at open, which is
+	// cheap for a log that snapshots truncate): one page write less per appended batch.
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
+	})
 	if err != nil {
 		return fmt.Errorf("raftstore: open raft log: %w", err)
 	}
@@ -234,7 +243,13 @@ func (n *Node) startRaft() error {
 	if v := n.store.Aux(bucketCluster, keyClusterID); len(v) == 8 {
 		n.clusterID = beUint64(v)
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, n.snaps, n.trans)
+	// Recent entries are kept in memory so that replication and the FSM do not read them back
+	// from bolt.
+	logs, err := raft.NewLogCache(logCacheSize, n.logStore)
+	if err != nil {
+		return fmt.Errorf("raftstore: log cache: %w", err)
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.logStore, n.snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("raftstore: start raft: %w", err)
 	}
