@@ -142,11 +142,23 @@ func TestStatusAndMemberList(t *testing.T) {
 	cli := c.Client()
 	ctx := ctxT(t)
 	for i, m := range c.Members {
-		st, err := cli.Status(ctx, m.Endpoint)
-		if err != nil {
-			t.Fatalf("status of member %d: %v", i, err)
+		// A follower learns the leader with its first heartbeat: poll for it.
+		var st *clientv3.StatusResponse
+		for {
+			var err error
+			st, err = cli.Status(ctx, m.Endpoint)
+			if err != nil {
+				t.Fatalf("status of member %d: %v", i, err)
+			}
+			if st.Leader != 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("member %d never knew a leader: %+v", i, st)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if st.Version < "3.5.13" || st.DbSize <= 0 || st.Leader == 0 || st.Header.MemberId != m.Node.ID() {
+		if st.Version < "3.5.13" || st.DbSize <= 0 || st.Header.MemberId != m.Node.ID() || len(st.Errors) != 0 {
 			t.Fatalf("member %d status: %+v", i, st)
 		}
 	}

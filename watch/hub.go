@@ -67,7 +67,7 @@ type Hub struct {
 	mu sync.Mutex
 	// guarded by mu
 	rev      int64                 // every event with revision <= rev has been notified
-	synced   map[*watcher]struct{} // next revision > rev: fed live by Notify
+	synced   *group                // next revision > rev: fed live by Notify
 	unsynced map[*watcher]struct{} // next revision <= rev: fed by catch-up
 }
 
@@ -75,7 +75,7 @@ type Hub struct {
 func New(cfg Config, hist History, rev int64) *Hub {
 	cfg.applyDefaults()
 	return &Hub{cfg: cfg, hist: hist, rev: rev, kick: make(chan struct{}, 1),
-		synced: map[*watcher]struct{}{}, unsynced: map[*watcher]struct{}{}}
+		synced: newGroup(), unsynced: map[*watcher]struct{}{}}
 }
 
 // Rev returns the last notified revision.
@@ -89,11 +89,14 @@ func (h *Hub) Rev() int64 {
 func (h *Hub) Watchers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.synced) + len(h.unsynced)
+	return h.synced.len() + len(h.unsynced)
 }
 
 // Notify hands the hub the events of revision rev, right after the store committed it.
 // Revisions without events (rev unchanged) need not be notified. Never blocks on watchers.
+//
+// A synced watcher's next revision is max(w.next, rev+1) for the hub's rev: watchers no event
+// matched are not touched, so w.next of a synced watcher may lag (see Restored).
 func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -101,23 +104,44 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 		return
 	}
 	h.rev = rev
-	for w := range h.synced {
-		if rev < w.next {
-			continue
-		}
-		evs := w.filter(events)
-		w.next = rev + 1
-		if len(evs) == 0 {
-			continue
-		}
-		if !w.s.offer(Response{WatchID: w.id, Rev: rev, Events: evs}) {
-			// Its stream is backed up: catch up this revision from history later.
-			w.next = rev
-			h.moveLocked(w, false)
-		} else {
-			w.sentSinceProgress = true
-		}
+	if len(events) == 1 {
+		h.synced.match(events[0].Kv.Key, func(w *watcher) { h.deliverLocked(w, rev, events) })
+		return
 	}
+	// Several events (a txn, a range delete, a lease revoke): gather each watcher's share in
+	// event order, then deliver one response per watcher.
+	var order []*watcher
+	hits := map[*watcher][]*mvccpb.Event{}
+	for _, e := range events {
+		h.synced.match(e.Kv.Key, func(w *watcher) {
+			if _, seen := hits[w]; !seen {
+				order = append(order, w)
+			}
+			hits[w] = append(hits[w], e)
+		})
+	}
+	for _, w := range order {
+		h.deliverLocked(w, rev, hits[w])
+	}
+}
+
+// deliverLocked offers w the events of revision rev it wants. Requires h.mu held.
+func (h *Hub) deliverLocked(w *watcher, rev int64, events []*mvccpb.Event) {
+	if rev < w.next {
+		return // starts in the future
+	}
+	evs := w.filter(events)
+	w.next = rev + 1
+	if len(evs) == 0 {
+		return
+	}
+	if !w.s.offer(Response{WatchID: w.id, Rev: rev, Events: evs}) {
+		// Its stream is backed up: catch up this revision from history later.
+		w.next = rev
+		h.moveLocked(w, false)
+		return
+	}
+	w.sentSinceProgress = true
 }
 
 // Advance raises the notified revision to rev without events: revisions up to rev were
@@ -133,8 +157,10 @@ func (h *Hub) Advance(rev int64) {
 func (h *Hub) Restored(rev int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	old := h.rev
 	h.rev = rev
-	for w := range h.synced {
+	for w := range h.synced.all {
+		w.next = max(w.next, old+1) // the lag Notify allows
 		if w.next <= rev {
 			h.moveLocked(w, false)
 		}
@@ -146,10 +172,10 @@ func (h *Hub) Restored(rev int64) {
 func (h *Hub) moveLocked(w *watcher, toSynced bool) {
 	if toSynced {
 		delete(h.unsynced, w)
-		h.synced[w] = struct{}{}
+		h.synced.add(w)
 		return
 	}
-	delete(h.synced, w)
+	h.synced.remove(w)
 	h.unsynced[w] = struct{}{}
 	h.kickLocked()
 }
@@ -279,7 +305,7 @@ func (h *Hub) cancelCompacted(compact int64) {
 func (h *Hub) progress() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for w := range h.synced {
+	for w := range h.synced.all {
 		if !w.progressNotify {
 			continue
 		}

@@ -249,3 +249,44 @@ func TestCancelAndBadRanges(t *testing.T) {
 		t.Fatalf("after cancel: %+v", rs)
 	}
 }
+
+// A restore (the store replaced by a snapshot) makes synced watchers catch up the revisions
+// they missed, exactly once: a watcher that no event matched for a while must not replay
+// revisions it was already past.
+func TestRestoredCatchesUpOnlyMissedRevisions(t *testing.T) {
+	f := newFixture(t, Config{})
+	st := f.hub.NewStream()
+	defer st.Close()
+	a, err := st.Watch(Request{Key: []byte("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.Watch(Request{Key: []byte("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfx, err := st.Watch(Request{Key: []byte("a"), End: []byte("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.put("b", "0") // revision 2: b and the range see it
+	for i := range 20 {
+		f.put("a", fmt.Sprint(i)) // revisions 3..22: b sees nothing
+	}
+	collect(t, st, func(rs []Response) bool { return len(eventsOf(rs, a)) == 20 && len(eventsOf(rs, pfx)) == 21 })
+	// Revisions 23..25 reach the store without the hub hearing of them, then a restore.
+	before := f.store.Rev()
+	for i := range 3 {
+		f.index++
+		w := f.store.Write(f.index)
+		w.Put([]byte("b"), []byte(fmt.Sprint("restored", i)), 0)
+		w.End()
+	}
+	f.hub.Restored(f.store.Rev())
+	rs := collect(t, st, func(rs []Response) bool { return len(eventsOf(rs, b)) == 3 && len(eventsOf(rs, pfx)) == 3 })
+	checkSequence(t, eventsOf(rs, b), before+1, before+3)
+	checkSequence(t, eventsOf(rs, pfx), before+1, before+3)
+	if n := len(eventsOf(rs, a)); n != 0 {
+		t.Fatalf("watcher on a got %d events after the restore, want none", n)
+	}
+}

@@ -143,7 +143,7 @@ func (s *Stream) Watch(r Request) (int64, error) {
 		s.h.unsynced[w] = struct{}{}
 		s.h.kickLocked()
 	} else {
-		s.h.synced[w] = struct{}{}
+		s.h.synced.add(w)
 	}
 	return id, nil
 }
@@ -160,7 +160,7 @@ func (s *Stream) Cancel(id int64) bool {
 		return false
 	}
 	delete(s.watchers, id)
-	delete(s.h.synced, w)
+	s.h.synced.remove(w)
 	delete(s.h.unsynced, w)
 	s.pushLocked(Response{WatchID: id, Rev: s.h.rev, Canceled: true}, false)
 	return true
@@ -178,7 +178,7 @@ func (s *Stream) RequestProgress() {
 		return
 	}
 	for _, w := range s.watchers {
-		if _, ok := s.h.synced[w]; !ok || w.start > s.h.rev+1 {
+		if !s.h.synced.contains(w) || w.start > s.h.rev+1 {
 			return
 		}
 	}
@@ -216,7 +216,7 @@ func (s *Stream) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.watchers {
-		delete(s.h.synced, w)
+		s.h.synced.remove(w)
 		delete(s.h.unsynced, w)
 	}
 	s.watchers = map[int64]*watcher{}
