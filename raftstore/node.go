@@ -39,12 +39,14 @@ type Node struct {
 	logStore *raftboltdb.BoltStore
 	snaps    raft.SnapshotStore
 	trans    raft.Transport
+	guard    *guardedTransport // trans, tracking replication pipelines
 	raft     *raft.Raft
 	fsm      *fsm
 	peers    *peerClients
 	metrics  *metrics
 
 	lessor *lease.Lessor
+	alarms alarmState
 
 	// subMu orders event delivery with Subscribe, so a subscriber misses no revision.
 	subMu     sync.Mutex
@@ -229,7 +231,8 @@ func (n *Node) raftConfig() *raft.Config {
 
 func (n *Node) startRaft() error {
 	rc := n.raftConfig()
-	n.trans = n.cfg.Transport
+	n.guard = newGuardedTransport(n.cfg.Transport)
+	n.trans = n.guard
 	n.fsm = &fsm{n: n}
 	existing, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
 	if err != nil {
@@ -303,7 +306,9 @@ func (n *Node) Close() error {
 		}
 	}
 	close(n.stop)
-	err := n.raft.Shutdown().Error()
+	shutdown := n.raft.Shutdown()
+	n.guard.closePipelines() // see guardedTransport
+	err := shutdown.Error()
 	n.wg.Wait()
 	if c, ok := n.trans.(interface{ Close() error }); ok {
 		_ = c.Close()
