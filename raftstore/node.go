@@ -46,7 +46,6 @@ type Node struct {
 	metrics  *metrics
 
 	lessor *lease.Lessor
-	alarms alarmState
 
 	// subMu orders event delivery with Subscribe, so a subscriber misses no revision.
 	subMu     sync.Mutex
