@@ -2,108 +2,73 @@ package bench
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"slices"
-	"sync"
+	"strings"
 	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// PutConfig describes a put workload.
-type PutConfig struct {
-	Endpoints []string
-	Clients   int // concurrent requesters
-	Conns     int // gRPC connections shared by the clients
-	Total     int // puts in all
-	KeySize   int
-	ValSize   int
-	KeySpace  int // distinct keys; 0 = Total
-	Seed      uint64
+// putWorkload writes values of ValSize to keys of the key space, at random or in order.
+type putWorkload struct {
+	p   Params
+	val string
+	seq atomic.Int64
 }
 
-// Result summarises a run.
-type Result struct {
-	Ops       int
-	Errors    int
-	Elapsed   time.Duration
-	Latencies []time.Duration // sorted
+func newPut(p Params) Workload {
+	p = p.withDefaults("")
+	return &putWorkload{p: p, val: strings.Repeat("v", p.ValSize)}
 }
 
-// QPS is successful operations per second.
-func (r Result) QPS() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
+func (w *putWorkload) Setup(context.Context, *Session) error { return nil }
 
-// Percentile returns the p-th (0..100) latency.
-func (r Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
+func (w *putWorkload) Do(ctx context.Context, wk *Worker) {
+	n := wk.Rand.IntN(w.p.KeySpace)
+	if w.p.Sequential {
+		n = int((w.seq.Add(1) - 1) % int64(w.p.KeySpace))
 	}
-	i := int(float64(len(r.Latencies)-1) * p / 100)
-	return r.Latencies[i]
+	k := key(w.p.Prefix, n, w.p.KeySize)
+	_ = wk.Time(ctx, "put", func(ctx context.Context) error {
+		_, err := wk.Client.Put(ctx, k, w.val)
+		return err
+	})
 }
 
-func (r Result) String() string {
-	return fmt.Sprintf("ops=%d errors=%d elapsed=%v qps=%.0f p50=%v p90=%v p99=%v max=%v",
-		r.Ops, r.Errors, r.Elapsed.Round(time.Millisecond), r.QPS(), r.Percentile(50), r.Percentile(90),
-		r.Percentile(99), r.Percentile(100))
+// rangeWorkload reads loaded keys: one key, or a prefix range from a random key with a
+// limit, optionally keys-only or count-only.
+type rangeWorkload struct {
+	p    Params
+	opts []clientv3.OpOption
+	end  string
 }
 
-// RunPut runs the put workload.
-func RunPut(ctx context.Context, cfg PutConfig) (Result, error) {
-	cfg.Conns = max(cfg.Conns, 1)
-	cfg.Clients = max(cfg.Clients, 1)
-	if cfg.KeySpace == 0 {
-		cfg.KeySpace = cfg.Total
+func newRange(p Params) Workload {
+	p = p.withDefaults("kb-range/")
+	if p.Limit <= 0 {
+		p.Limit = 100
 	}
-	conns := make([]*clientv3.Client, cfg.Conns)
-	for i := range conns {
-		c, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			return Result{}, err
-		}
-		defer c.Close()
-		conns[i] = c
+	w := &rangeWorkload{p: p, opts: p.readOpts(), end: clientv3.GetPrefixRangeEnd(p.Prefix)}
+	if p.KeysOnly {
+		w.opts = append(w.opts, clientv3.WithKeysOnly())
 	}
-	val := make([]byte, cfg.ValSize)
-	var next, errs atomic.Int64
-	lat := make([][]time.Duration, cfg.Clients)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range cfg.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cli := conns[c%len(conns)]
-			r := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			key := make([]byte, cfg.KeySize)
-			for next.Add(1) <= int64(cfg.Total) && ctx.Err() == nil {
-				formatKey(key, r.IntN(cfg.KeySpace))
-				t0 := time.Now()
-				if _, err := cli.Put(ctx, string(key), string(val)); err != nil {
-					errs.Add(1)
-					continue
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		}()
+	if p.CountOnly {
+		w.opts = append(w.opts, clientv3.WithCountOnly())
 	}
-	wg.Wait()
-	res := Result{Elapsed: time.Since(start), Errors: int(errs.Load())}
-	for _, l := range lat {
-		res.Latencies = append(res.Latencies, l...)
+	if p.RangePrefix {
+		w.opts = append(w.opts, clientv3.WithRange(w.end), clientv3.WithLimit(p.Limit))
 	}
-	slices.Sort(res.Latencies)
-	res.Ops = len(res.Latencies)
-	return res, ctx.Err()
+	return w
 }
 
-// formatKey writes n as a fixed-width key, zero-padded to len(key).
-func formatKey(key []byte, n int) {
-	for i := len(key) - 1; i >= 0; i-- {
-		key[i] = byte('0' + n%10)
-		n /= 10
-	}
+func (w *rangeWorkload) Setup(ctx context.Context, s *Session) error {
+	val := strings.Repeat("v", w.p.ValSize)
+	return loadKeys(ctx, s, w.p.KeySpace, func(i int) string { return key(w.p.Prefix, i, w.p.KeySize) }, val)
+}
+
+func (w *rangeWorkload) Do(ctx context.Context, wk *Worker) {
+	k := key(w.p.Prefix, wk.Rand.IntN(w.p.KeySpace), w.p.KeySize)
+	_ = wk.Time(ctx, "range", func(ctx context.Context) error {
+		_, err := wk.Client.Get(ctx, k, w.opts...)
+		return err
+	})
 }

@@ -1,0 +1,193 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keeldb/keel/bench"
+	"github.com/keeldb/keel/internal/testcluster"
+)
+
+func runCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func counter(r *bench.Report, name string) int64 {
+	for _, c := range r.Counters {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return 0
+}
+
+func op(r *bench.Report, name string) bench.OpStats {
+	for _, o := range r.Ops {
+		if o.Op == name {
+			return o
+		}
+	}
+	return bench.OpStats{}
+}
+
+// checkErrors fails on any error but Unavailable ones: on a loaded machine the test
+// cluster may elect a new leader mid-run, and requests then fail with "leader changed".
+func checkErrors(t *testing.T, r *bench.Report) {
+	t.Helper()
+	for _, e := range r.Errors {
+		if !strings.HasPrefix(e.Error, "Unavailable:") {
+			t.Errorf("%s: %d × %s", e.Op, e.Count, e.Error)
+			continue
+		}
+		t.Logf("tolerated: %s: %d × %s", e.Op, e.Count, e.Error)
+	}
+}
+
+// TestWorkloadsAgainstCluster runs every workload briefly against a real 3-member cluster
+// and checks that each did its work without errors.
+func TestWorkloadsAgainstCluster(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cfg := bench.Config{Endpoints: c.Endpoints(), Clients: 4, Conns: 2, Total: 60, Seed: 1}
+	small := bench.Params{KeySpace: 50, ValSize: 16, Watchers: 3, Streams: 2, WatchRevs: 40, Namespaces: 3, Limit: 10}
+	cases := []struct {
+		name   string
+		params func(bench.Params) bench.Params
+		ops    []string
+		check  func(t *testing.T, r *bench.Report)
+	}{
+		{name: "put", ops: []string{"put"}, params: func(p bench.Params) bench.Params { p.Sequential = true; return p }},
+		{name: "range", ops: []string{"range"}, params: func(p bench.Params) bench.Params {
+			p.RangePrefix, p.KeysOnly, p.Consistency = true, true, "s"
+			return p
+		}},
+		{name: "range", ops: []string{"range"}, params: func(p bench.Params) bench.Params { p.CountOnly = true; return p }},
+		{name: "txn-cas", ops: []string{"get", "txn"}, check: func(t *testing.T, r *bench.Report) {
+			if got, want := counter(r, "cas_ok")+counter(r, "conflicts"), op(r, "txn").Count; got != int64(want) {
+				t.Errorf("cas_ok+conflicts = %d, want one per txn (%d)", got, want)
+			}
+		}},
+		{name: "txn-mixed", ops: []string{"txn"}},
+		{name: "watch", ops: []string{"put", "watch"}, check: func(t *testing.T, r *bench.Report) {
+			// Every put reaches every watcher, and each event is matched to its put.
+			want := 3 * op(r, "put").Count
+			if got := op(r, "watch").Count; got != want || counter(r, "events") < int64(want) {
+				t.Errorf("matched watch latencies %d of %d events, want %d", got, counter(r, "events"), want)
+			}
+		}},
+		{name: "watch-get", ops: []string{"catchup"}, check: func(t *testing.T, r *bench.Report) {
+			if got := counter(r, "events"); got < 60*40 {
+				t.Errorf("events = %d, want at least %d", got, 60*40)
+			}
+		}},
+		{name: "lease", ops: []string{"grant", "put", "keepalive", "revoke"}},
+		{name: "k8s", ops: []string{"list", "get"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := small
+			if tc.params != nil {
+				p = tc.params(p)
+			}
+			wl, err := bench.New(tc.name, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := bench.Run(runCtx(t), cfg, tc.name, wl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Units != 60 {
+				t.Fatalf("units=%d, want 60", r.Units)
+			}
+			checkErrors(t, r)
+			for _, name := range tc.ops {
+				if o := op(r, name); o.Count == 0 || o.P50 <= 0 || o.Max < o.P50 {
+					t.Errorf("op %s: %+v, want some latencies", name, o)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+		})
+	}
+}
+
+// TestCompareDurationRateAndLeader drives the runner's other modes: a comparison of two
+// endpoint sets (both the same cluster here), a duration-bound run with a rate limit, the
+// leader as the only target, and the plot.
+func TestCompareDurationRateAndLeader(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	ctx := runCtx(t)
+	// The leader may move under load, so poll until LeaderEndpoint and the cluster agree.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		leader := c.Members[c.Leader()].Endpoint
+		got, err := bench.LeaderEndpoint(ctx, c.Endpoints(), 10*time.Second)
+		if err == nil && got == leader {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LeaderEndpoint = %q, %v; want %q", got, err, leader)
+		}
+	}
+
+	a := bench.Config{Name: "keel", Endpoints: c.Endpoints(), Clients: 2, Total: 20, TargetLeader: true}
+	b := bench.Config{Name: "other", Endpoints: c.Endpoints()[:1], Clients: 2, Total: 20}
+	build := func() (bench.Workload, error) { return bench.New("put", bench.Params{KeySpace: 10}) }
+	cmp, err := bench.Compare(ctx, a, b, "put", build, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmp.Rounds) != 2 || cmp.Rounds[1][0].Name != "keel" || cmp.Rounds[1][1].Name != "other" {
+		t.Fatalf("rounds %+v", cmp.Rounds)
+	}
+	if eps := cmp.Rounds[0][0].Endpoints; len(eps) != 1 || !slices.Contains(c.Endpoints(), eps[0]) {
+		t.Fatalf("target-leader run used %v, want one of %v", eps, c.Endpoints())
+	}
+	for _, p := range cmp.Pairs("put") {
+		if p.QPSRatio <= 0 || p.P99Ratio <= 0 {
+			t.Fatalf("pair %+v has no ratios", p)
+		}
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"cmp.svg", "cmp.png"} {
+		path := filepath.Join(dir, name)
+		if err := bench.Plot(path, cmp.MergedReports()); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) == 0 {
+			t.Fatalf("plot %s: %d bytes, %v", name, len(data), err)
+		}
+		if strings.HasSuffix(name, ".svg") && !strings.Contains(string(data), "<svg") {
+			t.Fatalf("%s is not an SVG", name)
+		}
+	}
+
+	wl, err := bench.New("range", bench.Params{KeySpace: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	r, err := bench.Run(ctx, bench.Config{Endpoints: c.Endpoints(), Duration: 300 * time.Millisecond, Rate: 50,
+		Progress: &progress}, "range", wl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The limiter allows at most one burst plus rate*duration units; no timing is asserted
+	// beyond that upper bound, which holds however slow the machine is.
+	if r.Units == 0 || r.Units > 1+50*int64(r.Elapsed.Seconds()*1.0+1) {
+		t.Fatalf("units %d in %v at rate 50", r.Units, r.Elapsed)
+	}
+	if !strings.Contains(progress.String(), "100%") {
+		t.Fatalf("progress output %q lacks 100%%", progress.String())
+	}
+}

@@ -1,0 +1,266 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// allOps names the whole run (units of work and every operation's latencies merged) in
+// comparisons.
+const allOps = "*"
+
+// Comparison holds the rounds of a compare run: Rounds[i][0] ran against A, [1] against B.
+type Comparison struct {
+	Workload string
+	Names    [2]string
+	Rounds   [][2]*Report
+}
+
+// Compare runs the workload built by build against a then b, alternating A B A B … for
+// rounds rounds, so that drift on a noisy machine hits both sides alike.
+func Compare(ctx context.Context, a, b Config, workload string, build func() (Workload, error),
+	rounds int) (*Comparison, error) {
+	a, b = a.withDefaults(), b.withDefaults()
+	if a.Name == b.Name {
+		a.Name, b.Name = a.Name+"-A", b.Name+"-B"
+	}
+	c := &Comparison{Workload: workload, Names: [2]string{a.Name, b.Name}}
+	for i := range max(rounds, 1) {
+		var pair [2]*Report
+		for j, cfg := range []Config{a, b} {
+			wl, err := build()
+			if err != nil {
+				return nil, err
+			}
+			rep, err := Run(ctx, cfg, workload, wl)
+			if err != nil {
+				return c, fmt.Errorf("bench: round %d %s: %w", i+1, cfg.Name, err)
+			}
+			rep.Round = i + 1
+			pair[j] = rep
+		}
+		c.Rounds = append(c.Rounds, pair)
+	}
+	return c, nil
+}
+
+// OpRatios is one operation's pairs and the medians of their ratios, for JSON.
+type OpRatios struct {
+	Op        string  `json:"op"` // "*" is the whole run
+	Pairs     []Pair  `json:"pairs"`
+	MedianQPS float64 `json:"median_qps_ratio"`
+	MedianP50 float64 `json:"median_p50_ratio"`
+	MedianP99 float64 `json:"median_p99_ratio"`
+}
+
+// WriteJSON writes the comparison as one JSON object: the names, every round's reports in
+// run order, and each operation's ratios A/B with their medians.
+func (c *Comparison) WriteJSON(w io.Writer) error {
+	out := struct {
+		Workload string     `json:"workload"`
+		Names    [2]string  `json:"names"`
+		Reports  []*Report  `json:"reports"`
+		Ratios   []OpRatios `json:"ratios"`
+	}{Workload: c.Workload, Names: c.Names, Reports: c.Reports()}
+	for _, op := range c.Ops() {
+		pairs := c.Pairs(op)
+		q, p50, p99 := MedianRatios(pairs)
+		out.Ratios = append(out.Ratios, OpRatios{Op: op, Pairs: pairs, MedianQPS: q, MedianP50: p50, MedianP99: p99})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// Pair is one round's figures for one operation on both sides, and their ratios A/B.
+type Pair struct {
+	QPS      [2]float64 `json:"qps"`
+	P50      [2]float64 `json:"p50_ms"`
+	P99      [2]float64 `json:"p99_ms"`
+	QPSRatio float64    `json:"qps_ratio"` // A/B: above 1 means A served more
+	P50Ratio float64    `json:"p50_ratio"` // A/B: below 1 means A was faster
+	P99Ratio float64    `json:"p99_ratio"`
+}
+
+// Ops returns the operations both sides measured, after allOps when there are several.
+func (c *Comparison) Ops() []string {
+	if len(c.Rounds) == 0 {
+		return []string{allOps}
+	}
+	var ops []string
+	for _, o := range c.Rounds[0][0].Ops {
+		if c.Rounds[0][1].hists[o.Op] != nil {
+			ops = append(ops, o.Op)
+		}
+	}
+	if len(ops) == 1 {
+		return ops
+	}
+	return append([]string{allOps}, ops...)
+}
+
+// Pairs returns op's figures round by round.
+func (c *Comparison) Pairs(op string) []Pair {
+	var out []Pair
+	for _, r := range c.Rounds {
+		var p Pair
+		for j, rep := range r {
+			h := rep.hists[op]
+			qps := 0.0
+			if op == allOps {
+				h, qps = rep.merged(), rep.Throughput()
+			} else if h != nil {
+				qps = perSec(float64(h.Count()), rep.Elapsed)
+			}
+			if h == nil {
+				h = &Histogram{}
+			}
+			p.QPS[j], p.P50[j], p.P99[j] = qps, msf(h.Percentile(50)), msf(h.Percentile(99))
+		}
+		p.QPSRatio, p.P50Ratio, p.P99Ratio = ratio(p.QPS), ratio(p.P50), ratio(p.P99)
+		out = append(out, p)
+	}
+	return out
+}
+
+// MedianRatios returns the medians of the QPS, p50 and p99 ratios over pairs.
+func MedianRatios(pairs []Pair) (qps, p50, p99 float64) {
+	pick := func(f func(Pair) float64) float64 {
+		var v []float64
+		for _, p := range pairs {
+			v = append(v, f(p))
+		}
+		return Median(v)
+	}
+	return pick(func(p Pair) float64 { return p.QPSRatio }), pick(func(p Pair) float64 { return p.P50Ratio }),
+		pick(func(p Pair) float64 { return p.P99Ratio })
+}
+
+// Median returns the median of v (the mean of the middle two for an even length), 0 if v
+// is empty. It does not modify v.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func ratio(v [2]float64) float64 {
+	if v[1] == 0 {
+		return 0
+	}
+	return v[0] / v[1]
+}
+
+func msf(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// merged returns every operation's latencies in one histogram.
+func (r *Report) merged() *Histogram {
+	var h Histogram
+	for _, x := range r.hists {
+		h.Merge(x)
+	}
+	return &h
+}
+
+// WriteTable writes, for every operation, one row per round with both sides and the ratios
+// A/B, then the median of each ratio.
+func (c *Comparison) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	a, bn := c.Names[0], c.Names[1]
+	fmt.Fprintf(&b, "compare %s: A=%s B=%s, %d rounds (A B A B …); ratios are A/B\n", c.Workload, a, bn, len(c.Rounds))
+	for _, op := range c.Ops() {
+		title := op
+		if op == allOps {
+			title = "all (units/s; latency over every op)"
+		}
+		fmt.Fprintf(&b, "\nop %s\n", title)
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "round\t%s qps\t%s qps\tqps A/B\t%s p50 ms\t%s p50 ms\tp50 A/B\t%s p99 ms\t%s p99 ms\tp99 A/B\t\n",
+			a, bn, a, bn, a, bn)
+		pairs := c.Pairs(op)
+		for i, p := range pairs {
+			fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", i+1, p.QPS[0], p.QPS[1],
+				p.QPSRatio, p.P50[0], p.P50[1], p.P50Ratio, p.P99[0], p.P99[1], p.P99Ratio)
+		}
+		q, p50, p99 := MedianRatios(pairs)
+		fmt.Fprintf(tw, "median\t\t\t%.3f\t\t\t%.3f\t\t\t%.3f\t\n", q, p50, p99)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	c.writeTotals(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeTotals writes each side's counters and errors summed over the rounds.
+func (c *Comparison) writeTotals(b *strings.Builder) {
+	for j, name := range c.Names {
+		counters, errs := map[string]int64{}, map[string]uint64{}
+		for _, r := range c.Rounds {
+			for _, ct := range r[j].Counters {
+				counters[ct.Name] += ct.Value
+			}
+			for _, e := range r[j].Errors {
+				errs[e.Op+"  "+e.Error] += e.Count
+			}
+		}
+		if len(counters) == 0 && len(errs) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "\n%s over all rounds:\n", name)
+		for _, k := range slices.Sorted(maps.Keys(counters)) {
+			fmt.Fprintf(b, "  %-20s %12d\n", k, counters[k])
+		}
+		for _, k := range slices.Sorted(maps.Keys(errs)) {
+			fmt.Fprintf(b, "  error %8d  %s\n", errs[k], k)
+		}
+	}
+}
+
+// Reports returns every round's reports in run order.
+func (c *Comparison) Reports() []*Report {
+	var out []*Report
+	for _, r := range c.Rounds {
+		out = append(out, r[0], r[1])
+	}
+	return out
+}
+
+// MergedReports returns one report per side with every round's latencies merged, for plots.
+func (c *Comparison) MergedReports() []*Report {
+	var out []*Report
+	for j := range 2 {
+		m := &Report{Workload: c.Workload, Name: c.Names[j], hists: map[string]*Histogram{}}
+		for _, r := range c.Rounds {
+			rep := r[j]
+			m.Elapsed += rep.Elapsed
+			m.Units += rep.Units
+			for op, h := range rep.hists {
+				if m.hists[op] == nil {
+					m.hists[op] = &Histogram{}
+				}
+				m.hists[op].Merge(h)
+			}
+		}
+		for _, op := range slices.Sorted(maps.Keys(m.hists)) {
+			m.Ops = append(m.Ops, opStats(op, m.hists[op], 0, m.Elapsed))
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,15 @@
+package bench_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain checks that no run leaves goroutines behind: workers, watchers, progress bars
+// and client connections must all be stopped by the time Run returns.
+func TestMain(m *testing.M) {
+	// hashicorp/raft's NetworkTransport does not wait for its connection handlers on Close;
+	// they end when the peer's side of the connection closes, which may be a moment later.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/raft.(*NetworkTransport).handleConn"))
+}

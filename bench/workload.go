@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Params are the knobs of every workload; each workload reads the ones it needs. Zero
+// values mean defaults.
+type Params struct {
+	KeySize  int    // bytes per key, prefix included; longer when the number needs more digits (default 8)
+	ValSize  int    // bytes per value (default 256)
+	KeySpace int    // distinct keys (default 10000)
+	Prefix   string // key prefix; default per workload ("" for put, "kb-range/" for range, …)
+
+	Sequential bool // put: keys in order 0, 1, 2 … instead of at random
+
+	Consistency string // range, txn-mixed, k8s reads: "l" linearizable (default) or "s" serializable
+	RangePrefix bool   // range: read from a random key to the end of the prefix, up to Limit keys
+	Limit       int64  // range: keys per prefix range (default 100); k8s: list page size (default 500)
+	KeysOnly    bool   // range: keys without values
+	CountOnly   bool   // range: the count only
+
+	HotKeys   int     // txn-cas: contended keys (default 8)
+	TxnOps    int     // txn-mixed: operations per txn (default 4)
+	ReadRatio float64 // txn-mixed: share of the txn's operations that are reads (default 0.5)
+
+	Watchers  int // watch: watchers over the key space (default 16)
+	Streams   int // watch: gRPC watch streams the watchers share (default 4)
+	WatchRevs int // watch-get: revisions a catching-up watcher replays (default 1000)
+
+	LeaseTTL   int64 // lease: TTL in seconds (default 5)
+	Keepalives int   // lease: keepalive requests per lease (default 1)
+	Expire     bool  // lease: leave leases to expire and measure expiry lag instead of revoking
+
+	Namespaces int // k8s: namespaces the objects are spread over (default 10)
+}
+
+func (p Params) withDefaults(prefix string) Params {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&p.KeySize, 8)
+	def(&p.ValSize, 256)
+	def(&p.KeySpace, 10000)
+	def(&p.HotKeys, 8)
+	def(&p.TxnOps, 4)
+	def(&p.Watchers, 16)
+	def(&p.Streams, 4)
+	def(&p.WatchRevs, 1000)
+	def(&p.Keepalives, 1)
+	def(&p.Namespaces, 10)
+	if p.Prefix == "" {
+		p.Prefix = prefix
+	}
+	if p.ReadRatio <= 0 {
+		p.ReadRatio = 0.5
+	}
+	if p.LeaseTTL <= 0 {
+		p.LeaseTTL = 5
+	}
+	return p
+}
+
+// readOpts returns the range options for p.Consistency.
+func (p Params) readOpts() []clientv3.OpOption {
+	if p.Consistency == "s" {
+		return []clientv3.OpOption{clientv3.WithSerializable()}
+	}
+	return nil
+}
+
+var workloads = map[string]func(Params) Workload{
+	"put":       newPut,
+	"range":     newRange,
+	"txn-cas":   newTxnCAS,
+	"txn-mixed": newTxnMixed,
+	"watch":     newWatch,
+	"watch-get": newWatchGet,
+	"lease":     newLease,
+	"k8s":       newK8s,
+}
+
+// Names lists the workloads New knows, sorted.
+func Names() []string { return slices.Sorted(maps.Keys(workloads)) }
+
+// New builds the named workload.
+func New(name string, p Params) (Workload, error) {
+	f, ok := workloads[name]
+	if !ok {
+		return nil, fmt.Errorf("bench: unknown workload %q (have %s)", name, strings.Join(Names(), ", "))
+	}
+	if p.Consistency != "" && p.Consistency != "l" && p.Consistency != "s" {
+		return nil, fmt.Errorf("bench: consistency %q: want l or s", p.Consistency)
+	}
+	return f(p), nil
+}
+
+// key returns the n-th key: prefix, then n zero-padded so that the key is size bytes, or
+// longer when n needs more digits.
+func key(prefix string, n, size int) string {
+	d := strconv.Itoa(n)
+	if pad := size - len(prefix) - len(d); pad > 0 {
+		return prefix + strings.Repeat("0", pad) + d
+	}
+	return prefix + d
+}
+
+// loadKeys puts n keys (keyOf(0) … keyOf(n-1)) with val, using every connection with up to
+// s.Config.Clients requests in flight. It is part of setup and is not measured.
+func loadKeys(ctx context.Context, s *Session, n int, keyOf func(int) string, val string) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i := range min(s.Config.Clients, n, 64) {
+		wg.Go(func() {
+			cli := s.Client(i)
+			for j := int(next.Add(1)) - 1; j < n; j = int(next.Add(1)) - 1 {
+				if _, err := putRetry(ctx, cli, keyOf(j), val); err != nil {
+					once.Do(func() { first = fmt.Errorf("load %s: %w", keyOf(j), err) })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// setupRetries bounds putRetry's attempts.
+const setupRetries = 10
+
+// putRetry puts k during setup, retrying while the cluster is unavailable (a leader
+// election, say), for setup must not fail on what the measured phase would count as an error.
+func putRetry(ctx context.Context, cli *clientv3.Client, k, v string) (*clientv3.PutResponse, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := cli.Put(ctx, k, v)
+		if err == nil || attempt == setupRetries || !strings.HasPrefix(ClassifyError(err), "Unavailable") {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+}
