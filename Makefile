@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build run test test-short test-integration bench chaos fuzz lint fmt vet proto verify-proto verify tools clean
+.PHONY: all build run test test-short test-integration bench bench-vs-etcd chaos fuzz lint fmt vet proto verify-proto verify tools clean
 
 all: build
 
@@ -19,8 +19,15 @@ test:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./mvcc/ ./apply/
+# Go benchmarks of the hot paths, then every keelbench workload against a local Keel.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./mvcc/ ./apply/ ./watch/
+	KEEL_ONLY=1 MEM_KEYS=0 OUT=bench/results/keel-only ./scripts/bench-vs-etcd.sh
+
+# Keel and Debian's etcd side by side (installs etcd-server if missing); writes
+# bench/results/REPORT.md. ROUNDS=5 SCALE=2 for longer runs.
+bench-vs-etcd: build
+	./scripts/bench-vs-etcd.sh
 
 chaos:
 	@echo "container chaos tier: not built yet (issue 4)"; exit 1

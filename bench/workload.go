@@ -31,7 +31,7 @@ type Params struct {
 	CountOnly   bool   // range: the count only
 
 	HotKeys   int     // txn-cas: contended keys (default 8)
-	TxnOps    int     // txn-mixed: operations per txn (default 4)
+	TxnOps    int     // txn-mixed: operations per txn (default 4); load: puts per txn (default 100)
 	ReadRatio float64 // txn-mixed: share of the txn's operations that are reads (default 0.5)
 
 	Watchers  int // watch: watchers over the key space (default 16)
@@ -90,6 +90,7 @@ var workloads = map[string]func(Params) Workload{
 	"watch-get": newWatchGet,
 	"lease":     newLease,
 	"k8s":       newK8s,
+	"load":      newLoad,
 }
 
 // Names lists the workloads New knows, sorted.

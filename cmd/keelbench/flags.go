@@ -32,7 +32,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&p.KeysOnly, "keys-only", false, "range: keys only")
 	fs.BoolVar(&p.CountOnly, "count-only", false, "range: count only")
 	fs.IntVar(&p.HotKeys, "hot-keys", 8, "txn-cas: contended keys")
-	fs.IntVar(&p.TxnOps, "txn-ops", 4, "txn-mixed: operations per txn")
+	fs.IntVar(&p.TxnOps, "txn-ops", 0, "txn-mixed: operations per txn (default 4); load: puts per txn (default 100)")
 	fs.Float64Var(&p.ReadRatio, "read-ratio", 0.5, "txn-mixed: share of reads among a txn's operations")
 	fs.IntVar(&p.Watchers, "watchers", 16, "watch: watchers")
 	fs.IntVar(&p.Streams, "streams", 4, "watch: watch streams the watchers share")

@@ -2,7 +2,7 @@
 //
 //	keelbench <workload> [flags]
 //
-// Workloads: put, range, txn-cas, txn-mixed, watch, watch-get, lease, k8s. Run
+// Workloads: put, range, txn-cas, txn-mixed, watch, watch-get, lease, k8s, load. Run
 // `keelbench <workload> -h` for the flags.
 package main
 
@@ -68,6 +68,7 @@ var workloadHelp = map[string]string{
 	"watch-get": "watchers catching up on --watch-revs old revisions",
 	"lease":     "grant + put + --keepalives keepalives, then revoke, or --expire to measure expiry lag",
 	"k8s":       "apiserver-shaped mix: paged lists, gets, CAS updates, creates, deletes, list-then-watch",
+	"load":      "fills the store: txns of --txn-ops (default 100) puts of new keys, in order",
 }
 
 func usage(w io.Writer) {
@@ -77,6 +78,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", name, workloadHelp[name])
 	}
 	fmt.Fprintln(w, "compare two clusters: --endpoints A --compare --compare-endpoints B --names keel,etcd --rounds 5")
+	fmt.Fprintln(w, "summarize comparisons as a Markdown table: keelbench summarize A.json B.json ...")
 }
 
 // parse reads args (workload first, then flags).
@@ -108,6 +110,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 
 // run parses args, runs the workload (or the comparison) and writes the reports.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) error {
+	if len(args) > 0 && args[0] == "summarize" {
+		return summarize(args[1:], stdout)
+	}
 	o, err := parse(args, stderr)
 	if err != nil {
 		return err
