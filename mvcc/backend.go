@@ -141,11 +141,18 @@ func putUint64(b *bolt.Bucket, key []byte, v uint64) error {
 	return b.Put(key, buf[:])
 }
 
+// seqFillPercent is the page fill for the append-only revision bucket.
+const seqFillPercent = 0.9
+
 // applyBuf writes a sealed buffer to tx: puts, then compaction deletes, auxiliary changes
 // and the meta the buffer was sealed with. It is idempotent, so a failed commit can be
 // retried with the same buffer.
 func applyBuf(tx *bolt.Tx, b *writeBuf) error {
 	kb, mb := tx.Bucket(keyBucket), tx.Bucket(metaBucket)
+	// Revisions only grow, so puts append at the right edge of the tree: split pages 90% full
+	// instead of bbolt's default half, as etcd does for its key bucket. Half-full pages double
+	// the file and the resident mmap for the same data.
+	kb.FillPercent = seqFillPercent
 	for _, e := range b.kvs {
 		if err := kb.Put(e.key, e.val); err != nil {
 			return err
