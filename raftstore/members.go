@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"time"
 
@@ -30,7 +31,7 @@ func (n *Node) Members() ([]MemberInfo, error) {
 	var out []MemberInfo
 	for _, s := range f.Configuration().Servers {
 		id := parseServerID(s.ID)
-		m := MemberInfo{ID: id, IsLearner: s.Suffrage != raft.Voter, PeerURLs: []string{"http://" + string(s.Address)}}
+		m := MemberInfo{ID: id, IsLearner: s.Suffrage != raft.Voter, PeerURLs: n.cfg.peerURLsOf(string(s.Address))}
 		if a := n.attributes(id); a != nil {
 			m.Name, m.ClientURLs = a.Name, a.ClientUrls
 			if len(a.PeerUrls) > 0 {
@@ -49,6 +50,27 @@ func (n *Node) Members() ([]MemberInfo, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// peerURLsOf returns the peer URLs of the member at raft address addr (host:port) until it
+// publishes its own: those --initial-cluster gives for that address, else the address with the
+// scheme of this member's peer URLs (a cluster's peer URLs share one scheme: all http or all
+// https).
+func (c *Config) peerURLsOf(addr string) []string {
+	scheme := "http"
+	for _, m := range c.InitialCluster {
+		for _, u := range m.PeerURLs {
+			if a, err := hostPort(u); err == nil && a == addr {
+				return slices.Clone(m.PeerURLs)
+			}
+		}
+		if m.Name == c.Name && len(m.PeerURLs) > 0 {
+			if p, err := url.Parse(m.PeerURLs[0]); err == nil && p.Scheme != "" {
+				scheme = p.Scheme
+			}
+		}
+	}
+	return []string{scheme + "://" + addr}
 }
 
 // IsLearner reports whether this member is a non-voter.

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -26,6 +27,11 @@ type PeerDialer func(ctx context.Context, addr string) (net.Conn, error)
 
 // PeerMux splits a peer listener by preamble into a raft stream layer and a listener for the
 // Peer gRPC server. Start it with Serve; Close stops it and both sub-listeners.
+//
+// For https peer URLs, give it a listener from tls.NewListener and a dialer from
+// NewTLSPeerDialer: the preamble is then the first byte inside the TLS session, so all peer
+// traffic is encrypted, and a connection that does not start with a TLS handshake fails it
+// (within preambleTimeout) and is closed.
 type PeerMux struct {
 	ln        net.Listener
 	advertise net.Addr
@@ -91,6 +97,21 @@ func (m *PeerMux) GRPCListener() net.Listener { return m.grpc }
 
 // StreamLayer is the raft stream layer over the mux.
 func (m *PeerMux) StreamLayer() raft.StreamLayer { return &streamLayer{m} }
+
+// Dialer returns the dialer the mux uses for outgoing connections (plain TCP or TLS), for
+// Config.PeerDialer, so forwarded requests travel like raft traffic.
+func (m *PeerMux) Dialer() PeerDialer { return m.dial }
+
+// NewTLSPeerDialer returns a PeerDialer that opens a TLS session to the peer address and
+// completes the handshake before returning. cfg carries this member's certificate (presented
+// to peers that require client certificates) and the CAs that verify the peer's certificate;
+// with no ServerName, the host of the address is verified.
+func NewTLSPeerDialer(cfg *tls.Config) PeerDialer {
+	d := &tls.Dialer{Config: cfg}
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+}
 
 // DialGRPC dials addr for the Peer gRPC service (its preamble already written).
 func (m *PeerMux) DialGRPC(ctx context.Context, addr string) (net.Conn, error) {

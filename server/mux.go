@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,7 +15,37 @@ import (
 // clients connect to a plain-text etcd URL. Anything else on the client port is HTTP/1.
 var http2Preface = []byte("PRI * HTTP/2.0")
 
+// Application protocols a TLS client URL offers in ALPN.
+const (
+	alpnH2    = "h2"
+	alpnHTTP1 = "http/1.1"
+)
+
+// clientTLSConfig returns the configuration an https client URL serves with. It offers ALPN
+// "h2" (gRPC clients require it) and "http/1.1". A client offering both, such as curl or a
+// browser, is given HTTP/1.1 so /metrics and /health keep working; a gRPC client offers only
+// h2. The connection is then routed like a plain one, by the HTTP/2 preface.
+func clientTLSConfig(base *tls.Config) *tls.Config {
+	h2First := base.Clone()
+	h2First.NextProtos = []string{alpnH2, alpnHTTP1}
+	http1First := base.Clone()
+	http1First.NextProtos = []string{alpnHTTP1, alpnH2}
+	h2First.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if base.GetConfigForClient != nil {
+			// A caller's own selection wins; it must set NextProtos itself.
+			return base.GetConfigForClient(hello)
+		}
+		if slices.Contains(hello.SupportedProtos, alpnHTTP1) {
+			return http1First, nil
+		}
+		return nil, nil
+	}
+	return h2First
+}
+
 // clientMux splits one client listener into gRPC and HTTP/1 connections by their first bytes.
+// On a TLS listener those are the first bytes inside the session: the handshake runs on the
+// first read, in the connection's own goroutine, bounded by the same deadline.
 type clientMux struct {
 	ln   net.Listener
 	grpc *chanListener

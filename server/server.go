@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"math"
@@ -157,6 +158,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		err = err2
 	}
 	return err
+}
+
+// ServeTLS serves like Serve on an https client URL: connections to ln run TLS with cfg
+// (its certificates, and ClientCAs with ClientAuth for client-certificate authentication),
+// and gRPC (HTTP/2) and HTTP/1 are then told apart inside the session. A client that fails
+// the handshake (no certificate, or one cfg does not trust) is disconnected. It returns nil
+// after Stop.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
+	return s.Serve(tls.NewListener(ln, clientTLSConfig(cfg)))
 }
 
 // Stop stops serving: gRPC calls in flight get until ctx ends to finish, then the

@@ -36,6 +36,8 @@ type options struct {
 	autoCompactionRetention  string
 	logLevel                 string
 	logFormat                string
+	clientTLS                tlsInfo
+	peerTLS                  tlsInfo
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
@@ -71,6 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.autoCompactionRetention, "auto-compaction-retention", "0", "auto compaction retention (0 = off)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	o.clientTLS.register(fs, "", "client")
+	o.peerTLS.register(fs, "peer-", "peer")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}
@@ -131,6 +135,7 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("--election-timeout[%vms] should be at least 5 times --heartbeat-interval[%vms]",
 			o.electionTimeout, o.heartbeatInterval))
 	}
+	errs = append(errs, o.validateTLS())
 	return errors.Join(errs...)
 }
 
@@ -161,9 +166,6 @@ func parseURL(s string) (*url.URL, error) {
 	}
 	if u.Port() == "" {
 		return nil, fmt.Errorf("URL %q: a port is required", s)
-	}
-	if u.Scheme == "https" {
-		return nil, fmt.Errorf("URL %q: TLS is not supported yet", s)
 	}
 	return u, nil
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,10 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := loadTLS(opts, log)
+	if err != nil {
+		return err
+	}
 	peerURL, _ := parseURL(splitList(opts.listenPeerURLs)[0])
 	peerLn, err := net.Listen("tcp", peerURL.Host)
 	if err != nil {
@@ -62,9 +67,16 @@ func run(args []string, stderr io.Writer) error {
 	advPeer, _ := parseURL(splitList(opts.initialAdvertisePeerURLs)[0])
 	advAddr, err := net.ResolveTCPAddr("tcp", advPeer.Host)
 	if err != nil {
+		_ = peerLn.Close()
 		return fmt.Errorf("resolve advertised peer URL: %w", err)
 	}
-	mux := raftstore.NewPeerMux(peerLn, advAddr, nil)
+	var peerDial raftstore.PeerDialer
+	if tlsCfg.peerServer != nil {
+		// The preamble byte and everything after it travel inside TLS.
+		peerLn = tls.NewListener(peerLn, tlsCfg.peerServer)
+		peerDial = raftstore.NewTLSPeerDialer(tlsCfg.peerClient)
+	}
+	mux := raftstore.NewPeerMux(peerLn, advAddr, peerDial)
 	go func() { _ = mux.Serve() }()
 	defer mux.Close()
 
@@ -78,6 +90,7 @@ func run(args []string, stderr io.Writer) error {
 		ElectionTimeout:   opts.election(),
 		SnapshotCount:     opts.snapshotCount,
 		Transport:         raftstore.NewNetworkTransport(mux, log),
+		PeerDialer:        mux.Dialer(),
 		Logger:            log,
 		Registerer:        reg,
 	}
@@ -116,12 +129,20 @@ func run(args []string, stderr io.Writer) error {
 			_ = node.Close()
 			return fmt.Errorf("listen on client URL: %w", err)
 		}
-		go func() { errc <- srv.Serve(ln) }()
+		if cu.Scheme == "https" {
+			go func() { errc <- srv.ServeTLS(ln, tlsCfg.client) }()
+		} else {
+			go func() { errc <- srv.Serve(ln) }()
+		}
 		log.Info("serving client requests", "url", u)
 	}
 	for _, u := range splitList(opts.listenMetricsURLs) {
 		mu, _ := parseURL(u)
-		go func() { errc <- serveMetrics(mu.Host, reg) }()
+		var mtls *tls.Config
+		if mu.Scheme == "https" {
+			mtls = tlsCfg.client
+		}
+		go func() { errc <- serveMetrics(mu.Host, reg, mtls) }()
 	}
 	log.Info("keeld started", "name", opts.name, "member_id", fmt.Sprintf("%x", node.ID()),
 		"data_dir", opts.dataDir, "peer_url", peerURL.String())
@@ -154,10 +175,14 @@ func shutdown(log *slog.Logger, srv *server.Server, peer stopper, node *raftstor
 	log.Info("stopped")
 }
 
-func serveMetrics(addr string, reg *prometheus.Registry) error {
+// serveMetrics serves /metrics on addr, over TLS when tlsCfg is not nil.
+func serveMetrics(addr string, reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	if tlsCfg != nil {
+		return s.ListenAndServeTLS("", "")
+	}
 	return s.ListenAndServe()
 }
 

@@ -23,6 +23,13 @@
 // followed by Config.ExtraArgs. A restart reuses exactly the same flags: etcd, and keeld,
 // ignore the initial-cluster flags when the data dir already holds a member.
 //
+// With Config.TLS, every client and peer URL is https, the members get etcd's TLS flags with
+// client certificates required on both (--cert-file --key-file --trusted-ca-file
+// --client-cert-auth and the --peer-* twins), and Status and Client present the same
+// certificate; ClientTLS returns that client configuration for other clients. With
+// Config.AdvertisePeerURL a member can advertise another peer URL than it listens on, e.g. a
+// proxy a test puts in front of its peer port.
+//
 // Guarantees:
 //   - Start returns only when every member answers a Maintenance.Status call and all of them
 //     report the same, non-zero leader. It polls with a deadline (Config.StartTimeout) and never

@@ -19,33 +19,56 @@ func (c *Cluster) AddSlot() int {
 		c.t.Fatal(err)
 	}
 	i := len(c.members)
+	m := c.newMember(i, ports[0], ports[1])
+	var initial []string
+	for _, o := range c.members {
+		initial = append(initial, o.name+"="+o.advPeerURL)
+	}
+	initial = append(initial, m.name+"="+m.advPeerURL)
+	m.args = c.memberArgs(m, initial, "existing")
+	c.members = append(c.members, m)
+	return i
+}
+
+// newMember makes slot i with the given client and peer ports.
+func (c *Cluster) newMember(i, clientPort, peerPort int) *member {
+	scheme := "http"
+	if c.cfg.TLS != nil {
+		scheme = "https"
+	}
 	m := &member{
 		idx:       i,
 		name:      fmt.Sprintf("m%d", i),
-		clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPort),
+		peerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, peerPort),
+	}
+	m.advPeerURL = m.peerURL
+	if c.cfg.AdvertisePeerURL != nil {
+		m.advPeerURL = c.cfg.AdvertisePeerURL(i, m.peerURL)
 	}
 	m.dataDir = filepath.Join(c.cfg.DataDir, m.name)
 	m.logPath = filepath.Join(c.cfg.LogDir, m.name+".log")
-	var initial []string
-	for _, o := range c.members {
-		initial = append(initial, o.name+"="+o.peerURL)
-	}
-	initial = append(initial, m.name+"="+m.peerURL)
-	m.args = []string{
+	return m
+}
+
+// memberArgs returns etcd's flags for m: its URLs, the initial cluster (name=URL entries),
+// the initial cluster state, the TLS flags of Config.TLS, then Config.ExtraArgs.
+func (c *Cluster) memberArgs(m *member, initial []string, state string) []string {
+	args := []string{
 		"--name", m.name,
 		"--data-dir", m.dataDir,
 		"--listen-client-urls", m.clientURL,
 		"--advertise-client-urls", m.clientURL,
 		"--listen-peer-urls", m.peerURL,
-		"--initial-advertise-peer-urls", m.peerURL,
+		"--initial-advertise-peer-urls", m.advPeerURL,
 		"--initial-cluster", strings.Join(initial, ","),
-		"--initial-cluster-state", "existing",
+		"--initial-cluster-state", state,
 		"--initial-cluster-token", c.token,
 	}
-	m.args = append(m.args, c.cfg.ExtraArgs...)
-	c.members = append(c.members, m)
-	return i
+	if c.cfg.TLS != nil {
+		args = append(args, c.cfg.TLS.args()...)
+	}
+	return append(args, c.cfg.ExtraArgs...)
 }
 
 // WaitExit waits until member i's process exits on its own (e.g. after it was removed from

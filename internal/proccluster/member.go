@@ -19,8 +19,10 @@ type member struct {
 	dataDir   string
 	clientURL string
 	peerURL   string
-	logPath   string
-	args      []string
+	// advPeerURL is the advertised peer URL (peerURL unless Config.AdvertisePeerURL maps it).
+	advPeerURL string
+	logPath    string
+	args       []string
 
 	// mu guards the fields below.
 	mu sync.Mutex

@@ -2,11 +2,11 @@ package proccluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -48,6 +48,16 @@ type Config struct {
 	// StopTimeout bounds how long Stop waits after SIGTERM before it fails the test and
 	// SIGKILLs the member; 0 means 30 s.
 	StopTimeout time.Duration
+	// TLS, when set, makes every client and peer URL https with mutual TLS on both (etcd's
+	// --cert-file, --key-file, --trusted-ca-file, --client-cert-auth and their --peer-* twins),
+	// and makes Status and Client use the same certificate as a client certificate. nil keeps
+	// plain http.
+	TLS *TLSFiles
+	// AdvertisePeerURL, when set, maps member i's peer URL (the one it listens on) to the peer
+	// URL it advertises and --initial-cluster names, e.g. a test proxy in front of the member's
+	// peer port. nil advertises the listen URL. It is called again for the new ports when
+	// Start retries.
+	AdvertisePeerURL func(i int, listenURL string) string
 }
 
 func (cfg Config) withDefaults(t testing.TB) Config {
@@ -86,6 +96,9 @@ func (cfg Config) Validate() error {
 	if cfg.StartTimeout < 0 || cfg.StopTimeout < 0 {
 		errs = append(errs, errors.New("proccluster: negative timeout"))
 	}
+	if cfg.TLS != nil {
+		errs = append(errs, cfg.TLS.validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -96,6 +109,8 @@ type Cluster struct {
 	cfg     Config
 	token   string
 	members []*member
+	// clientTLS is the client side of Config.TLS; nil for plain http.
+	clientTLS *tls.Config
 	// logsDumped makes teardown print the member logs at most once.
 	logsDumped atomic.Bool
 }
@@ -145,36 +160,24 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 		cfg:   cfg,
 		token: fmt.Sprintf("proccluster-%d-%d", os.Getpid(), clusterSeq.Add(1)),
 	}
+	if cfg.TLS != nil {
+		var err error
+		if c.clientTLS, err = cfg.TLS.ClientConfig(); err != nil {
+			return c, err
+		}
+	}
 	ports, err := freePorts(2 * cfg.Members)
 	if err != nil {
 		return c, err
 	}
 	initial := make([]string, cfg.Members)
 	for i := range cfg.Members {
-		m := &member{
-			idx:       i,
-			name:      fmt.Sprintf("m%d", i),
-			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-		}
-		m.dataDir = filepath.Join(cfg.DataDir, m.name)
-		m.logPath = filepath.Join(cfg.LogDir, m.name+".log")
-		initial[i] = m.name + "=" + m.peerURL
+		m := c.newMember(i, ports[2*i], ports[2*i+1])
+		initial[i] = m.name + "=" + m.advPeerURL
 		c.members = append(c.members, m)
 	}
 	for _, m := range c.members {
-		m.args = []string{
-			"--name", m.name,
-			"--data-dir", m.dataDir,
-			"--listen-client-urls", m.clientURL,
-			"--advertise-client-urls", m.clientURL,
-			"--listen-peer-urls", m.peerURL,
-			"--initial-advertise-peer-urls", m.peerURL,
-			"--initial-cluster", strings.Join(initial, ","),
-			"--initial-cluster-state", "new",
-			"--initial-cluster-token", c.token,
-		}
-		m.args = append(m.args, cfg.ExtraArgs...)
+		m.args = c.memberArgs(m, initial, "new")
 	}
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return c, err
@@ -232,11 +235,25 @@ func (c *Cluster) Endpoints() []string {
 	return eps
 }
 
-// Endpoint returns member i's client URL ("http://127.0.0.1:<port>").
+// Endpoint returns member i's client URL ("http://127.0.0.1:<port>", or https with
+// Config.TLS).
 func (c *Cluster) Endpoint(i int) string { return c.members[i].clientURL }
 
-// PeerURL returns member i's peer URL.
+// PeerURL returns member i's peer URL (the one it listens on).
 func (c *Cluster) PeerURL(i int) string { return c.members[i].peerURL }
+
+// AdvertisedPeerURL returns member i's advertised peer URL: PeerURL unless
+// Config.AdvertisePeerURL maps it elsewhere.
+func (c *Cluster) AdvertisedPeerURL(i int) string { return c.members[i].advPeerURL }
+
+// ClientTLS returns a copy of the client TLS configuration Status and Client use (Config.TLS's
+// CA and certificate), or nil when the cluster runs plain http.
+func (c *Cluster) ClientTLS() *tls.Config {
+	if c.clientTLS == nil {
+		return nil
+	}
+	return c.clientTLS.Clone()
+}
 
 // Name returns member i's --name ("m<i>").
 func (c *Cluster) Name(i int) string { return c.members[i].name }
@@ -266,7 +283,8 @@ func (c *Cluster) Client(t testing.TB, members ...int) *clientv3.Client {
 	}
 	// The client's own logger warns on every failed RPC, which buries test output in noise
 	// for the error cases tests provoke on purpose.
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 10 * time.Second, Logger: zap.NewNop(),
+		TLS: c.ClientTLS()})
 	if err != nil {
 		t.Fatalf("proccluster: clientv3.New(%v): %v", eps, err)
 	}

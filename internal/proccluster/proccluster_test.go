@@ -253,6 +253,9 @@ func TestConfigValidate(t *testing.T) {
 		{"everything wrong", proccluster.Config{Members: 0, StartTimeout: -1}, []string{"Binary is empty", "Members = 0", "negative timeout"}},
 		{"missing binary", proccluster.Config{Binary: "/nonexistent/keeld", Members: 3}, []string{"no such file"}},
 		{"directory", proccluster.Config{Binary: "/", Members: 3}, []string{"not an executable"}},
+		{"TLS files", proccluster.Config{Binary: "/bin/sh", Members: 1,
+			TLS: &proccluster.TLSFiles{CAFile: "/nonexistent/ca.crt", CertFile: "/bin/sh"}},
+			[]string{"TLS.CAFile: stat /nonexistent/ca.crt", "TLS.KeyFile is empty"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

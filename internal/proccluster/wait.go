@@ -9,6 +9,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -27,8 +28,12 @@ var errPermanent = errors.New("permanent")
 // bounded by 2 s as well as by ctx. It also records the member ID for MemberID.
 func (c *Cluster) Status(ctx context.Context, i int) (*pb.StatusResponse, error) {
 	m := c.members[i]
-	target := "passthrough:///" + strings.TrimPrefix(m.clientURL, "http://")
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	_, hostPort, _ := strings.Cut(m.clientURL, "://")
+	creds := insecure.NewCredentials()
+	if c.clientTLS != nil {
+		creds = credentials.NewTLS(c.clientTLS.Clone())
+	}
+	conn, err := grpc.NewClient("passthrough:///"+hostPort, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.name, err)
 	}
