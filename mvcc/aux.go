@@ -19,6 +19,7 @@ func (s *Store) Aux(bucket, key []byte) []byte {
 	}
 	v := s.viewLocked(nil)
 	s.mu.RUnlock()
+	defer v.close()
 	for _, b := range v.bufs {
 		if b == nil {
 			continue
@@ -51,6 +52,7 @@ func (s *Store) ForEachAux(bucket []byte, fn func(k, v []byte) error) error {
 	}
 	v := s.viewLocked(nil)
 	s.mu.RUnlock()
+	defer v.close()
 
 	pending := make(map[string]auxVal)
 	for i := len(v.bufs) - 1; i >= 0; i-- { // oldest first, newer ones override
@@ -69,6 +71,7 @@ func (s *Store) ForEachAux(bucket []byte, fn func(k, v []byte) error) error {
 			return nil
 		})
 	})
+	v.close() // before fn runs: fn may wait for a Defrag that waits for v
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,13 @@
 // invisible to readers until End. The backend commit and its fsync run without the index
 // lock. Lock order: Store.wmu, Store.commitMu, Store.mu, writeBuf.mu.
 //
+// # Defragmentation
+//
+// Defrag copies the backend compactly into a new file and renames it over the old one while
+// writers wait and readers go on; readers that captured the old backend finish on it before
+// it is closed. Together with compaction it gives freed space back to the file system, which
+// is what lets a member under a backend quota accept writes again.
+//
 // # Compaction and hashing
 //
 // Compact(rev) makes revisions below rev unreadable, keeps for each key the newest version

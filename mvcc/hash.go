@@ -40,6 +40,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err e
 		s.mu.RUnlock()
 
 		h, err := hashRange(v, c, at)
+		v.close()
 		if err != nil {
 			return 0, 0, c, err
 		}

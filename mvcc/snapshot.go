@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,8 +20,13 @@ func (s *Store) Snapshot(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	s.mu.RLock()
-	db := s.db
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	db, release := s.acquireDBLocked()
 	s.mu.RUnlock()
+	defer release()
 	var n int64
 	err := db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -113,7 +119,8 @@ func (s *Store) swapLocked(tmp string, st *state) error {
 		s.closed = true
 		return errors.Join(fmt.Errorf("mvcc: restore: %w", err), ErrClosed)
 	}
-	s.db = db
+	s.db, s.dbUsers = db, new(sync.WaitGroup)
+	s.dbSize.Store(dbSize(db))
 	s.installLocked(st)
 	s.cur, s.committing = newWriteBuf(), nil
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,8 +42,11 @@ type Store struct {
 
 	// mu guards the fields below. It is never held across backend I/O except while Restore
 	// swaps the backend file.
-	mu         sync.RWMutex
-	db         *bolt.DB
+	mu sync.RWMutex
+	db *bolt.DB
+	// dbUsers counts the operations using db outside mu (see acquireDBLocked); Defrag waits
+	// for it to drain before closing a replaced db. Replaced together with db.
+	dbUsers    *sync.WaitGroup
 	idx        *treeIndex // mutated only with mu held for writing (and wmu held)
 	rev        int64
 	compactRev int64
@@ -50,6 +54,9 @@ type Store struct {
 	cur        *writeBuf // open buffer; never nil
 	committing *writeBuf // sealed buffer being (or failed to be) committed, or nil
 	closed     bool
+
+	// dbSize is the backend size (bbolt's high-water mark) after the last commit or swap.
+	dbSize atomic.Int64
 
 	kick      chan struct{} // batch limit reached; buffered 1
 	stop      chan struct{} // closed by Close to stop the commit loop
@@ -93,10 +100,11 @@ func open(cfg Config, h hooks) (*Store, error) {
 	}
 	s := &Store{
 		cfg: cfg, log: lg.With("component", "mvcc"), hooks: h,
-		db: db, cur: newWriteBuf(),
+		db: db, dbUsers: new(sync.WaitGroup), cur: newWriteBuf(),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.installLocked(st)
+	s.dbSize.Store(dbSize(db))
 	s.log.Info("opened store", "revision", s.rev, "compact_revision", s.compactRev,
 		"consistent_index", s.ci, "keys", s.idx.len())
 	go s.commitLoop()
@@ -220,6 +228,7 @@ func (s *Store) commitLocked() error {
 		if err := db.Update(func(tx *bolt.Tx) error { return applyBuf(tx, b) }); err != nil {
 			return fmt.Errorf("mvcc: commit batch: %w", err)
 		}
+		s.dbSize.Store(dbSize(db))
 		s.mu.Lock()
 		s.committing = nil
 		s.mu.Unlock()
@@ -234,17 +243,42 @@ func (s *Store) commitLocked() error {
 // both are 0 for a closed one.
 func (s *Store) Size() (size, inUse int64) {
 	s.mu.RLock()
-	db, closed := s.db, s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.closed {
+		s.mu.RUnlock()
 		return 0, 0
 	}
+	db, release := s.acquireDBLocked()
+	s.mu.RUnlock()
+	defer release()
 	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
 		return 0, 0
 	}
 	st := db.Stats()
 	free := int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
 	return size, max(size-free, 0)
+}
+
+// BackendSize returns the backend size in bytes as of the last batch commit (or Open,
+// Restore, Defrag): the value Size reports, without touching the backend. It is what a
+// quota is checked against; it does not count the pending batch.
+func (s *Store) BackendSize() int64 { return s.dbSize.Load() }
+
+// dbSize returns db's size (its high-water mark), or 0 if db cannot be read.
+func dbSize(db *bolt.DB) int64 {
+	var size int64
+	_ = db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	return size
+}
+
+// acquireDBLocked returns the current backend for use outside mu and the function that
+// ends the use. Defrag does not close a backend it replaced while it is in use; Restore
+// and Close do (in-flight users then fail with bbolt's database-not-open error).
+// requires s.mu held (read or write)
+func (s *Store) acquireDBLocked() (*bolt.DB, func()) {
+	users := s.dbUsers
+	users.Add(1)
+	var once sync.Once
+	return s.db, func() { once.Do(users.Done) }
 }
 
 // crash stops the store without committing the pending batch, as a process crash would

@@ -18,24 +18,28 @@ var errMissing = errors.New("mvcc: revision missing from backend")
 // the write buffers captured together with the index lookup, then the backend, whose read
 // transaction is opened lazily and only after the capture (see writeBuf).
 type view struct {
-	db   *bolt.DB
-	bufs [2]*writeBuf // newest first; either may be nil
-	own  map[revision][]byte
-	tx   *bolt.Tx
+	db      *bolt.DB
+	release func()       // ends the view's use of db
+	bufs    [2]*writeBuf // newest first; either may be nil
+	own     map[revision][]byte
+	tx      *bolt.Tx
 }
 
-// viewLocked captures the buffers and backend for a new view.
+// viewLocked captures the buffers and backend for a new view. The caller must close it.
 // requires s.mu held (read or write)
 func (s *Store) viewLocked(own map[revision][]byte) *view {
-	return &view{db: s.db, bufs: [2]*writeBuf{s.cur, s.committing}, own: own}
+	db, release := s.acquireDBLocked()
+	return &view{db: db, release: release, bufs: [2]*writeBuf{s.cur, s.committing}, own: own}
 }
 
-// close ends the backend transaction, if one was opened.
+// close ends the backend transaction, if one was opened, and the view's use of the
+// backend. It is idempotent.
 func (v *view) close() {
 	if v.tx != nil {
 		_ = v.tx.Rollback()
 		v.tx = nil
 	}
+	v.release()
 }
 
 // raw returns the marshalled KeyValue of the put at r. The bytes are valid until close.

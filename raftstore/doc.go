@@ -15,6 +15,14 @@
 //   - The FSM is persistent: mvcc stores the applied raft index in the same backend transaction
 //     as the data, so on restart (NoSnapshotRestoreOnStart) entries at or below it are skipped
 //     instead of re-applied. A raft snapshot is a consistent copy of the mvcc backend.
+//   - Alarms (etcd's NOSPACE, CORRUPT) are replicated state: activated and deactivated through
+//     the log and kept in an auxiliary bucket, so they survive restarts and snapshots. While a
+//     NOSPACE alarm is active every member refuses the same entries (puts, txns with a put,
+//     lease grants) with ErrNoSpace; deletes, compactions and revokes go on. A member whose
+//     backend reaches its quota (SetBackendQuota) raises its own NOSPACE alarm after applying
+//     a write.
+//   - RestoreDataDir turns a backend snapshot into the data dir of a member of a new cluster
+//     (consistent index reset, old members and alarms dropped, raft log bootstrapped).
 //
 // Concurrency: raft applies entries on its FSM goroutine; the FSM is the only writer of the
 // mvcc store. Reads run concurrently on any goroutine.

@@ -71,6 +71,10 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_Put:
 		var r pb.PutRequest
 		mustUnmarshal(c.Put, &r, l.Index)
+		if n.NoSpace() {
+			return n.refuse(l.Index, ErrNoSpace)
+		}
+		defer n.checkQuota()
 		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Put(w, n.lessor, &r) })
 	case *keelpb.Command_DeleteRange:
 		var r pb.DeleteRangeRequest
@@ -79,6 +83,13 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_Txn:
 		var r pb.TxnRequest
 		mustUnmarshal(c.Txn, &r, l.Index)
+		if TxnHasPut(&r) {
+			// While NOSPACE is active only txns that cannot put (deletes, reads) go on.
+			if n.NoSpace() {
+				return n.refuse(l.Index, ErrNoSpace)
+			}
+			defer n.checkQuota()
+		}
 		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Txn(w, n.lessor, &r) })
 	case *keelpb.Command_Compaction:
 		var r pb.CompactionRequest
@@ -96,6 +107,10 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_LeaseGrant:
 		var r pb.LeaseGrantRequest
 		mustUnmarshal(c.LeaseGrant, &r, l.Index)
+		if n.NoSpace() {
+			return n.refuse(l.Index, ErrNoSpace)
+		}
+		defer n.checkQuota()
 		return n.applyLeaseGrant(l.Index, &r)
 	case *keelpb.Command_LeaseRevoke:
 		var r pb.LeaseRevokeRequest
@@ -103,12 +118,22 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		return n.applyLeaseRevoke(l.Index, &r)
 	case *keelpb.Command_LeaseCheckpoints:
 		return n.applyLeaseCheckpoints(l.Index, c.LeaseCheckpoints)
+	case *keelpb.Command_Alarm:
+		var r pb.AlarmRequest
+		mustUnmarshal(c.Alarm, &r, l.Index)
+		return n.applyAlarm(l.Index, &r)
 	case *keelpb.Command_Noop:
 		n.store.Write(l.Index).End()
 		return &applyResult{}
 	default:
 		panic(fmt.Sprintf("raftstore: unknown raft command at index %d", l.Index))
 	}
+}
+
+// refuse records index without changing anything and returns err as the entry's outcome.
+func (n *Node) refuse(index uint64, err error) *applyResult {
+	n.store.Write(index).End()
+	return &applyResult{err: err}
 }
 
 // applyWrite runs one request in one mvcc write transaction. A refused request (its error
@@ -149,6 +174,7 @@ func (n *Node) restore(rc io.ReadCloser) error {
 		return fmt.Errorf("raftstore: restore snapshot: %w", err)
 	}
 	n.applied.set(n.store.ConsistentIndex())
+	n.resetAlarms()
 	if err := n.rebuildLessor(); err != nil {
 		return fmt.Errorf("raftstore: reload leases: %w", err)
 	}

@@ -407,7 +407,12 @@ func (n *Node) loadIdentity() (member, cluster uint64, ok bool) {
 }
 
 func (n *Node) saveIdentity(member, cluster uint64) error {
-	path := filepath.Join(n.cfg.DataDir, identityFile)
+	return writeIdentity(n.cfg.DataDir, member, cluster)
+}
+
+// writeIdentity durably records a member's ID and its cluster's ID in dataDir.
+func writeIdentity(dataDir string, member, cluster uint64) error {
+	path := filepath.Join(dataDir, identityFile)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

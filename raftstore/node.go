@@ -46,6 +46,7 @@ type Node struct {
 	metrics  *metrics
 
 	lessor *lease.Lessor
+	alarms alarmState
 
 	// subMu orders event delivery with Subscribe, so a subscriber misses no revision.
 	subMu     sync.Mutex
@@ -261,18 +262,9 @@ func (n *Node) startRaft() error {
 }
 
 func (n *Node) bootstrap(rc *raft.Config) error {
-	var conf raft.Configuration
-	ids := make([]uint64, 0, len(n.cfg.InitialCluster))
-	for _, m := range n.cfg.InitialCluster {
-		addr, err := hostPort(m.PeerURLs[0])
-		if err != nil {
-			return err
-		}
-		id := MemberID(m.PeerURLs, n.cfg.Token)
-		ids = append(ids, id)
-		conf.Servers = append(conf.Servers, raft.Server{
-			Suffrage: raft.Voter, ID: serverID(id), Address: raft.ServerAddress(addr),
-		})
+	conf, ids, err := bootstrapConfiguration(n.cfg.InitialCluster, n.cfg.Token)
+	if err != nil {
+		return err
 	}
 	if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, n.snaps, n.trans, conf); err != nil {
 		return fmt.Errorf("raftstore: bootstrap: %w", err)

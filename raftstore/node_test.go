@@ -41,6 +41,7 @@ type cluster struct {
 	trans  []*raft.InmemTransport
 	byAddr map[string]*raftstore.Node
 	init   []raftstore.Member
+	token  string
 
 	mu  sync.Mutex
 	cut map[int]bool // isolated members: peer calls to or from them fail
@@ -56,10 +57,21 @@ func addr(i int) string { return fmt.Sprintf("node%d:2380", i) }
 
 func newCluster(t *testing.T, size int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, byAddr: map[string]*raftstore.Node{}, cut: map[int]bool{}}
+	dirs := make([]string, size)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+	}
+	return newClusterOn(t, dirs, "test")
+}
+
+// newClusterOn starts a cluster of len(dirs) members on the given data dirs (empty, or
+// prepared for members named m<i> at addr(i) with token).
+func newClusterOn(t *testing.T, dirs []string, token string) *cluster {
+	t.Helper()
+	size := len(dirs)
+	c := &cluster{t: t, byAddr: map[string]*raftstore.Node{}, cut: map[int]bool{}, token: token, dirs: dirs}
 	for i := range size {
 		c.names = append(c.names, fmt.Sprintf("m%d", i))
-		c.dirs = append(c.dirs, t.TempDir())
 		c.init = append(c.init, raftstore.Member{Name: c.names[i], PeerURLs: []string{"http://" + addr(i)}})
 	}
 	c.nodes = make([]*raftstore.Node, size)
@@ -90,7 +102,7 @@ func (c *cluster) start(i int) {
 		}
 	}
 	n, err := raftstore.Open(raftstore.Config{
-		Name: c.names[i], DataDir: c.dirs[i], InitialCluster: c.init, NewCluster: true, Token: "test",
+		Name: c.names[i], DataDir: c.dirs[i], InitialCluster: c.init, NewCluster: true, Token: c.token,
 		ClientURLs:        []string{fmt.Sprintf("http://client%d:2379", i)},
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		Transport: tr,

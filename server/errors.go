@@ -46,6 +46,7 @@ var errorMap = []struct {
 	{raftstore.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
 	{raftstore.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
 	{raftstore.ErrBadLeaderTarget, rpctypes.ErrGRPCBadLeaderTransferee},
+	{raftstore.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
 	{context.Canceled, rpctypes.ErrGRPCCanceled},
 	{context.DeadlineExceeded, rpctypes.ErrGRPCDeadlineExceeded},
 }

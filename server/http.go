@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 func (s *Server) httpHandler() http.Handler {
@@ -38,10 +40,20 @@ func (s *Server) httpHandler() http.Handler {
 }
 
 // serveHealth answers like etcd's /health: healthy when a leader is known and a read
-// (linearizable unless ?serializable=true) succeeds within a second.
+// (linearizable unless ?serializable=true) succeeds within a second, and no alarm is active
+// but those named by ?exclude=<ALARM> (on /readyz, no CORRUPT alarm).
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if s.node.Leader() == 0 {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"health": "false", "reason": "RAFT NO LEADER"})
+		return
+	}
+	excluded := r.URL.Query()["exclude"]
+	for _, a := range s.node.Alarms() {
+		// etcd's /readyz looks only at data corruption: a member out of space still serves reads.
+		if slices.Contains(excluded, a.Alarm.String()) || (r.URL.Path == "/readyz" && a.Alarm != pb.AlarmType_CORRUPT) {
+			continue
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"health": "false", "reason": "ALARM " + a.Alarm.String()})
 		return
 	}
 	if r.URL.Query().Get("serializable") != "true" {

@@ -36,6 +36,9 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	if err := k.s.checkWrite(r, apply.ValidatePut(r)); err != nil {
 		return nil, err
 	}
+	if err := k.s.checkQuota(ctx, r); err != nil {
+		return nil, err
+	}
 	ctx, cancel := k.s.requestContext(ctx)
 	defer cancel()
 	resp, err := k.s.node.Put(ctx, r)
@@ -81,6 +84,9 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		return resp, nil
 	}
 	if err := k.s.checkWrite(r, nil); err != nil {
+		return nil, err
+	}
+	if err := k.s.checkQuota(ctx, r); err != nil {
 		return nil, err
 	}
 	ctx, cancel := k.s.requestContext(ctx)

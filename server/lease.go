@@ -20,6 +20,9 @@ func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (
 	if r.TTL > lease.MaxTTL {
 		return nil, rpctypes.ErrGRPCLeaseTTLTooLarge
 	}
+	if err := l.s.checkQuota(ctx, r); err != nil {
+		return nil, err
+	}
 	ctx, cancel := l.s.requestContext(ctx)
 	defer cancel()
 	resp, err := l.s.node.LeaseGrant(ctx, r)

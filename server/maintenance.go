@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 
@@ -39,11 +40,17 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 	if resp.Leader == 0 {
 		resp.Errors = append(resp.Errors, rpctypes.ErrNoLeader.Error()) // the bare message, as etcd
 	}
+	for _, a := range n.Alarms() {
+		resp.Errors = append(resp.Errors, alarmString(a))
+	}
 	return resp, nil
 }
 
-// Alarm lists alarms (there are none until the backend quota is enforced) and accepts
-// deactivation.
+// alarmString formats an alarm as etcd's Status errors list it.
+func alarmString(a *pb.AlarmMember) string {
+	return fmt.Sprintf("memberID:%d alarm:%s", a.MemberID, a.Alarm)
+}
+
 // MoveLeader hands leadership to the voter TargetID (forwarded to the leader if need be).
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
 	ctx, cancel := m.s.requestContext(ctx)
@@ -54,14 +61,25 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 	return &pb.MoveLeaderResponse{Header: m.s.header()}, nil
 }
 
+// Alarm lists the cluster's active alarms (GET, after a linearizable barrier), or activates or
+// deactivates one alarm of one member through the raft log (etcdctl alarm disarm deactivates
+// each listed alarm). The response lists the alarms changed (none if already in that state).
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	return &pb.AlarmResponse{Header: m.s.header()}, nil
+	ctx, cancel := m.s.requestContext(ctx)
+	defer cancel()
+	resp, err := m.s.node.Alarm(ctx, r)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = m.s.fillHeader(resp.Header)
+	return resp, nil
 }
 
-// Defragment commits the pending backend batch; Keel's backend does not need offline
-// defragmentation to stay correct.
+// Defragment rewrites this member's backend file compactly (etcd's defrag, per member, not
+// through raft), returning the space compaction freed to the file system; Status.dbSize
+// shrinks accordingly. Writes wait while it runs; reads go on.
 func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	if err := m.s.node.Store().Commit(); err != nil {
+	if err := m.s.node.Store().Defrag(); err != nil {
 		return nil, toGRPCError(err)
 	}
 	return &pb.DefragmentResponse{Header: m.s.header()}, nil

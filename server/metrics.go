@@ -37,6 +37,8 @@ func newMetrics(reg prometheus.Registerer, node *raftstore.Node) *metrics {
 		func() float64 { size, _ := node.Store().Size(); return float64(size) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "etcd_mvcc_db_total_size_in_use_in_bytes", Help: "Backend bytes in use."},
 		func() float64 { _, inUse := node.Store().Size(); return float64(inUse) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "etcd_server_quota_backend_bytes", Help: "Backend size quota (NOSPACE above it)."},
+		func() float64 { return float64(node.BackendQuota()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_current_revision", Help: "Current store revision."},
 		func() float64 { return float64(node.Store().Rev()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "etcd_server_applied_index", Help: "Raft index applied by the FSM."},

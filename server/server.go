@@ -40,7 +40,9 @@ type Config struct {
 	MaxTxnOps int
 	// RequestTimeout bounds a write or a linearizable read. Default 7s.
 	RequestTimeout time.Duration
-	// QuotaBackendBytes is reported as Status.dbSizeQuota. Default 2 GiB.
+	// QuotaBackendBytes is etcd's --quota-backend-bytes: writes that would take the backend
+	// past it raise a NOSPACE alarm and are refused (see quota.go); reported as
+	// Status.dbSizeQuota. Default 2 GiB.
 	QuotaBackendBytes int64
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
@@ -105,6 +107,7 @@ type Server struct {
 func New(cfg Config, node *raftstore.Node) *Server {
 	cfg.applyDefaults()
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server")}
+	node.SetBackendQuota(cfg.QuotaBackendBytes)
 	s.metrics = newMetrics(cfg.Registerer, node)
 	s.hub = watch.New(watch.Config{ProgressInterval: cfg.WatchProgressInterval, Logger: cfg.Logger},
 		storeHistory{node.Store()}, 0)

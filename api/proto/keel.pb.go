@@ -93,6 +93,7 @@ type Command struct {
 	//	*Command_LeaseGrant
 	//	*Command_LeaseRevoke
 	//	*Command_LeaseCheckpoints
+	//	*Command_Alarm
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -216,6 +217,15 @@ func (x *Command) GetLeaseCheckpoints() *LeaseCheckpoints {
 	return nil
 }
 
+func (x *Command) GetAlarm() []byte {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Alarm); ok {
+			return x.Alarm
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -265,6 +275,12 @@ type Command_LeaseCheckpoints struct {
 	LeaseCheckpoints *LeaseCheckpoints `protobuf:"bytes,9,opt,name=lease_checkpoints,json=leaseCheckpoints,proto3,oneof"`
 }
 
+type Command_Alarm struct {
+	// etcdserverpb.AlarmRequest with action ACTIVATE or DEACTIVATE, a member ID and an alarm
+	// type (etcd's cluster-wide alarms, e.g. NOSPACE when a member's backend is over quota).
+	Alarm []byte `protobuf:"bytes,10,opt,name=alarm,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Cmd() {}
 
 func (*Command_DeleteRange) isCommand_Cmd() {}
@@ -282,6 +298,8 @@ func (*Command_LeaseGrant) isCommand_Cmd() {}
 func (*Command_LeaseRevoke) isCommand_Cmd() {}
 
 func (*Command_LeaseCheckpoints) isCommand_Cmd() {}
+
+func (*Command_Alarm) isCommand_Cmd() {}
 
 // LeaseCheckpoints records the remaining TTL (seconds) of some leases; 0 clears one.
 type LeaseCheckpoints struct {
@@ -1425,7 +1443,7 @@ var File_keel_proto protoreflect.FileDescriptor
 const file_keel_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"keel.proto\x12\akeel.v1\"\x80\x03\n" +
+	"keel.proto\x12\akeel.v1\"\x98\x03\n" +
 	"\aCommand\x12\x12\n" +
 	"\x03put\x18\x01 \x01(\fH\x00R\x03put\x12#\n" +
 	"\fdelete_range\x18\x02 \x01(\fH\x00R\vdeleteRange\x12\x12\n" +
@@ -1438,7 +1456,9 @@ const file_keel_proto_rawDesc = "" +
 	"\vlease_grant\x18\a \x01(\fH\x00R\n" +
 	"leaseGrant\x12#\n" +
 	"\flease_revoke\x18\b \x01(\fH\x00R\vleaseRevoke\x12H\n" +
-	"\x11lease_checkpoints\x18\t \x01(\v2\x19.keel.v1.LeaseCheckpointsH\x00R\x10leaseCheckpointsB\x05\n" +
+	"\x11lease_checkpoints\x18\t \x01(\v2\x19.keel.v1.LeaseCheckpointsH\x00R\x10leaseCheckpoints\x12\x16\n" +
+	"\x05alarm\x18\n" +
+	" \x01(\fH\x00R\x05alarmB\x05\n" +
 	"\x03cmd\"N\n" +
 	"\x10LeaseCheckpoints\x12:\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x18.keel.v1.LeaseCheckpointR\vcheckpoints\"F\n" +
@@ -1614,6 +1634,7 @@ func file_keel_proto_init() {
 		(*Command_LeaseGrant)(nil),
 		(*Command_LeaseRevoke)(nil),
 		(*Command_LeaseCheckpoints)(nil),
+		(*Command_Alarm)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
