@@ -43,6 +43,7 @@ type Node struct {
 	raft     *raft.Raft
 	fsm      *fsm
 	peers    *peerClients
+	fwd      *forwarder
 	metrics  *metrics
 
 	lessor *lease.Lessor
@@ -99,6 +100,7 @@ func Open(cfg Config) (*Node, error) {
 	n.lessor = lease.New(lease.Config{})
 	n.removed = make(chan struct{})
 	n.peers = newPeerClients(cfg.PeerDialer, cfg.PeerClients)
+	n.fwd = newForwarder(n)
 	if err := n.openStorage(); err != nil {
 		n.closeStorage()
 		return nil, err

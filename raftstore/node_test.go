@@ -275,6 +275,14 @@ func (d directPeer) Progress(ctx context.Context, in *keelpb.ProgressRequest, _ 
 	return s.Progress(ctx, in)
 }
 
+func (d directPeer) ProposeBatch(ctx context.Context, in *keelpb.ProposeBatchRequest, _ ...grpc.CallOption) (*keelpb.ProposeBatchResponse, error) {
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.ProposeBatch(ctx, in)
+}
+
 // eventually polls f until it returns nil or the deadline passes, reporting the last error.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()

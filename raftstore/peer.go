@@ -31,14 +31,7 @@ func (p *peerService) Propose(ctx context.Context, req *keelpb.ProposeRequest) (
 		return &keelpb.ProposeResponse{Error: errorCode(ErrNotLeader)}, nil
 	}
 	msg, index, err := p.n.proposeLocal(ctx, req.Command)
-	if err != nil {
-		return &keelpb.ProposeResponse{Error: errorCode(err), Index: index}, nil
-	}
-	out := &keelpb.ProposeResponse{Index: index}
-	if msg != nil {
-		out.Response = mustMarshal(msg)
-	}
-	return out, nil
+	return proposeResponse(msg, index, err), nil
 }
 
 // ReadIndex serves a follower's read index request.
@@ -114,22 +107,6 @@ func (c *peerClients) close() {
 		_ = conn.Close()
 	}
 	c.conns, c.clients = map[string]*grpc.ClientConn{}, map[string]keelpb.PeerClient{}
-}
-
-// propose forwards an encoded command to the leader at addr.
-func (c *peerClients) propose(ctx context.Context, addr string, cmd []byte) ([]byte, uint64, error) {
-	pc, err := c.client(addr)
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := pc.Propose(ctx, &keelpb.ProposeRequest{Command: cmd})
-	if err != nil {
-		return nil, 0, transportError(ctx, err)
-	}
-	if resp.Error != "" {
-		return nil, resp.Index, errorFromCode(resp.Error)
-	}
-	return resp.Response, resp.Index, nil
 }
 
 // readIndex asks the leader at addr for a read index.

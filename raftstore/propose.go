@@ -84,7 +84,7 @@ func (n *Node) propose(ctx context.Context, cmd []byte, decode func([]byte) (pro
 			}
 			continue
 		}
-		raw, index, err := n.peers.propose(ctx, string(addr), cmd)
+		raw, index, err := n.fwd.propose(ctx, string(addr), cmd)
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, errUnreachable) {
 			// Not applied there: wait for leadership to settle (a dead leader's successor)
 			// and send it again, as etcd holds a proposal until a leader takes it.
@@ -133,7 +133,11 @@ func isBusinessError(err error) bool {
 // proposeLocal applies cmd on this member as leader. It returns ErrNotLeader if leadership
 // was gone before the entry was appended (safe to retry elsewhere).
 func (n *Node) proposeLocal(ctx context.Context, cmd []byte) (proto.Message, uint64, error) {
-	f := n.raft.Apply(cmd, n.cfg.RequestTimeout)
+	return n.awaitApply(ctx, n.raft.Apply(cmd, n.cfg.RequestTimeout))
+}
+
+// awaitApply waits for an Apply future and returns the command's response.
+func (n *Node) awaitApply(ctx context.Context, f raft.ApplyFuture) (proto.Message, uint64, error) {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }() // ends when raft answers; see wait
 	select {

@@ -1438,6 +1438,96 @@ func (x *ReadIndexResponse) GetTerm() uint64 {
 	return 0
 }
 
+type ProposeBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Marshalled Commands.
+	Commands      [][]byte `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeBatchRequest) Reset() {
+	*x = ProposeBatchRequest{}
+	mi := &file_keel_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBatchRequest) ProtoMessage() {}
+
+func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
+func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ProposeBatchRequest) GetCommands() [][]byte {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+type ProposeBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per command, in order.
+	Responses     []*ProposeResponse `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeBatchResponse) Reset() {
+	*x = ProposeBatchResponse{}
+	mi := &file_keel_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBatchResponse) ProtoMessage() {}
+
+func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
+func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ProposeBatchResponse) GetResponses() []*ProposeResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 var File_keel_proto protoreflect.FileDescriptor
 
 const file_keel_proto_rawDesc = "" +
@@ -1536,9 +1626,14 @@ const file_keel_proto_rawDesc = "" +
 	"\x10ReadIndexRequest\"=\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\xca\x04\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\"1\n" +
+	"\x13ProposeBatchRequest\x12\x1a\n" +
+	"\bcommands\x18\x01 \x03(\fR\bcommands\"N\n" +
+	"\x14ProposeBatchResponse\x126\n" +
+	"\tresponses\x18\x01 \x03(\v2\x18.keel.v1.ProposeResponseR\tresponses2\x97\x05\n" +
 	"\x04Peer\x12<\n" +
-	"\aPropose\x12\x17.keel.v1.ProposeRequest\x1a\x18.keel.v1.ProposeResponse\x12B\n" +
+	"\aPropose\x12\x17.keel.v1.ProposeRequest\x1a\x18.keel.v1.ProposeResponse\x12K\n" +
+	"\fProposeBatch\x12\x1c.keel.v1.ProposeBatchRequest\x1a\x1d.keel.v1.ProposeBatchResponse\x12B\n" +
 	"\tReadIndex\x12\x19.keel.v1.ReadIndexRequest\x1a\x1a.keel.v1.ReadIndexResponse\x12E\n" +
 	"\n" +
 	"LeaseRenew\x12\x1a.keel.v1.LeaseRenewRequest\x1a\x1b.keel.v1.LeaseRenewResponse\x12T\n" +
@@ -1562,7 +1657,7 @@ func file_keel_proto_rawDescGZIP() []byte {
 }
 
 var file_keel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_keel_proto_goTypes = []any{
 	(ConfChangeRequest_Type)(0),        // 0: keel.v1.ConfChangeRequest.Type
 	(*Command)(nil),                    // 1: keel.v1.Command
@@ -1588,6 +1683,8 @@ var file_keel_proto_goTypes = []any{
 	(*ProposeResponse)(nil),            // 21: keel.v1.ProposeResponse
 	(*ReadIndexRequest)(nil),           // 22: keel.v1.ReadIndexRequest
 	(*ReadIndexResponse)(nil),          // 23: keel.v1.ReadIndexResponse
+	(*ProposeBatchRequest)(nil),        // 24: keel.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),       // 25: keel.v1.ProposeBatchResponse
 }
 var file_keel_proto_depIdxs = []int32{
 	6,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
@@ -1596,27 +1693,30 @@ var file_keel_proto_depIdxs = []int32{
 	3,  // 3: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
 	9,  // 4: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
 	0,  // 5: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
-	20, // 6: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
-	22, // 7: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
-	16, // 8: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
-	18, // 9: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
-	7,  // 10: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
-	10, // 11: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
-	12, // 12: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
-	14, // 13: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
-	21, // 14: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
-	23, // 15: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
-	17, // 16: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
-	19, // 17: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
-	8,  // 18: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
-	11, // 19: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
-	13, // 20: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
-	15, // 21: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	21, // 6: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
+	20, // 7: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
+	24, // 8: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
+	22, // 9: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
+	16, // 10: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
+	18, // 11: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
+	7,  // 12: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
+	10, // 13: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
+	12, // 14: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
+	14, // 15: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
+	21, // 16: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
+	25, // 17: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
+	23, // 18: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
+	17, // 19: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
+	19, // 20: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
+	8,  // 21: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
+	11, // 22: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
+	13, // 23: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
+	15, // 24: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
+	16, // [16:25] is the sub-list for method output_type
+	7,  // [7:16] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_keel_proto_init() }
@@ -1642,7 +1742,7 @@ func file_keel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keel_proto_rawDesc), len(file_keel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Peer_Propose_FullMethodName            = "/keel.v1.Peer/Propose"
+	Peer_ProposeBatch_FullMethodName       = "/keel.v1.Peer/ProposeBatch"
 	Peer_ReadIndex_FullMethodName          = "/keel.v1.Peer/ReadIndex"
 	Peer_LeaseRenew_FullMethodName         = "/keel.v1.Peer/LeaseRenew"
 	Peer_LeaseTimeToLive_FullMethodName    = "/keel.v1.Peer/LeaseTimeToLive"
@@ -41,6 +42,10 @@ const (
 type PeerClient interface {
 	// Propose applies a command through the raft log. Only the leader accepts it.
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
+	// ProposeBatch applies several commands through the raft log, in order, and answers each
+	// as Propose would. A follower sends the writes that queued while its previous batch was
+	// in flight in one call. Only the leader accepts it.
+	ProposeBatch(ctx context.Context, in *ProposeBatchRequest, opts ...grpc.CallOption) (*ProposeBatchResponse, error)
 	// ReadIndex returns a commit index at least as new as every write acknowledged before the
 	// call, after the leader confirmed its leadership. Only the leader accepts it.
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
@@ -72,6 +77,16 @@ func (c *peerClient) Propose(ctx context.Context, in *ProposeRequest, opts ...gr
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ProposeResponse)
 	err := c.cc.Invoke(ctx, Peer_Propose_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) ProposeBatch(ctx context.Context, in *ProposeBatchRequest, opts ...grpc.CallOption) (*ProposeBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProposeBatchResponse)
+	err := c.cc.Invoke(ctx, Peer_ProposeBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +171,10 @@ func (c *peerClient) Progress(ctx context.Context, in *ProgressRequest, opts ...
 type PeerServer interface {
 	// Propose applies a command through the raft log. Only the leader accepts it.
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
+	// ProposeBatch applies several commands through the raft log, in order, and answers each
+	// as Propose would. A follower sends the writes that queued while its previous batch was
+	// in flight in one call. Only the leader accepts it.
+	ProposeBatch(context.Context, *ProposeBatchRequest) (*ProposeBatchResponse, error)
 	// ReadIndex returns a commit index at least as new as every write acknowledged before the
 	// call, after the leader confirmed its leadership. Only the leader accepts it.
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
@@ -185,6 +204,9 @@ type UnimplementedPeerServer struct{}
 
 func (UnimplementedPeerServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Propose not implemented")
+}
+func (UnimplementedPeerServer) ProposeBatch(context.Context, *ProposeBatchRequest) (*ProposeBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProposeBatch not implemented")
 }
 func (UnimplementedPeerServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
@@ -242,6 +264,24 @@ func _Peer_Propose_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PeerServer).Propose(ctx, req.(*ProposeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_ProposeBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProposeBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).ProposeBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_ProposeBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).ProposeBatch(ctx, req.(*ProposeBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -382,6 +422,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Propose",
 			Handler:    _Peer_Propose_Handler,
+		},
+		{
+			MethodName: "ProposeBatch",
+			Handler:    _Peer_ProposeBatch_Handler,
 		},
 		{
 			MethodName: "ReadIndex",
