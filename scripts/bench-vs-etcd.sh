@@ -18,7 +18,7 @@ OUT=${OUT:-bench/results}
 ONLY=${ONLY:-}
 KEEL_ONLY=${KEEL_ONLY:-}
 
-if [ -z "$KEEL_ONLY" ] && ! command -v etcd >/dev/null 2>&1; then
+if [ -z "$KEEL_ONLY" ] && ! { command -v etcd && command -v etcdctl; } >/dev/null 2>&1; then
   echo "installing Debian's etcd-server (the reference)..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server etcd-client

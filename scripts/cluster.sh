@@ -45,10 +45,19 @@ for i in 0 1 2; do
     ${EXTRA_ARGS:-} >"$dir/b$i.log" 2>&1 &
   echo $! >>"$dir/pids"
 done
+# health GETs http://HOST:PORT/health, with curl if present, else bash's /dev/tcp.
+health() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS "http://$1/health" 2>/dev/null
+    return
+  fi
+  local host=${1%:*} port=${1##*:}
+  (exec 3<>"/dev/tcp/$host/$port" && printf 'GET /health HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 && cat <&3) 2>/dev/null
+}
 for ep in "${eps[@]}"; do
   ok=""
   for _ in $(seq 1 300); do
-    if curl -fsS "http://$ep/health" 2>/dev/null | grep -q '"health":"true"'; then ok=1; break; fi
+    if health "$ep" | grep -q '"health":"true"'; then ok=1; break; fi
     sleep 0.1
   done
   [ -n "$ok" ] || { echo "$kind member $ep did not become healthy; see $dir/*.log" >&2; exit 1; }
