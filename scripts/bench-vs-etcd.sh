@@ -33,8 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-KEEL_BASE=${KEEL_BASE:-37000}
-ETCD_BASE=${ETCD_BASE:-38000}
+# Below the ephemeral port range, so that tests choosing free ports cannot take them.
+KEEL_BASE=${KEEL_BASE:-12000}
+ETCD_BASE=${ETCD_BASE:-13000}
 
 start() { # kind
   local kind=$1 base
