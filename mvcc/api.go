@@ -32,6 +32,10 @@ type Config struct {
 	BatchLimit int
 	// Logger receives operational logs; nil discards.
 	Logger *slog.Logger
+	// CommitObserver, when set, is called with the duration of every backend commit that
+	// wrote a batch (bbolt commit and fsync), from the committing goroutine without locks
+	// held. It backs etcd_disk_backend_commit_duration_seconds; it must not block.
+	CommitObserver func(d time.Duration)
 }
 
 // RangeOptions narrows a Range.

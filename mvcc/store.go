@@ -225,8 +225,12 @@ func (s *Store) commitLocked() error {
 		b, db := s.committing, s.db
 		s.mu.Unlock()
 
+		start := time.Now()
 		if err := db.Update(func(tx *bolt.Tx) error { return applyBuf(tx, b) }); err != nil {
 			return fmt.Errorf("mvcc: commit batch: %w", err)
+		}
+		if s.cfg.CommitObserver != nil {
+			s.cfg.CommitObserver(time.Since(start))
 		}
 		s.dbSize.Store(dbSize(db))
 		s.mu.Lock()
@@ -250,12 +254,26 @@ func (s *Store) Size() (size, inUse int64) {
 	db, release := s.acquireDBLocked()
 	s.mu.RUnlock()
 	defer release()
-	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+	var pageSize int
+	if err := db.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		// Info reads the mmap, which a commit may remap: only safe while a read tx holds it.
+		pageSize = db.Info().PageSize
+		return nil
+	}); err != nil {
 		return 0, 0
 	}
 	st := db.Stats()
-	free := int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
+	free := int64(st.FreePageN+st.PendingPageN) * int64(pageSize)
 	return size, max(size-free, 0)
+}
+
+// Keys returns the number of keys in the index: live keys plus deleted keys whose history
+// compaction has not yet removed (etcd's etcd_debugging_mvcc_keys_total).
+func (s *Store) Keys() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.idx.len()
 }
 
 // BackendSize returns the backend size in bytes as of the last batch commit (or Open,

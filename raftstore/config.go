@@ -43,6 +43,14 @@ type Config struct {
 	ElectionTimeout time.Duration
 	// SnapshotCount is the number of applied entries between raft snapshots. Default 10000.
 	SnapshotCount uint64
+	// SnapshotCatchupEntries is etcd's --snapshot-catchup-entries: how many entries the
+	// leader keeps after a snapshot for slow followers (hashicorp/raft TrailingLogs); a
+	// follower further behind is sent a snapshot. Default 10240.
+	SnapshotCatchupEntries uint64
+	// SnapshotCheckInterval is how often raft checks whether SnapshotCount entries were
+	// applied since the last snapshot (hashicorp/raft SnapshotInterval, jittered up to 2×).
+	// Default 30s.
+	SnapshotCheckInterval time.Duration
 	// RequestTimeout bounds a proposal or read index. Default 5s + 2×ElectionTimeout.
 	RequestTimeout time.Duration
 	// Transport overrides the network transport (in-process tests use raft.InmemTransport).
@@ -75,6 +83,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SnapshotCount == 0 {
 		c.SnapshotCount = 10000
+	}
+	if c.SnapshotCatchupEntries == 0 {
+		c.SnapshotCatchupEntries = 10240
+	}
+	if c.SnapshotCheckInterval == 0 {
+		c.SnapshotCheckInterval = 30 * time.Second
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5*time.Second + 2*c.ElectionTimeout

@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -13,7 +14,12 @@ type metrics struct {
 	failed         prometheus.Counter
 	pending        prometheus.Gauge
 	readIndexBatch prometheus.Histogram
+	walFsync       prometheus.Histogram // raft log appends (StoreLogs: bbolt commit + fsync)
+	backendCommit  prometheus.Histogram // mvcc batch commits
 }
+
+// diskBuckets are etcd's buckets for disk latencies: 1ms to about 8s.
+var diskBuckets = prometheus.ExponentialBuckets(0.001, 2, 14)
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
@@ -31,5 +37,40 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		readIndexBatch: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "keel_raft_read_index_batch_size", Help: "Linearizable reads served by one leadership confirmation.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		walFsync: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "etcd_disk_wal_fsync_duration_seconds", Buckets: diskBuckets,
+			Help: "Latency of appending entries to the raft log (Keel's WAL: one bbolt commit with fsync)."}),
+		backendCommit: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "etcd_disk_backend_commit_duration_seconds", Buckets: diskBuckets,
+			Help: "Latency of the backend's batch commits (bbolt commit with fsync)."}),
+	}
+}
+
+// countLeaderChanges counts, like etcd, every time this member learns of a leader other than
+// the one it knew (including the first). Raft's NotifyCh reports only this member's own
+// leadership, so leader observations are used. It runs until Close.
+func (n *Node) countLeaderChanges() {
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	last, _ := n.raft.LeaderWithID()
+	if last != "" {
+		n.metrics.leaderChanges.Inc()
+	}
+	for {
+		select {
+		case <-n.stop:
+			return
+		case o := <-ch:
+			lo := o.Data.(raft.LeaderObservation)
+			if lo.LeaderAddr != "" && lo.LeaderAddr != last {
+				n.metrics.leaderChanges.Inc()
+			}
+			last = lo.LeaderAddr
+		}
 	}
 }

@@ -124,6 +124,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.reads = newReadIndexer(n)
 	n.goFunc(n.watchLeadership)
+	n.goFunc(n.countLeaderChanges)
 	n.goFunc(n.reads.run)
 	n.goFunc(n.publishAttributes)
 	n.goFunc(n.runLeaseExpiry)
@@ -180,7 +181,8 @@ func (n *Node) openStorage() error {
 		return fmt.Errorf("raftstore: create data dir: %w", err)
 	}
 	var err error
-	n.store, err = mvcc.Open(mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger})
+	n.store, err = mvcc.Open(mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger,
+		CommitObserver: observeSeconds(n.metrics.backendCommit)})
 	if err != nil {
 		return err
 	}
@@ -221,8 +223,8 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = n.cfg.SnapshotCount
-	rc.SnapshotInterval = 30 * time.Second
-	rc.TrailingLogs = 10240
+	rc.SnapshotInterval = n.cfg.SnapshotCheckInterval
+	rc.TrailingLogs = n.cfg.SnapshotCatchupEntries
 	rc.MaxAppendEntries = 512
 	rc.BatchApplyCh = true
 	rc.NoSnapshotRestoreOnStart = true
@@ -250,7 +252,7 @@ func (n *Node) startRaft() error {
 	}
 	// Recent entries are kept in memory so that replication and the FSM do not read them back
 	// from bolt.
-	logs, err := raft.NewLogCache(logCacheSize, n.logStore)
+	logs, err := raft.NewLogCache(logCacheSize, &timedLogStore{LogStore: n.logStore, observe: observeSeconds(n.metrics.walFsync)})
 	if err != nil {
 		return fmt.Errorf("raftstore: log cache: %w", err)
 	}
@@ -372,7 +374,6 @@ func (n *Node) watchLeadership() {
 		case <-n.stop:
 			return
 		case isLeader := <-n.leaderCh:
-			n.metrics.leaderChanges.Inc()
 			n.setReady(0, 0)
 			n.lessor.Demote()
 			if isLeader {

@@ -58,6 +58,11 @@ type Config struct {
 	WatchProgressInterval time.Duration
 	// AutoCompaction is etcd's --auto-compaction-mode/--auto-compaction-retention.
 	AutoCompaction CompactionPolicy
+	// UnsafeLocalLinearizableReads is a TEST-ONLY fault: linearizable reads skip the read
+	// index and serve local state like serializable ones, so they can be stale. It exists so
+	// that tests/chaos can prove its linearizability checker catches stale reads. Never set
+	// it in production.
+	UnsafeLocalLinearizableReads bool
 }
 
 func (c *Config) applyDefaults() {
@@ -244,7 +249,7 @@ func (s *Server) requestContext(ctx context.Context) (context.Context, context.C
 // readBarrier makes local state fit for a read: a read index for a linearizable read, the
 // member's own acknowledged writes for a serializable one.
 func (s *Server) readBarrier(ctx context.Context, serializable bool) error {
-	if !serializable {
+	if !serializable && !s.cfg.UnsafeLocalLinearizableReads {
 		return s.linearize(ctx)
 	}
 	ctx, cancel := s.requestContext(ctx)

@@ -1,4 +1,5 @@
-// Command keelctl is Keel's operator CLI: etcdctl's maintenance commands over clientv3, plus
+// Command keelctl is Keel's operator CLI: etcdctl's maintenance, membership and key-value
+// commands over clientv3, etcdctl's check perf, plus
 // the offline snapshot restore that turns a snapshot into the data dirs of a new cluster.
 //
 //	keelctl [global flags] snapshot save FILE
@@ -7,7 +8,11 @@
 //	        --initial-cluster-token T --initial-advertise-peer-urls U [--skip-hash-check]
 //	keelctl [global flags] alarm list | alarm disarm
 //	keelctl [global flags] defrag
-//	keelctl [global flags] endpoint status
+//	keelctl [global flags] endpoint status|health [--cluster]
+//	keelctl [global flags] member list | member add NAME --peer-urls U [--learner]
+//	        | member remove ID | member promote ID | member update ID --peer-urls U
+//	keelctl [global flags] check perf [--load s|m|l|xl] [--duration D] [--prefix P]
+//	keelctl [global flags] get KEY [END] | put KEY VALUE | del KEY [END] | watch KEY [END]
 //
 // Global flags (accepted anywhere on the line, as etcdctl's): --endpoints (comma-separated,
 // default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379), --dial-timeout, --command-timeout and
@@ -56,7 +61,18 @@ commands:
   alarm list               list the cluster's active alarms
   alarm disarm             deactivate every active alarm
   defrag                   defragment every endpoint's backend
-  endpoint status          show every endpoint's status (-w simple|table|json)
+  endpoint status          show every endpoint's status (--cluster: every member's)
+  endpoint health          check every endpoint with a linearizable read (--cluster: every member)
+  member list              list the cluster's members
+  member add NAME          add a member (--peer-urls, --learner)
+  member remove ID         remove a member (ID in hex)
+  member promote ID        promote a learner to a voting member
+  member update ID         change a member's peer URLs (--peer-urls)
+  check perf               a short put load test with a pass/fail verdict (--load s|m|l|xl, --duration)
+  get KEY [END]            read keys (--prefix, --limit, --rev, --keys-only, --consistency l|s)
+  put KEY VALUE            write a key (--lease ID in hex)
+  del KEY [END]            delete keys (--prefix)
+  watch KEY [END]          print events until interrupted (--prefix, --rev, --max-events N)
 
 global flags:
   --endpoints LIST         comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
@@ -118,6 +134,7 @@ func (g *globals) client(eps []string) (*clientv3.Client, error) {
 type command struct {
 	words []string // e.g. "snapshot", "save"
 	args  int      // positional arguments required
+	opt   int      // further optional positional arguments
 	flags func(fs *flag.FlagSet) func(ctx context.Context, e *env) error
 }
 
@@ -137,6 +154,17 @@ var commands = []command{
 	{words: []string{"alarm", "disarm"}, flags: alarmDisarmFlags},
 	{words: []string{"defrag"}, flags: defragFlags},
 	{words: []string{"endpoint", "status"}, flags: endpointStatusFlags},
+	{words: []string{"endpoint", "health"}, flags: endpointHealthFlags},
+	{words: []string{"member", "list"}, flags: memberListFlags},
+	{words: []string{"member", "add"}, args: 1, flags: memberAddFlags},
+	{words: []string{"member", "remove"}, args: 1, flags: memberRemoveFlags},
+	{words: []string{"member", "promote"}, args: 1, flags: memberPromoteFlags},
+	{words: []string{"member", "update"}, args: 1, flags: memberUpdateFlags},
+	{words: []string{"check", "perf"}, flags: checkPerfFlags},
+	{words: []string{"get"}, args: 1, opt: 1, flags: getFlags},
+	{words: []string{"put"}, args: 2, flags: putFlags},
+	{words: []string{"del"}, args: 1, opt: 1, flags: delFlags},
+	{words: []string{"watch"}, args: 1, opt: 1, flags: watchFlags},
 }
 
 // run parses args and runs the command they name.
@@ -158,8 +186,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return errUsage
 		}
-		if len(pos) != c.args {
-			fmt.Fprintf(stderr, "keelctl %s: want %d argument(s), got %d\n", strings.Join(c.words, " "), c.args, len(pos))
+		if len(pos) < c.args || len(pos) > c.args+c.opt {
+			fmt.Fprintf(stderr, "keelctl %s: want %d to %d argument(s), got %d\n", strings.Join(c.words, " "),
+				c.args, c.args+c.opt, len(pos))
 			return errUsage
 		}
 		if err := g.validate(); err != nil {

@@ -78,17 +78,23 @@ type endpointStatus struct {
 	Status   *pb.StatusResponse `json:"Status"`
 }
 
-// endpointStatusFlags: endpoint status prints every endpoint's Status.
-func endpointStatusFlags(*flag.FlagSet) func(context.Context, *env) error {
+// endpointStatusFlags: endpoint status prints every endpoint's Status (with --cluster,
+// every member's, found through the member list).
+func endpointStatusFlags(fs *flag.FlagSet) func(context.Context, *env) error {
+	cluster := fs.Bool("cluster", false, "use every member's client URLs from the member list")
 	return func(ctx context.Context, e *env) error {
 		cli, err := e.g.client(nil)
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
+		eps, err := e.endpoints(ctx, cli, *cluster)
+		if err != nil {
+			return err
+		}
 		var out []endpointStatus
 		var errs []error
-		for _, ep := range e.g.endpointList() {
+		for _, ep := range eps {
 			cctx, cancel := e.timeout(ctx)
 			resp, err := cli.Status(cctx, ep)
 			cancel()

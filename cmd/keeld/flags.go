@@ -26,6 +26,8 @@ type options struct {
 	heartbeatInterval        uint
 	electionTimeout          uint
 	snapshotCount            uint64
+	snapshotCatchupEntries   uint64
+	snapshotCheckInterval    time.Duration
 	maxRequestBytes          uint
 	maxTxnOps                uint
 	quotaBackendBytes        int64
@@ -38,6 +40,8 @@ type options struct {
 	logFormat                string
 	clientTLS                tlsInfo
 	peerTLS                  tlsInfo
+	// unsafeLocalLinearizableReads is test-only: see server.Config.UnsafeLocalLinearizableReads.
+	unsafeLocalLinearizableReads bool
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
@@ -60,6 +64,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&o.heartbeatInterval, "heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
 	fs.UintVar(&o.electionTimeout, "election-timeout", 1000, "time (in milliseconds) for an election to timeout")
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 10000, "number of committed entries that triggers a raft snapshot")
+	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", 10240,
+		"number of entries kept after a snapshot for slow followers to catch up from")
+	fs.Uint64Var(&o.snapshotCatchupEntries, "experimental-snapshot-catchup-entries", 10240,
+		"deprecated alias of --snapshot-catchup-entries")
+	fs.DurationVar(&o.snapshotCheckInterval, "snapshot-check-interval", 30*time.Second,
+		"Keel only: how often to check whether --snapshot-count entries call for a snapshot")
 	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", 1572864, "maximum client request size in bytes")
 	fs.UintVar(&o.maxTxnOps, "max-txn-ops", 128, "maximum number of operations permitted in a transaction")
 	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "backend size quota (0 = 2 GiB)")
@@ -75,6 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	o.clientTLS.register(fs, "", "client")
 	o.peerTLS.register(fs, "peer-", "peer")
+	fs.BoolVar(&o.unsafeLocalLinearizableReads, "unsafe-local-linearizable-reads", false,
+		"TEST ONLY, breaks linearizability: serve linearizable reads from local state without a read index")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"testing"
+	"time"
 )
 
 func TestEtcdCommandLineIsAccepted(t *testing.T) {
@@ -57,5 +58,24 @@ func TestEnvironmentFillsUnsetFlags(t *testing.T) {
 	}
 	if *name != "cli" || *token != "keel-env" || *state != "existing" {
 		t.Fatalf("name %q token %q state %q: the command line wins, then KEEL_, then ETCD_", *name, *token, *state)
+	}
+}
+
+func TestSnapshotAndTestOnlyFlags(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.unsafeLocalLinearizableReads || o.snapshotCatchupEntries != 10240 || o.snapshotCheckInterval != 30*time.Second {
+		t.Fatalf("defaults: unsafe reads %v, catch-up entries %d, check interval %v", o.unsafeLocalLinearizableReads,
+			o.snapshotCatchupEntries, o.snapshotCheckInterval)
+	}
+	o, err = parseFlags([]string{"--snapshot-count", "100", "--experimental-snapshot-catchup-entries", "50",
+		"--snapshot-check-interval", "100ms", "--unsafe-local-linearizable-reads"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.unsafeLocalLinearizableReads || o.snapshotCount != 100 || o.snapshotCatchupEntries != 50 || o.snapshotCheckInterval != 100*time.Millisecond {
+		t.Fatalf("options: %+v", o)
 	}
 }

@@ -81,18 +81,20 @@ func run(args []string, stderr io.Writer) error {
 	defer mux.Close()
 
 	cfg := raftstore.Config{
-		Name:              opts.name,
-		DataDir:           opts.dataDir,
-		NewCluster:        opts.initialClusterState == "new",
-		Token:             opts.initialClusterToken,
-		ClientURLs:        splitList(opts.advertiseClientURLs),
-		HeartbeatInterval: opts.heartbeat(),
-		ElectionTimeout:   opts.election(),
-		SnapshotCount:     opts.snapshotCount,
-		Transport:         raftstore.NewNetworkTransport(mux, log),
-		PeerDialer:        mux.Dialer(),
-		Logger:            log,
-		Registerer:        reg,
+		Name:                   opts.name,
+		DataDir:                opts.dataDir,
+		NewCluster:             opts.initialClusterState == "new",
+		Token:                  opts.initialClusterToken,
+		ClientURLs:             splitList(opts.advertiseClientURLs),
+		HeartbeatInterval:      opts.heartbeat(),
+		ElectionTimeout:        opts.election(),
+		SnapshotCount:          opts.snapshotCount,
+		SnapshotCatchupEntries: opts.snapshotCatchupEntries,
+		SnapshotCheckInterval:  opts.snapshotCheckInterval,
+		Transport:              raftstore.NewNetworkTransport(mux, log),
+		PeerDialer:             mux.Dialer(),
+		Logger:                 log,
+		Registerer:             reg,
 	}
 	for _, m := range members {
 		cfg.InitialCluster = append(cfg.InitialCluster, raftstore.Member{Name: m.name, PeerURLs: m.peerURLs})
@@ -120,6 +122,8 @@ func run(args []string, stderr io.Writer) error {
 		Pprof:                 opts.enablePprof,
 		ElectionTimeout:       opts.election(),
 		WatchProgressInterval: opts.watchProgressInterval,
+		// Test-only fault injection (tests/chaos); off unless the flag is given.
+		UnsafeLocalLinearizableReads: opts.unsafeLocalLinearizableReads,
 	}, node)
 	errc := make(chan error, 4)
 	for _, u := range splitList(opts.listenClientURLs) {
@@ -143,6 +147,9 @@ func run(args []string, stderr io.Writer) error {
 			mtls = tlsCfg.client
 		}
 		go func() { errc <- serveMetrics(mu.Host, reg, mtls) }()
+	}
+	if opts.unsafeLocalLinearizableReads {
+		log.Warn("TEST ONLY: --unsafe-local-linearizable-reads is set; linearizable reads may be stale")
 	}
 	log.Info("keeld started", "name", opts.name, "member_id", fmt.Sprintf("%x", node.ID()),
 		"data_dir", opts.dataDir, "peer_url", peerURL.String())

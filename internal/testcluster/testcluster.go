@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -24,6 +25,9 @@ type Member struct {
 	Node     *raftstore.Node
 	Server   *server.Server
 	Endpoint string // host:port of the client listener
+	// Registry holds the member's metrics (served on http://Endpoint/metrics); a new one at
+	// every (re)start.
+	Registry *prometheus.Registry
 
 	dir     string
 	peerURL string
@@ -74,13 +78,15 @@ func (c *Cluster) startMember(m *Member) {
 		c.t.Fatal(err)
 	}
 	m.Endpoint = clientLn.Addr().String()
+	m.Registry = prometheus.NewRegistry()
 	m.mux = raftstore.NewPeerMux(m.peerLn, nil, nil)
 	go func() { _ = m.mux.Serve() }()
 	node, err := raftstore.Open(raftstore.Config{
 		Name: m.Name, DataDir: m.dir, InitialCluster: c.initial, NewCluster: true, Token: "testcluster",
 		ClientURLs:        []string{"http://" + m.Endpoint},
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-		Transport: raftstore.NewNetworkTransport(m.mux, nil),
+		Transport:  raftstore.NewNetworkTransport(m.mux, nil),
+		Registerer: m.Registry,
 	})
 	if err != nil {
 		c.t.Fatalf("open %s: %v", m.Name, err)
@@ -88,7 +94,8 @@ func (c *Cluster) startMember(m *Member) {
 	m.Node = node
 	m.peer = server.NewPeerServer(node)
 	go func() { _ = m.peer.Serve(m.mux.GRPCListener()) }()
-	m.Server = server.New(server.Config{ElectionTimeout: 500 * time.Millisecond}, node)
+	m.Server = server.New(server.Config{ElectionTimeout: 500 * time.Millisecond,
+		Registerer: m.Registry, Gatherer: m.Registry}, node)
 	go func() { _ = m.Server.Serve(clientLn) }()
 }
 
