@@ -18,12 +18,75 @@ var forbidden = map[string][]string{
 	"apply":     {"raftstore", "server", "github.com/hashicorp/raft", "google.golang.org/grpc/status"},
 	"raftstore": {"server"},
 	"api/proto": {"mvcc", "apply", "raftstore", "server"},
+	// Inside the orchestrator, arrows point down: labels ← api ← registry ← informer;
+	// workqueue stands alone.
+	"orchestrator/labels":    {"orchestrator/api", "orchestrator/registry", "orchestrator/informer", "orchestrator/workqueue", "go.etcd.io/etcd/client/v3"},
+	"orchestrator/api":       {"orchestrator/registry", "orchestrator/informer", "orchestrator/workqueue", "go.etcd.io/etcd/client/v3"},
+	"orchestrator/registry":  {"orchestrator/informer", "orchestrator/workqueue"},
+	"orchestrator/workqueue": {"orchestrator/api", "orchestrator/registry", "orchestrator/informer", "go.etcd.io/etcd/client/v3"},
 }
 
+// clientOnly lists the Keel packages that talk to the store only as a client, over
+// go.etcd.io/etcd/client/v3 (DESIGN.md): they must not depend on the store's internals,
+// nor import server-side libraries directly.
+var clientOnly = []string{"orchestrator"}
+
+var storeInternals = []string{"server", "raftstore", "mvcc", "apply", "watch", "lease", "api/proto", "internal"}
+
+var serverLibraries = []string{"github.com/hashicorp/raft", "go.etcd.io/bbolt", "go.etcd.io/etcd/server", "google.golang.org/grpc"}
+
+// testOnlyExceptions are the Keel packages that tests of clientOnly packages may import
+// besides their own tree: the in-process cluster they run against.
+var testOnlyExceptions = []string{"internal/testcluster"}
+
 type pkg struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
+	ImportPath   string
+	Imports      []string
+	Deps         []string
+	TestImports  []string
+	XTestImports []string
+}
+
+func under(path, prefix string) bool { return path == prefix || strings.HasPrefix(path, prefix+"/") }
+
+// checkClientOnly applies the clientOnly rules to p (rel is its path inside the module).
+func checkClientOnly(t *testing.T, rel string, p pkg) {
+	t.Helper()
+	var root string
+	for _, c := range clientOnly {
+		if under(rel, c) {
+			root = c
+		}
+	}
+	if root == "" {
+		return
+	}
+	for _, d := range p.Deps {
+		for _, bad := range storeInternals {
+			if under(d, module+bad) {
+				t.Errorf("%s depends on store internal %s (use clientv3)", rel, d)
+			}
+		}
+	}
+	for _, imp := range p.Imports {
+		for _, bad := range serverLibraries {
+			if under(imp, bad) {
+				t.Errorf("%s imports %s directly (use clientv3)", rel, imp)
+			}
+		}
+	}
+	for _, imp := range append(append([]string(nil), p.TestImports...), p.XTestImports...) {
+		if !strings.HasPrefix(imp, module) || under(imp, module+root) {
+			continue
+		}
+		ok := false
+		for _, e := range testOnlyExceptions {
+			ok = ok || under(imp, module+e)
+		}
+		if !ok {
+			t.Errorf("tests of %s import %s (only %v and their own tree are allowed)", rel, imp, testOnlyExceptions)
+		}
+	}
 }
 
 func TestDependencyDirection(t *testing.T) {
@@ -38,6 +101,7 @@ func TestDependencyDirection(t *testing.T) {
 			t.Fatal(err)
 		}
 		rel := strings.TrimPrefix(p.ImportPath, module)
+		checkClientOnly(t, rel, p)
 		for _, bad := range forbidden[rel] {
 			target, list := bad, p.Imports
 			if !strings.Contains(bad, ".") {

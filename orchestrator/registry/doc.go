@@ -1,0 +1,22 @@
+// Package registry stores typed API objects in Keel through clientv3, the way the
+// Kubernetes apiserver's etcd3 storage does: each object is JSON under
+// /registry/<resource>/<namespace>/<name> (cluster-scoped: /registry/<resource>/<name>),
+// and metadata.resourceVersion is the key's mod_revision.
+//
+// Guarantees:
+//   - Create is one transaction "key absent → put" (ErrAlreadyExists otherwise) and sets
+//     uid, creationTimestamp and generation 1.
+//   - Update, UpdateStatus and Delete with a resourceVersion are transactions comparing the
+//     key's mod_revision (ErrConflict otherwise); GuaranteedUpdate re-reads and re-applies
+//     its mutation after each conflict, so concurrent writers never lose an update.
+//   - Update keeps the stored status and UpdateStatus the stored spec and metadata;
+//     generation grows by one on every write that changes the spec, never on status writes.
+//   - List reads every page at one revision (ErrExpired once it is compacted).
+//
+// Objects are defaulted and validated (api.Default, api.Validate) on every write; invalid
+// ones are refused with an error matching api.ErrInvalid. A Store holds no state besides its
+// configuration and is safe for concurrent use. Objects passed in are not modified.
+//
+// Not yet here: graceful deletion (deletionGracePeriodSeconds and finalizers), owner-based
+// garbage collection, TTLs for Events.
+package registry
