@@ -49,6 +49,9 @@ chaos: docker
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidateTxn -fuzztime 60s ./apply/
 	$(GO) test -run '^$$' -fuzz FuzzValidateRange -fuzztime 60s ./apply/
+	$(GO) test -run '^$$' -fuzz FuzzApplyCommand -fuzztime 60s ./raftstore/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./orchestrator/labels/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeManifests -fuzztime 30s ./orchestrator/api/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
