@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 
@@ -83,6 +85,21 @@ func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequ
 		return nil, toGRPCError(err)
 	}
 	return &pb.DefragmentResponse{Header: m.s.header()}, nil
+}
+
+// Hash hashes this member's whole key-value backend: the MVCC history kept since the
+// compaction point, and that point. Like etcd's, it is equal on members that applied the same
+// entries (local state — the applied index, the member identity — is left out), and it is
+// meant for comparing members at rest; HashKV compares at a chosen revision.
+func (m *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	h, _, compactRev, err := m.s.node.Store().HashKV(0)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	sum := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	_, _ = sum.Write(binary.BigEndian.AppendUint32(nil, h))
+	_, _ = sum.Write(binary.BigEndian.AppendUint64(nil, uint64(compactRev)))
+	return &pb.HashResponse{Header: m.s.header(), Hash: sum.Sum32()}, nil
 }
 
 // HashKV hashes the MVCC history up to a revision; equal on every member with equal history.

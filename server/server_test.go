@@ -232,3 +232,69 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// Hash and HashKV agree on every member once they applied the same entries, and Hash changes
+// with a write and with a compaction.
+func TestHashAgreesAcrossMembers(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cli := c.Client()
+	ctx := ctxT(t)
+	var last *clientv3.PutResponse
+	for i := range 20 {
+		var err error
+		if last, err = cli.Put(ctx, fmt.Sprintf("h/%02d", i), fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hashes := func() []uint32 {
+		var out []uint32
+		for _, m := range c.Members {
+			// A linearizable read on the member first: it has applied every write above.
+			if _, err := c.Client(indexOf(c, m.Endpoint)).Get(ctx, "h/00"); err != nil {
+				t.Fatal(err)
+			}
+			mc := pb.NewMaintenanceClient(c.Client(indexOf(c, m.Endpoint)).ActiveConnection())
+			h, err := mc.Hash(ctx, &pb.HashRequest{})
+			if err != nil {
+				t.Fatalf("Hash on %s: %v", m.Endpoint, err)
+			}
+			kv, err := mc.HashKV(ctx, &pb.HashKVRequest{Revision: last.Header.Revision})
+			if err != nil {
+				t.Fatalf("HashKV on %s: %v", m.Endpoint, err)
+			}
+			out = append(out, h.Hash, kv.Hash)
+		}
+		return out
+	}
+	first := hashes()
+	for i := 2; i < len(first); i += 2 {
+		if first[i] != first[0] || first[i+1] != first[1] {
+			t.Fatalf("members disagree: hash/hashkv pairs %v", first)
+		}
+	}
+	if _, err := cli.Compact(ctx, last.Header.Revision-5); err != nil {
+		t.Fatal(err)
+	}
+	// The compaction is applied everywhere once a later write is read back on each member.
+	if _, err := cli.Put(ctx, "h/after", "x"); err != nil {
+		t.Fatal(err)
+	}
+	second := hashes()
+	if second[0] == first[0] {
+		t.Fatalf("Hash did not change after a write and a compaction: %x", second[0])
+	}
+	for i := 2; i < len(second); i += 2 {
+		if second[i] != second[0] {
+			t.Fatalf("members disagree after compaction: %v", second)
+		}
+	}
+}
+
+func indexOf(c *testcluster.Cluster, endpoint string) int {
+	for i, m := range c.Members {
+		if m.Endpoint == endpoint {
+			return i
+		}
+	}
+	return -1
+}
