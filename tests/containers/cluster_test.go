@@ -42,7 +42,16 @@ type dcluster struct {
 	image   string
 	project string
 	file    string
-	names   []string // keel1..keelN
+	names   []string  // keel1..keelN
+	up      time.Time // when every member first answered
+	faults  []string  // faults injected, for the report
+}
+
+// fault records a fault (and when, since the cluster came up) for the report.
+func (c *dcluster) fault(format string, args ...any) {
+	f := fmt.Sprintf("%s at %.1fs", fmt.Sprintf(format, args...), time.Since(c.up).Seconds())
+	c.faults = append(c.faults, f)
+	c.t.Logf("fault: %s", f)
 }
 
 // startCluster brings a compose cluster up and waits until every member is healthy. It is
@@ -62,6 +71,7 @@ func startCluster(t *testing.T, size int) *dcluster {
 	t.Cleanup(c.down)
 	c.compose("up", "-d")
 	c.waitHealthy(c.names...)
+	c.up = time.Now()
 	return c
 }
 
@@ -124,23 +134,23 @@ func (c *dcluster) endpoints(names ...string) []string {
 // isolate cuts member n off the peer network; clients still reach it.
 func (c *dcluster) isolate(n string) {
 	docker(c.t, "network", "disconnect", c.network("peer"), c.container(n))
-	c.t.Logf("isolated %s from the peer network", n)
+	c.fault("%s cut off the peer network", n)
 }
 
 // heal reconnects member n to the peer network under its peer name.
 func (c *dcluster) heal(n string) {
 	docker(c.t, "network", "connect", "--alias", n+"-peer", c.network("peer"), c.container(n))
-	c.t.Logf("reconnected %s to the peer network", n)
+	c.fault("%s reconnected", n)
 }
 
 func (c *dcluster) kill(n string) {
 	docker(c.t, "kill", c.container(n))
-	c.t.Logf("killed %s", n)
+	c.fault("%s killed", n)
 }
 
 func (c *dcluster) start(n string) {
 	docker(c.t, "start", c.container(n))
-	c.t.Logf("restarted %s", n)
+	c.fault("%s restarted", n)
 }
 
 func newClient(t *testing.T, eps ...string) *clientv3.Client {

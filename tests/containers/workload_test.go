@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +16,14 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// prefix holds every key the workload writes (and the final marker): the watcher watches it.
+const prefix = "wl/"
+
 // registerKeys are the keys the linearizability check covers.
-var registerKeys = []string{"reg/0", "reg/1", "reg/2"}
+var registerKeys = []string{prefix + "reg/0", prefix + "reg/1", prefix + "reg/2"}
+
+// ackedPrefix holds the unique keys whose acknowledged puts must survive.
+const ackedPrefix = prefix + "acked/"
 
 // history is what a workload's clients observed.
 type history struct {
@@ -149,7 +156,7 @@ func runClient(ctx context.Context, cli *clientv3.Client, id int, rng *rand.Rand
 				out.ok = resp.Succeeded
 			}
 		default: // a unique key: must survive if acknowledged
-			k := fmt.Sprintf("acked/c%d-%d", id, seq)
+			k := fmt.Sprintf("%sc%d-%d", ackedPrefix, id, seq)
 			if _, err = cli.Put(opCtx, k, "x"); err == nil {
 				h.mu.Lock()
 				h.acked = append(h.acked, k)
@@ -178,18 +185,34 @@ func runClient(ctx context.Context, cli *clientv3.Client, id int, rng *rand.Rand
 	}
 }
 
-// verify checks the stopped workload's history against the healed cluster: a final read
-// of every register joins the history, which must be linearizable; every acknowledged
-// unique put must be on every member; members must have converged. It returns a report line.
-func verify(t *testing.T, c *dcluster, w *workload, scenario string) string {
+// verify checks the stopped workload's history and the watcher's stream against the healed
+// cluster: a final marker put fixes the final revision; a final read of every register
+// joins the history, which must be linearizable; every acknowledged unique put must be on
+// every member and in the prefix's history; the watcher's stream must be exactly that
+// history (ordered, gap-free, duplicate-free); members must have converged at the final
+// revision. It returns the scenario's one-line report.
+func verify(t *testing.T, c *dcluster, w *workload, wt *watcher, scenario string) string {
 	t.Helper()
 	w.stop()
-	rev, hash := c.converge(c.names...)
 	h := w.h
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cli := newClient(t, c.endpoints(c.names...)...)
 	defer cli.Close()
+
+	var final int64
+	eventually(t, 30*time.Second, "final marker put", func(ctx context.Context) error {
+		resp, err := cli.Put(ctx, prefix+"final", "final")
+		if err == nil {
+			final = resp.Header.Revision
+		}
+		return err
+	})
+	rev, hash := c.converge(c.names...)
+	if rev != final {
+		t.Errorf("members converged at revision %d, the final marker is at %d", rev, final)
+	}
+
 	for i, k := range registerKeys {
 		call := h.now()
 		resp, err := cli.Get(ctx, k)
@@ -203,10 +226,25 @@ func verify(t *testing.T, c *dcluster, w *workload, scenario string) string {
 		h.record(porcupine.Operation{ClientId: 1000 + i, Call: call, Return: h.now(), Input: kvInput{op: "get", key: k}, Output: out})
 	}
 
+	hist, err := readHistory(ctx, cli, final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inHist := map[string]bool{}
+	for _, e := range hist {
+		inHist[e.key] = true
+	}
+	lost := map[string]bool{}
+	for _, k := range h.acked {
+		if !inHist[k] {
+			lost[k] = true
+			t.Errorf("history of %s has no put of acknowledged %s", prefix, k)
+		}
+	}
 	for _, n := range c.names {
 		ep := c.endpoint(n)
 		mc := newClient(t, ep)
-		resp, err := mc.Get(ctx, "acked/", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithKeysOnly())
+		resp, err := mc.Get(ctx, ackedPrefix, clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithKeysOnly())
 		mc.Close()
 		if err != nil {
 			t.Fatalf("read acknowledged keys from %s: %v", n, err)
@@ -217,9 +255,19 @@ func verify(t *testing.T, c *dcluster, w *workload, scenario string) string {
 		}
 		for _, k := range h.acked {
 			if !have[k] {
+				lost[k] = true
 				t.Errorf("%s lost acknowledged write %s", n, k)
 			}
 		}
+	}
+
+	var wrep watchReport
+	werr := wt.finish(ctx, final)
+	if werr == nil {
+		wrep, werr = wt.check(hist)
+	}
+	if werr != nil {
+		t.Errorf("watch: %v", werr)
 	}
 
 	if h.okW < 50 {
@@ -233,9 +281,26 @@ func verify(t *testing.T, c *dcluster, w *workload, scenario string) string {
 		}
 		t.Errorf("history of %d operations is %s, want Ok", len(h.ops), res)
 	}
-	line := fmt.Sprintf("%s: ops=%d acked-writes=%d unknown-writes=%d failed-reads=%d unique-acked=%d linearizable=%s "+
-		"converged members=%d revision=%d hashkv=%08x", scenario, len(h.ops), h.okW, h.unknown, h.failedR,
-		len(h.acked), res, len(c.names), rev, hash)
+	if t.Failed() {
+		return fmt.Sprintf("chaos %s: FAILED (linearizable: %s, acknowledged writes lost: %d, watch: %v)",
+			scenario, res, len(lost), werr)
+	}
+	var puts, gets, cas int
+	for _, op := range h.ops {
+		switch op.Input.(kvInput).op {
+		case "put":
+			puts++
+		case "get":
+			gets++
+		case "cas":
+			cas++
+		}
+	}
+	line := fmt.Sprintf("chaos %s: ops %d (%d puts, %d gets, %d cas, %d unique puts; %d writes acked, %d unknown, %d failed reads), "+
+		"faults [%s], linearizable: ok, acknowledged writes lost: 0, watch: gap-free (%d events, %d sessions, "+
+		"%d re-lists covering %d revisions), members converged (%d members at revision %d, hashkv %08x)",
+		scenario, len(h.ops)+len(h.acked), puts, gets, cas, len(h.acked), h.okW+len(h.acked), h.unknown, h.failedR,
+		strings.Join(c.faults, "; "), wrep.events, wrep.sessions, wrep.relists, wrep.skipped, len(c.names), rev, hash)
 	t.Log("report: " + line)
 	return line
 }
