@@ -170,6 +170,7 @@ func TestRestoreDataDirChecksTheSnapshotHash(t *testing.T) {
 	c := newCluster(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	c.leader(t) // a write before the election ends fails with "no leader"
 	if _, err := put(ctx, c.nodes[0], "k", "v"); err != nil {
 		t.Fatal(err)
 	}
