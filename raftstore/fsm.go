@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/hashicorp/raft"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -61,6 +62,14 @@ func (n *Node) applyLogs(logs []*raft.Log) []any {
 	return out
 }
 
+// applyLimits are the limits the FSM re-checks requests with. Servers validate a request
+// against their configured limits before proposing it; the FSM checks again what does not
+// depend on configuration (empty keys, duplicate keys, malformed ops) so that an entry no
+// server should have proposed is refused the same way on every member instead of panicking
+// in mvcc. The op-count limit is a server setting that may differ between members, so here
+// it is effectively unlimited.
+var applyLimits = apply.Limits{MaxTxnOps: math.MaxInt32}
+
 func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	var cmd keelpb.Command
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
@@ -71,6 +80,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_Put:
 		var r pb.PutRequest
 		mustUnmarshal(c.Put, &r, l.Index)
+		if err := apply.ValidatePut(&r); err != nil {
+			return n.refuse(l.Index, err) // see applyLimits
+		}
 		if n.NoSpace() {
 			return n.refuse(l.Index, ErrNoSpace)
 		}
@@ -79,10 +91,16 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_DeleteRange:
 		var r pb.DeleteRangeRequest
 		mustUnmarshal(c.DeleteRange, &r, l.Index)
+		if err := apply.ValidateDeleteRange(&r); err != nil {
+			return n.refuse(l.Index, err)
+		}
 		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.DeleteRange(w, &r) })
 	case *keelpb.Command_Txn:
 		var r pb.TxnRequest
 		mustUnmarshal(c.Txn, &r, l.Index)
+		if err := apply.ValidateTxn(&r, applyLimits); err != nil {
+			return n.refuse(l.Index, err)
+		}
 		if TxnHasPut(&r) {
 			// While NOSPACE is active only txns that cannot put (deletes, reads) go on.
 			if n.NoSpace() {
