@@ -1,0 +1,162 @@
+// Command orch runs Keel's orchestrator components and its kubectl-like client. Every
+// component is a clientv3 client of a Keel (or etcd) cluster.
+//
+//	orch scheduler [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
+//	orch controller-manager [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
+//	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--capacity cpu=4,...] [--labels k=v,...]
+//	orch ctl apply -f FILE
+//	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
+//	orch ctl delete RESOURCE NAME... [-n NS]
+//	orch ctl scale deployment|replicaset NAME --replicas N [-n NS]
+//
+// Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
+// 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage means the command line was wrong; the usage has been printed.
+var errUsage = errors.New("usage")
+
+const usage = `usage: orch <command> [args] [flags]
+
+commands:
+  scheduler                 run the scheduler (leader-elected)
+  controller-manager        run the controllers (leader-elected)
+  agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
+                            --start-delay D, --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...)
+  ctl apply -f FILE         create or update the objects of a multi-document YAML file ("-" = stdin)
+  ctl get RESOURCE [NAME]   list or show objects (-n NS, -A, -l SELECTOR, -o wide|yaml|json|name)
+  ctl delete RESOURCE NAME  delete objects (-n NS)
+  ctl scale deployment NAME --replicas N
+                            set the replica count of a deployment or replica set
+
+global flags:
+  --endpoints LIST          comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
+  --dial-timeout D          dial timeout (default 2s)
+  --log-level L             debug, info, warn or error (components; default info)
+
+component flags (scheduler, controller-manager):
+  --leader-elect=false      run without leader election
+  --timing fast|kubernetes  leader election (and node lifecycle) timings (default fast: lease 5s)
+  --id ID                   identity in leader election (default hostname_pid)
+`
+
+// run executes one command line.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "scheduler":
+		return runScheduler(ctx, args[1:], stderr)
+	case "controller-manager":
+		return runControllerManager(ctx, args[1:], stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stderr)
+	case "ctl":
+		return runCtl(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+	return errUsage
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	endpoints   string
+	dialTimeout time.Duration
+	logLevel    string
+}
+
+func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := os.Getenv("ETCDCTL_ENDPOINTS")
+	if def == "" {
+		def = "127.0.0.1:2379"
+	}
+	fs.StringVar(&g.endpoints, "endpoints", def, "comma-separated endpoints")
+	fs.DurationVar(&g.dialTimeout, "dial-timeout", 2*time.Second, "dial timeout")
+	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return fs
+}
+
+// parseArgs parses flags anywhere on the line and returns the positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func (g *globals) client() (*clientv3.Client, error) {
+	var eps []string
+	for _, e := range strings.Split(g.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, errors.New("no endpoints given")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: g.dialTimeout, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", g.endpoints, err)
+	}
+	return cli, nil
+}
+
+func (g *globals) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", g.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}

@@ -1,0 +1,31 @@
+// Package deployment is the Deployment controller: it rolls a Deployment's pod template out
+// through ReplicaSets it owns, the way Kubernetes' pkg/controller/deployment does, and never
+// touches pods itself.
+//
+// Each distinct template gets one ReplicaSet named "<deployment>-<pod-template-hash>"; the
+// hash is added as the pod-template-hash label to that ReplicaSet's selector and template so
+// sibling ReplicaSets never select each other's pods. Every ReplicaSet carries the
+// deployment.kubernetes.io/revision annotation: a new template gets max+1, and a template
+// that comes back (rollout undo copies an old template into the Deployment) reuses its
+// ReplicaSet with a fresh revision.
+//
+// Strategies:
+//   - RollingUpdate scales the new ReplicaSet up while the pods of all ReplicaSets stay
+//     within replicas+maxSurge, and old ones down while the available pods stay at or above
+//     replicas-maxUnavailable (unavailable old pods are removed first). Pod counts are taken
+//     as max(spec.replicas, status.replicas) per ReplicaSet, so pods still being deleted
+//     count until they are gone.
+//   - Recreate scales every old ReplicaSet to 0, waits until their pods are gone, then
+//     scales the new one up.
+//
+// A paused Deployment is not rolled out (no new ReplicaSet is created, old ones are not
+// scaled down); its status is still written. Old ReplicaSets at 0 beyond
+// revisionHistoryLimit are deleted, oldest first; deleting a Deployment deletes its
+// ReplicaSets (whose pods the ReplicaSet controller then deletes).
+//
+// Scaling writes use the cached resourceVersion, so a decision made on a stale cache fails
+// with a conflict and is retried on fresh data.
+//
+// Not here: adoption of orphan ReplicaSets, proportional scaling during a rollout, the progress deadline and the
+// Progressing/Available conditions, collisionCount.
+package deployment

@@ -1,0 +1,544 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/informer"
+	"github.com/keeldb/keel/orchestrator/labels"
+	"github.com/keeldb/keel/orchestrator/registry"
+	"github.com/keeldb/keel/orchestrator/workqueue"
+)
+
+// Kubernetes' defaults.
+const (
+	DefaultBurstReplicas       = 500
+	DefaultWorkers             = 5
+	DefaultExpectationsTimeout = 5 * time.Minute
+)
+
+// Config configures a Controller. The zero value means defaults.
+type Config struct {
+	// Workers is the number of ReplicaSets synced in parallel; default 5.
+	Workers int
+	// BurstReplicas caps the pods created or deleted per sync; default 500.
+	BurstReplicas int
+	// ExpectationsTimeout is how long unmet expectations block a ReplicaSet; default 5 min.
+	ExpectationsTimeout time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Controller is the ReplicaSet controller.
+type Controller struct {
+	cfg    Config
+	log    *slog.Logger
+	stores *registry.Stores
+	rsInf  *informer.Informer[api.ReplicaSet, *api.ReplicaSet]
+	podInf *informer.Informer[api.Pod, *api.Pod]
+	queue  *workqueue.Queue[string]
+	exp    *expectations
+}
+
+// controllerIndex indexes pods by the uid of their controller, orphans under "".
+const (
+	controllerIndex = "controller"
+	orphan          = ""
+)
+
+// New returns a Controller; call Run to start it.
+func New(cli *clientv3.Client, cfg Config) *Controller {
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.BurstReplicas <= 0 {
+		cfg.BurstReplicas = DefaultBurstReplicas
+	}
+	if cfg.ExpectationsTimeout <= 0 {
+		cfg.ExpectationsTimeout = DefaultExpectationsTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "replicaset-controller"),
+		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now})}
+	c.exp = newExpectations(cfg.Now, cfg.ExpectationsTimeout)
+	c.queue = workqueue.New[string](workqueue.Config{})
+	c.rsInf = informer.New(cli, c.stores.ReplicaSets, informer.Config{Logger: cfg.Logger})
+	c.podInf = informer.New(cli, c.stores.Pods, informer.Config{Logger: cfg.Logger})
+	c.podInf.AddIndex(controllerIndex, func(p *api.Pod) []string {
+		if ref := p.ControllerRef(); ref != nil {
+			return []string{ref.UID}
+		}
+		return []string{orphan}
+	})
+	c.rsInf.AddHandler(informer.Handler[*api.ReplicaSet]{
+		OnAdd:    func(rs *api.ReplicaSet) { c.queue.Add(api.KeyFunc(rs)) },
+		OnUpdate: func(_, rs *api.ReplicaSet) { c.queue.Add(api.KeyFunc(rs)) },
+		OnDelete: func(rs *api.ReplicaSet) { c.queue.Add(api.KeyFunc(rs)) },
+	})
+	c.podInf.AddHandler(informer.Handler[*api.Pod]{
+		OnAdd:    c.podAdded,
+		OnUpdate: c.podUpdated,
+		OnDelete: c.podDeleted,
+	})
+	return c
+}
+
+// Run runs the controller until ctx ends, then returns nil.
+func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
+	return New(cli, cfg).Run(ctx)
+}
+
+// Run runs the informers and workers until ctx ends, then returns nil. It may be called
+// once.
+func (c *Controller) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	run(func() { _ = c.rsInf.Run(ctx) })
+	run(func() { _ = c.podInf.Run(ctx) })
+	if c.rsInf.WaitForSync(ctx) == nil && c.podInf.WaitForSync(ctx) == nil {
+		for range c.cfg.Workers {
+			run(func() { c.worker(ctx) })
+		}
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for {
+		key, shutdown := c.queue.Get(ctx)
+		if shutdown {
+			return
+		}
+		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
+			c.log.Debug("sync failed", "replicaset", key, "err", err)
+			c.queue.AddRateLimited(key)
+		} else {
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+func ownerKey(p *api.Pod) (string, bool) {
+	ref := p.ControllerRef()
+	if ref == nil || ref.Kind != "ReplicaSet" {
+		return "", false
+	}
+	return p.Namespace + "/" + ref.Name, true
+}
+
+// enqueueMatching queues every ReplicaSet of p's namespace whose selector matches p (for
+// adoption of an orphan).
+func (c *Controller) enqueueMatching(p *api.Pod) {
+	for _, rs := range c.rsInf.Cache().ByIndex(informer.NamespaceIndex, p.Namespace) {
+		if sel, err := rs.Spec.Selector.Selector(); err == nil && sel.Matches(p.Labels) {
+			c.queue.Add(api.KeyFunc(rs))
+		}
+	}
+}
+
+func (c *Controller) podAdded(p *api.Pod) {
+	if key, ok := ownerKey(p); ok {
+		c.exp.observeAdd(key)
+		c.queue.Add(key)
+		return
+	}
+	if p.DeletionTimestamp == nil {
+		c.enqueueMatching(p)
+	}
+}
+
+func (c *Controller) podUpdated(old, p *api.Pod) {
+	oldKey, oldOK := ownerKey(old)
+	key, ok := ownerKey(p)
+	if oldOK && (!ok || oldKey != key) {
+		c.queue.Add(oldKey)
+	}
+	if ok {
+		c.queue.Add(key)
+		return
+	}
+	if p.DeletionTimestamp == nil {
+		c.enqueueMatching(p)
+	}
+}
+
+func (c *Controller) podDeleted(p *api.Pod) {
+	if key, ok := ownerKey(p); ok {
+		c.exp.observeDelete(key, api.KeyFunc(p))
+		c.queue.Add(key)
+	}
+}
+
+// sync reconciles one ReplicaSet.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	rs, ok := c.rsInf.Cache().Get(key)
+	if !ok {
+		c.exp.forget(key)
+		return c.collect(ctx, key)
+	}
+	sel, err := rs.Spec.Selector.Selector()
+	if err != nil {
+		return nil // invalid selectors are refused by validation; nothing to do
+	}
+	pods, err := c.claim(ctx, rs, sel)
+	if err != nil {
+		return err
+	}
+	var active []*api.Pod
+	for _, p := range pods {
+		if isActive(p) && !c.exp.pendingDelete(key, api.KeyFunc(p)) {
+			active = append(active, p)
+		}
+	}
+	var manageErr error
+	if rs.DeletionTimestamp == nil && c.exp.satisfied(key) {
+		manageErr = c.manage(ctx, rs, active)
+	}
+	if err := c.updateStatus(ctx, rs, active); err != nil {
+		return errors.Join(manageErr, err)
+	}
+	return manageErr
+}
+
+func isActive(p *api.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed
+}
+
+// claim adopts matching orphans and releases non-matching owned pods, and returns the pods
+// rs controls afterwards.
+func (c *Controller) claim(ctx context.Context, rs *api.ReplicaSet, sel labels.Selector) ([]*api.Pod, error) {
+	var owned []*api.Pod
+	var errs []error
+	adoptable, rechecked := rs.DeletionTimestamp == nil, false
+	for _, p := range c.podInf.Cache().ByIndex(controllerIndex, rs.UID) {
+		if sel.Matches(p.Labels) || p.DeletionTimestamp != nil {
+			owned = append(owned, p)
+			continue
+		}
+		if err := c.release(ctx, rs, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range c.podInf.Cache().ByIndex(controllerIndex, orphan) {
+		if !adoptable {
+			break
+		}
+		if p.Namespace != rs.Namespace || p.DeletionTimestamp != nil || !sel.Matches(p.Labels) ||
+			p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+			continue
+		}
+		if !rechecked {
+			if !c.stillOwner(ctx, rs) {
+				break
+			}
+			rechecked = true
+		}
+		adopted, err := c.adopt(ctx, rs, sel, p)
+		if err != nil {
+			errs = append(errs, err)
+		} else if adopted != nil {
+			owned = append(owned, adopted)
+		}
+	}
+	return owned, errors.Join(errs...)
+}
+
+// stillOwner re-reads rs to check it still exists with the same uid and is not being
+// deleted, before adopting (Kubernetes' RecheckDeletionTimestamp).
+func (c *Controller) stillOwner(ctx context.Context, rs *api.ReplicaSet) bool {
+	cur, err := c.stores.ReplicaSets.Get(ctx, rs.Namespace, rs.Name)
+	return err == nil && cur.UID == rs.UID && cur.DeletionTimestamp == nil
+}
+
+var errSkip = errors.New("replicaset: pod changed, skip")
+
+func controllerRef(rs *api.ReplicaSet) api.OwnerReference {
+	t := true
+	return api.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID,
+		Controller: &t, BlockOwnerDeletion: &t}
+}
+
+func (c *Controller) adopt(ctx context.Context, rs *api.ReplicaSet, sel labels.Selector, p *api.Pod) (*api.Pod, error) {
+	out, err := c.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+		if cur.UID != p.UID || cur.ControllerRef() != nil || cur.DeletionTimestamp != nil || !sel.Matches(cur.Labels) {
+			return nil, errSkip
+		}
+		cur.OwnerReferences = append(cur.OwnerReferences, controllerRef(rs))
+		return cur, nil
+	})
+	if errors.Is(err, errSkip) || errors.Is(err, registry.ErrNotFound) {
+		return nil, nil
+	}
+	if err == nil {
+		c.log.Info("adopted pod", "replicaset", api.KeyFunc(rs), "pod", p.Name)
+	}
+	return out, err
+}
+
+func (c *Controller) release(ctx context.Context, rs *api.ReplicaSet, p *api.Pod) error {
+	_, err := c.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+		if cur.UID != p.UID {
+			return nil, errSkip
+		}
+		refs := cur.OwnerReferences[:0]
+		for _, r := range cur.OwnerReferences {
+			if r.UID != rs.UID {
+				refs = append(refs, r)
+			}
+		}
+		cur.OwnerReferences = refs
+		return cur, nil
+	})
+	if errors.Is(err, errSkip) || errors.Is(err, registry.ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		c.log.Info("released pod", "replicaset", api.KeyFunc(rs), "pod", p.Name)
+	}
+	return err
+}
+
+// collect deletes the pods still controlled by the deleted ReplicaSet key (background
+// cascading deletion), after confirming in the store that their owner is gone.
+func (c *Controller) collect(ctx context.Context, key string) error {
+	ns, name, _ := strings.Cut(key, "/")
+	var orphans []*api.Pod
+	for _, p := range c.podInf.Cache().ByIndex(informer.NamespaceIndex, ns) {
+		if ref := p.ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" && ref.Name == name {
+			orphans = append(orphans, p)
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	cur, err := c.stores.ReplicaSets.Get(ctx, ns, name)
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
+	var errs []error
+	for _, p := range orphans {
+		if cur != nil && cur.UID == p.ControllerRef().UID {
+			continue
+		}
+		_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
+		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// manage creates or deletes pods so that len(active) reaches spec.replicas.
+func (c *Controller) manage(ctx context.Context, rs *api.ReplicaSet, active []*api.Pod) error {
+	key := api.KeyFunc(rs)
+	want := int(*rs.Spec.Replicas)
+	diff := len(active) - want
+	switch {
+	case diff < 0:
+		n := min(-diff, c.cfg.BurstReplicas)
+		c.exp.expectAdds(key, n)
+		created, err := slowStart(n, func() error { return c.createPod(ctx, rs) })
+		if skipped := n - created; skipped > 0 {
+			c.exp.lowerAdds(key, skipped)
+		}
+		if err != nil {
+			return fmt.Errorf("replicaset %s: created %d of %d pods: %w", key, created, n, err)
+		}
+		c.log.Debug("created pods", "replicaset", key, "count", n)
+	case diff > 0:
+		n := min(diff, c.cfg.BurstReplicas)
+		victims := slices.Clone(active)
+		rankForDeletion(victims)
+		victims = victims[:n]
+		keys := make([]string, len(victims))
+		for i, p := range victims {
+			keys[i] = api.KeyFunc(p)
+		}
+		c.exp.expectDeletes(key, keys)
+		var wg sync.WaitGroup
+		errs := make([]error, len(victims))
+		for i, p := range victims {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
+				if err != nil {
+					// Gone already or replaced: no delete event of ours will come.
+					c.exp.observeDelete(key, keys[i])
+					if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
+						errs[i] = err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("replicaset %s: delete pods: %w", key, err)
+		}
+		c.log.Debug("deleted pods", "replicaset", key, "count", n)
+	}
+	return nil
+}
+
+// slowStart calls fn n times in batches of 1, 2, 4, … run in parallel, stopping after the
+// first batch with a failure. It returns how many calls succeeded and the first error.
+func slowStart(n int, fn func() error) (int, error) {
+	done := 0
+	for batch := 1; done < n; batch *= 2 {
+		size := min(batch, n-done)
+		errs := make([]error, size)
+		var wg sync.WaitGroup
+		for i := range size {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = fn() }()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			}
+		}
+		done += ok
+		if ok < size {
+			return done, errors.Join(errs...)
+		}
+	}
+	return done, nil
+}
+
+func (c *Controller) createPod(ctx context.Context, rs *api.ReplicaSet) error {
+	t := rs.Spec.Template
+	p := &api.Pod{
+		ObjectMeta: api.ObjectMeta{
+			Namespace:       rs.Namespace,
+			GenerateName:    rs.Name + "-",
+			Labels:          maps.Clone(t.Labels),
+			Annotations:     maps.Clone(t.Annotations),
+			OwnerReferences: []api.OwnerReference{controllerRef(rs)},
+		},
+		Spec: t.Spec,
+	}
+	_, err := c.stores.Pods.Create(ctx, p) // Create deep-copies p
+	return err
+}
+
+// rankForDeletion sorts pods so that the best deletion candidates come first: unscheduled,
+// then by phase (Pending, Unknown, Running), not ready, more restarts, newer.
+func rankForDeletion(pods []*api.Pod) {
+	phaseRank := map[string]int{api.PodPending: 0, "": 0, api.PodUnknown: 1, api.PodRunning: 2}
+	sort.SliceStable(pods, func(i, j int) bool {
+		a, b := pods[i], pods[j]
+		if (a.Spec.NodeName == "") != (b.Spec.NodeName == "") {
+			return a.Spec.NodeName == ""
+		}
+		if pa, pb := phaseRank[a.Status.Phase], phaseRank[b.Status.Phase]; pa != pb {
+			return pa < pb
+		}
+		if ra, rb := podReady(a), podReady(b); ra != rb {
+			return !ra
+		}
+		if ra, rb := restarts(a), restarts(b); ra != rb {
+			return ra > rb
+		}
+		if !a.CreationTimestamp.Equal(b.CreationTimestamp.Time) {
+			return a.CreationTimestamp.After(b.CreationTimestamp.Time)
+		}
+		return a.Name > b.Name
+	})
+}
+
+func restarts(p *api.Pod) int32 {
+	var n int32
+	for _, cs := range p.Status.ContainerStatuses {
+		n += cs.RestartCount
+	}
+	return n
+}
+
+// readyCondition returns p's Ready condition, or nil.
+func readyCondition(p *api.Pod) *api.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == "Ready" {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func podReady(p *api.Pod) bool {
+	c := readyCondition(p)
+	return c != nil && c.Status == api.ConditionTrue
+}
+
+// updateStatus writes rs's status computed from its active pods, when it changed, and
+// schedules a resync for pods about to become available.
+func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, active []*api.Pod) error {
+	now := c.cfg.Now()
+	minReady := time.Duration(rs.Spec.MinReadySeconds) * time.Second
+	st := api.ReplicaSetStatus{Replicas: int32(len(active)), ObservedGeneration: rs.Generation,
+		Conditions: rs.Status.Conditions}
+	tmplSel := labels.SelectorFromSet(rs.Spec.Template.Labels)
+	var nextAvailable time.Duration
+	for _, p := range active {
+		if tmplSel.Matches(p.Labels) {
+			st.FullyLabeledReplicas++
+		}
+		if !podReady(p) {
+			continue
+		}
+		st.ReadyReplicas++
+		since := readyCondition(p).LastTransitionTime.Time
+		if wait := since.Add(minReady).Sub(now); minReady == 0 || wait <= 0 {
+			st.AvailableReplicas++
+		} else if nextAvailable == 0 || wait < nextAvailable {
+			nextAvailable = wait
+		}
+	}
+	if nextAvailable > 0 {
+		c.queue.AddAfter(api.KeyFunc(rs), nextAvailable+time.Second)
+	}
+	if statusEqual(st, rs.Status) {
+		return nil
+	}
+	next := api.DeepCopy(rs)
+	next.Status = st
+	_, err := c.stores.ReplicaSets.UpdateStatus(ctx, next)
+	if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
+		// The ReplicaSet changed or went away: its informer event queues another sync.
+		return nil
+	}
+	return err
+}
+
+func statusEqual(a, b api.ReplicaSetStatus) bool {
+	return a.Replicas == b.Replicas && a.FullyLabeledReplicas == b.FullyLabeledReplicas &&
+		a.ReadyReplicas == b.ReadyReplicas && a.AvailableReplicas == b.AvailableReplicas &&
+		a.ObservedGeneration == b.ObservedGeneration
+}

@@ -1,0 +1,29 @@
+// Package replicaset is the ReplicaSet controller: it keeps the number of active pods
+// controlled by each ReplicaSet equal to spec.replicas, the way Kubernetes'
+// pkg/controller/replicaset does.
+//
+// A pod is controlled by a ReplicaSet when its ownerReferences hold an entry with
+// controller=true and the ReplicaSet's uid. On every sync of a ReplicaSet the controller:
+//   - adopts pods in its namespace that match its selector and have no controller (adding
+//     the owner reference through a conflict-retrying update), unless the ReplicaSet is
+//     being deleted;
+//   - releases the pods it controls whose labels no longer match (removing the reference);
+//   - counts the active pods (not Succeeded/Failed, not being deleted) and creates the
+//     missing ones from the template (at most BurstReplicas per sync, in slow-start batches
+//     of 1, 2, 4, …, stopping at the first failed batch) or deletes the surplus, preferring
+//     unscheduled, then Pending, then not-ready pods, then those with more restarts, then
+//     the newest;
+//   - writes status (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
+//     observedGeneration) with UpdateStatus when it changed.
+//
+// Expectations: before creating or deleting, the controller records how many pod adds and
+// which pod deletions it expects to see through its informer; until they have been seen (or
+// ExpectationsTimeout passed) it does not create or delete again for that ReplicaSet, so a
+// cache that lags the controller's own writes never causes double creation or deletion.
+//
+// Concurrency: Run owns its two informers and Workers workers; the work queue never hands
+// one ReplicaSet to two workers at once. Failed syncs are retried with per-key back-off.
+//
+// Not here: garbage collection of pods when their ReplicaSet is deleted (the pods are left
+// with a dangling owner reference), the ReplicaFailure condition, pod-deletion-cost.
+package replicaset

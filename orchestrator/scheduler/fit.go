@@ -1,0 +1,327 @@
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/labels"
+)
+
+// Resource names the scheduler counts.
+const (
+	ResourceCPU    = "cpu"
+	ResourceMemory = "memory"
+	ResourcePods   = "pods"
+)
+
+// Well-known taint keys.
+const (
+	TaintNodeUnschedulable = "node.kubernetes.io/unschedulable"
+)
+
+// For scoring only, containers without requests count as 100m CPU and 200 MiB, so
+// best-effort pods do not all land on one node (Kubernetes' non-zero defaults).
+const (
+	defaultMilliCPU    = 100
+	defaultMemoryMilli = 200 << 20 * 1000
+)
+
+// requests is an amount of each resource, in thousandths (api.Quantity.MilliValue).
+type requests map[string]int64
+
+// podRequests returns a pod's effective request: max(largest init container, sum of app
+// containers), per resource.
+func podRequests(spec *api.PodSpec) requests {
+	out := requests{}
+	for _, c := range spec.Containers {
+		for name, q := range c.Resources.Requests {
+			out[name] += q.MilliValue()
+		}
+	}
+	for _, c := range spec.InitContainers {
+		for name, q := range c.Resources.Requests {
+			out[name] = max(out[name], q.MilliValue())
+		}
+	}
+	return out
+}
+
+// nonZero returns r's cpu and memory with the scoring defaults filled in.
+func (r requests) nonZero() (cpu, mem int64) {
+	cpu, mem = r[ResourceCPU], r[ResourceMemory]
+	if cpu == 0 {
+		cpu = defaultMilliCPU
+	}
+	if mem == 0 {
+		mem = defaultMemoryMilli
+	}
+	return cpu, mem
+}
+
+// nodeInfo is a node with the pods bound to it, as the scheduler sees them.
+type nodeInfo struct {
+	node *api.Node // nil while pods name a node the cache does not hold
+	// requested sums the requests of the node's pods; nonZeroCPU/Mem use scoring defaults.
+	requested              requests
+	nonZeroCPU, nonZeroMem int64
+	pods                   int
+	// owners counts the node's pods by controller owner UID.
+	owners map[string]int
+}
+
+func newNodeInfo(n *api.Node) *nodeInfo {
+	return &nodeInfo{node: n, requested: requests{}, owners: map[string]int{}}
+}
+
+// podRecord is what a pod bound to a node takes from it.
+type podRecord struct {
+	uid      string
+	node     string
+	req      requests
+	cpu, mem int64 // non-zero scoring requests
+	owner    string
+	// boundRV is the resourceVersion written by this scheduler's binding while the pod
+	// cache has not shown it yet ("assumed"), else 0.
+	boundRV int64
+}
+
+func recordOf(p *api.Pod) *podRecord {
+	r := podRequests(&p.Spec)
+	cpu, mem := r.nonZero()
+	rec := &podRecord{uid: p.UID, node: p.Spec.NodeName, req: r, cpu: cpu, mem: mem}
+	if ref := p.ControllerRef(); ref != nil {
+		rec.owner = ref.UID
+	}
+	return rec
+}
+
+func (ni *nodeInfo) add(rec *podRecord) {
+	for k, v := range rec.req {
+		ni.requested[k] += v
+	}
+	ni.nonZeroCPU += rec.cpu
+	ni.nonZeroMem += rec.mem
+	ni.pods++
+	if rec.owner != "" {
+		ni.owners[rec.owner]++
+	}
+}
+
+func (ni *nodeInfo) remove(rec *podRecord) {
+	for k, v := range rec.req {
+		if ni.requested[k] -= v; ni.requested[k] == 0 {
+			delete(ni.requested, k)
+		}
+	}
+	ni.nonZeroCPU -= rec.cpu
+	ni.nonZeroMem -= rec.mem
+	ni.pods--
+	if rec.owner != "" {
+		if ni.owners[rec.owner]--; ni.owners[rec.owner] <= 0 {
+			delete(ni.owners, rec.owner)
+		}
+	}
+}
+
+func (ni *nodeInfo) addPod(p *api.Pod) { ni.add(recordOf(p)) }
+
+// podCounts reports whether a pod bound to a node still holds its resources.
+func podCounts(p *api.Pod) bool {
+	return p.Spec.NodeName != "" && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed
+}
+
+// Filter reasons, worded as kube-scheduler's.
+const (
+	reasonNotReady      = "node(s) were not ready"
+	reasonUnschedulable = "node(s) were unschedulable"
+	reasonSelector      = "node(s) didn't match Pod's node affinity/selector"
+	reasonTooManyPods   = "Too many pods"
+)
+
+func reasonInsufficient(res string) string { return "Insufficient " + res }
+
+func reasonTaint(t api.Taint) string {
+	return fmt.Sprintf("node(s) had untolerated taint {%s: %s}", t.Key, t.Value)
+}
+
+// filter returns "" when the pod may run on the node, else the first reason it may not.
+func filter(p *api.Pod, req requests, ni *nodeInfo) string {
+	n := ni.node
+	if !nodeReady(n) {
+		return reasonNotReady
+	}
+	if n.Spec.Unschedulable && !tolerates(p.Spec.Tolerations, api.Taint{Key: TaintNodeUnschedulable, Effect: api.TaintNoSchedule}) {
+		return reasonUnschedulable
+	}
+	if !matchesNode(p, n) {
+		return reasonSelector
+	}
+	for _, t := range n.Spec.Taints {
+		if (t.Effect == api.TaintNoSchedule || t.Effect == api.TaintNoExecute) && !tolerates(p.Spec.Tolerations, t) {
+			return reasonTaint(t)
+		}
+	}
+	return fits(req, ni)
+}
+
+// nodeReady reports whether the node's Ready condition is True.
+func nodeReady(n *api.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == api.ConditionTrue
+		}
+	}
+	return false
+}
+
+// tolerates reports whether some toleration matches the taint (key, value, effect).
+func tolerates(tols []api.Toleration, t api.Taint) bool {
+	for _, tol := range tols {
+		if tol.Effect != "" && tol.Effect != t.Effect {
+			continue
+		}
+		if tol.Key == "" && tol.Operator == "Exists" {
+			return true
+		}
+		if tol.Key != t.Key {
+			continue
+		}
+		if tol.Operator == "Exists" || tol.Value == t.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesNode checks spec.nodeSelector and the required node affinity terms (any term
+// matches; an empty term matches nothing).
+func matchesNode(p *api.Pod, n *api.Node) bool {
+	if !labels.SelectorFromSet(p.Spec.NodeSelector).Matches(n.Labels) {
+		return false
+	}
+	if p.Spec.Affinity == nil || p.Spec.Affinity.NodeAffinity == nil ||
+		p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return true
+	}
+	for _, term := range p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		if len(term.MatchExpressions) == 0 {
+			continue
+		}
+		sel, err := api.NodeSelectorTermSelector(term)
+		if err == nil && sel.Matches(n.Labels) {
+			return true
+		}
+	}
+	return false
+}
+
+// fits checks every requested resource and the pod count against allocatable. A node
+// without a "pods" allocatable has no pod limit; any other missing resource is zero.
+func fits(req requests, ni *nodeInfo) string {
+	alloc := ni.node.Status.Allocatable
+	if q, ok := alloc[ResourcePods]; ok && int64(ni.pods)+1 > q.Value() {
+		return reasonTooManyPods
+	}
+	names := make([]string, 0, len(req))
+	for name := range req {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if req[name] == 0 || name == ResourcePods {
+			continue
+		}
+		if ni.requested[name]+req[name] > alloc[name].MilliValue() {
+			return reasonInsufficient(name)
+		}
+	}
+	return ""
+}
+
+// Score weights, as kube-scheduler's defaults (owner spreading as PodTopologySpread's).
+const (
+	weightLeastAllocated = 1
+	weightBalanced       = 1
+	weightSpread         = 2
+)
+
+// score rates a feasible node for the pod; higher is better. Each part is on 0–100.
+func score(p *api.Pod, req requests, ni *nodeInfo, maxOwned int) int64 {
+	cpu, mem := req.nonZero()
+	alloc := ni.node.Status.Allocatable
+	cpuFrac := fraction(ni.nonZeroCPU+cpu, alloc[ResourceCPU].MilliValue())
+	memFrac := fraction(ni.nonZeroMem+mem, alloc[ResourceMemory].MilliValue())
+	least := int64((2 - cpuFrac - memFrac) / 2 * 100)
+	diff := cpuFrac - memFrac
+	if diff < 0 {
+		diff = -diff
+	}
+	balanced := int64((1 - diff/2) * 100)
+	spread := int64(100)
+	if ref := p.ControllerRef(); ref != nil && maxOwned > 0 {
+		spread = int64(maxOwned-ni.owners[ref.UID]) * 100 / int64(maxOwned)
+	}
+	return weightLeastAllocated*least + weightBalanced*balanced + weightSpread*spread
+}
+
+// fraction returns used/capacity clamped to [0, 1] (1 when capacity is unknown).
+func fraction(used, capacity int64) float64 {
+	if capacity <= 0 {
+		return 1
+	}
+	f := float64(used) / float64(capacity)
+	return min(max(f, 0), 1)
+}
+
+// unschedulableMessage renders "0/N nodes are available: 2 Insufficient cpu, 1 ...".
+func unschedulableMessage(total int, reasons map[string]int) string {
+	if total == 0 {
+		return "0/0 nodes are available: no nodes available to schedule pods."
+	}
+	parts := make([]string, 0, len(reasons))
+	for r, n := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", n, r))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("0/%d nodes are available: %s.", total, strings.Join(parts, ", "))
+}
+
+// decision is the outcome of one scheduling cycle.
+type decision struct {
+	node    string // "" when no node fits
+	message string // why nothing fits
+}
+
+// schedule picks the best feasible node among nodes for the pod; ties go to the first in
+// rotated order starting at start.
+func schedule(p *api.Pod, nodes []*nodeInfo, start int) decision {
+	req := podRequests(&p.Spec)
+	reasons := map[string]int{}
+	var feasible []*nodeInfo
+	for i := range nodes {
+		ni := nodes[(start+i)%len(nodes)]
+		if r := filter(p, req, ni); r != "" {
+			reasons[r]++
+			continue
+		}
+		feasible = append(feasible, ni)
+	}
+	if len(feasible) == 0 {
+		return decision{message: unschedulableMessage(len(nodes), reasons)}
+	}
+	maxOwned := 0
+	if ref := p.ControllerRef(); ref != nil {
+		for _, ni := range feasible {
+			maxOwned = max(maxOwned, ni.owners[ref.UID])
+		}
+	}
+	best, bestScore := feasible[0], int64(-1)
+	for _, ni := range feasible {
+		if s := score(p, req, ni, maxOwned); s > bestScore {
+			best, bestScore = ni, s
+		}
+	}
+	return decision{node: best.node.Name}
+}

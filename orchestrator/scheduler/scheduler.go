@@ -1,0 +1,475 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/informer"
+	"github.com/keeldb/keel/orchestrator/registry"
+	"github.com/keeldb/keel/orchestrator/workqueue"
+)
+
+// DefaultSchedulerName is the spec.schedulerName this scheduler serves by default.
+const DefaultSchedulerName = "default-scheduler"
+
+// Pod condition and event vocabulary.
+const (
+	ConditionPodScheduled   = "PodScheduled"
+	ReasonUnschedulable     = "Unschedulable"
+	ReasonFailedScheduling  = "FailedScheduling"
+	eventTypeWarning        = "Warning"
+	defaultInitialBackoff   = time.Second
+	defaultMaxBackoff       = 10 * time.Second
+	defaultBindRetryTimeout = 10 * time.Second
+	defaultBindWorkers      = 16
+	// bindPending is the boundRV of a pod assumed while its binding is being written.
+	bindPending = math.MaxInt64
+)
+
+// Config configures a Scheduler. The zero value means defaults.
+type Config struct {
+	// SchedulerName: only pods whose spec.schedulerName is this (or empty) are scheduled;
+	// default DefaultSchedulerName.
+	SchedulerName string
+	// InitialBackoff and MaxBackoff bound the per-pod retry delay after a failed attempt;
+	// defaults 1 s and 10 s (kube-scheduler's podInitialBackoffSeconds/podMaxBackoffSeconds).
+	// A pod that fits nowhere is also retried at once when a node is added or changes, or a
+	// bound pod goes away.
+	InitialBackoff, MaxBackoff time.Duration
+	// BindWorkers is the number of bindings written to the store in parallel while the
+	// next pods are being scheduled; default 16.
+	BindWorkers int
+	// Registry configures the stores (key prefix, clock).
+	Registry registry.Config
+	// Now is the clock of conditions and events; default time.Now.
+	Now func() time.Time
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Scheduler binds unscheduled pods to nodes. Create it with New and call Run once.
+type Scheduler struct {
+	cfg      Config
+	log      *slog.Logger
+	podStore *registry.Store[api.Pod, *api.Pod]
+	events   *registry.Store[api.Event, *api.Event]
+	pods     *informer.Informer[api.Pod, *api.Pod]
+	nodes    *informer.Informer[api.Node, *api.Node]
+	queue    *workqueue.Queue[string]
+	start    int // rotating start index over nodes; Run's goroutine only
+
+	// mu guards the fields below. Handlers update them as the caches change, so a
+	// scheduling cycle costs O(nodes), not O(pods).
+	mu sync.Mutex
+	// infos holds every node and the pods bound to it, by node name; order lists the
+	// infos of the nodes in the cache, by name.
+	infos map[string]*nodeInfo
+	order []*nodeInfo
+	// records holds what each bound pod takes from its node, by pod key. A pod this
+	// scheduler has bound is recorded at once ("assumed", boundRV set), before the pod
+	// cache shows the binding, so the next cycles see the node's resources as taken.
+	records map[string]*podRecord
+	// unschedulable holds the keys of pods that fit nowhere at their last attempt.
+	unschedulable map[string]bool
+}
+
+// New returns a scheduler talking to the store through cli.
+func New(cli *clientv3.Client, cfg Config) *Scheduler {
+	if cfg.SchedulerName == "" {
+		cfg.SchedulerName = DefaultSchedulerName
+	}
+	if cfg.InitialBackoff <= 0 {
+		cfg.InitialBackoff = defaultInitialBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = defaultMaxBackoff
+	}
+	if cfg.BindWorkers <= 0 {
+		cfg.BindWorkers = defaultBindWorkers
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Scheduler{
+		cfg:           cfg,
+		log:           log.With("component", "scheduler"),
+		podStore:      registry.New[api.Pod](cli, cfg.Registry),
+		events:        registry.New[api.Event](cli, cfg.Registry),
+		queue:         workqueue.New[string](workqueue.Config{BaseDelay: cfg.InitialBackoff, MaxDelay: cfg.MaxBackoff}),
+		infos:         map[string]*nodeInfo{},
+		records:       map[string]*podRecord{},
+		unschedulable: map[string]bool{},
+	}
+	icfg := informer.Config{Logger: cfg.Logger}
+	s.pods = informer.New(cli, s.podStore, icfg)
+	s.nodes = informer.New(cli, registry.New[api.Node](cli, cfg.Registry), icfg)
+	s.pods.AddHandler(informer.Handler[*api.Pod]{OnAdd: s.podAdded, OnUpdate: s.podUpdated, OnDelete: s.podDeleted})
+	s.nodes.AddHandler(informer.Handler[*api.Node]{
+		OnAdd:    s.nodeChanged,
+		OnUpdate: func(_, n *api.Node) { s.nodeChanged(n) },
+		OnDelete: s.nodeDeleted,
+	})
+	return s
+}
+
+// Run schedules pods until ctx ends, then returns nil. It must be called at most once.
+func (s *Scheduler) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = s.pods.Run(ctx) })
+	wg.Go(func() { _ = s.nodes.Run(ctx) })
+	if err := s.pods.WaitForSync(ctx); err != nil {
+		return nil
+	}
+	if err := s.nodes.WaitForSync(ctx); err != nil {
+		return nil
+	}
+	s.log.Info("caches synced, scheduling")
+	binds := make(chan bindJob)
+	for range s.cfg.BindWorkers {
+		wg.Go(func() {
+			for job := range binds {
+				s.bindOne(ctx, job)
+			}
+		})
+	}
+	defer close(binds) // runs before cancel and wg.Wait
+	for {
+		key, shutdown := s.queue.Get(ctx)
+		if shutdown {
+			s.queue.ShutDown()
+			return nil
+		}
+		job, ok := s.scheduleOne(ctx, key)
+		s.queue.Done(key)
+		if ok {
+			select {
+			case binds <- job:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// bindJob is a binding decided by a scheduling cycle, to be written by a bind worker.
+type bindJob struct {
+	key  string
+	pod  *api.Pod
+	node string
+	rec  *podRecord // the assumed record
+}
+
+func (s *Scheduler) needsScheduling(p *api.Pod) bool {
+	return p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
+		(p.Spec.SchedulerName == "" || p.Spec.SchedulerName == s.cfg.SchedulerName) &&
+		p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed
+}
+
+func (s *Scheduler) podAdded(p *api.Pod) {
+	s.account(p)
+	if s.needsScheduling(p) {
+		s.queue.Add(api.KeyFunc(p))
+	}
+}
+
+func (s *Scheduler) podUpdated(old, p *api.Pod) {
+	s.account(p)
+	if s.needsScheduling(p) {
+		// Status writes (our own Unschedulable condition) must not bypass the back-off.
+		if !s.needsScheduling(old) || old.Generation != p.Generation || old.UID != p.UID {
+			s.queue.Add(api.KeyFunc(p))
+		}
+		return
+	}
+	if podCounts(old) && !podCounts(p) {
+		s.requeueUnschedulable()
+	}
+}
+
+func (s *Scheduler) podDeleted(p *api.Pod) {
+	key := api.KeyFunc(p)
+	s.mu.Lock()
+	if rec := s.records[key]; rec != nil {
+		s.unrecordLocked(key, rec)
+	}
+	delete(s.unschedulable, key)
+	s.mu.Unlock()
+	s.queue.Forget(key)
+	if podCounts(p) {
+		s.requeueUnschedulable()
+	}
+}
+
+// account brings the pod's record in line with the cached pod.
+func (s *Scheduler) account(p *api.Pod) {
+	key := api.KeyFunc(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.records[key]
+	if podCounts(p) {
+		delete(s.unschedulable, key)
+		if rec != nil && rec.node == p.Spec.NodeName && rec.uid == p.UID {
+			rec.boundRV = 0 // the cache shows the binding now
+			return
+		}
+		if rec != nil {
+			s.unrecordLocked(key, rec)
+		}
+		s.recordLocked(key, recordOf(p))
+		return
+	}
+	if rec == nil {
+		return
+	}
+	if rec.boundRV != 0 && rec.uid == p.UID && p.Spec.NodeName == "" && resourceVersion(p) < rec.boundRV {
+		return // an event from before our binding; the binding's own event follows
+	}
+	s.unrecordLocked(key, rec)
+}
+
+func resourceVersion(p *api.Pod) int64 {
+	n, _ := strconv.ParseInt(p.ResourceVersion, 10, 64)
+	return n
+}
+
+// infoLocked returns the node's info, creating it. Requires s.mu held.
+func (s *Scheduler) infoLocked(node string) *nodeInfo {
+	ni := s.infos[node]
+	if ni == nil {
+		ni = newNodeInfo(nil)
+		s.infos[node] = ni
+	}
+	return ni
+}
+
+// recordLocked requires s.mu held.
+func (s *Scheduler) recordLocked(key string, rec *podRecord) {
+	s.records[key] = rec
+	s.infoLocked(rec.node).add(rec)
+}
+
+// unrecordLocked requires s.mu held.
+func (s *Scheduler) unrecordLocked(key string, rec *podRecord) {
+	delete(s.records, key)
+	ni := s.infos[rec.node]
+	ni.remove(rec)
+	if ni.node == nil && ni.pods == 0 {
+		delete(s.infos, rec.node)
+	}
+}
+
+func (s *Scheduler) nodeChanged(n *api.Node) {
+	s.mu.Lock()
+	ni := s.infoLocked(n.Name)
+	added := ni.node == nil
+	ni.node = n
+	if added {
+		s.reorderLocked()
+	}
+	s.mu.Unlock()
+	s.requeueUnschedulable()
+}
+
+func (s *Scheduler) nodeDeleted(n *api.Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ni := s.infos[n.Name]; ni != nil {
+		ni.node = nil
+		if ni.pods == 0 {
+			delete(s.infos, n.Name)
+		}
+	}
+	s.reorderLocked()
+}
+
+// reorderLocked rebuilds order. Requires s.mu held.
+func (s *Scheduler) reorderLocked() {
+	s.order = s.order[:0]
+	for _, ni := range s.infos {
+		if ni.node != nil {
+			s.order = append(s.order, ni)
+		}
+	}
+	sort.Slice(s.order, func(i, j int) bool { return s.order[i].node.Name < s.order[j].node.Name })
+}
+
+// requeueUnschedulable retries every pod that fit nowhere, since the cluster changed.
+func (s *Scheduler) requeueUnschedulable() {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.unschedulable))
+	for k := range s.unschedulable {
+		keys = append(keys, k)
+	}
+	clear(s.unschedulable)
+	s.mu.Unlock()
+	for _, k := range keys {
+		s.queue.Add(k)
+	}
+}
+
+var (
+	errPodGone      = errors.New("scheduler: pod gone or replaced")
+	errAlreadyBound = errors.New("scheduler: pod already bound")
+)
+
+// scheduleOne runs one scheduling cycle for the pod with key. When a node fits, the pod
+// is assumed on it and the binding to write is returned.
+func (s *Scheduler) scheduleOne(ctx context.Context, key string) (bindJob, bool) {
+	p, ok := s.pods.Cache().Get(key)
+	if !ok || !s.needsScheduling(p) {
+		s.queue.Forget(key)
+		return bindJob{}, false
+	}
+	s.mu.Lock()
+	if _, bound := s.records[key]; bound {
+		s.mu.Unlock()
+		return bindJob{}, false // bound by this scheduler; the cache does not show it yet
+	}
+	d := decision{message: unschedulableMessage(0, nil)}
+	if len(s.order) > 0 {
+		d = schedule(p, s.order, s.start%len(s.order))
+		s.start++
+	}
+	var rec *podRecord
+	if d.node != "" {
+		// Assume the pod on its node at once, so the next cycles see the resources taken.
+		rec = recordOf(p)
+		rec.node, rec.boundRV = d.node, bindPending
+		s.recordLocked(key, rec)
+		delete(s.unschedulable, key)
+	}
+	s.mu.Unlock()
+	if d.node == "" {
+		s.markUnschedulable(ctx, p, d.message)
+		s.mu.Lock()
+		s.unschedulable[key] = true
+		s.mu.Unlock()
+		s.queue.AddRateLimited(key)
+		return bindJob{}, false
+	}
+	return bindJob{key: key, pod: p, node: d.node, rec: rec}, true
+}
+
+// bindOne writes a binding and settles the assumed record: it keeps it on success and
+// drops it (retrying the pod later) on failure.
+func (s *Scheduler) bindOne(ctx context.Context, job bindJob) {
+	bound, err := s.bind(ctx, job.pod, job.node)
+	s.mu.Lock()
+	if s.records[job.key] == job.rec {
+		switch {
+		case err != nil:
+			s.unrecordLocked(job.key, job.rec)
+		case job.rec.boundRV != 0: // the cache has not shown the binding yet
+			job.rec.boundRV = resourceVersion(bound)
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case err == nil:
+		s.queue.Forget(job.key)
+		s.log.Debug("bound", "pod", job.key, "node", job.node)
+	case errors.Is(err, errPodGone), errors.Is(err, errAlreadyBound), errors.Is(err, registry.ErrNotFound):
+		s.queue.Forget(job.key)
+	default:
+		if ctx.Err() == nil {
+			s.log.Warn("bind failed", "pod", job.key, "node", job.node, "err", err)
+			s.queue.AddRateLimited(job.key)
+		}
+	}
+}
+
+// bind sets spec.nodeName and PodScheduled=True in one compare-and-swap on the pod, only
+// while the pod is still the same, unbound and not being deleted.
+func (s *Scheduler) bind(ctx context.Context, p *api.Pod, node string) (*api.Pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, defaultBindRetryTimeout)
+	defer cancel()
+	now := api.NewTime(s.cfg.Now())
+	return s.podStore.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+		if cur.UID != p.UID || cur.DeletionTimestamp != nil {
+			return nil, errPodGone
+		}
+		if cur.Spec.NodeName != "" {
+			return nil, errAlreadyBound
+		}
+		cur.Spec.NodeName = node
+		setCondition(&cur.Status, api.PodCondition{Type: ConditionPodScheduled, Status: api.ConditionTrue}, now)
+		return cur, nil
+	})
+}
+
+// markUnschedulable records PodScheduled=False/Unschedulable with the message, and a
+// FailedScheduling event, when the pod does not already carry that message.
+func (s *Scheduler) markUnschedulable(ctx context.Context, p *api.Pod, msg string) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == ConditionPodScheduled && c.Status == api.ConditionFalse && c.Message == msg {
+			return
+		}
+	}
+	now := api.NewTime(s.cfg.Now())
+	_, err := s.podStore.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+		if cur.UID != p.UID || cur.Spec.NodeName != "" {
+			return nil, errPodGone
+		}
+		setCondition(&cur.Status, api.PodCondition{Type: ConditionPodScheduled, Status: api.ConditionFalse,
+			Reason: ReasonUnschedulable, Message: msg}, now)
+		return cur, nil
+	})
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, errPodGone) && !errors.Is(err, registry.ErrNotFound) {
+			s.log.Warn("cannot record unschedulable pod", "pod", api.KeyFunc(p), "err", err)
+		}
+		return
+	}
+	s.log.Info("pod unschedulable", "pod", api.KeyFunc(p), "message", msg)
+	ev := &api.Event{
+		ObjectMeta: api.ObjectMeta{Namespace: p.Namespace,
+			Name: p.Name + "." + strconv.FormatInt(s.cfg.Now().UnixNano(), 16)},
+		InvolvedObject: api.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: p.Namespace, Name: p.Name, UID: p.UID},
+		Reason:         ReasonFailedScheduling,
+		Message:        msg,
+		Source:         api.EventSource{Component: s.cfg.SchedulerName},
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+		Count:          1,
+		Type:           eventTypeWarning,
+	}
+	if _, err := s.events.Create(ctx, ev); err != nil && ctx.Err() == nil {
+		s.log.Warn("cannot record event", "pod", api.KeyFunc(p), "err", fmt.Errorf("create event: %w", err))
+	}
+}
+
+// setCondition replaces or appends the condition of c's type, keeping the transition time
+// when the status did not change.
+func setCondition(st *api.PodStatus, c api.PodCondition, now api.Time) {
+	c.LastTransitionTime = now
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == c.Type {
+			if st.Conditions[i].Status == c.Status {
+				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
+			}
+			st.Conditions[i] = c
+			return
+		}
+	}
+	st.Conditions = append(st.Conditions, c)
+	if st.Phase == "" {
+		st.Phase = api.PodPending
+	}
+}
