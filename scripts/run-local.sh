@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Starts a local 3-member Keel cluster on loopback with etcd's flags.
-# Clients: 2379 22379 32379; peers: 2380 22380 32380; data under ./data. Ctrl-C stops it.
+# Starts a local 3-member Keel cluster on loopback with etcd's flags, and the orchestrator on
+# it: 2 schedulers and 2 controller-managers (one active of each, leader-elected) and an agent
+# with 3 simulated nodes. Clients: 2379 22379 32379; peers: 2380 22380 32380; data and logs
+# under ./data. ORCH=0 starts Keel alone. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/keeld}
+ORCH_BIN=${ORCH_BIN:-bin/orch}
+ORCH=${ORCH:-1}
 DATA=${DATA:-data}
 NAMES=(m0 m1 m2)
 CLIENT=(2379 22379 32379)
@@ -11,9 +15,13 @@ PEER=(2380 22380 32380)
 CLUSTER="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:22380,m2=http://127.0.0.1:32380"
 mkdir -p "$DATA"
 pids=()
+orch_pids=()
 stop() {
   trap - INT TERM
-  echo; echo "stopping cluster..."
+  echo; echo "stopping..."
+  # The orchestrator first (it is a client of the store), then the members.
+  for p in "${orch_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${orch_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait
   echo "stopped"
@@ -32,12 +40,30 @@ for _ in $(seq 1 100); do
   if curl -fsS http://127.0.0.1:2379/health >/dev/null 2>&1; then break; fi
   sleep 0.1
 done
+if [ "$ORCH" = 1 ]; then
+  for c in scheduler:s1 scheduler:s2 controller-manager:cm1 controller-manager:cm2; do
+    "$ORCH_BIN" "${c%%:*}" --endpoints "$ENDPOINTS" --id "${c##*:}" >"$DATA/orch-${c##*:}.log" 2>&1 &
+    orch_pids+=($!)
+  done
+  "$ORCH_BIN" agent --endpoints "$ENDPOINTS" --node node --nodes 3 --runtime sim \
+    --labels zone=local >"$DATA/orch-agent.log" 2>&1 &
+  orch_pids+=($!)
+fi
 cat <<MSG
 Keel cluster running (logs in $DATA/*.log)
   endpoints: $ENDPOINTS
   try:       ETCDCTL_API=3 etcdctl --endpoints=$ENDPOINTS endpoint status -w table
              ETCDCTL_API=3 etcdctl --endpoints=$ENDPOINTS put foo bar
   metrics:   curl http://127.0.0.1:2379/metrics
-Press Ctrl-C to stop.
 MSG
+if [ "$ORCH" = 1 ]; then
+  cat <<MSG
+Orchestrator running: 2 schedulers, 2 controller-managers, an agent with 3 simulated nodes
+  apply the example:  $ORCH_BIN ctl apply -f examples/web.yaml
+  watch it come up:   $ORCH_BIN ctl get pods -o wide
+                      $ORCH_BIN ctl get all
+  who leads:          $ORCH_BIN ctl get leases -n kube-system
+MSG
+fi
+echo "Press Ctrl-C to stop."
 wait
