@@ -52,6 +52,9 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer func() { _ = cli.Close() }()
 	c := &ctl{cli: cli, clients: clients(cli), stdout: stdout, stderr: stderr, now: time.Now}
+	// Without a deadline an unreachable store would keep the command waiting forever.
+	ctx, cancel := context.WithTimeout(ctx, g.commandTimeout)
+	defer cancel()
 	return do(ctx, c, pos)
 }
 

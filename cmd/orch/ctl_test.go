@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/keeldb/keel/internal/testcluster"
@@ -281,5 +282,22 @@ func TestUsage(t *testing.T) {
 		if err := run(context.Background(), append(args, "--endpoints", "127.0.0.1:1"), &out, &errOut); !errors.Is(err, errUsage) {
 			t.Errorf("orch %v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// An unreachable store makes a ctl command fail once --command-timeout passes, not hang.
+func TestCtlGivesUpOnAnUnreachableStore(t *testing.T) {
+	var out, errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runCtl(t.Context(), []string{"get", "pods", "--endpoints", "127.0.0.1:1", "--command-timeout", "300ms"}, &out, &errb)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+			t.Fatalf("ctl get against no store: err %v, want a deadline error", err)
+		}
+	case <-time.After(time.Minute): // a hang guard, not a timing check
+		t.Fatal("ctl get against no store did not give up")
 	}
 }

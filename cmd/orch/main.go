@@ -63,6 +63,7 @@ commands:
 global flags:
   --endpoints LIST          comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
   --dial-timeout D          dial timeout (default 2s)
+  --command-timeout D       ctl: give up on a command after D (default 30s)
   --log-level L             debug, info, warn or error (components; default info)
 
 component flags (scheduler, controller-manager):
@@ -96,9 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // globals are the flags every command takes.
 type globals struct {
-	endpoints   string
-	dialTimeout time.Duration
-	logLevel    string
+	endpoints      string
+	dialTimeout    time.Duration
+	commandTimeout time.Duration
+	logLevel       string
 }
 
 func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
@@ -110,6 +112,7 @@ func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
 	}
 	fs.StringVar(&g.endpoints, "endpoints", def, "comma-separated endpoints")
 	fs.DurationVar(&g.dialTimeout, "dial-timeout", 2*time.Second, "dial timeout")
+	fs.DurationVar(&g.commandTimeout, "command-timeout", 30*time.Second, "ctl: how long one command may take before it gives up")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs
 }
