@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/keeldb/keel/internal/testcluster"
 	"github.com/keeldb/keel/orchestrator/api"
