@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/internal/watchcheck"
 )
 
 // event is one put under the prefix, as the history or the watcher saw it.
@@ -204,33 +205,10 @@ func (w *watcher) backoff() {
 }
 
 // readHistory returns every put under the prefix with a revision in [from, to], read with a
-// watch; the revision to must hold a put under the prefix. It checks the revisions increase.
+// watch; the revision to must hold a put under the prefix.
 func readHistory(ctx context.Context, cli *clientv3.Client, from, to int64) ([]event, error) {
-	var hist []event
-	if to < from {
-		return nil, nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for resp := range cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from)) {
-		if err := resp.Err(); err != nil {
-			return nil, fmt.Errorf("history watch from %d: %w", from, err)
-		}
-		for _, e := range resp.Events {
-			if e.Type != clientv3.EventTypePut {
-				return nil, fmt.Errorf("history: unexpected %v of %q at revision %d", e.Type, e.Kv.Key, e.Kv.ModRevision)
-			}
-			r := e.Kv.ModRevision
-			if n := len(hist); n > 0 && r <= hist[n-1].rev {
-				return nil, fmt.Errorf("history: revision %d after %d", r, hist[n-1].rev)
-			}
-			hist = append(hist, event{rev: r, key: string(e.Kv.Key), value: string(e.Kv.Value)})
-			if r >= to {
-				return hist, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("history watch ended before revision %d after %d events: %w", to, len(hist), wctx.Err())
+	hist, err := watchcheck.ReadHistory(ctx, cli, prefix, from, to)
+	return fromCheck(hist), err
 }
 
 // watchReport summarises a successful watch check.
@@ -245,37 +223,32 @@ type watchReport struct {
 func (w *watcher) check(hist []event) (watchReport, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rep := watchReport{events: len(w.events), sessions: w.sessions, relists: len(w.relists)}
-	state := map[string]string{}
-	h, rl := 0, 0
-	for i := 0; i <= len(w.events); i++ {
-		for rl < len(w.relists) && w.relists[rl].afterEvents == i {
-			r := w.relists[rl]
-			for h < len(hist) && hist[h].rev <= r.rev {
-				state[hist[h].key] = hist[h].value
-				h++
-				rep.skipped++
-			}
-			if !maps.Equal(state, r.kvs) {
-				return rep, fmt.Errorf("re-list %d at revision %d: got %v, history says %v", rl, r.rev, r.kvs, state)
-			}
-			rl++
-		}
-		if i == len(w.events) {
-			break
-		}
-		got := w.events[i]
-		if h >= len(hist) {
-			return rep, fmt.Errorf("watch event %d %+v: beyond the history's last revision", i, got)
-		}
-		if got != hist[h] {
-			return rep, fmt.Errorf("watch event %d: got %+v, history has %+v (out of order, missing or repeated event)", i, got, hist[h])
-		}
-		state[got.key] = got.value
-		h++
+	return checkStream(w.events, w.relists, w.sessions, hist)
+}
+
+// The stream check and the history reader are shared with the other chaos tier
+// (internal/watchcheck); these convert at the boundary.
+func toCheck(evs []event) []watchcheck.Event {
+	out := make([]watchcheck.Event, len(evs))
+	for i, e := range evs {
+		out[i] = watchcheck.Event{Rev: e.rev, Key: e.key, Value: e.value}
 	}
-	if h != len(hist) {
-		return rep, fmt.Errorf("watcher stopped at history entry %d of %d (revision %d)", h, len(hist), hist[h].rev)
+	return out
+}
+
+func fromCheck(evs []watchcheck.Event) []event {
+	out := make([]event, len(evs))
+	for i, e := range evs {
+		out[i] = event{rev: e.Rev, key: e.Key, value: e.Value}
 	}
-	return rep, nil
+	return out
+}
+
+func checkStream(events []event, relists []relist, sessions int, hist []event) (watchReport, error) {
+	rl := make([]watchcheck.Relist, len(relists))
+	for i, r := range relists {
+		rl[i] = watchcheck.Relist{AfterEvents: r.afterEvents, Rev: r.rev, KVs: r.kvs}
+	}
+	rep, err := watchcheck.Check(toCheck(events), rl, sessions, toCheck(hist))
+	return watchReport{events: rep.Events, sessions: rep.Sessions, relists: rep.Relists, skipped: rep.Skipped}, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/keeldb/keel/internal/watchcheck"
 )
 
 // event is one put under the workload prefix, as the history or the watcher saw it.
@@ -278,31 +279,10 @@ func memberEndpoint(c *dcluster, n string) (string, error) {
 }
 
 // readHistory returns every put under the prefix with a revision in [1, to], read with a
-// watch from revision 1; the revision to must hold a put under the prefix. It checks that
-// the revisions increase and that every event is a put (the workload never deletes).
+// watch from revision 1; the revision to must hold a put under the prefix.
 func readHistory(ctx context.Context, cli *clientv3.Client, to int64) ([]event, error) {
-	var hist []event
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for resp := range cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(1)) {
-		if err := resp.Err(); err != nil {
-			return nil, fmt.Errorf("history watch from 1: %w", err)
-		}
-		for _, e := range resp.Events {
-			if e.Type != clientv3.EventTypePut {
-				return nil, fmt.Errorf("history: unexpected %v of %q at revision %d", e.Type, e.Kv.Key, e.Kv.ModRevision)
-			}
-			r := e.Kv.ModRevision
-			if n := len(hist); n > 0 && r <= hist[n-1].rev {
-				return nil, fmt.Errorf("history: revision %d after %d", r, hist[n-1].rev)
-			}
-			hist = append(hist, event{rev: r, key: string(e.Kv.Key), value: string(e.Kv.Value)})
-			if r >= to {
-				return hist, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("history watch ended before revision %d after %d events: %w", to, len(hist), wctx.Err())
+	hist, err := watchcheck.ReadHistory(ctx, cli, prefix, 1, to)
+	return fromCheck(hist), err
 }
 
 // watchReport summarises a successful watch check.
@@ -320,38 +300,29 @@ func (w *watcher) check(hist []event) (watchReport, error) {
 	return checkStream(w.events, w.relists, w.sessions, hist)
 }
 
+// The stream check and the history reader are shared with the other chaos tier
+// (internal/watchcheck); these convert at the boundary.
+func toCheck(evs []event) []watchcheck.Event {
+	out := make([]watchcheck.Event, len(evs))
+	for i, e := range evs {
+		out[i] = watchcheck.Event{Rev: e.rev, Key: e.key, Value: e.value}
+	}
+	return out
+}
+
+func fromCheck(evs []watchcheck.Event) []event {
+	out := make([]event, len(evs))
+	for i, e := range evs {
+		out[i] = event{rev: e.Rev, key: e.Key, value: e.Value}
+	}
+	return out
+}
+
 func checkStream(events []event, relists []relist, sessions int, hist []event) (watchReport, error) {
-	rep := watchReport{events: len(events), sessions: sessions, relists: len(relists)}
-	state := map[string]string{}
-	h, rl := 0, 0
-	for i := 0; i <= len(events); i++ {
-		for rl < len(relists) && relists[rl].afterEvents == i {
-			r := relists[rl]
-			for h < len(hist) && hist[h].rev <= r.rev {
-				state[hist[h].key] = hist[h].value
-				h++
-				rep.skipped++
-			}
-			if !maps.Equal(state, r.kvs) {
-				return rep, fmt.Errorf("re-list %d at revision %d: got %v, history says %v", rl, r.rev, r.kvs, state)
-			}
-			rl++
-		}
-		if i == len(events) {
-			break
-		}
-		got := events[i]
-		if h >= len(hist) {
-			return rep, fmt.Errorf("watch event %d %+v: beyond the history's last revision", i, got)
-		}
-		if got != hist[h] {
-			return rep, fmt.Errorf("watch event %d: got %+v, history has %+v (out of order, missing or repeated event)", i, got, hist[h])
-		}
-		state[got.key] = got.value
-		h++
+	rl := make([]watchcheck.Relist, len(relists))
+	for i, r := range relists {
+		rl[i] = watchcheck.Relist{AfterEvents: r.afterEvents, Rev: r.rev, KVs: r.kvs}
 	}
-	if h != len(hist) {
-		return rep, fmt.Errorf("watcher stopped at history entry %d of %d (revision %d)", h, len(hist), hist[h].rev)
-	}
-	return rep, nil
+	rep, err := watchcheck.Check(toCheck(events), rl, sessions, toCheck(hist))
+	return watchReport{events: rep.Events, sessions: rep.Sessions, relists: rep.Relists, skipped: rep.Skipped}, err
 }
