@@ -12,24 +12,9 @@ import (
 	"github.com/keeldb/keel/orchestrator/agent"
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/registry"
-)
 
-// eventually polls cond until it returns nil or the deadline passes, then fails with the
-// last error.
-func eventually(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"github.com/keeldb/keel/orchestrator/internal/poll"
+)
 
 func startAgent(t *testing.T, ctx context.Context, a *agent.Agent) (stop func()) {
 	t.Helper()
@@ -75,7 +60,7 @@ func TestAgent(t *testing.T) {
 	stop := startAgent(t, ctx, a)
 
 	t.Run("registers nodes", func(t *testing.T) {
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, func() error {
 			for _, name := range a.NodeNames() {
 				n, err := stores.Nodes.Get(ctx, "", name)
 				if err != nil {
@@ -92,7 +77,7 @@ func TestAgent(t *testing.T) {
 
 	t.Run("heartbeats", func(t *testing.T) {
 		first := map[string]time.Time{}
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, func() error {
 			for _, name := range a.NodeNames() {
 				l, err := stores.Leases.Get(ctx, agent.NodeLeaseNamespace, name)
 				if err != nil {
@@ -128,7 +113,7 @@ func TestAgent(t *testing.T) {
 		mk("foreign", "elsewhere")
 		mk("unbound", "")
 		var got *api.Pod
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, func() error {
 			p, err := stores.Pods.Get(ctx, "default", "p1")
 			if err != nil {
 				return err
@@ -188,7 +173,7 @@ func TestAgent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, func() error {
 			cur, err := stores.Pods.Get(ctx, "default", "p2")
 			if err != nil {
 				return err
@@ -206,7 +191,7 @@ func TestAgent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, func() error {
 			_, err := stores.Pods.Get(ctx, "default", p.Name)
 			if errors.Is(err, registry.ErrNotFound) {
 				return nil
@@ -239,7 +224,7 @@ func TestAgent(t *testing.T) {
 		}
 		a2 := agent.New(cli, agent.Config{NodeName: "sim", Nodes: 3, HeartbeatInterval: 100 * time.Millisecond})
 		startAgent(t, ctx, a2)
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, func() error {
 			n, err := stores.Nodes.Get(ctx, "", "sim-0")
 			if err != nil {
 				return err
@@ -279,7 +264,7 @@ func TestManyNodes(t *testing.T) {
 	a := agent.New(cli, agent.Config{NodeName: "many", Nodes: n, HeartbeatInterval: 200 * time.Millisecond})
 	startAgent(t, ctx, a)
 	first := map[string]time.Time{}
-	eventually(t, 40*time.Second, func() error {
+	poll.Eventually(t, 40*time.Second, func() error {
 		nodes, err := stores.Nodes.List(ctx, registry.ListOptions{})
 		if err != nil {
 			return err

@@ -14,24 +14,9 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/labels"
 	"github.com/keeldb/keel/orchestrator/registry"
-)
 
-// eventually polls cond until it returns nil, failing the test with the last error after d.
-// A condition may also return a permanent failure wrapped in errStop.
-func eventually(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if errors.Is(err, errStop) || time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"github.com/keeldb/keel/orchestrator/internal/poll"
+)
 
 var errStop = errors.New("invariant violated")
 
@@ -201,10 +186,10 @@ func TestDeployment(t *testing.T) {
 		if _, err := e.stores.Deployments.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error { return e.rolledOut("web", "v1", 4, "1") })
+		poll.Eventually(t, 30*time.Second, func() error { return e.rolledOut("web", "v1", 4, "1") })
 		e.setImage("web", "v2")
 		sawBoth := false
-		eventually(t, 40*time.Second, func() error {
+		poll.Eventually(t, 40*time.Second, func() error {
 			p := e.pods("web")
 			if p.total > 5 || p.ready < 4 {
 				return fmt.Errorf("%w: %d pods (max 5), %d ready (min 4)", errStop, p.total, p.ready)
@@ -221,7 +206,7 @@ func TestDeployment(t *testing.T) {
 		e.t = t
 		before := len(e.replicaSets("web"))
 		e.setImage("web", "v1")
-		eventually(t, 40*time.Second, func() error {
+		poll.Eventually(t, 40*time.Second, func() error {
 			p := e.pods("web")
 			if p.total > 5 || p.ready < 4 {
 				return fmt.Errorf("%w: %d pods (max 5), %d ready (min 4)", errStop, p.total, p.ready)
@@ -239,9 +224,9 @@ func TestDeployment(t *testing.T) {
 		if _, err := e.stores.Deployments.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error { return e.rolledOut("batch", "v1", 3, "1") })
+		poll.Eventually(t, 30*time.Second, func() error { return e.rolledOut("batch", "v1", 3, "1") })
 		e.setImage("batch", "v2")
-		eventually(t, 40*time.Second, func() error {
+		poll.Eventually(t, 40*time.Second, func() error {
 			if p := e.pods("batch"); p.images["v1"] > 0 && p.images["v2"] > 0 {
 				return fmt.Errorf("%w: old and new pods together: %v", errStop, p.images)
 			}
@@ -254,7 +239,7 @@ func TestDeployment(t *testing.T) {
 		if _, err := e.stores.Deployments.Delete(ctx, "default", "batch", registry.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error {
+		poll.Eventually(t, 30*time.Second, func() error {
 			rss, p := e.replicaSets("batch"), e.pods("batch")
 			if len(rss) > 0 || p.total > 0 {
 				return fmt.Errorf("%d replica sets, %d pods left", len(rss), p.total)

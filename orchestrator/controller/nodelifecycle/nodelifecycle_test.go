@@ -14,22 +14,9 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/registry"
-)
 
-func eventually(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+	"github.com/keeldb/keel/orchestrator/internal/poll"
+)
 
 // start runs fn in the background until the returned stop is called (or the test ends).
 func start(t *testing.T, ctx context.Context, fn func(context.Context) error) (stop func()) {
@@ -122,7 +109,7 @@ func TestNodeLossReschedules(t *testing.T) {
 			EvictionTimeout: time.Second, MonitorPeriod: 100 * time.Millisecond})
 	})
 
-	eventually(t, 20*time.Second, func() error { return countReadyNodes(ctx, stores, 3) })
+	poll.Eventually(t, 20*time.Second, func() error { return countReadyNodes(ctx, stores, 3) })
 	replicas := int32(6)
 	rs, err := stores.ReplicaSets.Create(ctx, &api.ReplicaSet{
 		ObjectMeta: api.ObjectMeta{Name: "web"},
@@ -135,7 +122,7 @@ func TestNodeLossReschedules(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onA []string
-	eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		if err := bind(ctx, stores); err != nil {
 			return err
 		}
@@ -154,7 +141,7 @@ func TestNodeLossReschedules(t *testing.T) {
 	}
 
 	stopA()
-	eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		for _, name := range []string{"a-0", "a-1"} {
 			n, err := stores.Nodes.Get(ctx, "", name)
 			if err != nil {
@@ -166,7 +153,7 @@ func TestNodeLossReschedules(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		if err := bind(ctx, stores); err != nil {
 			return err
 		}
@@ -191,7 +178,7 @@ func TestNodeLossReschedules(t *testing.T) {
 	if readyOf(b) != api.ConditionTrue || len(b.Spec.Taints) != 0 {
 		t.Errorf("live node b: Ready=%s taints %+v", readyOf(b), b.Spec.Taints)
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		cur, err := stores.ReplicaSets.Get(ctx, "default", rs.Name)
 		if err != nil {
 			return err

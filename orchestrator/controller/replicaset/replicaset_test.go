@@ -12,22 +12,9 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/labels"
 	"github.com/keeldb/keel/orchestrator/registry"
-)
 
-func eventually(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"github.com/keeldb/keel/orchestrator/internal/poll"
+)
 
 type env struct {
 	t      *testing.T
@@ -79,7 +66,7 @@ func names(ps []*api.Pod) []string {
 func (e *env) waitOwned(rs *api.ReplicaSet, n int) []*api.Pod {
 	e.t.Helper()
 	var got []*api.Pod
-	eventually(e.t, 30*time.Second, func() error {
+	poll.Eventually(e.t, 30*time.Second, func() error {
 		all, owned := e.pods(rs.Name, rs.UID)
 		if len(all) != n || len(owned) != n {
 			return fmt.Errorf("%d pods labelled, %d owned, want %d", len(all), len(owned), n)
@@ -92,7 +79,7 @@ func (e *env) waitOwned(rs *api.ReplicaSet, n int) []*api.Pod {
 
 func (e *env) waitStatus(rs *api.ReplicaSet, replicas, ready int32) {
 	e.t.Helper()
-	eventually(e.t, 30*time.Second, func() error {
+	poll.Eventually(e.t, 30*time.Second, func() error {
 		cur, err := e.stores.ReplicaSets.Get(e.ctx, "default", rs.Name)
 		if err != nil {
 			return err
@@ -190,7 +177,7 @@ func TestReplicaSet(t *testing.T) {
 		if _, err := e.stores.Pods.Delete(ctx, victim.Namespace, victim.Name, registry.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error {
+		poll.Eventually(t, 30*time.Second, func() error {
 			all, owned := e.pods("web", rs.UID)
 			if len(all) != 5 || len(owned) != 5 || slices.Contains(names(owned), victim.Name) {
 				return fmt.Errorf("pods %v, want 5 without %s", names(all), victim.Name)
@@ -232,7 +219,7 @@ func TestReplicaSet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error {
+		poll.Eventually(t, 30*time.Second, func() error {
 			cur, err := e.stores.Pods.Get(ctx, p.Namespace, p.Name)
 			if err != nil {
 				return err
@@ -262,7 +249,7 @@ func TestReplicaSet(t *testing.T) {
 		if _, err := e.stores.ReplicaSets.Delete(ctx, "default", "web", registry.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error {
+		poll.Eventually(t, 30*time.Second, func() error {
 			if _, owned := e.pods("web", rs.UID); len(owned) > 0 {
 				return fmt.Errorf("pods of the deleted replica set remain: %v", names(owned))
 			}
