@@ -57,7 +57,20 @@ type NodeStatus struct {
 	Phase       string          `json:"phase,omitempty"`
 	Conditions  []NodeCondition `json:"conditions,omitempty"`
 	Addresses   []NodeAddress   `json:"addresses,omitempty"`
-	NodeInfo    NodeSystemInfo  `json:"nodeInfo,omitzero"`
+	// DaemonEndpoints names the agent's own HTTP port (container logs), served on the node's
+	// InternalIP.
+	DaemonEndpoints NodeDaemonEndpoints `json:"daemonEndpoints,omitzero"`
+	NodeInfo        NodeSystemInfo      `json:"nodeInfo,omitzero"`
+}
+
+// NodeDaemonEndpoints lists the ports of the daemons running on the node.
+type NodeDaemonEndpoints struct {
+	KubeletEndpoint DaemonEndpoint `json:"kubeletEndpoint,omitzero"`
+}
+
+// DaemonEndpoint is one daemon's port.
+type DaemonEndpoint struct {
+	Port int32 `json:"Port"`
 }
 
 // NodeCondition is one node condition (Ready, MemoryPressure, ...).
@@ -149,11 +162,29 @@ type ContainerPort struct {
 	Protocol      string `json:"protocol,omitempty"`
 }
 
-// EnvVar is an environment variable with a literal value.
+// EnvVar is an environment variable: a literal value, which may reference earlier
+// variables as $(NAME), or a field of the pod (the downward API).
 type EnvVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value,omitempty"`
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
 }
+
+// EnvVarSource is where a variable's value comes from; only fieldRef is supported.
+type EnvVarSource struct {
+	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+}
+
+// ObjectFieldSelector selects a field of the pod: metadata.name, metadata.namespace,
+// metadata.uid, spec.nodeName, spec.serviceAccountName, status.podIP or status.hostIP.
+type ObjectFieldSelector struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	FieldPath  string `json:"fieldPath"`
+}
+
+// EnvFieldPaths are the pod fields an EnvVarSource may select.
+var EnvFieldPaths = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+	"spec.serviceAccountName", "status.podIP", "status.hostIP"}
 
 // ResourceRequirements are the container's requests and limits.
 type ResourceRequirements struct {

@@ -271,8 +271,20 @@ func validateContainer(c *Container, names map[string]bool, p Path, init bool) E
 		}
 	}
 	for i, e := range c.Env {
+		ep := p.Child("env").Index(i)
 		if !envNameRe.MatchString(e.Name) {
-			errs = append(errs, invalid(p.Child("env").Index(i).Child("name"), e.Name, "must be a C identifier-like name"))
+			errs = append(errs, invalid(ep.Child("name"), e.Name, "must be a C identifier-like name"))
+		}
+		if e.ValueFrom == nil {
+			continue
+		}
+		switch {
+		case e.Value != "":
+			errs = append(errs, invalid(ep.Child("valueFrom"), "", "may not be specified when `value` is not empty"))
+		case e.ValueFrom.FieldRef == nil:
+			errs = append(errs, required(ep.Child("valueFrom.fieldRef"), "only fieldRef is supported"))
+		case !slices.Contains(EnvFieldPaths, e.ValueFrom.FieldRef.FieldPath):
+			errs = append(errs, notSupported(ep.Child("valueFrom.fieldRef.fieldPath"), e.ValueFrom.FieldRef.FieldPath, EnvFieldPaths...))
 		}
 	}
 	errs = append(errs, validateResources(c.Resources.Requests, p.Child("resources.requests"))...)
