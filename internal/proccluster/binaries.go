@@ -25,8 +25,13 @@ const (
 // keeldPackage is the import path BuildKeeld builds.
 const keeldPackage = "github.com/keeldb/keel/cmd/keeld"
 
-// build caches the one keeld build per test binary.
-var build struct {
+// builds caches one build per package per test binary.
+var builds struct {
+	mu    sync.Mutex
+	byPkg map[string]*buildResult
+}
+
+type buildResult struct {
 	once sync.Once
 	path string
 	err  error
@@ -77,39 +82,70 @@ func BuildKeeld(t testing.TB) string {
 		t.Skip("proccluster: cmd/keeld does not exist yet; skipping the Keel side (set " +
 			EnvKeeldBinary + " to use a prebuilt binary)")
 	}
+	return buildPackage(t, keeldPackage, os.Getenv(EnvKeeldRace) == "1")
+}
+
+// BuildOrch returns the path of an orch binary built from ./cmd/orch, once per test binary,
+// next to keeld's build (call RemoveBuilds from TestMain).
+func BuildOrch(t testing.TB) string {
+	t.Helper()
+	return buildPackage(t, orchPackage, false)
+}
+
+// orchPackage is the import path BuildOrch builds.
+const orchPackage = "github.com/keeldb/keel/cmd/orch"
+
+// buildPackage builds pkg once per test binary into its own temporary directory.
+func buildPackage(t testing.TB, pkg string, race bool) string {
+	t.Helper()
 	root := ModuleRoot(t)
-	build.once.Do(func() {
+	builds.mu.Lock()
+	if builds.byPkg == nil {
+		builds.byPkg = map[string]*buildResult{}
+	}
+	b := builds.byPkg[pkg]
+	if b == nil {
+		b = &buildResult{}
+		builds.byPkg[pkg] = b
+	}
+	builds.mu.Unlock()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "keel-proccluster-")
 		if err != nil {
-			build.err = err
+			b.err = err
 			return
 		}
-		out := filepath.Join(dir, "keeld")
+		out := filepath.Join(dir, filepath.Base(pkg))
 		args := []string{"build", "-o", out}
-		if os.Getenv(EnvKeeldRace) == "1" {
+		if race {
 			args = append(args, "-race")
 		}
-		args = append(args, keeldPackage)
+		args = append(args, pkg)
 		cmd := exec.Command("go", args...)
 		cmd.Dir = root
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Run(); err != nil {
-			build.err = errors.New("go " + strings.Join(args, " ") + ": " + err.Error() + "\n" + buf.String())
+			b.err = errors.New("go " + strings.Join(args, " ") + ": " + err.Error() + "\n" + buf.String())
 			return
 		}
-		build.path = out
+		b.path = out
 	})
-	if build.err != nil {
-		t.Fatalf("proccluster: building keeld: %v", build.err)
+	if b.err != nil {
+		t.Fatalf("proccluster: building %s: %v", pkg, b.err)
 	}
-	return build.path
+	return b.path
 }
 
-// RemoveBuilds deletes the binary BuildKeeld built, if any. Call it from TestMain after m.Run.
+// RemoveBuilds deletes the binaries BuildKeeld and BuildOrch built, if any. Call it from
+// TestMain after m.Run.
 func RemoveBuilds() {
-	if build.path != "" {
-		_ = os.RemoveAll(filepath.Dir(build.path))
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	for _, b := range builds.byPkg {
+		if b.path != "" {
+			_ = os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 }
 
