@@ -148,6 +148,14 @@ func (s *Store[T, P]) prepareCreate(obj P) error {
 // and resourceVersion set). It fails with ErrAlreadyExists when the key exists, and with an
 // error matching api.ErrInvalid when the object does not validate. obj is not modified.
 func (s *Store[T, P]) Create(ctx context.Context, obj P) (P, error) {
+	return s.CreateWithLease(ctx, obj, clientv3.NoLease)
+}
+
+// CreateWithLease is Create with the object's key attached to the store lease id, so that
+// the object is deleted when the lease expires or is revoked (Kubernetes' Event TTL). The
+// lease must exist (else the store's lease-not-found error is returned); clientv3.NoLease
+// means no lease, as Create.
+func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.LeaseID) (P, error) {
 	obj = api.DeepCopy(obj)
 	if err := s.prepareCreate(obj); err != nil {
 		return nil, err
@@ -158,7 +166,7 @@ func (s *Store[T, P]) Create(ctx context.Context, obj P) (P, error) {
 	}
 	key := s.keyOf(obj)
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(b))).Commit()
+		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(id))).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: create %s: %w", key, err)
 	}
@@ -267,20 +275,27 @@ func (s *Store[T, P]) List(ctx context.Context, opts ListOptions) (*List[P], err
 	}
 }
 
-// current reads the object at key with its mod_revision.
-func (s *Store[T, P]) current(ctx context.Context, ns, name string) (P, int64, error) {
+// stored is an object as read with its key's mod_revision and lease.
+type stored[P any] struct {
+	obj    P
+	modRev int64
+	lease  clientv3.LeaseID
+}
+
+// current reads the object at key with its mod_revision and lease.
+func (s *Store[T, P]) current(ctx context.Context, ns, name string) (stored[P], error) {
 	resp, err := s.cli.Get(ctx, s.Key(ns, name))
 	if err != nil {
-		return nil, 0, fmt.Errorf("registry: get %s: %w", s.Key(ns, name), err)
+		return stored[P]{}, fmt.Errorf("registry: get %s: %w", s.Key(ns, name), err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, 0, s.notFound(ns, name)
+		return stored[P]{}, s.notFound(ns, name)
 	}
 	obj, err := s.Decode(resp.Kvs[0])
 	if err != nil {
-		return nil, 0, err
+		return stored[P]{}, err
 	}
-	return obj, resp.Kvs[0].ModRevision, nil
+	return stored[P]{obj: obj, modRev: resp.Kvs[0].ModRevision, lease: clientv3.LeaseID(resp.Kvs[0].Lease)}, nil
 }
 
 func parseRV(rv string) (int64, error) {
@@ -294,7 +309,8 @@ func parseRV(rv string) (int64, error) {
 // Update replaces the object's spec and metadata (labels, annotations, ownerReferences,
 // finalizers, deletionTimestamp) if its resourceVersion is still the stored one, else it
 // fails with ErrConflict. Status, uid and creationTimestamp keep their stored values;
-// generation is bumped when the spec changed. A missing object gives ErrNotFound.
+// generation is bumped when the spec changed; the key keeps its store lease, if any. A
+// missing object gives ErrNotFound.
 func (s *Store[T, P]) Update(ctx context.Context, obj P) (P, error) {
 	rv, err := parseRV(obj.Meta().ResourceVersion)
 	if err != nil {
@@ -322,10 +338,11 @@ func (s *Store[T, P]) UpdateStatus(ctx context.Context, obj P) (P, error) {
 
 func (s *Store[T, P]) update(ctx context.Context, obj P, rv int64, statusOnly bool) (P, error) {
 	m := obj.Meta()
-	cur, modRev, err := s.current(ctx, m.Namespace, m.Name)
+	st, err := s.current(ctx, m.Namespace, m.Name)
 	if err != nil {
 		return nil, err
 	}
+	cur, modRev := st.obj, st.modRev
 	if modRev != rv {
 		return nil, s.conflict(m.Namespace, m.Name)
 	}
@@ -338,7 +355,7 @@ func (s *Store[T, P]) update(ctx context.Context, obj P, rv int64, statusOnly bo
 	if err != nil {
 		return nil, err
 	}
-	out, ok, err := s.write(ctx, cur, next, modRev)
+	out, ok, err := s.write(ctx, cur, next, modRev, st.lease)
 	if err != nil {
 		return nil, err
 	}
@@ -353,9 +370,9 @@ func (s *Store[T, P]) conflict(ns, name string) error {
 }
 
 // write validates next, keeps cur's identity, bumps generation on a spec change, and puts it
-// if the key's mod_revision is still modRev. ok is false on a failed compare. An unchanged
-// object is not written and cur is returned.
-func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64) (P, bool, error) {
+// with lease attached if the key's mod_revision is still modRev. ok is false on a failed
+// compare. An unchanged object is not written and cur is returned (its lease unchanged).
+func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64, lease clientv3.LeaseID) (P, bool, error) {
 	nm, cm := next.Meta(), cur.Meta()
 	nm.Name, nm.Namespace, nm.UID, nm.CreationTimestamp = cm.Name, cm.Namespace, cm.UID, cm.CreationTimestamp
 	nm.GenerateName = cm.GenerateName
@@ -380,7 +397,7 @@ func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64) (P, 
 	}
 	key := s.keyOf(next)
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
-		Then(clientv3.OpPut(key, string(b))).Commit()
+		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease))).Commit()
 	if err != nil {
 		return nil, false, fmt.Errorf("registry: update %s: %w", key, err)
 	}
@@ -395,18 +412,35 @@ func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64) (P, 
 // object did not change meanwhile, re-reading and re-applying fn after every conflict
 // until it succeeds, fn fails, or ctx ends. The whole object (spec, metadata and status)
 // is taken from fn's result, except identity fields; generation is bumped on a spec change.
-// A missing object gives ErrNotFound; fn's error is returned as is.
+// The key keeps its store lease, if any. A missing object gives ErrNotFound; fn's error is
+// returned as is.
 func (s *Store[T, P]) GuaranteedUpdate(ctx context.Context, ns, name string, fn func(cur P) (P, error)) (P, error) {
+	return s.guaranteedUpdate(ctx, ns, name, fn, false, clientv3.NoLease)
+}
+
+// GuaranteedUpdateWithLease is GuaranteedUpdate that (re)attaches the key to the store lease
+// id, which must exist, when it writes; an unchanged object keeps its lease. Events use it
+// to restart their TTL when they are bumped.
+func (s *Store[T, P]) GuaranteedUpdateWithLease(ctx context.Context, ns, name string, id clientv3.LeaseID, fn func(cur P) (P, error)) (P, error) {
+	return s.guaranteedUpdate(ctx, ns, name, fn, true, id)
+}
+
+func (s *Store[T, P]) guaranteedUpdate(ctx context.Context, ns, name string, fn func(cur P) (P, error), setLease bool, id clientv3.LeaseID) (P, error) {
 	for {
-		cur, modRev, err := s.current(ctx, ns, name)
+		st, err := s.current(ctx, ns, name)
 		if err != nil {
 			return nil, err
 		}
+		cur := st.obj
 		next, err := fn(api.DeepCopy(cur))
 		if err != nil {
 			return nil, err
 		}
-		out, ok, err := s.write(ctx, cur, next, modRev)
+		lease := st.lease
+		if setLease {
+			lease = id
+		}
+		out, ok, err := s.write(ctx, cur, next, st.modRev, lease)
 		if err != nil || ok {
 			return out, err
 		}
@@ -429,10 +463,11 @@ type DeleteOptions struct {
 func (s *Store[T, P]) Delete(ctx context.Context, ns, name string, opts DeleteOptions) (P, error) {
 	key := s.Key(ns, name)
 	for {
-		cur, modRev, err := s.current(ctx, ns, name)
+		st, err := s.current(ctx, ns, name)
 		if err != nil {
 			return nil, err
 		}
+		cur, modRev := st.obj, st.modRev
 		if opts.ResourceVersion != "" && opts.ResourceVersion != cur.Meta().ResourceVersion ||
 			opts.UID != "" && opts.UID != cur.Meta().UID {
 			return nil, s.conflict(ns, name)

@@ -19,6 +19,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
 	"github.com/keeldb/keel/orchestrator/workqueue"
@@ -41,6 +42,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Recorder records ScalingReplicaSet events on Deployments; nil records none.
+	Recorder *events.Recorder
 }
 
 // Controller is the Deployment controller.
@@ -213,15 +216,16 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return old[i].CreationTimestamp.Before(old[j].CreationTimestamp.Time)
 	})
 	var err error
+	var created string // the ReplicaSet created by this sync
 	if !d.Spec.Paused {
 		if d.Spec.Strategy.Type == api.RecreateStrategy {
-			err = c.recreate(ctx, d, newRS, old, hash)
+			err = c.recreate(ctx, d, newRS, old, hash, &created)
 		} else {
-			err = c.rolling(ctx, d, newRS, old, hash)
+			err = c.rolling(ctx, d, newRS, old, hash, &created)
 		}
 	}
 	err = errors.Join(err, c.cleanup(ctx, d, old))
-	return errors.Join(err, c.updateStatus(ctx, d, newRS, old))
+	return errors.Join(err, c.updateStatus(ctx, d, newRS, old, created))
 }
 
 // nextRevision returns max(revision of old) + 1.
@@ -238,8 +242,9 @@ func controllerRef(d *api.Deployment) api.OwnerReference {
 	return api.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: &t, BlockOwnerDeletion: &t}
 }
 
-// createReplicaSet creates the ReplicaSet of d's current template with n replicas.
-func (c *Controller) createReplicaSet(ctx context.Context, d *api.Deployment, hash string, n int32, rev int64) error {
+// createReplicaSet creates the ReplicaSet of d's current template with n replicas and sets
+// *created to its name.
+func (c *Controller) createReplicaSet(ctx context.Context, d *api.Deployment, hash string, n int32, rev int64, created *string) error {
 	lbls := maps.Clone(d.Spec.Template.Labels)
 	if lbls == nil {
 		lbls = map[string]string{}
@@ -267,14 +272,18 @@ func (c *Controller) createReplicaSet(ctx context.Context, d *api.Deployment, ha
 		return fmt.Errorf("deployment %s: replica set %s exists but is not cached as its own: %w", api.KeyFunc(d), rs.Name, err)
 	}
 	if err == nil {
+		*created = rs.Name
 		c.log.Info("created replica set", "deployment", api.KeyFunc(d), "replicaset", rs.Name, "replicas", n, "revision", rev)
+		if n > 0 {
+			c.cfg.Recorder.Eventf(d, events.TypeNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
+		}
 	}
 	return err
 }
 
-// scale sets rs's replicas to n (and its revision when rev > 0), failing with a conflict
-// when the cached rs is stale.
-func (c *Controller) scale(ctx context.Context, rs *api.ReplicaSet, n int32, rev int64) error {
+// scale sets the replicas of d's rs to n (and its revision when rev > 0), failing with a
+// conflict when the cached rs is stale.
+func (c *Controller) scale(ctx context.Context, d *api.Deployment, rs *api.ReplicaSet, n int32, rev int64) error {
 	next := api.DeepCopy(rs)
 	next.Spec.Replicas = &n
 	if rev > 0 {
@@ -286,17 +295,23 @@ func (c *Controller) scale(ctx context.Context, rs *api.ReplicaSet, n int32, rev
 	_, err := c.stores.ReplicaSets.Update(ctx, next)
 	if err == nil {
 		c.log.Debug("scaled replica set", "replicaset", api.KeyFunc(rs), "from", replicas(rs), "to", n)
+		switch from := replicas(rs); {
+		case n > from:
+			c.cfg.Recorder.Eventf(d, events.TypeNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", rs.Name, n)
+		case n < from:
+			c.cfg.Recorder.Eventf(d, events.TypeNormal, "ScalingReplicaSet", "Scaled down replica set %s to %d", rs.Name, n)
+		}
 	}
 	return err
 }
 
 // ensureRevision gives a reused ReplicaSet (rollback) a revision above every old one.
-func (c *Controller) ensureRevision(ctx context.Context, newRS *api.ReplicaSet, old []*api.ReplicaSet) (bool, error) {
+func (c *Controller) ensureRevision(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet) (bool, error) {
 	next := nextRevision(old)
 	if revision(newRS) >= next {
 		return false, nil
 	}
-	return true, c.scale(ctx, newRS, replicas(newRS), next)
+	return true, c.scale(ctx, d, newRS, replicas(newRS), next)
 }
 
 func maxSurgeUnavailable(d *api.Deployment) (surge, unavailable int32) {
@@ -319,24 +334,24 @@ func maxSurgeUnavailable(d *api.Deployment) (surge, unavailable int32) {
 
 // rolling performs one step of a RollingUpdate; the informer events of its write trigger
 // the next.
-func (c *Controller) rolling(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet, hash string) error {
+func (c *Controller) rolling(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet, hash string, created *string) error {
 	want := *d.Spec.Replicas
 	surge, unavailable := maxSurgeUnavailable(d)
 	if newRS == nil {
 		n := max(0, min(want+surge-podCount(old...), want))
-		return c.createReplicaSet(ctx, d, hash, n, nextRevision(old))
+		return c.createReplicaSet(ctx, d, hash, n, nextRevision(old), created)
 	}
-	if changed, err := c.ensureRevision(ctx, newRS, old); changed || err != nil {
+	if changed, err := c.ensureRevision(ctx, d, newRS, old); changed || err != nil {
 		return err
 	}
 	// Scale the new ReplicaSet up within the surge (or down to the replica count).
 	cur := replicas(newRS)
 	if cur > want {
-		return c.scale(ctx, newRS, want, 0)
+		return c.scale(ctx, d, newRS, want, 0)
 	}
 	if cur < want {
 		if up := min(want+surge-podCount(append(old, newRS)...), want-cur); up > 0 {
-			return c.scale(ctx, newRS, cur+up, 0)
+			return c.scale(ctx, d, newRS, cur+up, 0)
 		}
 	}
 	if specCount(old...) == 0 {
@@ -357,7 +372,7 @@ func (c *Controller) rolling(ctx context.Context, d *api.Deployment, newRS *api.
 		}
 		if unhealthy := replicas(rs) - rs.Status.AvailableReplicas; unhealthy > 0 && replicas(rs) > 0 {
 			n := min(room, unhealthy)
-			if err := c.scale(ctx, rs, replicas(rs)-n, 0); err != nil {
+			if err := c.scale(ctx, d, rs, replicas(rs)-n, 0); err != nil {
 				return err
 			}
 			room -= n
@@ -374,7 +389,7 @@ func (c *Controller) rolling(ctx context.Context, d *api.Deployment, newRS *api.
 		}
 		if r := replicas(rs); r > 0 {
 			n := min(down, r)
-			if err := c.scale(ctx, rs, r-n, 0); err != nil {
+			if err := c.scale(ctx, d, rs, r-n, 0); err != nil {
 				return err
 			}
 			down -= n
@@ -385,12 +400,12 @@ func (c *Controller) rolling(ctx context.Context, d *api.Deployment, newRS *api.
 
 // recreate scales every old ReplicaSet to 0, waits for their pods to go, then scales the
 // new one up.
-func (c *Controller) recreate(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet, hash string) error {
+func (c *Controller) recreate(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet, hash string, created *string) error {
 	want := *d.Spec.Replicas
 	var errs []error
 	for _, rs := range old {
 		if replicas(rs) > 0 {
-			errs = append(errs, c.scale(ctx, rs, 0, 0))
+			errs = append(errs, c.scale(ctx, d, rs, 0, 0))
 		}
 	}
 	if len(errs) > 0 {
@@ -402,13 +417,13 @@ func (c *Controller) recreate(ctx context.Context, d *api.Deployment, newRS *api
 		}
 	}
 	if newRS == nil {
-		return c.createReplicaSet(ctx, d, hash, want, nextRevision(old))
+		return c.createReplicaSet(ctx, d, hash, want, nextRevision(old), created)
 	}
-	if changed, err := c.ensureRevision(ctx, newRS, old); changed || err != nil {
+	if changed, err := c.ensureRevision(ctx, d, newRS, old); changed || err != nil {
 		return err
 	}
 	if replicas(newRS) != want {
-		return c.scale(ctx, newRS, want, 0)
+		return c.scale(ctx, d, newRS, want, 0)
 	}
 	return nil
 }
@@ -469,12 +484,12 @@ func (c *Controller) collect(ctx context.Context, key string) error {
 	return errors.Join(errs...)
 }
 
-func (c *Controller) updateStatus(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet) error {
+func (c *Controller) updateStatus(ctx context.Context, d *api.Deployment, newRS *api.ReplicaSet, old []*api.ReplicaSet, created string) error {
 	all := old
 	if newRS != nil {
 		all = append(slices.Clone(old), newRS)
 	}
-	st := api.DeploymentStatus{ObservedGeneration: d.Generation, Conditions: d.Status.Conditions, CollisionCount: d.Status.CollisionCount}
+	st := api.DeploymentStatus{ObservedGeneration: d.Generation, Conditions: slices.Clone(d.Status.Conditions), CollisionCount: d.Status.CollisionCount}
 	for _, rs := range all {
 		st.Replicas += rs.Status.Replicas
 		st.ReadyReplicas += rs.Status.ReadyReplicas
@@ -484,9 +499,16 @@ func (c *Controller) updateStatus(ctx context.Context, d *api.Deployment, newRS 
 		st.UpdatedReplicas = newRS.Status.Replicas
 	}
 	st.UnavailableReplicas = max(0, *d.Spec.Replicas-st.AvailableReplicas)
+	now := c.cfg.Now()
+	setAvailable(d, &st, now)
+	syncProgress(d, &st, newRS, created, now)
+	if after, ok := progressCheckAfter(d, &st, now); ok {
+		c.queue.AddAfter(api.KeyFunc(d), after)
+	}
 	cur := d.Status
 	if cur.ObservedGeneration == st.ObservedGeneration && cur.Replicas == st.Replicas && cur.UpdatedReplicas == st.UpdatedReplicas &&
-		cur.ReadyReplicas == st.ReadyReplicas && cur.AvailableReplicas == st.AvailableReplicas && cur.UnavailableReplicas == st.UnavailableReplicas {
+		cur.ReadyReplicas == st.ReadyReplicas && cur.AvailableReplicas == st.AvailableReplicas && cur.UnavailableReplicas == st.UnavailableReplicas &&
+		conditionsEqual(cur.Conditions, st.Conditions) {
 		return nil
 	}
 	next := api.DeepCopy(d)

@@ -26,6 +26,24 @@
 // Scaling writes use the cached resourceVersion, so a decision made on a stale cache fails
 // with a conflict and is retried on fresh data.
 //
-// Not here: adoption of orphan ReplicaSets, proportional scaling during a rollout, the progress deadline and the
-// Progressing/Available conditions, collisionCount.
+// Conditions, as Kubernetes' syncRolloutStatus:
+//   - Available is True (MinimumReplicasAvailable) when at least replicas-maxUnavailable
+//     pods are available (maxUnavailable is 0 for Recreate), else False
+//     (MinimumReplicasUnavailable).
+//   - Progressing (only with spec.progressDeadlineSeconds, defaulted to 600) is True with
+//     reason NewReplicaSetCreated when a sync creates the new ReplicaSet, FoundNewReplicaSet
+//     when it finds one and there is no condition yet, ReplicaSetUpdated (lastUpdateTime
+//     refreshed) whenever the status shows progress (more updated, ready or available pods,
+//     fewer old ones), and NewReplicaSetAvailable once the rollout is complete. When it has
+//     not been refreshed for progressDeadlineSeconds it becomes False with reason
+//     ProgressDeadlineExceeded (nothing is rolled back); later progress makes it True again.
+//     The controller requeues a Deployment to the moment its deadline would pass. While
+//     paused the deadline is not evaluated and the condition is Unknown (DeploymentPaused,
+//     then DeploymentResumed).
+//
+// Events: with Config.Recorder set, ScalingReplicaSet events ("Scaled up replica set X to
+// N", "Scaled down replica set X to N") are recorded on the Deployment.
+//
+// Not here: adoption of orphan ReplicaSets, proportional scaling during a rollout, the
+// ReplicaFailure condition copied from ReplicaSets, collisionCount.
 package deployment

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Recorder records NodeNotReady events on nodes marked unreachable and
+	// TaintManagerEviction events on evicted pods; nil records none.
+	Recorder *events.Recorder
 }
 
 // Controller is the node lifecycle controller.
@@ -234,22 +238,26 @@ var errSkip = errors.New("nodelifecycle: object changed, skip")
 
 func (c *Controller) markUnreachable(ctx context.Context, n *api.Node, now time.Time) error {
 	t := api.NewTime(now)
-	_, err := c.stores.Nodes.GuaranteedUpdate(ctx, "", n.Name, func(cur *api.Node) (*api.Node, error) {
+	var transitioned bool
+	out, err := c.stores.Nodes.GuaranteedUpdate(ctx, "", n.Name, func(cur *api.Node) (*api.Node, error) {
 		if cur.UID != n.UID {
 			return nil, errSkip
 		}
 		found := false
+		transitioned = false
 		for i := range cur.Status.Conditions {
 			cond := &cur.Status.Conditions[i]
 			if cond.Type == "Ready" {
 				found = true
 				if cond.Status != api.ConditionUnknown {
+					transitioned = true
 					*cond = api.NodeCondition{Type: "Ready", Status: api.ConditionUnknown, Reason: "NodeStatusUnknown",
 						Message: "Kubelet stopped posting node status.", LastHeartbeatTime: cond.LastHeartbeatTime, LastTransitionTime: t}
 				}
 			}
 		}
 		if !found {
+			transitioned = true
 			cur.Status.Conditions = append(cur.Status.Conditions, api.NodeCondition{Type: "Ready", Status: api.ConditionUnknown,
 				Reason: "NodeStatusUnknown", Message: "Kubelet never posted node status.", LastTransitionTime: t})
 		}
@@ -269,6 +277,9 @@ func (c *Controller) markUnreachable(ctx context.Context, n *api.Node, now time.
 	}
 	if err == nil {
 		c.log.Info("node unreachable", "node", n.Name)
+		if transitioned {
+			c.cfg.Recorder.Eventf(out, events.TypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", n.Name)
+		}
 	}
 	return err
 }
@@ -374,6 +385,7 @@ func (c *Controller) evict(ctx context.Context, n *api.Node, now time.Time) erro
 		switch {
 		case err == nil:
 			c.log.Info("evicted pod", "node", n.Name, "pod", api.KeyFunc(p))
+			c.cfg.Recorder.Eventf(p, events.TypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s", api.KeyFunc(p))
 		case !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict):
 			errs = append(errs, err)
 		}

@@ -18,6 +18,10 @@
 // evicts nothing. When a node's Lease is renewed again and its agent reports Ready=True, the
 // unreachable taints are removed.
 //
+// Events: with Config.Recorder set, a NodeNotReady event ("Node X status is now:
+// NodeNotReady") is recorded on a node when it is marked unreachable, and a
+// TaintManagerEviction event ("Marking for deletion Pod ns/name") on every evicted pod.
+//
 // Concurrency: Run owns three informers (nodes, leases, pods) and one monitor loop; all
 // writes are conflict-retrying updates or deletes with a uid precondition.
 //

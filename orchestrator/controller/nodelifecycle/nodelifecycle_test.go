@@ -13,6 +13,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/registry"
 
 	"github.com/keeldb/keel/orchestrator/internal/poll"
@@ -103,10 +104,12 @@ func TestNodeLossReschedules(t *testing.T) {
 	}
 	stopA := start(t, ctx, agent.New(cli, agentCfg("a", 2)).Run)
 	start(t, ctx, agent.New(cli, agentCfg("b", 1)).Run)
+	rec := events.NewRecorder(cli, events.Config{Component: "controller-manager"})
+	start(t, ctx, rec.Run)
 	start(t, ctx, func(ctx context.Context) error { return replicaset.Run(ctx, cli, replicaset.Config{}) })
 	start(t, ctx, func(ctx context.Context) error {
 		return nodelifecycle.Run(ctx, cli, nodelifecycle.Config{GracePeriod: 3 * time.Second,
-			EvictionTimeout: time.Second, MonitorPeriod: 100 * time.Millisecond})
+			EvictionTimeout: time.Second, MonitorPeriod: 100 * time.Millisecond, Recorder: rec})
 	})
 
 	poll.Eventually(t, 20*time.Second, func() error { return countReadyNodes(ctx, stores, 3) })
@@ -178,6 +181,30 @@ func TestNodeLossReschedules(t *testing.T) {
 	if readyOf(b) != api.ConditionTrue || len(b.Spec.Taints) != 0 {
 		t.Errorf("live node b: Ready=%s taints %+v", readyOf(b), b.Spec.Taints)
 	}
+	// Events: NodeNotReady on each lost node, TaintManagerEviction on each evicted pod.
+	var want []string
+	for _, name := range []string{"a-0", "a-1"} {
+		want = append(want, fmt.Sprintf("Node/%s NodeNotReady: Node %s status is now: NodeNotReady", name, name))
+	}
+	for _, name := range onA {
+		want = append(want, fmt.Sprintf("Pod/%s TaintManagerEviction: Marking for deletion Pod default/%s", name, name))
+	}
+	poll.Eventually(t, 10*time.Second, func() error {
+		l, err := stores.Events.List(ctx, registry.ListOptions{Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, ev := range l.Items {
+			got = append(got, fmt.Sprintf("%s/%s %s: %s", ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Reason, ev.Message))
+		}
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				return fmt.Errorf("no event %q in %q", w, got)
+			}
+		}
+		return nil
+	})
 	poll.Eventually(t, 30*time.Second, func() error {
 		cur, err := stores.ReplicaSets.Get(ctx, "default", rs.Name)
 		if err != nil {
