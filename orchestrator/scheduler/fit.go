@@ -62,7 +62,13 @@ func (r requests) nonZero() (cpu, mem int64) {
 
 // nodeInfo is a node with the pods bound to it, as the scheduler sees them.
 type nodeInfo struct {
-	node *api.Node // nil while pods name a node the cache does not hold
+	node *api.Node // nil while pods name a node the cache does not hold; set with setNode
+	// ready, alloc and podLimit are parsed from node when it is set, so that a scheduling
+	// cycle parses no quantities: alloc is status.allocatable in thousandths, podLimit
+	// the allocatable pod count (-1 = no limit).
+	ready    bool
+	alloc    requests
+	podLimit int64
 	// requested sums the requests of the node's pods; nonZeroCPU/Mem use scoring defaults.
 	requested              requests
 	nonZeroCPU, nonZeroMem int64
@@ -72,7 +78,25 @@ type nodeInfo struct {
 }
 
 func newNodeInfo(n *api.Node) *nodeInfo {
-	return &nodeInfo{node: n, requested: requests{}, owners: map[string]int{}}
+	ni := &nodeInfo{requested: requests{}, owners: map[string]int{}}
+	ni.setNode(n)
+	return ni
+}
+
+// setNode sets the node (nil when it is gone) and parses what the filters and scores read.
+func (ni *nodeInfo) setNode(n *api.Node) {
+	ni.node, ni.ready, ni.alloc, ni.podLimit = n, false, nil, -1
+	if n == nil {
+		return
+	}
+	ni.ready = nodeReady(n)
+	ni.alloc = make(requests, len(n.Status.Allocatable))
+	for name, q := range n.Status.Allocatable {
+		ni.alloc[name] = q.MilliValue()
+		if name == ResourcePods {
+			ni.podLimit = q.Value()
+		}
+	}
 }
 
 // podRecord is what a pod bound to a node takes from it.
@@ -127,6 +151,52 @@ func (ni *nodeInfo) remove(rec *podRecord) {
 
 func (ni *nodeInfo) addPod(p *api.Pod) { ni.add(recordOf(p)) }
 
+// podFit is what the filters and scores need of the pod being scheduled, computed once
+// per cycle rather than once per node.
+type podFit struct {
+	pod      *api.Pod
+	req      requests
+	names    []string // resources with a non-zero request other than "pods", sorted
+	cpu, mem int64    // non-zero scoring requests
+	owner    string   // controller owner uid, "" when none
+	// nodeSelector is spec.nodeSelector as a selector (nil when empty); terms are the
+	// required node affinity terms' selectors (nil when there is no required affinity;
+	// a term that cannot match is left out).
+	nodeSelector labels.Selector
+	hasSelector  bool
+	terms        []labels.Selector
+	hasAffinity  bool
+}
+
+func newPodFit(p *api.Pod) *podFit {
+	f := &podFit{pod: p, req: podRequests(&p.Spec)}
+	for name, v := range f.req {
+		if v != 0 && name != ResourcePods {
+			f.names = append(f.names, name)
+		}
+	}
+	sort.Strings(f.names)
+	f.cpu, f.mem = f.req.nonZero()
+	if ref := p.ControllerRef(); ref != nil {
+		f.owner = ref.UID
+	}
+	if len(p.Spec.NodeSelector) > 0 {
+		f.nodeSelector, f.hasSelector = labels.SelectorFromSet(p.Spec.NodeSelector), true
+	}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		f.hasAffinity = true
+		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			if len(term.MatchExpressions) == 0 {
+				continue
+			}
+			if sel, err := api.NodeSelectorTermSelector(term); err == nil {
+				f.terms = append(f.terms, sel)
+			}
+		}
+	}
+	return f
+}
+
 // podCounts reports whether a pod bound to a node still holds its resources.
 func podCounts(p *api.Pod) bool {
 	return p.Spec.NodeName != "" && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed
@@ -147,23 +217,24 @@ func reasonTaint(t api.Taint) string {
 }
 
 // filter returns "" when the pod may run on the node, else the first reason it may not.
-func filter(p *api.Pod, req requests, ni *nodeInfo) string {
+func filter(f *podFit, ni *nodeInfo) string {
 	n := ni.node
-	if !nodeReady(n) {
+	if !ni.ready {
 		return reasonNotReady
 	}
-	if n.Spec.Unschedulable && !tolerates(p.Spec.Tolerations, api.Taint{Key: TaintNodeUnschedulable, Effect: api.TaintNoSchedule}) {
+	tols := f.pod.Spec.Tolerations
+	if n.Spec.Unschedulable && !tolerates(tols, api.Taint{Key: TaintNodeUnschedulable, Effect: api.TaintNoSchedule}) {
 		return reasonUnschedulable
 	}
-	if !matchesNode(p, n) {
+	if !f.matchesNode(n) {
 		return reasonSelector
 	}
 	for _, t := range n.Spec.Taints {
-		if (t.Effect == api.TaintNoSchedule || t.Effect == api.TaintNoExecute) && !tolerates(p.Spec.Tolerations, t) {
+		if (t.Effect == api.TaintNoSchedule || t.Effect == api.TaintNoExecute) && !tolerates(tols, t) {
 			return reasonTaint(t)
 		}
 	}
-	return fits(req, ni)
+	return fits(f, ni)
 }
 
 // nodeReady reports whether the node's Ready condition is True.
@@ -197,20 +268,15 @@ func tolerates(tols []api.Toleration, t api.Taint) bool {
 
 // matchesNode checks spec.nodeSelector and the required node affinity terms (any term
 // matches; an empty term matches nothing).
-func matchesNode(p *api.Pod, n *api.Node) bool {
-	if !labels.SelectorFromSet(p.Spec.NodeSelector).Matches(n.Labels) {
+func (f *podFit) matchesNode(n *api.Node) bool {
+	if f.hasSelector && !f.nodeSelector.Matches(n.Labels) {
 		return false
 	}
-	if p.Spec.Affinity == nil || p.Spec.Affinity.NodeAffinity == nil ||
-		p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+	if !f.hasAffinity {
 		return true
 	}
-	for _, term := range p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-		if len(term.MatchExpressions) == 0 {
-			continue
-		}
-		sel, err := api.NodeSelectorTermSelector(term)
-		if err == nil && sel.Matches(n.Labels) {
+	for _, sel := range f.terms {
+		if sel.Matches(n.Labels) {
 			return true
 		}
 	}
@@ -219,21 +285,12 @@ func matchesNode(p *api.Pod, n *api.Node) bool {
 
 // fits checks every requested resource and the pod count against allocatable. A node
 // without a "pods" allocatable has no pod limit; any other missing resource is zero.
-func fits(req requests, ni *nodeInfo) string {
-	alloc := ni.node.Status.Allocatable
-	if q, ok := alloc[ResourcePods]; ok && int64(ni.pods)+1 > q.Value() {
+func fits(f *podFit, ni *nodeInfo) string {
+	if ni.podLimit >= 0 && int64(ni.pods)+1 > ni.podLimit {
 		return reasonTooManyPods
 	}
-	names := make([]string, 0, len(req))
-	for name := range req {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if req[name] == 0 || name == ResourcePods {
-			continue
-		}
-		if ni.requested[name]+req[name] > alloc[name].MilliValue() {
+	for _, name := range f.names {
+		if ni.requested[name]+f.req[name] > ni.alloc[name] {
 			return reasonInsufficient(name)
 		}
 	}
@@ -248,11 +305,9 @@ const (
 )
 
 // score rates a feasible node for the pod; higher is better. Each part is on 0–100.
-func score(p *api.Pod, req requests, ni *nodeInfo, maxOwned int) int64 {
-	cpu, mem := req.nonZero()
-	alloc := ni.node.Status.Allocatable
-	cpuFrac := fraction(ni.nonZeroCPU+cpu, alloc[ResourceCPU].MilliValue())
-	memFrac := fraction(ni.nonZeroMem+mem, alloc[ResourceMemory].MilliValue())
+func score(f *podFit, ni *nodeInfo, maxOwned int) int64 {
+	cpuFrac := fraction(ni.nonZeroCPU+f.cpu, ni.alloc[ResourceCPU])
+	memFrac := fraction(ni.nonZeroMem+f.mem, ni.alloc[ResourceMemory])
 	least := int64((2 - cpuFrac - memFrac) / 2 * 100)
 	diff := cpuFrac - memFrac
 	if diff < 0 {
@@ -260,8 +315,8 @@ func score(p *api.Pod, req requests, ni *nodeInfo, maxOwned int) int64 {
 	}
 	balanced := int64((1 - diff/2) * 100)
 	spread := int64(100)
-	if ref := p.ControllerRef(); ref != nil && maxOwned > 0 {
-		spread = int64(maxOwned-ni.owners[ref.UID]) * 100 / int64(maxOwned)
+	if f.owner != "" && maxOwned > 0 {
+		spread = int64(maxOwned-ni.owners[f.owner]) * 100 / int64(maxOwned)
 	}
 	return weightLeastAllocated*least + weightBalanced*balanced + weightSpread*spread
 }
@@ -292,36 +347,60 @@ func unschedulableMessage(total int, reasons map[string]int) string {
 type decision struct {
 	node    string // "" when no node fits
 	message string // why nothing fits
+	visited int    // nodes filtered, from start on
 }
 
-// schedule picks the best feasible node among nodes for the pod; ties go to the first in
-// rotated order starting at start.
+// Feasible-node sampling, as kube-scheduler's adaptive percentageOfNodesToScore: in a
+// cluster of at least minFeasibleNodes nodes, filtering stops once
+// max(minFeasibleNodes, nodes × (50 − nodes/125) %, floored at 5 %) feasible nodes are found
+// (1,000 nodes → 420; 5,000 → 500).
+const (
+	minFeasibleNodes           = 100
+	minFeasibleNodesPercentage = 5
+)
+
+// feasibleNodesToFind returns how many feasible nodes a cycle looks for among n.
+func feasibleNodesToFind(n int) int {
+	if n < minFeasibleNodes {
+		return n
+	}
+	pct := max(50-n/125, minFeasibleNodesPercentage)
+	return max(n*pct/100, minFeasibleNodes)
+}
+
+// schedule picks the best feasible node for the pod among the first feasibleNodesToFind
+// feasible nodes found walking nodes from start (wrapping); ties go to the first found.
 func schedule(p *api.Pod, nodes []*nodeInfo, start int) decision {
-	req := podRequests(&p.Spec)
-	reasons := map[string]int{}
-	var feasible []*nodeInfo
-	for i := range nodes {
-		ni := nodes[(start+i)%len(nodes)]
-		if r := filter(p, req, ni); r != "" {
+	f := newPodFit(p)
+	want := feasibleNodesToFind(len(nodes))
+	var reasons map[string]int
+	feasible := make([]*nodeInfo, 0, want)
+	visited := 0
+	for ; visited < len(nodes) && len(feasible) < want; visited++ {
+		ni := nodes[(start+visited)%len(nodes)]
+		if r := filter(f, ni); r != "" {
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
 			reasons[r]++
 			continue
 		}
 		feasible = append(feasible, ni)
 	}
 	if len(feasible) == 0 {
-		return decision{message: unschedulableMessage(len(nodes), reasons)}
+		return decision{message: unschedulableMessage(len(nodes), reasons), visited: visited}
 	}
 	maxOwned := 0
-	if ref := p.ControllerRef(); ref != nil {
+	if f.owner != "" {
 		for _, ni := range feasible {
-			maxOwned = max(maxOwned, ni.owners[ref.UID])
+			maxOwned = max(maxOwned, ni.owners[f.owner])
 		}
 	}
 	best, bestScore := feasible[0], int64(-1)
 	for _, ni := range feasible {
-		if s := score(p, req, ni, maxOwned); s > bestScore {
+		if s := score(f, ni, maxOwned); s > bestScore {
 			best, bestScore = ni, s
 		}
 	}
-	return decision{node: best.node.Name}
+	return decision{node: best.node.Name, visited: visited}
 }

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,7 +93,7 @@ func TestFilter(t *testing.T) {
 				other.Spec.NodeName = "n"
 				ni.addPod(other)
 			}
-			got := filter(tc.pod, podRequests(&tc.pod.Spec), ni)
+			got := filter(newPodFit(tc.pod), ni)
 			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 				t.Fatalf("filter = %q, want %q", got, tc.want)
 			}
@@ -146,6 +147,30 @@ func TestScheduleScores(t *testing.T) {
 		want := "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) were unschedulable."
 		if d.node != "" || d.message != want {
 			t.Fatalf("got %+v, want message %q", d, want)
+		}
+	})
+}
+
+func TestFeasibleNodeSampling(t *testing.T) {
+	for _, tc := range []struct{ nodes, want int }{
+		{1, 1}, {99, 99}, {100, 100}, {200, 100}, {400, 188}, {1000, 420}, {5000, 500}, {6000, 300}, {20000, 1000},
+	} {
+		if got := feasibleNodesToFind(tc.nodes); got != tc.want {
+			t.Errorf("feasibleNodesToFind(%d) = %d, want %d", tc.nodes, got, tc.want)
+		}
+	}
+	t.Run("filtering stops at the target and the next cycle starts after it", func(t *testing.T) {
+		var nodes []*nodeInfo
+		for i := range 1000 {
+			nodes = append(nodes, newNodeInfo(readyNode(fmt.Sprintf("n%04d", i), nil, "4", "8Gi")))
+		}
+		d := schedule(podWith("100m", nil), nodes, 900)
+		if d.node == "" || d.visited != 420 {
+			t.Fatalf("got %+v, want a node after visiting 420", d)
+		}
+		// Among equally empty nodes the first found (n0900) wins.
+		if d.node != "n0900" {
+			t.Fatalf("chose %s, want n0900", d.node)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,10 @@ const (
 	defaultMaxBackoff       = 10 * time.Second
 	defaultBindRetryTimeout = 10 * time.Second
 	defaultBindWorkers      = 16
+	defaultBindBatch        = 64
+	// maxBindBatchBytes bounds a binding transaction's size (etcd's and Keel's default
+	// --max-request-bytes is 1.5 MiB).
+	maxBindBatchBytes = 512 << 10
 	// bindPending is the boundRV of a pod assumed while its binding is being written.
 	bindPending = math.MaxInt64
 )
@@ -47,9 +52,13 @@ type Config struct {
 	// A pod that fits nowhere is also retried at once when a node is added or changes, or a
 	// bound pod goes away.
 	InitialBackoff, MaxBackoff time.Duration
-	// BindWorkers is the number of bindings written to the store in parallel while the
-	// next pods are being scheduled; default 16.
+	// BindWorkers is the number of binding transactions written to the store in parallel
+	// while the next pods are being scheduled; default 16.
 	BindWorkers int
+	// BindBatch caps the bindings one worker writes in a single transaction: a worker takes
+	// the bindings already waiting, up to BindBatch, and writes them together; default 64
+	// (the store's --max-txn-ops is 128 by default). 1 writes every binding on its own.
+	BindBatch int
 	// Registry configures the stores (key prefix, clock).
 	Registry registry.Config
 	// Now is the clock of conditions and events; default time.Now.
@@ -61,6 +70,7 @@ type Config struct {
 // Scheduler binds unscheduled pods to nodes. Create it with New and call Run once.
 type Scheduler struct {
 	cfg      Config
+	cli      *clientv3.Client
 	log      *slog.Logger
 	podStore *registry.Store[api.Pod, *api.Pod]
 	events   *registry.Store[api.Event, *api.Event]
@@ -98,6 +108,9 @@ func New(cli *clientv3.Client, cfg Config) *Scheduler {
 	if cfg.BindWorkers <= 0 {
 		cfg.BindWorkers = defaultBindWorkers
 	}
+	if cfg.BindBatch <= 0 {
+		cfg.BindBatch = defaultBindBatch
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -107,6 +120,7 @@ func New(cli *clientv3.Client, cfg Config) *Scheduler {
 	}
 	s := &Scheduler{
 		cfg:           cfg,
+		cli:           cli,
 		log:           log.With("component", "scheduler"),
 		podStore:      registry.New[api.Pod](cli, cfg.Registry),
 		events:        registry.New[api.Event](cli, cfg.Registry),
@@ -142,13 +156,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return nil
 	}
 	s.log.Info("caches synced, scheduling")
-	binds := make(chan bindJob)
+	binds := make(chan bindJob, s.cfg.BindWorkers*s.cfg.BindBatch)
 	for range s.cfg.BindWorkers {
-		wg.Go(func() {
-			for job := range binds {
-				s.bindOne(ctx, job)
-			}
-		})
+		wg.Go(func() { s.binder(ctx, binds) })
 	}
 	defer close(binds) // runs before cancel and wg.Wait
 	for {
@@ -279,7 +289,7 @@ func (s *Scheduler) nodeChanged(n *api.Node) {
 	s.mu.Lock()
 	ni := s.infoLocked(n.Name)
 	added := ni.node == nil
-	ni.node = n
+	ni.setNode(n)
 	if added {
 		s.reorderLocked()
 	}
@@ -291,7 +301,7 @@ func (s *Scheduler) nodeDeleted(n *api.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ni := s.infos[n.Name]; ni != nil {
-		ni.node = nil
+		ni.setNode(nil)
 		if ni.pods == 0 {
 			delete(s.infos, n.Name)
 		}
@@ -344,8 +354,13 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) (bindJob, bool)
 	}
 	d := decision{message: unschedulableMessage(0, nil)}
 	if len(s.order) > 0 {
+		// The next cycle starts where this one stopped filtering (kube-scheduler's
+		// nextStartNodeIndex), or one further when it saw every node, so ties rotate.
 		d = schedule(p, s.order, s.start%len(s.order))
-		s.start++
+		s.start += d.visited
+		if d.visited >= len(s.order) {
+			s.start++
+		}
 	}
 	var rec *podRecord
 	if d.node != "" {
@@ -367,10 +382,112 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) (bindJob, bool)
 	return bindJob{key: key, pod: p, node: d.node, rec: rec}, true
 }
 
-// bindOne writes a binding and settles the assumed record: it keeps it on success and
-// drops it (retrying the pod later) on failure.
-func (s *Scheduler) bindOne(ctx context.Context, job bindJob) {
-	bound, err := s.bind(ctx, job.pod, job.node)
+// binder writes the bindings sent on jobs until it is closed: each time the ones already
+// waiting, up to BindBatch, in one transaction.
+func (s *Scheduler) binder(ctx context.Context, jobs <-chan bindJob) {
+	batch := make([]bindJob, 0, s.cfg.BindBatch)
+	for job := range jobs {
+		batch = append(batch[:0], job)
+	fill:
+		for len(batch) < s.cfg.BindBatch {
+			select {
+			case j, ok := <-jobs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		s.bindBatch(ctx, batch)
+	}
+}
+
+// bindBatch writes the jobs' bindings in one transaction, each put guarded by the
+// mod_revision of the pod as the scheduler's cache holds it, so that no pod is read
+// first. When a pod changed since (or the transaction fails), every binding of the batch
+// is written on its own with bind, which reads the pod and checks it again.
+func (s *Scheduler) bindBatch(ctx context.Context, jobs []bindJob) {
+	now := api.NewTime(s.cfg.Now())
+	cmps := make([]clientv3.Cmp, 0, len(jobs))
+	ops := make([]clientv3.Op, 0, len(jobs))
+	bound := make([]*api.Pod, 0, len(jobs))
+	size := 0
+	for _, job := range jobs {
+		rv := resourceVersion(job.pod)
+		next := boundPod(job.pod, job.node, now)
+		b, err := encodePod(next)
+		if err != nil || rv <= 0 {
+			break
+		}
+		key := s.podStore.Key(job.pod.Namespace, job.pod.Name)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rv))
+		ops = append(ops, clientv3.OpPut(key, string(b)))
+		bound = append(bound, next)
+		size += len(key) + len(b)
+	}
+	if size > maxBindBatchBytes && len(jobs) > 1 {
+		// Large pods: halve the batch to stay well within the store's request size limit.
+		h := len(jobs) / 2
+		s.bindBatch(ctx, jobs[:h])
+		s.bindBatch(ctx, jobs[h:])
+		return
+	}
+	if len(bound) == len(jobs) {
+		tctx, cancel := context.WithTimeout(ctx, defaultBindRetryTimeout)
+		resp, err := s.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+		cancel()
+		if err == nil && resp.Succeeded {
+			rv := strconv.FormatInt(resp.Header.Revision, 10)
+			for i, job := range jobs {
+				bound[i].ResourceVersion = rv
+				s.settle(ctx, job, bound[i], nil)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			for _, job := range jobs {
+				s.settle(ctx, job, nil, ctx.Err())
+			}
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for _, job := range jobs {
+		wg.Go(func() {
+			p, err := s.bind(ctx, job.pod, job.node)
+			s.settle(ctx, job, p, err)
+		})
+	}
+	wg.Wait()
+}
+
+// boundPod returns a copy of the unbound pod p bound to node: spec.nodeName set,
+// PodScheduled=True, and generation bumped as the store bumps it on a spec change.
+func boundPod(p *api.Pod, node string, now api.Time) *api.Pod {
+	next := api.DeepCopy(p)
+	next.Spec.NodeName = node
+	setCondition(&next.Status, api.PodCondition{Type: ConditionPodScheduled, Status: api.ConditionTrue}, now)
+	next.Generation++
+	api.Default(next)
+	return next
+}
+
+// encodePod marshals p as the store holds it: without its resourceVersion (the key's
+// mod_revision).
+func encodePod(p *api.Pod) ([]byte, error) {
+	rv := p.ResourceVersion
+	p.ResourceVersion = ""
+	b, err := json.Marshal(p)
+	p.ResourceVersion = rv
+	return b, err
+}
+
+// settle settles the assumed record of a binding written (err nil, bound the pod as
+// stored) or not: it keeps the record on success and drops it (retrying the pod later)
+// on failure.
+func (s *Scheduler) settle(ctx context.Context, job bindJob, bound *api.Pod, err error) {
 	s.mu.Lock()
 	if s.records[job.key] == job.rec {
 		switch {

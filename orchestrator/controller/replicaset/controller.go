@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/labels"
 	"github.com/keeldb/keel/orchestrator/registry"
@@ -41,6 +42,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Recorder records SuccessfulCreate, FailedCreate and SuccessfulDelete events on the
+	// ReplicaSet; nil records none.
+	Recorder *events.Recorder
 }
 
 // Controller is the ReplicaSet controller.
@@ -52,6 +56,7 @@ type Controller struct {
 	podInf *informer.Informer[api.Pod, *api.Pod]
 	queue  *workqueue.Queue[string]
 	exp    *expectations
+	warm   warmStarts // creation bursts' starting batch sizes
 }
 
 // controllerIndex indexes pods by the uid of their controller, orphans under "".
@@ -200,12 +205,17 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	rs, ok := c.rsInf.Cache().Get(key)
 	if !ok {
 		c.exp.forget(key)
+		c.warm.forget(key)
 		return c.collect(ctx, key)
 	}
 	sel, err := rs.Spec.Selector.Selector()
 	if err != nil {
 		return nil // invalid selectors are refused by validation; nothing to do
 	}
+	// Expectations are checked before the pods are listed, as Kubernetes does: checked
+	// after, the pods whose add events satisfied them could be missing from the list, and
+	// be created twice.
+	satisfied := c.exp.satisfied(key)
 	pods, err := c.claim(ctx, rs, sel)
 	if err != nil {
 		return err
@@ -217,7 +227,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		}
 	}
 	var manageErr error
-	if rs.DeletionTimestamp == nil && c.exp.satisfied(key) {
+	if rs.DeletionTimestamp == nil && satisfied {
 		manageErr = c.manage(ctx, rs, active)
 	}
 	if err := c.updateStatus(ctx, rs, active); err != nil {
@@ -363,7 +373,8 @@ func (c *Controller) manage(ctx context.Context, rs *api.ReplicaSet, active []*a
 	case diff < 0:
 		n := min(-diff, c.cfg.BurstReplicas)
 		c.exp.expectAdds(key, n)
-		created, err := slowStart(n, func() error { return c.createPod(ctx, rs) })
+		created, reached, err := slowStartFrom(c.warm.initial(key), n, func() error { return c.createPod(ctx, rs) })
+		c.warm.record(key, reached, err == nil)
 		if skipped := n - created; skipped > 0 {
 			c.exp.lowerAdds(key, skipped)
 		}
@@ -388,6 +399,9 @@ func (c *Controller) manage(ctx context.Context, rs *api.ReplicaSet, active []*a
 			go func() {
 				defer wg.Done()
 				_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
+				if err == nil {
+					c.cfg.Recorder.Eventf(rs, events.TypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+				}
 				if err != nil {
 					// Gone already or replaced: no delete event of ours will come.
 					c.exp.observeDelete(key, keys[i])
@@ -409,28 +423,8 @@ func (c *Controller) manage(ctx context.Context, rs *api.ReplicaSet, active []*a
 // slowStart calls fn n times in batches of 1, 2, 4, … run in parallel, stopping after the
 // first batch with a failure. It returns how many calls succeeded and the first error.
 func slowStart(n int, fn func() error) (int, error) {
-	done := 0
-	for batch := 1; done < n; batch *= 2 {
-		size := min(batch, n-done)
-		errs := make([]error, size)
-		var wg sync.WaitGroup
-		for i := range size {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = fn() }()
-		}
-		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			if err == nil {
-				ok++
-			}
-		}
-		done += ok
-		if ok < size {
-			return done, errors.Join(errs...)
-		}
-	}
-	return done, nil
+	created, _, err := slowStartFrom(slowStartInitialBatch, n, fn)
+	return created, err
 }
 
 func (c *Controller) createPod(ctx context.Context, rs *api.ReplicaSet) error {
@@ -445,8 +439,15 @@ func (c *Controller) createPod(ctx context.Context, rs *api.ReplicaSet) error {
 		},
 		Spec: t.Spec,
 	}
-	_, err := c.stores.Pods.Create(ctx, p) // Create deep-copies p
-	return err
+	out, err := c.stores.Pods.Create(ctx, p) // Create deep-copies p
+	if err != nil {
+		if ctx.Err() == nil {
+			c.cfg.Recorder.Eventf(rs, events.TypeWarning, "FailedCreate", "Error creating: %v", err)
+		}
+		return err
+	}
+	c.cfg.Recorder.Eventf(rs, events.TypeNormal, "SuccessfulCreate", "Created pod: %s", out.Name)
+	return nil
 }
 
 // rankForDeletion sorts pods so that the best deletion candidates come first: unscheduled,

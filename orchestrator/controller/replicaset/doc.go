@@ -10,7 +10,8 @@
 //   - releases the pods it controls whose labels no longer match (removing the reference);
 //   - counts the active pods (not Succeeded/Failed, not being deleted) and creates the
 //     missing ones from the template (at most BurstReplicas per sync, in slow-start batches
-//     of 1, 2, 4, …, stopping at the first failed batch) or deletes the surplus, preferring
+//     of 1, 2, 4, …, stopping at the first failed batch; after a burst without failure
+//     the next starts at the size reached, see slowstart.go) or deletes the surplus, preferring
 //     unscheduled, then Pending, then not-ready pods, then those with more restarts, then
 //     the newest;
 //   - writes status (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
@@ -20,6 +21,10 @@
 // which pod deletions it expects to see through its informer; until they have been seen (or
 // ExpectationsTimeout passed) it does not create or delete again for that ReplicaSet, so a
 // cache that lags the controller's own writes never causes double creation or deletion.
+//
+// Events: with Config.Recorder set, SuccessfulCreate ("Created pod: NAME"), FailedCreate
+// (Warning, "Error creating: ERR") and SuccessfulDelete ("Deleted pod: NAME") events are
+// recorded on the ReplicaSet.
 //
 // Concurrency: Run owns its two informers and Workers workers; the work queue never hands
 // one ReplicaSet to two workers at once. Failed syncs are retried with per-key back-off.
