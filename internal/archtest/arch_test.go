@@ -30,10 +30,16 @@ var forbidden = map[string][]string{
 	"orchestrator/scheduler":      {"orchestrator/leaderelection", "orchestrator/controller", "orchestrator/agent"},
 	// The agent and the controllers are peers that meet only in the store: none imports
 	// another (nor the scheduler or leader election, which cmd/orch wires around them).
-	"orchestrator/agent":                    {"orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection"},
-	"orchestrator/controller/replicaset":    {"orchestrator/agent", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/scheduler", "orchestrator/leaderelection"},
-	"orchestrator/controller/nodelifecycle": {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/deployment", "orchestrator/scheduler", "orchestrator/leaderelection"},
-	"orchestrator/controller/deployment":    {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	"orchestrator/agent":                       {"orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	"orchestrator/controller/replicaset":       {"orchestrator/agent", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	"orchestrator/controller/nodelifecycle":    {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/deployment", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	"orchestrator/controller/deployment":       {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	"orchestrator/controller/endpoints":        {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/controller/garbagecollector", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
+	"orchestrator/controller/garbagecollector": {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/controller/endpoints", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
+	// The Service proxy reads Services and Endpoints; it knows no component.
+	"orchestrator/proxy": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	// Events are a leaf the components share.
+	"orchestrator/events": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy", "orchestrator/informer"},
 }
 
 // clientOnly lists the Keel packages that talk to the store only as a client, over

@@ -1,0 +1,35 @@
+// Package proxy is Keel's service proxy: a userspace load balancer in the spirit of
+// Kubernetes' removed userspace kube-proxy mode, run by each node agent.
+//
+// For every TCP port of every Service (headless Services, clusterIP None, excepted) it
+// listens on Config.Address at the service port's number — like a NodePort that equals the
+// service port, since Keel has no virtual IPs — and forwards each accepted connection to a
+// ready endpoint of that port: an address in the `addresses` (never `notReadyAddresses`) of
+// a subset of the Service's Endpoints that has a TCP port with the service port's name
+// (both "" for an unnamed port), at that endpoint port's number.
+//
+// Balancing is round-robin per service port over the endpoints in the Endpoints' order
+// (subsets, then addresses; the endpoints controller sorts them): the n-th connection
+// accepted on a port starts at endpoint n mod N, so N sequential connections to a port with
+// N ready endpoints reach each once while the set does not change. When connecting to an
+// endpoint fails the next ones are tried, up to all of them, before the client connection
+// is closed; a client is also closed at once when there is no ready endpoint. Bytes are
+// copied both ways; the end of one direction is passed on as a TCP half-close
+// (CloseWrite), so request/response protocols that close their sending side work, and an
+// error in one direction closes both connections.
+//
+// Changes: the endpoint set is read from the informer cache for every new connection, so
+// an Endpoints update applies to the next connection while connections in progress keep
+// their endpoint. When a service port disappears (Service deleted, port removed or
+// renumbered) its listener is closed; its connections in progress keep running. A listen
+// that fails (port in use, e.g. by another Service with the same port number: the first in
+// namespace/name/port-name order wins) is logged once and retried every second.
+//
+// Concurrency and shutdown: Run owns two informers (Services, Endpoints), one reconcile
+// loop that alone opens and closes listeners, one accept goroutine per listener and two
+// goroutines per proxied connection. When its context ends Run closes the listeners and
+// every proxied connection and waits for all of them before returning.
+//
+// Not here: UDP and SCTP, session affinity (ClientIP), virtual cluster IPs, NodePort ranges,
+// externalTrafficPolicy, metrics.
+package proxy

@@ -1,0 +1,13 @@
+package proxy_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// hashicorp/raft's NetworkTransport does not wait for its connection handlers on Close;
+	// they end when the peer's side of the connection closes, which may be a moment later.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/raft.(*NetworkTransport).handleConn"))
+}
