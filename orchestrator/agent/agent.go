@@ -52,12 +52,18 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// LeaseDuration is written as the Leases' leaseDurationSeconds; default 10 s.
 	LeaseDuration time.Duration
-	// Workers is the number of pod workers; default 4.
+	// Workers is the number of pod workers; default 4, plus one per 8 simulated nodes up to
+	// 128 (each worker's status write is a store round trip, so many nodes need many).
 	Workers int
 	// Now is the clock for timestamps; default time.Now.
 	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Runtime is RuntimeSim (default: pods are reported Running, nothing runs) or
+	// RuntimeProcess (one node, NodeName, whose pods run as local processes; see Process).
+	Runtime string
+	// Process configures the process runtime.
+	Process ProcessConfig
 }
 
 func (c *Config) setDefaults() {
@@ -77,13 +83,16 @@ func (c *Config) setDefaults() {
 		c.LeaseDuration = DefaultLeaseDuration
 	}
 	if c.Workers <= 0 {
-		c.Workers = DefaultWorkers
+		c.Workers = min(DefaultWorkers+c.Nodes/8, 128)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Runtime == "" {
+		c.Runtime = RuntimeSim
 	}
 }
 
@@ -99,6 +108,7 @@ type Agent struct {
 	nodes  *informer.Informer[api.Node, *api.Node]
 	queue  *workqueue.Queue[string]
 	nodeQ  *workqueue.Queue[string]
+	proc   *procRuntime // nil for the sim runtime
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -119,6 +129,9 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 		a.names = append(a.names, name)
 		a.index[name] = i
 	}
+	if cfg.Runtime == RuntimeProcess {
+		a.proc = newProcRuntime(a)
+	}
 	return a
 }
 
@@ -134,6 +147,16 @@ func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
 // Run registers the nodes, then heartbeats and runs their pods until ctx ends. It returns
 // nil when ctx ends, or the error that stopped registration. Run may be called once.
 func (a *Agent) Run(ctx context.Context) error {
+	switch a.cfg.Runtime {
+	case RuntimeSim:
+	case RuntimeProcess:
+		if err := a.proc.prepare(); err != nil {
+			return err
+		}
+		defer func() { _ = a.proc.ln.Close() }()
+	default:
+		return fmt.Errorf("agent: unknown runtime %q (want %s or %s)", a.cfg.Runtime, RuntimeSim, RuntimeProcess)
+	}
 	leases, err := a.register(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -163,6 +186,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	run(func() { _ = a.pods.Run(ctx) })
 	run(func() { _ = a.nodes.Run(ctx) })
 	run(func() { a.heartbeat(ctx, leases) })
+	if a.proc != nil {
+		run(func() { a.proc.run(ctx) })
+	}
 	for range a.cfg.Workers {
 		run(func() { a.podWorker(ctx) })
 	}
@@ -200,6 +226,9 @@ func (a *Agent) desiredNode(i int) *api.Node {
 	lbls["kubernetes.io/arch"] = "amd64"
 	lbls["type"] = "sim"
 	now := api.NewTime(a.cfg.Now())
+	if a.proc != nil {
+		return a.proc.desiredNode(name, lbls, now, a.cfg.Capacity)
+	}
 	return &api.Node{
 		ObjectMeta: api.ObjectMeta{Name: name, Labels: lbls},
 		Status: api.NodeStatus{
@@ -214,6 +243,9 @@ func (a *Agent) desiredNode(i int) *api.Node {
 	}
 }
 
+// registerAttempts bounds the tries to register one node.
+const registerAttempts = 5
+
 // register creates or refreshes every node and its Lease, Workers at a time, and returns
 // the Leases as stored.
 func (a *Agent) register(ctx context.Context) ([]*api.Lease, error) {
@@ -226,11 +258,22 @@ func (a *Agent) register(ctx context.Context) ([]*api.Lease, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := a.registerNode(ctx, i); err != nil {
-				errs[i] = err
-				return
+			// A store that is electing a leader fails writes for a moment: retry a few
+			// times (0.1 s doubling, ~3 s in all) before giving up.
+			for attempt := 0; ; attempt++ {
+				err := a.registerNode(ctx, i)
+				if err == nil {
+					leases[i], err = a.registerLease(ctx, i)
+				}
+				if err == nil || attempt == registerAttempts-1 || ctx.Err() != nil {
+					errs[i] = err
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond << attempt):
+				}
 			}
-			leases[i], errs[i] = a.registerLease(ctx, i)
 		}()
 	}
 	wg.Wait()
@@ -254,6 +297,9 @@ func (a *Agent) registerNode(ctx context.Context, i int) error {
 		}
 		cur.Status.Capacity, cur.Status.Allocatable = want.Status.Capacity, want.Status.Allocatable
 		cur.Status.Addresses, cur.Status.NodeInfo, cur.Status.Phase = want.Status.Addresses, want.Status.NodeInfo, want.Status.Phase
+		if a.proc != nil {
+			cur.Spec.PodCIDR, cur.Status.DaemonEndpoints = want.Spec.PodCIDR, want.Status.DaemonEndpoints
+		}
 		setReady(cur, a.cfg.Now())
 		return cur, nil
 	})
@@ -364,6 +410,10 @@ func (a *Agent) podDeleted(p *api.Pod) {
 	if !a.owns(p.Spec.NodeName) {
 		return
 	}
+	if a.proc != nil {
+		a.queue.Add(api.KeyFunc(p))
+		return
+	}
 	a.mu.Lock()
 	delete(a.firstSeen, api.KeyFunc(p))
 	a.mu.Unlock()
@@ -419,6 +469,9 @@ func (a *Agent) podWorker(ctx context.Context) {
 
 // syncPod brings one pod bound to a local node to its simulated state.
 func (a *Agent) syncPod(ctx context.Context, key string) error {
+	if a.proc != nil {
+		return a.proc.sync(ctx, key)
+	}
 	p, ok := a.pods.Cache().Get(key)
 	if !ok || !a.owns(p.Spec.NodeName) {
 		return nil

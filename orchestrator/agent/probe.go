@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/keeldb/keel/orchestrator/api"
+)
+
+// probeTarget is what a container's probes need: its address, named ports, environment
+// and working directory (for exec probes).
+type probeTarget struct {
+	ip      string
+	ports   map[string]int32
+	env     []string
+	workdir string
+}
+
+func (r *podRunner) probeTarget(c *ctr) probeTarget {
+	t := probeTarget{ip: r.ip, ports: map[string]int32{}, env: c.env, workdir: c.workdir}
+	for _, p := range c.spec.Ports {
+		if p.Name != "" {
+			t.ports[p.Name] = p.ContainerPort
+		}
+	}
+	return t
+}
+
+func (t probeTarget) port(p api.IntOrString) (int, error) {
+	if !p.IsString {
+		return int(p.IntVal), nil
+	}
+	if n, ok := t.ports[p.StrVal]; ok {
+		return int(n), nil
+	}
+	if n, err := strconv.Atoi(p.StrVal); err == nil {
+		return n, nil
+	}
+	return 0, fmt.Errorf("no container port named %q", p.StrVal)
+}
+
+// runProbe probes one container attempt until ctx ends, reporting result changes: a
+// readiness probe every flip, a liveness probe its failure, a startup probe its success or
+// failure (then it stops). Probing starts when gate is closed, initialDelaySeconds after
+// startedAt; initial is the result before the first probe.
+func (r *podRunner) runProbe(ctx context.Context, i int, attempt int32, kind string, pr *api.Probe, t probeTarget,
+	startedAt time.Time, initial bool, gate <-chan struct{}) {
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		return
+	}
+	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
+	timeout := time.Duration(max(pr.TimeoutSeconds, 1)) * time.Second
+	successes, failures := max(pr.SuccessThreshold, 1), max(pr.FailureThreshold, 1)
+	if kind != "readiness" {
+		successes = 1 // as Kubernetes requires for liveness and startup
+	}
+	delay := time.Until(startedAt.Add(time.Duration(pr.InitialDelaySeconds) * time.Second))
+	timer := time.NewTimer(max(delay, 0))
+	defer timer.Stop()
+	result := initial
+	var okRun, failRun int32
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		timer.Reset(period)
+		ok := probe(ctx, pr, t, timeout)
+		if ok {
+			okRun, failRun = okRun+1, 0
+		} else {
+			okRun, failRun = 0, failRun+1
+		}
+		var report bool
+		switch {
+		case ok && !result && okRun >= successes:
+			result, report = true, true
+		case !ok && (result || kind == "startup") && failRun >= failures:
+			result, report = false, true
+		}
+		if !report {
+			continue
+		}
+		select {
+		case r.events <- ctrEvent{ctr: i, attempt: attempt, probe: kind, ok: result}:
+		case <-ctx.Done():
+			return
+		}
+		if kind != "readiness" {
+			return // the container is killed, or (startup) started
+		}
+	}
+}
+
+// probe runs one check with a timeout.
+func probe(ctx context.Context, pr *api.Probe, t probeTarget, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch {
+	case pr.Exec != nil:
+		if len(pr.Exec.Command) == 0 {
+			return false
+		}
+		cmd := exec.CommandContext(ctx, pr.Exec.Command[0], pr.Exec.Command[1:]...)
+		cmd.Env, cmd.Dir = t.env, t.workdir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = time.Second
+		return cmd.Run() == nil
+	case pr.HTTPGet != nil:
+		g := pr.HTTPGet
+		port, err := t.port(g.Port)
+		if err != nil {
+			return false
+		}
+		host := g.Host
+		if host == "" {
+			host = t.ip
+		}
+		scheme := "http"
+		if g.Scheme == "HTTPS" {
+			scheme = "https"
+		}
+		u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("User-Agent", "kube-probe/keel")
+		tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // probes do not verify, like kubelet's
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			return false
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
+		_ = resp.Body.Close()
+		return resp.StatusCode >= 200 && resp.StatusCode < 400
+	case pr.TCPSocket != nil:
+		port, err := t.port(pr.TCPSocket.Port)
+		if err != nil {
+			return false
+		}
+		host := pr.TCPSocket.Host
+		if host == "" {
+			host = t.ip
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+		return true
+	}
+	return false
+}
