@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build run test test-short test-integration bench bench-vs-etcd chaos docker fuzz lint fmt vet proto verify-proto verify tools clean
+.PHONY: all build run test test-short test-integration bench bench-vs-etcd bench-orch chaos docker fuzz lint fmt vet proto verify-proto verify tools clean
 
 all: build
 
@@ -28,6 +28,11 @@ bench: build
 # bench/results/REPORT.md. ROUNDS=5 SCALE=2 for longer runs.
 bench-vs-etcd: build
 	./scripts/bench-vs-etcd.sh
+
+# The orchestrator scale benchmark: orch bench --nodes 1000 --replicas 10000 against a local
+# 3-member Keel; writes bench/results/ORCH.md (goal: all 10,000 pods Running within 60 s).
+bench-orch: build
+	./scripts/bench-orch.sh
 
 # The container image: a static keeld built here (no registry is reachable, so no golang
 # build stage) copied into a FROM scratch image. KEEL_IMAGE names it.

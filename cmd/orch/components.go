@@ -17,9 +17,13 @@ import (
 	"github.com/keeldb/keel/orchestrator/agent"
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/controller/deployment"
+	"github.com/keeldb/keel/orchestrator/controller/endpoints"
+	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
+	"github.com/keeldb/keel/orchestrator/proxy"
 	"github.com/keeldb/keel/orchestrator/registry"
 	"github.com/keeldb/keel/orchestrator/scheduler"
 )
@@ -174,13 +178,27 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 		return err
 	}
 	defer func() { _ = cli.Close() }()
+	host, _ := os.Hostname()
 	return le.runElected(ctx, cli, "kube-controller-manager", log, func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		// One recorder per term of leadership: its writer stops with the controllers.
+		rec := events.NewRecorder(cli, events.Config{Component: "controller-manager", Host: host, Logger: log})
+		nlc := nlc
+		nlc.Recorder = rec
 		controllers := map[string]func(ctx context.Context) error{
-			"replicaset":    func(ctx context.Context) error { return replicaset.Run(ctx, cli, replicaset.Config{Logger: log}) },
+			"events": rec.Run,
+			"replicaset": func(ctx context.Context) error {
+				return replicaset.Run(ctx, cli, replicaset.Config{Logger: log, Recorder: rec})
+			},
 			"nodelifecycle": func(ctx context.Context) error { return nodelifecycle.Run(ctx, cli, nlc) },
-			"deployment":    func(ctx context.Context) error { return deployment.Run(ctx, cli, deployment.Config{Logger: log}) },
+			"deployment": func(ctx context.Context) error {
+				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})
+			},
+			"endpoints": func(ctx context.Context) error { return endpoints.Run(ctx, cli, endpoints.Config{Logger: log}) },
+			"garbagecollector": func(ctx context.Context) error {
+				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})
+			},
 		}
 		errs := make(chan error, len(controllers))
 		for name, run := range controllers {
@@ -209,20 +227,34 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("orch agent", stderr, &g)
 	node := fs.String("node", "", "node name (with --nodes N > 1, the prefix of the names NAME-0 … NAME-N-1)")
 	nodes := fs.Int("nodes", 1, "number of simulated nodes")
-	runtime := fs.String("runtime", "sim", "runtime: sim (no process; pods are reported Running)")
+	runtime := fs.String("runtime", "sim", "runtime: sim (no process; pods are reported Running) or process (pods run as local processes)")
+	var pf processFlags
+	pf.register(fs)
 	startDelay := fs.Duration("start-delay", 0, "sim runtime: delay before a pod is reported Running")
 	capacity := fs.String("capacity", "cpu=32,memory=256Gi,pods=110", "each node's capacity, as name=quantity,...")
 	lbls := fs.String("labels", "", "extra node labels, as key=value,...")
+	workers := fs.Int("workers", 0, "pod workers (default 4, plus one per 8 simulated nodes up to 128)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 || *node == "" {
-		fmt.Fprintln(stderr, "usage: orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--capacity cpu=4,memory=8Gi,pods=110] [--labels k=v,...]")
+		fmt.Fprintln(stderr, "usage: orch agent --node NAME [--nodes N] [--runtime sim|process] [--start-delay D] [--capacity cpu=4,memory=8Gi,pods=110] [--labels k=v,...]\n"+
+			"       process runtime: [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit] [--timing fast|kubernetes]")
 		return errUsage
 	}
-	if *runtime != "sim" {
-		return fmt.Errorf("--runtime %q is not supported yet (want sim)", *runtime)
+	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, Runtime: *runtime, Workers: *workers}
+	switch *runtime {
+	case agent.RuntimeSim:
+	case agent.RuntimeProcess:
+		if *nodes != 1 {
+			return errors.New("--runtime process runs one node: --nodes must be 1")
+		}
+		if cfg.Process, err = pf.config(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown --runtime %q (want sim or process)", *runtime)
 	}
 	capList, err := keyValues(*capacity)
 	if err != nil {
@@ -248,8 +280,26 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = cli.Close() }()
-	return agent.Run(ctx, cli, agent.Config{NodeName: *node, Nodes: *nodes, Capacity: res, Labels: labelSet,
-		StartDelay: *startDelay, Logger: log})
+	cfg.Capacity, cfg.Labels, cfg.Logger = res, labelSet, log
+	if *runtime != agent.RuntimeProcess {
+		return agent.Run(ctx, cli, cfg)
+	}
+	// The process runtime's node also proxies every Service port on its address, as
+	// kube-proxy does; the agent and the proxy stop together.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	proxyDone := make(chan error, 1)
+	go func() {
+		err := proxy.Run(ctx, cli, proxy.Config{Address: cfg.Process.Address, Logger: log})
+		cancel()
+		proxyDone <- err
+	}()
+	err = agent.Run(ctx, cli, cfg)
+	cancel()
+	if perr := <-proxyDone; perr != nil && err == nil {
+		err = fmt.Errorf("service proxy: %w", perr)
+	}
+	return err
 }
 
 // keyValues parses "k=v,k2=v2".

@@ -24,6 +24,8 @@ type ctl struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	now     func() time.Time
+	// timeout is --command-timeout: the bound of a command that does not stream (see timed).
+	timeout time.Duration
 }
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,8 +33,12 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
+	// Verbs wrapped in timed end after --command-timeout; the others stream (get -w, logs -f,
+	// rollout status, drain) and bound only their requests, or honour their own --timeout.
 	verbs := map[string]func(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error{
-		"apply": applyFlags, "get": getFlags, "delete": deleteFlags, "scale": scaleFlags,
+		"apply": timed(applyFlags), "get": getFlags, "delete": timed(deleteFlags), "scale": timed(scaleFlags),
+		"describe": timed(describeFlags), "rollout": rolloutFlags, "logs": logsFlags,
+		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
 	}
 	mk, ok := verbs[args[0]]
 	if !ok {
@@ -51,18 +57,15 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer func() { _ = cli.Close() }()
-	c := &ctl{cli: cli, clients: clients(cli), stdout: stdout, stderr: stderr, now: time.Now}
-	// Without a deadline an unreachable store would keep the command waiting forever.
-	ctx, cancel := context.WithTimeout(ctx, g.commandTimeout)
-	defer cancel()
+	c := &ctl{cli: cli, clients: clients(cli), stdout: stdout, stderr: stderr, now: time.Now, timeout: g.commandTimeout}
 	return do(ctx, c, pos)
 }
 
 // lookup finds the client of a resource named as kubectl accepts it (plural, kind, short).
 func (c *ctl) lookup(name string) (resourceClient, error) {
-	r, ok := api.LookupResource(name)
-	if !ok {
-		return nil, fmt.Errorf("the server doesn't have a resource type %q", name)
+	r, err := lookupResource(name)
+	if err != nil {
+		return nil, err
 	}
 	return c.clients[r.Name], nil
 }
@@ -165,14 +168,23 @@ func getFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) 
 	fs.StringVar(sel, "selector", "", "label selector")
 	out := fs.String("o", "", "output format: wide, yaml, json or name")
 	fs.StringVar(out, "output", "", "output format: wide, yaml, json or name")
+	watch := fs.Bool("w", false, "after listing, watch for changes")
+	fs.BoolVar(watch, "watch", false, "after listing, watch for changes")
+	watchOnly := fs.Bool("watch-only", false, "watch for changes without listing first")
 	return func(ctx context.Context, c *ctl, pos []string) error {
+		if !*watch && !*watchOnly {
+			// Without a deadline an unreachable store would keep the command waiting forever.
+			var cancel context.CancelFunc
+			ctx, cancel = c.bounded(ctx)
+			defer cancel()
+		}
 		switch *out {
 		case "", "wide", "yaml", "json", "name":
 		default:
 			return fmt.Errorf("unsupported output format %q (want wide, yaml, json or name)", *out)
 		}
 		if len(pos) == 0 || len(pos) > 2 {
-			fmt.Fprintln(c.stderr, "usage: orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]")
+			fmt.Fprintln(c.stderr, "usage: orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name] [-w | --watch-only]")
 			return errUsage
 		}
 		selector, err := labels.Parse(*sel)
@@ -180,11 +192,21 @@ func getFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) 
 			return err
 		}
 		if pos[0] == "all" {
+			if *watch || *watchOnly {
+				return errors.New("watch is only supported on individual resources and resource collections, but 4 resources were found")
+			}
 			return c.getAll(ctx, *ns, *all, selector, *out)
 		}
 		rc, err := c.lookup(pos[0])
 		if err != nil {
 			return err
+		}
+		if *watch || *watchOnly {
+			o := watchOptions{namespace: *ns, allNamespaces: *all, selector: selector, format: *out, watchOnly: *watchOnly}
+			if len(pos) == 2 {
+				o.name = pos[1]
+			}
+			return c.watchGet(ctx, rc, o)
 		}
 		res := rc.resource()
 		if len(pos) == 2 {

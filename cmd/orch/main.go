@@ -4,10 +4,16 @@
 //	orch scheduler [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
 //	orch controller-manager [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
 //	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--capacity cpu=4,...] [--labels k=v,...]
+//	orch agent --node NAME --runtime process [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit]
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
 //	orch ctl delete RESOURCE NAME... [-n NS]
 //	orch ctl scale deployment|replicaset NAME --replicas N [-n NS]
+//	orch ctl describe RESOURCE [NAME...] [-n NS | -A] [-l SELECTOR]
+//	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
+//	orch ctl cordon|uncordon NODE
+//	orch ctl drain NODE [--ignore-daemonsets] [--force] [--grace-period N] [--timeout D]
+//	orch ctl logs POD|deployment/NAME [-c CONTAINER] [-f] [--tail N] [-p]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
 // 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line.
@@ -54,11 +60,28 @@ commands:
   controller-manager        run the controllers (leader-elected)
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
                             --start-delay D, --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...)
+  agent --node NAME --runtime process
+                            run one node whose pods are local processes (--address IP (default
+                            127.0.0.1), --pod-cidr CIDR, --root-dir DIR (default ./data/agent-NAME),
+                            --port N (logs API, default 10250), --stop-pods-on-exit,
+                            --timing fast|kubernetes restart back-off)
   ctl apply -f FILE         create or update the objects of a multi-document YAML file ("-" = stdin)
-  ctl get RESOURCE [NAME]   list or show objects (-n NS, -A, -l SELECTOR, -o wide|yaml|json|name)
+  ctl get RESOURCE [NAME]   list or show objects (-n NS, -A, -l SELECTOR, -o wide|yaml|json|name,
+                            -w/--watch: then stream changes; --watch-only)
   ctl delete RESOURCE NAME  delete objects (-n NS)
   ctl scale deployment NAME --replicas N
                             set the replica count of a deployment or replica set
+  ctl describe RESOURCE [NAME]
+                            show objects in detail, with their events (-n NS, -A, -l SELECTOR)
+  ctl rollout status|history|undo|pause|resume|restart deployment/NAME
+                            manage a deployment's rollout (status: --timeout D, --watch=false;
+                            history: --revision N; undo: --to-revision N)
+  ctl cordon|uncordon NODE  mark a node unschedulable or schedulable
+  ctl drain NODE            cordon a node and evict its pods (--ignore-daemonsets, --force,
+                            --grace-period N, --timeout D)
+  ctl logs POD              print a container's log from its node agent (-c CONTAINER, -f,
+                            --tail N, -p; also deployment/NAME)
+  bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
 global flags:
   --endpoints LIST          comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
@@ -85,8 +108,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runControllerManager(ctx, args[1:], stderr)
 	case "agent":
 		return runAgent(ctx, args[1:], stderr)
+	case "shim": // hidden: the process runtime's per-container shim
+		if code := runShim(args[1:]); code != 0 {
+			return fmt.Errorf("shim exited with status %d", code)
+		}
+		return nil
+	case "hello-server": // hidden: a demo workload for examples and tests
+		return runHello(ctx, args[1:], stdout, stderr)
 	case "ctl":
 		return runCtl(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -166,17 +167,27 @@ func columns(resource string) []column {
 	case "namespaces":
 		return []column{n, {header: "STATUS", value: func(o api.Object, _ time.Time) string { return o.(*api.Namespace).Status.Phase }}, a}
 	case "events":
+		ev := func(o api.Object) *api.Event { return o.(*api.Event) }
 		return []column{
-			{header: "LAST SEEN", value: func(o api.Object, now time.Time) string {
-				return humanDuration(now.Sub(o.(*api.Event).LastTimestamp.Time))
-			}},
-			{header: "TYPE", value: func(o api.Object, _ time.Time) string { return o.(*api.Event).Type }},
-			{header: "REASON", value: func(o api.Object, _ time.Time) string { return o.(*api.Event).Reason }},
+			{header: "LAST SEEN", value: func(o api.Object, now time.Time) string { return sinceOrUnknown(eventLastTime(ev(o)), now) }},
+			{header: "TYPE", value: func(o api.Object, _ time.Time) string { return ev(o).Type }},
+			{header: "REASON", value: func(o api.Object, _ time.Time) string { return ev(o).Reason }},
 			{header: "OBJECT", value: func(o api.Object, _ time.Time) string {
-				ref := o.(*api.Event).InvolvedObject
+				ref := ev(o).InvolvedObject
 				return strings.ToLower(ref.Kind) + "/" + ref.Name
 			}},
-			{header: "MESSAGE", value: func(o api.Object, _ time.Time) string { return o.(*api.Event).Message }},
+			{header: "SUBOBJECT", wide: true, value: func(o api.Object, _ time.Time) string { return ev(o).InvolvedObject.FieldPath }},
+			{header: "SOURCE", wide: true, value: func(o api.Object, _ time.Time) string { return eventSource(ev(o).Source) }},
+			{header: "MESSAGE", value: func(o api.Object, _ time.Time) string { return strings.TrimSpace(ev(o).Message) }},
+			{header: "FIRST SEEN", wide: true, value: func(o api.Object, now time.Time) string {
+				t := ev(o).FirstTimestamp.Time
+				if t.IsZero() {
+					t = o.Meta().CreationTimestamp.Time
+				}
+				return sinceOrUnknown(t, now)
+			}},
+			{header: "COUNT", wide: true, value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(max(ev(o).Count, 1))) }},
+			{header: "NAME", wide: true, value: func(o api.Object, _ time.Time) string { return o.Meta().Name }},
 		}
 	case "leases":
 		return []column{n,
@@ -190,6 +201,32 @@ func columns(resource string) []column {
 		}
 	}
 	return []column{n, a}
+}
+
+// eventLastTime is when an event was last seen: lastTimestamp, else firstTimestamp, else
+// its creation.
+func eventLastTime(e *api.Event) time.Time {
+	for _, t := range []api.Time{e.LastTimestamp, e.FirstTimestamp, e.CreationTimestamp} {
+		if !t.IsZero() {
+			return t.Time
+		}
+	}
+	return time.Time{}
+}
+
+// eventSource renders an event's source as kubectl does: "component, host".
+func eventSource(s api.EventSource) string {
+	if s.Host != "" {
+		return s.Component + ", " + s.Host
+	}
+	return s.Component
+}
+
+func sinceOrUnknown(t, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return humanDuration(now.Sub(t))
 }
 
 func orNone(s string) string {
@@ -238,21 +275,36 @@ func nodeStatus(n *api.Node) string {
 // printTable writes objs as a kubectl table. withNamespace adds a NAMESPACE column;
 // namePrefix ("pod/") is put before every name (for get all).
 func printTable(w io.Writer, resource string, objs []api.Object, wide, withNamespace bool, namePrefix string, now time.Time) error {
+	return writeTable(w, resource, objs, wide, withNamespace, namePrefix, true, now)
+}
+
+// writeTable is printTable, with the header line only when header is set.
+func writeTable(w io.Writer, resource string, objs []api.Object, wide, withNamespace bool, namePrefix string, header bool, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	hdr, rows := tableCells(resource, objs, wide, withNamespace, namePrefix, now)
+	if header {
+		fmt.Fprintln(tw, strings.Join(hdr, "\t"))
+	}
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// tableCells returns the header and the rows of objs' table.
+func tableCells(resource string, objs []api.Object, wide, withNamespace bool, namePrefix string, now time.Time) (hdr []string, rows [][]string) {
 	var cols []column
 	for _, c := range columns(resource) {
 		if !c.wide || wide {
 			cols = append(cols, c)
 		}
 	}
-	var hdr []string
 	if withNamespace {
 		hdr = append(hdr, "NAMESPACE")
 	}
 	for _, c := range cols {
 		hdr = append(hdr, c.header)
 	}
-	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for _, o := range objs {
 		var row []string
 		if withNamespace {
@@ -265,9 +317,9 @@ func printTable(w io.Writer, resource string, objs []api.Object, wide, withNames
 			}
 			row = append(row, v)
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		rows = append(rows, row)
 	}
-	return tw.Flush()
+	return hdr, rows
 }
 
 // kubeList is kubectl's List of items.
@@ -303,4 +355,91 @@ func printStructured(w io.Writer, format string, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
+}
+
+// describeWriter writes kubectl describe's layout: "Key:\tvalue" lines indented two spaces
+// per level, aligned by one tabwriter over the whole output.
+type describeWriter struct{ tw *tabwriter.Writer }
+
+func newDescribeWriter(w io.Writer) *describeWriter {
+	return &describeWriter{tw: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)}
+}
+
+// line writes one line at an indentation level.
+func (w *describeWriter) line(level int, format string, a ...any) {
+	fmt.Fprintf(w.tw, strings.Repeat("  ", level)+format+"\n", a...)
+}
+
+func (w *describeWriter) flush() error { return w.tw.Flush() }
+
+// describeTime is kubectl describe's timestamp format.
+func describeTime(t api.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return t.Format(time.RFC1123Z)
+}
+
+// labelsMultiline writes "title:\tk=v" with one label a line, sorted, or <none>.
+func (w *describeWriter) labelsMultiline(level int, title string, m map[string]string, sep string) {
+	if len(m) == 0 {
+		w.line(level, "%s:\t<none>", title)
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		if i == 0 {
+			w.line(level, "%s:\t%s%s%s", title, k, sep, m[k])
+		} else {
+			w.line(level, "\t%s%s%s", k, sep, m[k])
+		}
+	}
+}
+
+// events writes the Events table (Type, Reason, Age, From, Message), oldest first, or
+// "Events: <none>".
+func (w *describeWriter) events(evs []*api.Event, now time.Time) {
+	if len(evs) == 0 {
+		w.line(0, "Events:\t<none>")
+		return
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return eventLastTime(evs[i]).Before(eventLastTime(evs[j])) })
+	w.line(0, "Events:")
+	w.line(1, "Type\tReason\tAge\tFrom\tMessage")
+	w.line(1, "----\t------\t----\t----\t-------")
+	for _, e := range evs {
+		ageStr := sinceOrUnknown(eventLastTime(e), now)
+		if e.Count > 1 && !e.FirstTimestamp.IsZero() {
+			ageStr = fmt.Sprintf("%s (x%d over %s)", ageStr, e.Count, humanDuration(now.Sub(e.FirstTimestamp.Time)))
+		}
+		w.line(1, "%s\t%s\t%s\t%s\t%s", e.Type, e.Reason, ageStr, eventSource(e.Source), strings.TrimSpace(e.Message))
+	}
+}
+
+// formatQuantity renders a summed amount in thousandths as kubectl would: cpu in m or
+// cores, memory in the largest exact binary unit.
+func formatQuantity(resource string, milli int64) string {
+	if resource == "cpu" {
+		if milli%1000 == 0 {
+			return strconv.FormatInt(milli/1000, 10)
+		}
+		return strconv.FormatInt(milli, 10) + "m"
+	}
+	v := milli / 1000
+	if v == 0 {
+		return "0"
+	}
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
+		if v%u.size == 0 {
+			return strconv.FormatInt(v/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(v, 10)
 }
