@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a local 3-member Keel cluster on loopback with etcd's flags, and the orchestrator on
-# it: 2 schedulers and 2 controller-managers (one active of each, leader-elected) and an agent
-# with 3 simulated nodes. Clients: 2379 22379 32379; peers: 2380 22380 32380; data and logs
+# it: 2 schedulers and 2 controller-managers (one active of each, leader-elected) and 3
+# process-mode agents (nodes n1..n3 on 127.0.1.1..3, pods on 127.1.<n>.0/24) that run pods as
+# local processes and proxy every Service port on their node address. Clients: 2379 22379 32379; peers: 2380 22380 32380; data and logs
 # under ./data. ORCH=0 starts Keel alone. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,9 +46,14 @@ if [ "$ORCH" = 1 ]; then
     "$ORCH_BIN" "${c%%:*}" --endpoints "$ENDPOINTS" --id "${c##*:}" >"$DATA/orch-${c##*:}.log" 2>&1 &
     orch_pids+=($!)
   done
-  "$ORCH_BIN" agent --endpoints "$ENDPOINTS" --node node --nodes 3 --runtime sim \
-    --labels zone=local >"$DATA/orch-agent.log" 2>&1 &
-  orch_pids+=($!)
+  # Pods run `orch hello-server` (examples/web.yaml), found on the agents' PATH.
+  for i in 1 2 3; do
+    PATH="$(cd "$(dirname "$ORCH_BIN")" && pwd):$PATH" "$ORCH_BIN" agent --endpoints "$ENDPOINTS" \
+      --runtime process --node "n$i" --address "127.0.1.$i" --pod-cidr "127.1.$i.0/24" \
+      --root-dir "$DATA/agent-n$i" --labels "zone=z$i" --stop-pods-on-exit \
+      >"$DATA/orch-agent-n$i.log" 2>&1 &
+    orch_pids+=($!)
+  done
 fi
 cat <<MSG
 Keel cluster running (logs in $DATA/*.log)
@@ -58,10 +64,13 @@ Keel cluster running (logs in $DATA/*.log)
 MSG
 if [ "$ORCH" = 1 ]; then
   cat <<MSG
-Orchestrator running: 2 schedulers, 2 controller-managers, an agent with 3 simulated nodes
+Orchestrator running: 2 schedulers, 2 controller-managers, 3 process-mode agents (n1..n3)
   apply the example:  $ORCH_BIN ctl apply -f examples/web.yaml
-  watch it come up:   $ORCH_BIN ctl get pods -o wide
+  watch it come up:   $ORCH_BIN ctl get pods -o wide -w
+                      $ORCH_BIN ctl rollout status deployment/web
                       $ORCH_BIN ctl get all
+  call the Service:   curl http://127.0.1.1:8080/     (any node: 127.0.1.1-3)
+  logs of a pod:      $ORCH_BIN ctl logs <pod>
   who leads:          $ORCH_BIN ctl get leases -n kube-system
 MSG
 fi
