@@ -23,7 +23,9 @@ import (
 	"github.com/keeldb/keel/orchestrator/agent"
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/controller/deployment"
+	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/registry"
 	"github.com/keeldb/keel/orchestrator/scheduler"
 )
@@ -204,10 +206,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 	return b.measure(ctx)
 }
 
-// startComponents runs a sim agent with the nodes, the scheduler and the ReplicaSet and
-// Deployment controllers in this process, without leader election.
+// startComponents runs a sim agent with the nodes, the scheduler, and the controllers the
+// controller-manager runs for Deployments (ReplicaSet, Deployment, garbage collector, with
+// its event recorder) in this process, without leader election.
 func (b *bench) startComponents(ctx context.Context, wg *sync.WaitGroup) {
 	log := b.log
+	rec := events.NewRecorder(b.cli, events.Config{Component: "controller-manager", Host: "orch-bench", Logger: log})
 	ag := agent.New(b.cli, agent.Config{NodeName: b.o.nodePrefix, Nodes: b.o.nodes,
 		Capacity:   api.ResourceList{"cpu": "32", "memory": "256Gi", "pods": "110"},
 		StartDelay: b.o.startDelay, Workers: b.o.agentWorkers, Logger: log})
@@ -216,11 +220,15 @@ func (b *bench) startComponents(ctx context.Context, wg *sync.WaitGroup) {
 		"agent":     ag.Run,
 		"scheduler": sched.Run,
 		"replicaset controller": func(ctx context.Context) error {
-			return replicaset.Run(ctx, b.cli, replicaset.Config{Logger: log})
+			return replicaset.Run(ctx, b.cli, replicaset.Config{Logger: log, Recorder: rec})
 		},
 		"deployment controller": func(ctx context.Context) error {
-			return deployment.Run(ctx, b.cli, deployment.Config{Logger: log})
+			return deployment.Run(ctx, b.cli, deployment.Config{Logger: log, Recorder: rec})
 		},
+		"garbage collector": func(ctx context.Context) error {
+			return garbagecollector.Run(ctx, b.cli, garbagecollector.Config{Logger: log})
+		},
+		"event recorder": rec.Run,
 	}
 	for name, run := range components {
 		wg.Go(func() {

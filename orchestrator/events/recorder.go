@@ -55,6 +55,11 @@ type Config struct {
 	AggregationWindow time.Duration
 	// BufferSize is how many events may wait to be written; default 1000.
 	BufferSize int
+	// SpamBurst and SpamInterval rate-limit events per involved object: a burst of
+	// SpamBurst, then one per SpamInterval (default 25 and 5 min, as client-go). Events over
+	// the limit are dropped silently, as Kubernetes drops them.
+	SpamBurst    int
+	SpamInterval time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Now is the clock of timestamps, names, aggregation and lease reuse; default time.Now.
@@ -71,6 +76,9 @@ type Recorder struct {
 	ch      chan record
 	running atomic.Bool
 	dropped atomic.Int64
+	spam    *spamFilter
+	// filtered counts events the spam filter dropped.
+	filtered atomic.Int64
 
 	// The fields below are owned by the writer goroutine (Run).
 	lease      clientv3.LeaseID
@@ -120,7 +128,13 @@ func NewRecorder(cli *clientv3.Client, cfg Config) *Recorder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Recorder{cfg: cfg, log: cfg.Logger.With("component", "event-recorder", "source", cfg.Component), cli: cli,
+	if cfg.SpamBurst <= 0 {
+		cfg.SpamBurst = DefaultSpamBurst
+	}
+	if cfg.SpamInterval <= 0 {
+		cfg.SpamInterval = DefaultSpamInterval
+	}
+	return &Recorder{cfg: cfg, spam: newSpamFilter(cfg.SpamBurst, cfg.SpamInterval), log: cfg.Logger.With("component", "event-recorder", "source", cfg.Component), cli: cli,
 		store: registry.New[api.Event](cli, registry.Config{Now: cfg.Now}),
 		ch:    make(chan record, cfg.BufferSize), seen: map[correlationKey]*correlated{}}
 }
@@ -147,6 +161,14 @@ func (r *Recorder) Event(obj api.Object, eventType, reason, message string) {
 			UID: m.UID, ResourceVersion: m.ResourceVersion},
 		namespace: ns, eventType: eventType, reason: reason, message: message, at: r.cfg.Now(),
 	}
+	object := rec.ref.UID
+	if object == "" {
+		object = kind + "/" + m.Namespace + "/" + m.Name
+	}
+	if !r.spam.allow(object, rec.at) {
+		r.filtered.Add(1)
+		return
+	}
 	select {
 	case r.ch <- rec:
 	default:
@@ -166,6 +188,9 @@ func (r *Recorder) Eventf(obj api.Object, eventType, reason, format string, args
 
 // Dropped returns how many events were dropped because the buffer was full.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// Filtered returns how many events the per-object spam filter dropped.
+func (r *Recorder) Filtered() int64 { return r.filtered.Load() }
 
 // Run writes buffered events until ctx ends, then returns nil; events still buffered are
 // dropped. It may be called once at a time (a concurrent call returns an error).

@@ -182,6 +182,33 @@ func TestRecorder(t *testing.T) {
 		})
 	})
 
+	t.Run("SpamFilter", func(t *testing.T) {
+		// Event names carry the clock's nanoseconds: each event gets its own instant.
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		clock := func() time.Time { now = now.Add(time.Millisecond); return now }
+		r := events.NewRecorder(cli, events.Config{Component: "c", SpamBurst: 3, SpamInterval: time.Minute, Now: clock})
+		for i := range 5 {
+			r.Event(pod("spam", "rs", "uid-spam"), events.TypeNormal, "SuccessfulCreate", fmt.Sprintf("Created pod: p%d", i))
+		}
+		r.Event(pod("spam", "other", "uid-other"), events.TypeNormal, "SuccessfulCreate", "Created pod: q")
+		if got := r.Filtered(); got != 2 {
+			t.Errorf("filtered %d, want 2 (burst 3 of 5 for one object; the other object unaffected)", got)
+		}
+		now = now.Add(time.Minute)
+		r.Event(pod("spam", "rs", "uid-spam"), events.TypeNormal, "SuccessfulCreate", "Created pod: p5")
+		if got := r.Filtered(); got != 2 {
+			t.Errorf("filtered %d after a refill interval, want still 2", got)
+		}
+		run(t, r)
+		poll.Eventually(t, 10*time.Second, func() error {
+			l, err := store.List(ctx, registry.ListOptions{Namespace: "spam"})
+			if err == nil && len(l.Items) != 5 {
+				err = fmt.Errorf("%d events, want 5", len(l.Items))
+			}
+			return err
+		})
+	})
+
 	t.Run("DropWhenFull", func(t *testing.T) {
 		r := events.NewRecorder(cli, events.Config{Component: "c", BufferSize: 2})
 		for i := range 3 {

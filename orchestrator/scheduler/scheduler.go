@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -16,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
 	"github.com/keeldb/keel/orchestrator/workqueue"
@@ -29,7 +29,6 @@ const (
 	ConditionPodScheduled   = "PodScheduled"
 	ReasonUnschedulable     = "Unschedulable"
 	ReasonFailedScheduling  = "FailedScheduling"
-	eventTypeWarning        = "Warning"
 	defaultInitialBackoff   = time.Second
 	defaultMaxBackoff       = 10 * time.Second
 	defaultBindRetryTimeout = 10 * time.Second
@@ -65,6 +64,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Recorder records FailedScheduling events; nil means one of the scheduler's own, run by
+	// Run.
+	Recorder *events.Recorder
 }
 
 // Scheduler binds unscheduled pods to nodes. Create it with New and call Run once.
@@ -73,7 +75,8 @@ type Scheduler struct {
 	cli      *clientv3.Client
 	log      *slog.Logger
 	podStore *registry.Store[api.Pod, *api.Pod]
-	events   *registry.Store[api.Event, *api.Event]
+	rec      *events.Recorder
+	ownRec   bool // rec is the scheduler's own: Run runs it
 	pods     *informer.Informer[api.Pod, *api.Pod]
 	nodes    *informer.Informer[api.Node, *api.Node]
 	queue    *workqueue.Queue[string]
@@ -123,11 +126,15 @@ func New(cli *clientv3.Client, cfg Config) *Scheduler {
 		cli:           cli,
 		log:           log.With("component", "scheduler"),
 		podStore:      registry.New[api.Pod](cli, cfg.Registry),
-		events:        registry.New[api.Event](cli, cfg.Registry),
+		rec:           cfg.Recorder,
 		queue:         workqueue.New[string](workqueue.Config{BaseDelay: cfg.InitialBackoff, MaxDelay: cfg.MaxBackoff}),
 		infos:         map[string]*nodeInfo{},
 		records:       map[string]*podRecord{},
 		unschedulable: map[string]bool{},
+	}
+	if s.rec == nil {
+		s.rec = events.NewRecorder(cli, events.Config{Component: cfg.SchedulerName, Now: cfg.Now, Logger: log})
+		s.ownRec = true
 	}
 	icfg := informer.Config{Logger: cfg.Logger}
 	s.pods = informer.New(cli, s.podStore, icfg)
@@ -149,6 +156,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer cancel()
 	wg.Go(func() { _ = s.pods.Run(ctx) })
 	wg.Go(func() { _ = s.nodes.Run(ctx) })
+	if s.ownRec {
+		wg.Go(func() { _ = s.rec.Run(ctx) })
+	}
 	if err := s.pods.WaitForSync(ctx); err != nil {
 		return nil
 	}
@@ -555,21 +565,7 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, p *api.Pod, msg strin
 		return
 	}
 	s.log.Info("pod unschedulable", "pod", api.KeyFunc(p), "message", msg)
-	ev := &api.Event{
-		ObjectMeta: api.ObjectMeta{Namespace: p.Namespace,
-			Name: p.Name + "." + strconv.FormatInt(s.cfg.Now().UnixNano(), 16)},
-		InvolvedObject: api.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: p.Namespace, Name: p.Name, UID: p.UID},
-		Reason:         ReasonFailedScheduling,
-		Message:        msg,
-		Source:         api.EventSource{Component: s.cfg.SchedulerName},
-		FirstTimestamp: now,
-		LastTimestamp:  now,
-		Count:          1,
-		Type:           eventTypeWarning,
-	}
-	if _, err := s.events.Create(ctx, ev); err != nil && ctx.Err() == nil {
-		s.log.Warn("cannot record event", "pod", api.KeyFunc(p), "err", fmt.Errorf("create event: %w", err))
-	}
+	s.rec.Event(p, events.TypeWarning, ReasonFailedScheduling, msg)
 }
 
 // setCondition replaces or appends the condition of c's type, keeping the transition time
