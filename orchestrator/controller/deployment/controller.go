@@ -29,6 +29,9 @@ import (
 const (
 	PodTemplateHashLabel = "pod-template-hash"
 	RevisionAnnotation   = "deployment.kubernetes.io/revision"
+	// ChangeCauseAnnotation, set by users on the Deployment, is copied to the ReplicaSet of
+	// each revision, where `rollout history` shows it.
+	ChangeCauseAnnotation = "kubernetes.io/change-cause"
 )
 
 // DefaultWorkers is the number of Deployments synced in parallel by default.
@@ -256,9 +259,13 @@ func (c *Controller) createReplicaSet(ctx context.Context, d *api.Deployment, ha
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[PodTemplateHashLabel] = hash
+	ann := map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10)}
+	if cause, ok := d.Annotations[ChangeCauseAnnotation]; ok {
+		ann[ChangeCauseAnnotation] = cause
+	}
 	rs := &api.ReplicaSet{
 		ObjectMeta: api.ObjectMeta{Namespace: d.Namespace, Name: d.Name + "-" + hash, Labels: lbls,
-			Annotations:     map[string]string{RevisionAnnotation: strconv.FormatInt(rev, 10)},
+			Annotations:     ann,
 			OwnerReferences: []api.OwnerReference{controllerRef(d)}},
 		Spec: api.ReplicaSetSpec{Replicas: &n, MinReadySeconds: d.Spec.MinReadySeconds, Selector: sel,
 			Template: api.PodTemplateSpec{
@@ -291,6 +298,10 @@ func (c *Controller) scale(ctx context.Context, d *api.Deployment, rs *api.Repli
 			next.Annotations = map[string]string{}
 		}
 		next.Annotations[RevisionAnnotation] = strconv.FormatInt(rev, 10)
+		// A new revision (a rollback reusing this ReplicaSet) takes the Deployment's cause.
+		if cause, ok := d.Annotations[ChangeCauseAnnotation]; ok {
+			next.Annotations[ChangeCauseAnnotation] = cause
+		}
 	}
 	_, err := c.stores.ReplicaSets.Update(ctx, next)
 	if err == nil {

@@ -116,6 +116,10 @@ func (e *env) setImage(name, image string) {
 	e.t.Helper()
 	_, err := e.stores.Deployments.GuaranteedUpdate(e.ctx, "default", name, func(cur *api.Deployment) (*api.Deployment, error) {
 		cur.Spec.Template.Spec.Containers[0].Image = image
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[deployment.ChangeCauseAnnotation] = "image " + image
 		return cur, nil
 	})
 	if err != nil {
@@ -215,6 +219,12 @@ func TestDeployment(t *testing.T) {
 		})
 		if after := len(e.replicaSets("web")); after != before {
 			t.Errorf("%d replica sets after rollback, want %d (no new one)", after, before)
+		}
+		for _, rs := range e.replicaSets("web") {
+			img := rs.Spec.Template.Spec.Containers[0].Image
+			if got := rs.Annotations[deployment.ChangeCauseAnnotation]; got != "image "+img {
+				t.Errorf("replica set %s (%s): change-cause %q, want %q", rs.Name, img, got, "image "+img)
+			}
 		}
 	})
 
