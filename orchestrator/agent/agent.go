@@ -190,9 +190,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		run(func() { a.proc.run(ctx) })
 	}
 	for range a.cfg.Workers {
-		run(func() { a.podWorker(ctx) })
+		run(func() { a.queue.Work(ctx, a.syncPod, a.podSyncFailed) })
 	}
-	run(func() { a.nodeWorker(ctx) })
+	run(func() { a.nodeQ.Work(ctx, a.syncNode, a.nodeSyncFailed) })
 	<-ctx.Done()
 	a.queue.ShutDown()
 	a.nodeQ.ShutDown()
@@ -431,40 +431,26 @@ func (a *Agent) nodeChanged(n *api.Node) {
 	a.nodeQ.Add(n.Name)
 }
 
-func (a *Agent) nodeWorker(ctx context.Context) {
-	for {
-		name, shutdown := a.nodeQ.Get(ctx)
-		if shutdown {
-			return
-		}
-		_, err := a.stores.Nodes.GuaranteedUpdate(ctx, "", name, func(cur *api.Node) (*api.Node, error) {
-			setReady(cur, a.cfg.Now())
-			return cur, nil
-		})
-		if err != nil && !errors.Is(err, registry.ErrNotFound) && ctx.Err() == nil {
-			a.log.Warn("node status update failed", "node", name, "err", err)
-			a.nodeQ.AddRateLimited(name)
-		} else {
-			a.nodeQ.Forget(name)
-		}
-		a.nodeQ.Done(name)
+// syncNode re-asserts the Ready condition of one of the agent's nodes.
+func (a *Agent) syncNode(ctx context.Context, name string) error {
+	_, err := a.stores.Nodes.GuaranteedUpdate(ctx, "", name, func(cur *api.Node) (*api.Node, error) {
+		setReady(cur, a.cfg.Now())
+		return cur, nil
+	})
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil
 	}
+	return err
 }
 
-func (a *Agent) podWorker(ctx context.Context) {
-	for {
-		key, shutdown := a.queue.Get(ctx)
-		if shutdown {
-			return
-		}
-		if err := a.syncPod(ctx, key); err != nil && ctx.Err() == nil {
-			a.log.Debug("pod sync failed", "pod", key, "err", err)
-			a.queue.AddRateLimited(key)
-		} else {
-			a.queue.Forget(key)
-		}
-		a.queue.Done(key)
-	}
+// nodeSyncFailed logs a failed node status update before it is retried.
+func (a *Agent) nodeSyncFailed(name string, err error) {
+	a.log.Warn("node status update failed", "node", name, "err", err)
+}
+
+// podSyncFailed logs a failed pod sync before the pod is retried.
+func (a *Agent) podSyncFailed(key string, err error) {
+	a.log.Debug("pod sync failed", "pod", key, "err", err)
 }
 
 // syncPod brings one pod bound to a local node to its simulated state.

@@ -235,6 +235,28 @@ func (q *Queue[K]) Get(ctx context.Context) (key K, shutdown bool) {
 	}
 }
 
+// Work is a worker: it takes keys from q and calls sync on each until q shuts down or ctx
+// ends. A key whose sync fails while ctx lives is re-added rate-limited (onError, if not
+// nil, is told first); a key that succeeds is forgotten. Run several Works for parallel
+// workers: the queue never hands one key to two of them at once.
+func (q *Queue[K]) Work(ctx context.Context, sync func(context.Context, K) error, onError func(K, error)) {
+	for {
+		key, shutdown := q.Get(ctx)
+		if shutdown {
+			return
+		}
+		if err := sync(ctx, key); err != nil && ctx.Err() == nil {
+			if onError != nil {
+				onError(key, err)
+			}
+			q.AddRateLimited(key)
+		} else {
+			q.Forget(key)
+		}
+		q.Done(key)
+	}
+}
+
 // Done marks key as no longer processing, re-queueing it if it was added meanwhile.
 func (q *Queue[K]) Done(key K) {
 	q.mu.Lock()

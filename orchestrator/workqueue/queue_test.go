@@ -2,6 +2,7 @@ package workqueue_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -259,5 +260,55 @@ func TestGetHonoursContext(t *testing.T) {
 	cancel()
 	if _, shutdown := q.Get(ctx); !shutdown {
 		t.Fatal("Get with a cancelled context did not return shutdown")
+	}
+}
+
+func TestWorkRetriesFailedKeysAndForgetsDone(t *testing.T) {
+	q := workqueue.New[string](workqueue.Config{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	calls, failures := map[string]int{}, map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.Work(ctx, func(_ context.Context, k string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[k]++
+			if k == "flaky" && calls[k] < 3 {
+				return errors.New("not yet")
+			}
+			return nil
+		}, func(k string, _ error) {
+			mu.Lock()
+			failures[k]++
+			mu.Unlock()
+		})
+	}()
+	q.Add("ok")
+	q.Add("flaky")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := calls["flaky"]
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flaky synced %d times, want 3", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	q.ShutDown()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["ok"] != 1 || failures["ok"] != 0 || failures["flaky"] != 2 {
+		t.Errorf("calls %v failures %v, want ok once and flaky failing twice", calls, failures)
+	}
+	if n := q.NumRequeues("flaky"); n != 0 {
+		t.Errorf("NumRequeues(flaky) = %d after it succeeded, want 0 (forgotten)", n)
 	}
 }

@@ -114,7 +114,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	run(func() { _ = c.rsInf.Run(ctx) })
 	if c.dInf.WaitForSync(ctx) == nil && c.rsInf.WaitForSync(ctx) == nil {
 		for range c.cfg.Workers {
-			run(func() { c.worker(ctx) })
+			run(func() { c.queue.Work(ctx, c.sync, c.syncFailed) })
 		}
 	}
 	<-ctx.Done()
@@ -123,20 +123,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, shutdown := c.queue.Get(ctx)
-		if shutdown {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
-			c.log.Debug("sync failed", "deployment", key, "err", err)
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+// syncFailed logs a failed sync before the key is retried.
+func (c *Controller) syncFailed(key string, err error) {
+	c.log.Debug("sync failed", "deployment", key, "err", err)
 }
 
 // TemplateHash returns the pod-template-hash of a template: a hash of its JSON form

@@ -104,7 +104,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.log.Info("caches synced", "services", c.svcInf.Cache().Len(), "pods", c.podInf.Cache().Len(),
 			"endpoints", c.epInf.Cache().Len())
 		for range c.cfg.Workers {
-			run(func() { c.worker(ctx) })
+			run(func() { c.queue.Work(ctx, c.sync, c.syncFailed) })
 		}
 	}
 	<-ctx.Done()
@@ -113,20 +113,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, shutdown := c.queue.Get(ctx)
-		if shutdown {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
-			c.log.Debug("sync failed", "service", key, "err", err)
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+// syncFailed logs a failed sync before the key is retried.
+func (c *Controller) syncFailed(key string, err error) {
+	c.log.Debug("sync failed", "service", key, "err", err)
 }
 
 // selector returns the selector of svc, and false when svc has none (its Endpoints are

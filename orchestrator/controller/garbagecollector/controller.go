@@ -110,7 +110,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	if synced {
 		for range c.cfg.Workers {
-			run(func() { c.worker(ctx) })
+			run(func() { c.queue.Work(ctx, c.process, c.checkFailed) })
 		}
 	}
 	<-ctx.Done()
@@ -119,20 +119,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		ref, shutdown := c.queue.Get(ctx)
-		if shutdown {
-			return
-		}
-		if err := c.process(ctx, ref); err != nil && ctx.Err() == nil {
-			c.log.Debug("check failed", "object", ref.String(), "err", err)
-			c.queue.AddRateLimited(ref)
-		} else {
-			c.queue.Forget(ref)
-		}
-		c.queue.Done(ref)
-	}
+// checkFailed logs a failed check before the object is retried.
+func (c *Controller) checkFailed(ref objectRef, err error) {
+	c.log.Debug("check failed", "object", ref.String(), "err", err)
 }
 
 // added queues objects that have owners: at start (the first list) every one of them is

@@ -124,7 +124,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	run(func() { _ = c.podInf.Run(ctx) })
 	if c.rsInf.WaitForSync(ctx) == nil && c.podInf.WaitForSync(ctx) == nil {
 		for range c.cfg.Workers {
-			run(func() { c.worker(ctx) })
+			run(func() { c.queue.Work(ctx, c.sync, c.syncFailed) })
 		}
 	}
 	<-ctx.Done()
@@ -133,20 +133,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, shutdown := c.queue.Get(ctx)
-		if shutdown {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
-			c.log.Debug("sync failed", "replicaset", key, "err", err)
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+// syncFailed logs a failed sync before the key is retried.
+func (c *Controller) syncFailed(key string, err error) {
+	c.log.Debug("sync failed", "replicaset", key, "err", err)
 }
 
 func ownerKey(p *api.Pod) (string, bool) {
