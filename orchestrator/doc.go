@@ -9,7 +9,16 @@
 //     with create/update/delete as transactions comparing mod_revision;
 //   - informer: list at a revision, watch from the next one, relist on compaction, an
 //     indexed local cache and event handlers;
-//   - workqueue: a de-duplicating, rate-limited work queue for controllers.
+//   - workqueue: a de-duplicating, rate-limited work queue for controllers;
+//   - events: an asynchronous Event recorder (aggregation, spam filter, TTL by lease);
+//   - leaderelection: one active instance per component, by a Lease object;
+//   - scheduler: filters, scores and batched binds of pending pods;
+//   - controller/...: ReplicaSet, Deployment, node lifecycle, Endpoints, garbage collector;
+//   - agent: the node agent, with a sim runtime (thousands of nodes per process) and a
+//     process runtime (pods as local processes under a shim, probes, logs);
+//   - proxy: a per-node TCP proxy from every Service port to its ready endpoints.
+//
+// cmd/orch wires them into the scheduler, controller-manager, agent and ctl commands.
 //
 // See ../shared/ORCHESTRATOR.md (in the steering repository) for the behaviour mirrored.
 package orchestrator

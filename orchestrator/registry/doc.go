@@ -17,6 +17,11 @@
 // ones are refused with an error matching api.ErrInvalid. A Store holds no state besides its
 // configuration and is safe for concurrent use. Objects passed in are not modified.
 //
-// Not yet here: graceful deletion (deletionGracePeriodSeconds and finalizers), owner-based
-// garbage collection, TTLs for Events.
+// CreateWithLease and GuaranteedUpdateWithLease attach a store lease to the key (Events
+// expire this way, see package events); every other update keeps the key's lease.
+//
+// Not here: finalizers and server-side graceful deletion — a pod's deletionTimestamp is set
+// by the client (orch ctl drain, the ReplicaSet controller deletes directly) and its node
+// agent deletes it once stopped; owner-based cascading deletion is the garbage collector's
+// (controller/garbagecollector).
 package registry
