@@ -235,17 +235,17 @@ func (q *Queue[K]) Get(ctx context.Context) (key K, shutdown bool) {
 	}
 }
 
-// Work is a worker: it takes keys from q and calls sync on each until q shuts down or ctx
-// ends. A key whose sync fails while ctx lives is re-added rate-limited (onError, if not
+// Work is a worker: it takes keys from q and calls process on each until q shuts down or
+// ctx ends. A key whose process fails while ctx lives is re-added rate-limited (onError, if not
 // nil, is told first); a key that succeeds is forgotten. Run several Works for parallel
 // workers: the queue never hands one key to two of them at once.
-func (q *Queue[K]) Work(ctx context.Context, sync func(context.Context, K) error, onError func(K, error)) {
+func (q *Queue[K]) Work(ctx context.Context, process func(context.Context, K) error, onError func(K, error)) {
 	for {
 		key, shutdown := q.Get(ctx)
 		if shutdown {
 			return
 		}
-		if err := sync(ctx, key); err != nil && ctx.Err() == nil {
+		if err := process(ctx, key); err != nil && ctx.Err() == nil {
 			if onError != nil {
 				onError(key, err)
 			}
@@ -255,6 +255,35 @@ func (q *Queue[K]) Work(ctx context.Context, sync func(context.Context, K) error
 		}
 		q.Done(key)
 	}
+}
+
+// Source is what a controller's work loop watches: an informer, as the workqueue sees it.
+type Source interface {
+	Run(ctx context.Context) error
+	WaitForSync(ctx context.Context) error
+}
+
+// RunWorkers is a controller's Run: it runs every source, waits until all have synced, then
+// runs workers Work loops on q with process and onError, until ctx ends; it then shuts q down
+// and returns once every goroutine it started has stopped.
+func RunWorkers[K comparable](ctx context.Context, q *Queue[K], workers int, process func(context.Context, K) error,
+	onError func(K, error), sources ...Source) {
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Go(func() { _ = src.Run(ctx) })
+	}
+	synced := true
+	for _, src := range sources {
+		synced = synced && src.WaitForSync(ctx) == nil
+	}
+	if synced {
+		for range workers {
+			wg.Go(func() { q.Work(ctx, process, onError) })
+		}
+	}
+	<-ctx.Done()
+	q.ShutDown()
+	wg.Wait()
 }
 
 // Done marks key as no longer processing, re-queueing it if it was added meanwhile.

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -105,21 +104,7 @@ func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
 // Run runs the informers and workers until ctx ends, then returns nil. It may be called
 // once.
 func (c *Controller) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	run(func() { _ = c.dInf.Run(ctx) })
-	run(func() { _ = c.rsInf.Run(ctx) })
-	if c.dInf.WaitForSync(ctx) == nil && c.rsInf.WaitForSync(ctx) == nil {
-		for range c.cfg.Workers {
-			run(func() { c.queue.Work(ctx, c.sync, c.syncFailed) })
-		}
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workqueue.RunWorkers(ctx, c.queue, c.cfg.Workers, c.sync, c.syncFailed, c.dInf, c.rsInf)
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"reflect"
 	"strings"
-	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -92,24 +91,7 @@ func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
 // Run runs the informers and workers until ctx ends, then returns nil. It may be called
 // once.
 func (c *Controller) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	run(func() { _ = c.svcInf.Run(ctx) })
-	run(func() { _ = c.podInf.Run(ctx) })
-	run(func() { _ = c.epInf.Run(ctx) })
-	if c.svcInf.WaitForSync(ctx) == nil && c.podInf.WaitForSync(ctx) == nil && c.epInf.WaitForSync(ctx) == nil {
-		c.log.Info("caches synced", "services", c.svcInf.Cache().Len(), "pods", c.podInf.Cache().Len(),
-			"endpoints", c.epInf.Cache().Len())
-		for range c.cfg.Workers {
-			run(func() { c.queue.Work(ctx, c.sync, c.syncFailed) })
-		}
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workqueue.RunWorkers(ctx, c.queue, c.cfg.Workers, c.sync, c.syncFailed, c.svcInf, c.podInf, c.epInf)
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -96,26 +95,11 @@ func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
 // Run runs the informers and workers until ctx ends, then returns nil. It may be called
 // once.
 func (c *Controller) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
+	sources := make([]workqueue.Source, 0, len(c.watched))
 	for _, r := range c.watched {
-		run(func() { _ = r.run(ctx) })
+		sources = append(sources, r)
 	}
-	synced := true
-	for _, r := range c.watched {
-		synced = synced && r.waitForSync(ctx) == nil
-	}
-	if synced {
-		for range c.cfg.Workers {
-			run(func() { c.queue.Work(ctx, c.process, c.checkFailed) })
-		}
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workqueue.RunWorkers(ctx, c.queue, c.cfg.Workers, c.process, c.checkFailed, sources...)
 	return nil
 }
 

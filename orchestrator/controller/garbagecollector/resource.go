@@ -9,6 +9,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
+	"github.com/keeldb/keel/orchestrator/workqueue"
 )
 
 // ownerIndex indexes objects by the uid of each of their owners.
@@ -16,8 +17,7 @@ const ownerIndex = "owner"
 
 // resource is one watched kind, whose objects may be dependents (and owners).
 type resource interface {
-	run(ctx context.Context) error
-	waitForSync(ctx context.Context) error
+	workqueue.Source
 	// cached returns the cached object ns/name ("" ns when cluster-scoped).
 	cached(ns, name string) (api.Object, bool)
 	// dependents returns the cached objects that have an owner with uid.
@@ -67,8 +67,8 @@ type objectHandler interface {
 	deleted(obj api.Object)
 }
 
-func (w *watched[T, P]) run(ctx context.Context) error         { return w.inf.Run(ctx) }
-func (w *watched[T, P]) waitForSync(ctx context.Context) error { return w.inf.WaitForSync(ctx) }
+func (w *watched[T, P]) Run(ctx context.Context) error         { return w.inf.Run(ctx) }
+func (w *watched[T, P]) WaitForSync(ctx context.Context) error { return w.inf.WaitForSync(ctx) }
 
 func (w *watched[T, P]) cached(ns, name string) (api.Object, bool) {
 	key := name

@@ -115,21 +115,7 @@ func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
 // Run runs the informers and workers until ctx ends, then returns nil. It may be called
 // once.
 func (c *Controller) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	run(func() { _ = c.rsInf.Run(ctx) })
-	run(func() { _ = c.podInf.Run(ctx) })
-	if c.rsInf.WaitForSync(ctx) == nil && c.podInf.WaitForSync(ctx) == nil {
-		for range c.cfg.Workers {
-			run(func() { c.queue.Work(ctx, c.sync, c.syncFailed) })
-		}
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workqueue.RunWorkers(ctx, c.queue, c.cfg.Workers, c.sync, c.syncFailed, c.rsInf, c.podInf)
 	return nil
 }
 
