@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -171,7 +170,7 @@ func availableCount(rss ...*api.ReplicaSet) int32 {
 func (c *Controller) sync(ctx context.Context, key string) error {
 	d, ok := c.dInf.Cache().Get(key)
 	if !ok {
-		return c.collect(ctx, key)
+		return nil // its dependents are the garbage collector's
 	}
 	if d.DeletionTimestamp != nil || d.Spec.Selector == nil {
 		return nil
@@ -431,36 +430,6 @@ func (c *Controller) cleanup(ctx context.Context, d *api.Deployment, old []*api.
 	}
 	var errs []error
 	for _, rs := range idle[:min(len(idle), excess)] {
-		_, err := c.stores.ReplicaSets.Delete(ctx, rs.Namespace, rs.Name, registry.DeleteOptions{UID: rs.UID})
-		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// collect deletes the ReplicaSets still controlled by the deleted Deployment key, after
-// confirming in the store that their owner is gone.
-func (c *Controller) collect(ctx context.Context, key string) error {
-	ns, name, _ := strings.Cut(key, "/")
-	var owned []*api.ReplicaSet
-	for _, rs := range c.rsInf.Cache().ByIndex(informer.NamespaceIndex, ns) {
-		if ref := rs.ControllerRef(); ref != nil && ref.Kind == "Deployment" && ref.Name == name {
-			owned = append(owned, rs)
-		}
-	}
-	if len(owned) == 0 {
-		return nil
-	}
-	cur, err := c.stores.Deployments.Get(ctx, ns, name)
-	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return err
-	}
-	var errs []error
-	for _, rs := range owned {
-		if cur != nil && cur.UID == rs.ControllerRef().UID {
-			continue
-		}
 		_, err := c.stores.ReplicaSets.Delete(ctx, rs.Namespace, rs.Name, registry.DeleteOptions{UID: rs.UID})
 		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
 			errs = append(errs, err)

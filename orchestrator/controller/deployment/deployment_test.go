@@ -11,6 +11,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/agent"
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/controller/deployment"
+	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/labels"
 	"github.com/keeldb/keel/orchestrator/registry"
@@ -181,6 +182,8 @@ func TestDeployment(t *testing.T) {
 	start(t, ctx, binder(e.stores, a.NodeNames()))
 	start(t, ctx, func(ctx context.Context) error { return replicaset.Run(ctx, cli, replicaset.Config{}) })
 	start(t, ctx, func(ctx context.Context) error { return deployment.Run(ctx, cli, deployment.Config{}) })
+	// Cascading deletion is the garbage collector's, as in the controller-manager.
+	start(t, ctx, func(ctx context.Context) error { return garbagecollector.Run(ctx, cli, garbagecollector.Config{}) })
 
 	t.Run("rolling update", func(t *testing.T) {
 		e.t = t

@@ -20,8 +20,9 @@
 //
 // A paused Deployment is not rolled out (no new ReplicaSet is created, old ones are not
 // scaled down); its status is still written. Old ReplicaSets at 0 beyond
-// revisionHistoryLimit are deleted, oldest first; deleting a Deployment deletes its
-// ReplicaSets (whose pods the ReplicaSet controller then deletes).
+// revisionHistoryLimit are deleted, oldest first. Deleting a Deployment leaves its
+// ReplicaSets to the garbage collector (controller/garbagecollector), which deletes them and
+// then their pods.
 //
 // Scaling writes use the cached resourceVersion, so a decision made on a stale cache fails
 // with a conflict and is retried on fresh data.

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -181,7 +180,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if !ok {
 		c.exp.forget(key)
 		c.warm.forget(key)
-		return c.collect(ctx, key)
+		return nil // its dependents are the garbage collector's
 	}
 	sel, err := rs.Spec.Selector.Selector()
 	if err != nil {
@@ -307,36 +306,6 @@ func (c *Controller) release(ctx context.Context, rs *api.ReplicaSet, p *api.Pod
 		c.log.Info("released pod", "replicaset", api.KeyFunc(rs), "pod", p.Name)
 	}
 	return err
-}
-
-// collect deletes the pods still controlled by the deleted ReplicaSet key (background
-// cascading deletion), after confirming in the store that their owner is gone.
-func (c *Controller) collect(ctx context.Context, key string) error {
-	ns, name, _ := strings.Cut(key, "/")
-	var orphans []*api.Pod
-	for _, p := range c.podInf.Cache().ByIndex(informer.NamespaceIndex, ns) {
-		if ref := p.ControllerRef(); ref != nil && ref.Kind == "ReplicaSet" && ref.Name == name {
-			orphans = append(orphans, p)
-		}
-	}
-	if len(orphans) == 0 {
-		return nil
-	}
-	cur, err := c.stores.ReplicaSets.Get(ctx, ns, name)
-	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return err
-	}
-	var errs []error
-	for _, p := range orphans {
-		if cur != nil && cur.UID == p.ControllerRef().UID {
-			continue
-		}
-		_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
-		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // manage creates or deletes pods so that len(active) reaches spec.replicas.

@@ -29,6 +29,6 @@
 // Concurrency: Run owns its two informers and Workers workers; the work queue never hands
 // one ReplicaSet to two workers at once. Failed syncs are retried with per-key back-off.
 //
-// Not here: garbage collection of pods when their ReplicaSet is deleted (the pods are left
-// with a dangling owner reference), the ReplicaFailure condition, pod-deletion-cost.
+// Not here: deleting the pods of a deleted ReplicaSet (the garbage collector does, by their
+// owner reference), the ReplicaFailure condition, pod-deletion-cost.
 package replicaset

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keeldb/keel/internal/testcluster"
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/labels"
 	"github.com/keeldb/keel/orchestrator/registry"
@@ -139,10 +140,16 @@ func TestReplicaSet(t *testing.T) {
 	cctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- replicaset.Run(cctx, cli, replicaset.Config{}) }()
+	// Cascading deletion is the garbage collector's, as in the controller-manager.
+	gcDone := make(chan error, 1)
+	go func() { gcDone <- garbagecollector.Run(cctx, cli, garbagecollector.Config{}) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
+		}
+		if err := <-gcDone; err != nil {
+			t.Errorf("garbage collector: %v", err)
 		}
 	}()
 
