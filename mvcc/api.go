@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -36,6 +37,9 @@ type Config struct {
 	// wrote a batch (bbolt commit and fsync), from the committing goroutine without locks
 	// held. It backs etcd_disk_backend_commit_duration_seconds; it must not block.
 	CommitObserver func(d time.Duration)
+	// OpenFile, when set, opens the backend file in place of os.OpenFile (bbolt's
+	// Options.OpenFile); tests put a simulated disk under the store with it.
+	OpenFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 // RangeOptions narrows a Range.

@@ -37,9 +37,14 @@ func auxBucketName(name []byte) []byte {
 	return append([]byte(auxPrefix), name...)
 }
 
-// openDB opens the bbolt file at path and creates the store's buckets.
-func openDB(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout, FreelistType: bolt.FreelistMapType})
+// openFileFunc opens a backend file: os.OpenFile, or Config.OpenFile.
+type openFileFunc = func(name string, flag int, perm os.FileMode) (*os.File, error)
+
+// openDB opens the bbolt file at path through openFile (nil: os.OpenFile) and creates the
+// store's buckets.
+func openDB(path string, openFile openFileFunc) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout, FreelistType: bolt.FreelistMapType,
+		OpenFile: openFile})
 	if err != nil {
 		return nil, fmt.Errorf("mvcc: open backend %s: %w", path, err)
 	}

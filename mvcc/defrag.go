@@ -93,7 +93,7 @@ func copyCompact(path string, src *bolt.DB) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mvcc: defrag: sync %s: %w", path, err)
 	}
-	return openDB(path)
+	return openDB(path, nil)
 }
 
 // ResetConsistentIndex sets the consistent index to index and commits it. It is for a

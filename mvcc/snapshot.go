@@ -86,7 +86,7 @@ func prepareRestore(tmp string, r io.Reader) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mvcc: restore: write %s: %w", tmp, err)
 	}
-	db, err := openDB(tmp)
+	db, err := openDB(tmp, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mvcc: restore: %w", err)
 	}
@@ -113,7 +113,7 @@ func (s *Store) swapLocked(tmp string, st *state) error {
 	}
 	var db *bolt.DB
 	if err == nil {
-		db, err = openDB(s.cfg.Path)
+		db, err = openDB(s.cfg.Path, s.cfg.OpenFile)
 	}
 	if err != nil {
 		s.closed = true

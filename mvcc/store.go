@@ -89,7 +89,7 @@ func open(cfg Config, h hooks) (*Store, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	db, err := openDB(cfg.Path)
+	db, err := openDB(cfg.Path, cfg.OpenFile)
 	if err != nil {
 		return nil, err
 	}
