@@ -68,6 +68,19 @@ type Config struct {
 	// LeaseCheckpointInterval is how often the leader records remaining TTLs of long leases.
 	// Default 5 minutes.
 	LeaseCheckpointInterval time.Duration
+	// LogBackend is the raft log and stable store of a new data dir (--raft-log-backend):
+	// LogBackendWAL (the default, for "" too) or LogBackendBolt. A data dir that already holds
+	// a log keeps its backend: raft.db is used as it is unless MigrateLog is set, and a WAL is
+	// never opened as bolt (Open returns ErrLogBackendMismatch).
+	LogBackend LogBackend
+	// MigrateLog copies a data dir's raft.db into a new WAL at Open (--raft-log-migrate),
+	// once; raft.db is kept as raft.db.migrated. It does nothing for a data dir on the WAL.
+	MigrateLog bool
+	// WALSegmentBytes is the size of each raft-wal segment file. Default
+	// DefaultWALSegmentBytes.
+	WALSegmentBytes int
+	// Disk, when set, puts a simulated disk under the member's files (power-loss tests).
+	Disk *Disk
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics; nil registers nowhere.
@@ -98,6 +111,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.LeaseCheckpointInterval == 0 {
 		c.LeaseCheckpointInterval = 5 * time.Minute
+	}
+	if c.LogBackend == "" {
+		c.LogBackend = LogBackendWAL
+	}
+	if c.WALSegmentBytes == 0 {
+		c.WALSegmentBytes = DefaultWALSegmentBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -134,6 +153,12 @@ func (c *Config) Validate() error {
 		if !found {
 			errs = append(errs, fmt.Errorf("raftstore: member %q is not in the initial cluster", c.Name))
 		}
+	}
+	if _, err := ParseLogBackend(string(c.LogBackend)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.WALSegmentBytes < 0 || c.WALSegmentBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("raftstore: WAL segment size %d is out of range (0, 1 GiB]", c.WALSegmentBytes))
 	}
 	if c.ElectionTimeout < 5*c.HeartbeatInterval && c.HeartbeatInterval > 0 {
 		errs = append(errs, fmt.Errorf("raftstore: election timeout %v should be at least 5 heartbeat intervals (%v)",

@@ -1,8 +1,14 @@
 // Package raftstore replicates Keel's state machine with hashicorp/raft.
 //
-// A Node owns one raft member: the raft-boltdb log and stable store, the file snapshot store,
-// the network transport on the peer URL, and the FSM that applies committed entries to an
+// A Node owns one raft member: the raft log and stable store, the file snapshot store, the
+// network transport on the peer URL, and the FSM that applies committed entries to an
 // mvcc.Store through the apply package. It is the only package that imports hashicorp/raft.
+//
+// The raft log is hashicorp/raft-wal (member/wal: preallocated segment files, one write and
+// one fsync per appended batch) unless the data dir already holds a raft-boltdb log
+// (member/raft.db, written by releases before 2026-12, or chosen with LogBackendBolt): that
+// one is used as it is, and copied into a WAL only when Config.MigrateLog asks for it, with
+// raft.db kept as raft.db.migrated. See logstore.go and docs/DECISIONS.md.
 //
 // Guarantees:
 //   - Writes go through the raft log. A follower forwards them to the leader over the Peer

@@ -2,6 +2,8 @@ package raftstore
 
 import (
 	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	walmetrics "github.com/hashicorp/raft-wal/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -16,6 +18,8 @@ type metrics struct {
 	readIndexBatch prometheus.Histogram
 	walFsync       prometheus.Histogram // raft log appends (StoreLogs: bbolt commit + fsync)
 	backendCommit  prometheus.Histogram // mvcc batch commits
+	logBackend     *prometheus.GaugeVec // 1 for the raft log backend in use
+	wal            *walCollector        // raft-wal's own counters
 }
 
 // diskBuckets are etcd's buckets for disk latencies: 1ms to about 8s.
@@ -39,10 +43,58 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		walFsync: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "etcd_disk_wal_fsync_duration_seconds", Buckets: diskBuckets,
-			Help: "Latency of appending entries to the raft log (Keel's WAL: one bbolt commit with fsync)."}),
+			Help: "Latency of appending a batch of entries to the raft log (write and fsync)."}),
 		backendCommit: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "etcd_disk_backend_commit_duration_seconds", Buckets: diskBuckets,
 			Help: "Latency of the backend's batch commits (bbolt commit with fsync)."}),
+		logBackend: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "keel_raft_log_backend", Help: "1 for the raft log backend this member uses (wal or bolt)."},
+			[]string{"backend"}),
+		wal: newWALCollector(f),
+	}
+}
+
+func (m *metrics) setLogBackend(b LogBackend) {
+	for _, x := range []LogBackend{LogBackendWAL, LogBackendBolt} {
+		v := 0.0
+		if x == b {
+			v = 1
+		}
+		m.logBackend.WithLabelValues(string(x)).Set(v)
+	}
+}
+
+// walCollector bridges raft-wal's metrics (wal.MetricDefinitions) to Prometheus as
+// keel_raft_wal_<name>_total counters and keel_raft_wal_<name> gauges.
+type walCollector struct {
+	counters map[string]prometheus.Counter
+	gauges   map[string]prometheus.Gauge
+}
+
+var _ walmetrics.Collector = (*walCollector)(nil)
+
+func newWALCollector(f promauto.Factory) *walCollector {
+	c := &walCollector{counters: map[string]prometheus.Counter{}, gauges: map[string]prometheus.Gauge{}}
+	for _, d := range wal.MetricDefinitions.Counters {
+		c.counters[d.Name] = f.NewCounter(prometheus.CounterOpts{Name: "keel_raft_wal_" + d.Name + "_total", Help: d.Desc})
+	}
+	for _, d := range wal.MetricDefinitions.Gauges {
+		c.gauges[d.Name] = f.NewGauge(prometheus.GaugeOpts{Name: "keel_raft_wal_" + d.Name, Help: d.Desc})
+	}
+	return c
+}
+
+// IncrementCounter implements metrics.Collector; unknown names are ignored.
+func (c *walCollector) IncrementCounter(name string, delta uint64) {
+	if m, ok := c.counters[name]; ok {
+		m.Add(float64(delta))
+	}
+}
+
+// SetGauge implements metrics.Collector; unknown names are ignored.
+func (c *walCollector) SetGauge(name string, val uint64) {
+	if m, ok := c.gauges[name]; ok {
+		m.Set(float64(val))
 	}
 }
 

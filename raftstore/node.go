@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	keelpb "github.com/keeldb/keel/api/proto"
@@ -35,16 +33,17 @@ type Node struct {
 	id        uint64
 	clusterID uint64
 
-	store    *mvcc.Store
-	logStore *raftboltdb.BoltStore
-	snaps    raft.SnapshotStore
-	trans    raft.Transport
-	guard    *guardedTransport // trans, tracking replication pipelines
-	raft     *raft.Raft
-	fsm      *fsm
-	peers    *peerClients
-	fwd      *forwarder
-	metrics  *metrics
+	store      *mvcc.Store
+	logStore   logStore
+	logBackend LogBackend // the backend logStore is, which may differ from cfg.LogBackend
+	snaps      raft.SnapshotStore
+	trans      raft.Transport
+	guard      *guardedTransport // trans, tracking replication pipelines
+	raft       *raft.Raft
+	fsm        *fsm
+	peers      *peerClients
+	fwd        *forwarder
+	metrics    *metrics
 
 	lessor *lease.Lessor
 	alarms alarmState
@@ -181,20 +180,20 @@ func (n *Node) openStorage() error {
 		return fmt.Errorf("raftstore: create data dir: %w", err)
 	}
 	var err error
-	n.store, err = mvcc.Open(mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger,
-		CommitObserver: observeSeconds(n.metrics.backendCommit)})
+	mc := mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger,
+		CommitObserver: observeSeconds(n.metrics.backendCommit)}
+	if n.cfg.Disk != nil {
+		mc.OpenFile = n.cfg.Disk.OpenFile
+	}
+	n.store, err = mvcc.Open(mc)
 	if err != nil {
 		return err
 	}
-	// The freelist is not written on every commit (it is rebuilt by a scan at open, which is
-	// cheap for a log that snapshots truncate): one page write less per appended batch.
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-	})
+	n.logStore, n.logBackend, err = openLogStore(dir, &n.cfg, n.log, n.metrics.wal)
 	if err != nil {
-		return fmt.Errorf("raftstore: open raft log: %w", err)
+		return err
 	}
+	n.metrics.setLogBackend(n.logBackend)
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, "snap"), 2, newHCLog(n.log))
 	if err != nil {
 		return fmt.Errorf("raftstore: open snapshot store: %w", err)
@@ -251,7 +250,7 @@ func (n *Node) startRaft() error {
 		n.clusterID = beUint64(v)
 	}
 	// Recent entries are kept in memory so that replication and the FSM do not read them back
-	// from bolt.
+	// from the log store.
 	logs, err := raft.NewLogCache(logCacheSize, &timedLogStore{LogStore: n.logStore, observe: observeSeconds(n.metrics.walFsync)})
 	if err != nil {
 		return fmt.Errorf("raftstore: log cache: %w", err)
@@ -260,7 +259,7 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("raftstore: start raft: %w", err)
 	}
-	n.log.Info("raft started", "bootstrapped", !existing && n.cfg.NewCluster,
+	n.log.Info("raft started", "bootstrapped", !existing && n.cfg.NewCluster, "raft_log", n.logBackend,
 		"applied_index", n.store.ConsistentIndex(), "revision", n.store.Rev())
 	return nil
 }
@@ -341,6 +340,10 @@ func (n *Node) ClusterID() uint64 {
 	}
 	return n.clusterID
 }
+
+// LogBackend returns the raft log backend this member runs on: the configured one for a
+// new data dir, otherwise the one its data dir holds (see Config.LogBackend).
+func (n *Node) LogBackend() LogBackend { return n.logBackend }
 
 // Store returns the member's mvcc store (reads only; the FSM is its only writer).
 func (n *Node) Store() *mvcc.Store { return n.store }

@@ -46,6 +46,9 @@ type cluster struct {
 	init   []raftstore.Member
 	token  string
 
+	// configure, when set, adjusts member i's configuration before each start.
+	configure func(i int, cfg *raftstore.Config)
+
 	mu  sync.Mutex
 	cut map[int]bool // isolated members: peer calls to or from them fail
 }
@@ -71,8 +74,15 @@ func newCluster(t *testing.T, size int) *cluster {
 // prepared for members named m<i> at addr(i) with token).
 func newClusterOn(t *testing.T, dirs []string, token string) *cluster {
 	t.Helper()
+	return newClusterWith(t, dirs, token, nil)
+}
+
+// newClusterWith is newClusterOn with configure applied to every member's configuration.
+func newClusterWith(t *testing.T, dirs []string, token string, configure func(i int, cfg *raftstore.Config)) *cluster {
+	t.Helper()
 	size := len(dirs)
-	c := &cluster{t: t, byAddr: map[string]*raftstore.Node{}, cut: map[int]bool{}, token: token, dirs: dirs}
+	c := &cluster{t: t, byAddr: map[string]*raftstore.Node{}, cut: map[int]bool{}, token: token, dirs: dirs,
+		configure: configure}
 	for i := range size {
 		c.names = append(c.names, fmt.Sprintf("m%d", i))
 		c.init = append(c.init, raftstore.Member{Name: c.names[i], PeerURLs: []string{"http://" + addr(i)}})
@@ -104,7 +114,7 @@ func (c *cluster) start(i int) {
 			other.Connect(raft.ServerAddress(addr(i)), tr)
 		}
 	}
-	n, err := raftstore.Open(raftstore.Config{
+	cfg := raftstore.Config{
 		Name: c.names[i], DataDir: c.dirs[i], InitialCluster: c.init, NewCluster: true, Token: c.token,
 		ClientURLs:        []string{fmt.Sprintf("http://client%d:2379", i)},
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
@@ -117,7 +127,11 @@ func (c *cluster) start(i int) {
 			}
 			return nil, errors.New("unknown peer " + a)
 		},
-	})
+	}
+	if c.configure != nil {
+		c.configure(i, &cfg)
+	}
+	n, err := raftstore.Open(cfg)
 	if err != nil {
 		c.t.Fatalf("open member %d: %v", i, err)
 	}

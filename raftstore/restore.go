@@ -9,11 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/keeldb/keel/mvcc"
 )
@@ -32,6 +29,9 @@ type RestoreConfig struct {
 	InitialCluster []Member
 	// Token is the new cluster's --initial-cluster-token; member and cluster IDs derive from it.
 	Token string
+	// LogBackend is the raft log the data dir gets (--raft-log-backend): LogBackendWAL for ""
+	// too.
+	LogBackend LogBackend
 	// SkipHashCheck accepts a snapshot without its SHA-256 trailer (e.g. a copied backend file).
 	SkipHashCheck bool
 	// Logger receives logs; nil discards.
@@ -44,7 +44,8 @@ func (c RestoreConfig) Validate() error {
 	if c.Snapshot == "" {
 		errs = append(errs, errors.New("raftstore: restore: snapshot path is required"))
 	}
-	cfg := Config{Name: c.Name, DataDir: c.DataDir, InitialCluster: c.InitialCluster, NewCluster: true}
+	cfg := Config{Name: c.Name, DataDir: c.DataDir, InitialCluster: c.InitialCluster, NewCluster: true,
+		LogBackend: c.LogBackend}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -99,7 +100,7 @@ func RestoreDataDir(c RestoreConfig) error {
 			self = ids[i]
 		}
 	}
-	if err := bootstrapLog(dir, self, conf); err != nil {
+	if err := bootstrapLog(dir, self, conf, c.LogBackend, lg); err != nil {
 		return err
 	}
 	// Recorded like a started member's identity, so the member keeps its ID even if it is
@@ -214,13 +215,12 @@ func bootstrapConfiguration(members []Member, token string) (raft.Configuration,
 
 // bootstrapLog writes a new raft log in dir whose first entry is the configuration conf,
 // as Node.bootstrap does for a new cluster.
-func bootstrapLog(dir string, self uint64, conf raft.Configuration) error {
-	logs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-	})
+func bootstrapLog(dir string, self uint64, conf raft.Configuration, backend LogBackend, lg *slog.Logger) error {
+	cfg := Config{LogBackend: backend}
+	cfg.applyDefaults()
+	logs, _, err := openLogStore(dir, &cfg, lg, nil)
 	if err != nil {
-		return fmt.Errorf("raftstore: restore: open raft log: %w", err)
+		return fmt.Errorf("raftstore: restore: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, "snap"), 2, newHCLog(slog.New(slog.DiscardHandler)))
 	if err == nil {

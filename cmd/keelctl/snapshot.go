@@ -109,6 +109,7 @@ func snapshotStatusFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 // restoreOptions are etcdctl snapshot restore's flags.
 type restoreOptions struct {
 	name, dataDir, initialCluster, token, advertisePeerURLs string
+	raftLogBackend                                          string
 	skipHashCheck                                           bool
 }
 
@@ -122,6 +123,7 @@ func snapshotRestoreFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	fs.StringVar(&o.token, "initial-cluster-token", "etcd-cluster", "initial cluster token for the etcd cluster during restore bootstrap")
 	fs.StringVar(&o.advertisePeerURLs, "initial-advertise-peer-urls", "http://localhost:2380", "list of this member's peer URLs to advertise to the rest of the cluster")
 	fs.BoolVar(&o.skipHashCheck, "skip-hash-check", false, "ignore snapshot integrity hash value (required if copied from data directory)")
+	fs.StringVar(&o.raftLogBackend, "raft-log-backend", string(raftstore.LogBackendWAL), "Keel only: the raft log of the new data dir, wal or bolt")
 	return func(_ context.Context, e *env) error {
 		cfg, err := o.config(e.args[0])
 		if err != nil {
@@ -139,6 +141,10 @@ func snapshotRestoreFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 // initial cluster, as etcd requires) and returns the restore configuration.
 func (o *restoreOptions) config(snapshot string) (raftstore.RestoreConfig, error) {
 	members, err := parseInitialCluster(o.initialCluster)
+	if err != nil {
+		return raftstore.RestoreConfig{}, err
+	}
+	backend, err := raftstore.ParseLogBackend(o.raftLogBackend)
 	if err != nil {
 		return raftstore.RestoreConfig{}, err
 	}
@@ -164,7 +170,7 @@ func (o *restoreOptions) config(snapshot string) (raftstore.RestoreConfig, error
 			o.name, strings.Join(self.PeerURLs, ","), strings.Join(adv, ","))
 	}
 	return raftstore.RestoreConfig{Snapshot: snapshot, Name: o.name, DataDir: dataDir, InitialCluster: members,
-		Token: o.token, SkipHashCheck: o.skipHashCheck}, nil
+		Token: o.token, SkipHashCheck: o.skipHashCheck, LogBackend: backend}, nil
 }
 
 // parseInitialCluster parses "name=url,name=url,..."; a name may repeat for several URLs.

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/keeldb/keel/raftstore"
 )
 
 // options are keeld's settings, named after etcd's flags so a member starts from exactly the
@@ -36,6 +38,8 @@ type options struct {
 	watchProgressInterval    time.Duration
 	autoCompactionMode       string
 	autoCompactionRetention  string
+	raftLogBackend           string
+	raftLogMigrate           bool
 	logLevel                 string
 	logFormat                string
 	clientTLS                tlsInfo
@@ -81,6 +85,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"duration of periodic watch progress notifications")
 	fs.StringVar(&o.autoCompactionMode, "auto-compaction-mode", "periodic", "interpret retention as periodic or revision")
 	fs.StringVar(&o.autoCompactionRetention, "auto-compaction-retention", "0", "auto compaction retention (0 = off)")
+	fs.StringVar(&o.raftLogBackend, "raft-log-backend", "wal",
+		"Keel only: raft log of a new data dir, wal (raft-wal) or bolt (raft-boltdb); a data dir keeps the log it has")
+	fs.BoolVar(&o.raftLogMigrate, "raft-log-migrate", false,
+		"Keel only: copy a data dir's raft-boltdb log (raft.db) into a raft-wal log at start, once; raft.db is kept as raft.db.migrated")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	o.clientTLS.register(fs, "", "client")
@@ -133,6 +141,9 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 
 func (o *options) validate() error {
 	var errs []error
+	if _, err := raftstore.ParseLogBackend(o.raftLogBackend); err != nil {
+		errs = append(errs, fmt.Errorf("--raft-log-backend: %w", err))
+	}
 	if o.initialClusterState != "new" && o.initialClusterState != "existing" {
 		errs = append(errs, fmt.Errorf("--initial-cluster-state must be new or existing, got %q", o.initialClusterState))
 	}

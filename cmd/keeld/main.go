@@ -91,6 +91,8 @@ func run(args []string, stderr io.Writer) error {
 		SnapshotCount:          opts.snapshotCount,
 		SnapshotCatchupEntries: opts.snapshotCatchupEntries,
 		SnapshotCheckInterval:  opts.snapshotCheckInterval,
+		LogBackend:             raftstore.LogBackend(opts.raftLogBackend),
+		MigrateLog:             opts.raftLogMigrate,
 		Transport:              raftstore.NewNetworkTransport(mux, log),
 		PeerDialer:             mux.Dialer(),
 		Logger:                 log,
