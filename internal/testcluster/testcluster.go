@@ -36,17 +36,35 @@ type Member struct {
 	peer    *grpc.Server
 }
 
+// DataDir returns the member's data dir.
+func (m *Member) DataDir() string { return m.dir }
+
 // Cluster is a set of in-process members.
 type Cluster struct {
 	t       testing.TB
+	opts    Options
 	Members []*Member
 	initial []raftstore.Member
+}
+
+// Options change how members start. The zero value starts them with the defaults.
+type Options struct {
+	// Configure, when set, adjusts member i's configuration before each start.
+	Configure func(i int, cfg *raftstore.Config)
+	// Started, when set, is called after member i started (each start).
+	Started func(i int, m *Member)
 }
 
 // Start starts size members and waits for a leader. Everything is stopped at cleanup.
 func Start(t testing.TB, size int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t}
+	return StartWith(t, size, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, size int, opts Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, opts: opts}
 	for i := range size {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -81,13 +99,17 @@ func (c *Cluster) startMember(m *Member) {
 	m.Registry = prometheus.NewRegistry()
 	m.mux = raftstore.NewPeerMux(m.peerLn, nil, nil)
 	go func() { _ = m.mux.Serve() }()
-	node, err := raftstore.Open(raftstore.Config{
+	cfg := raftstore.Config{
 		Name: m.Name, DataDir: m.dir, InitialCluster: c.initial, NewCluster: true, Token: "testcluster",
 		ClientURLs:        []string{"http://" + m.Endpoint},
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		Transport:  raftstore.NewNetworkTransport(m.mux, nil),
 		Registerer: m.Registry,
-	})
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(c.index(m), &cfg)
+	}
+	node, err := raftstore.Open(cfg)
 	if err != nil {
 		c.t.Fatalf("open %s: %v", m.Name, err)
 	}
@@ -97,6 +119,18 @@ func (c *Cluster) startMember(m *Member) {
 	m.Server = server.New(server.Config{ElectionTimeout: 500 * time.Millisecond,
 		Registerer: m.Registry, Gatherer: m.Registry}, node)
 	go func() { _ = m.Server.Serve(clientLn) }()
+	if c.opts.Started != nil {
+		c.opts.Started(c.index(m), m)
+	}
+}
+
+func (c *Cluster) index(m *Member) int {
+	for i, x := range c.Members {
+		if x == m {
+			return i
+		}
+	}
+	panic("testcluster: unknown member")
 }
 
 // Stop stops member i (gracefully: its data dir stays for Restart).
