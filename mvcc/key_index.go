@@ -65,11 +65,6 @@ func (ki *keyIndex) liveAt(at int64) (revision, bool) {
 	return revision{}, false
 }
 
-// isLive reports whether the key exists now (its open generation has a version).
-func (ki *keyIndex) isLive() bool {
-	return len(ki.gens[len(ki.gens)-1].revs) > 0
-}
-
 // compact removes every revision not needed to read at revisions >= at: whole generations
 // whose tombstone is <= at, and inside the first remaining generation every revision older
 // than the newest one <= at. drop is called for each removed revision, with tomb set for

@@ -20,5 +20,6 @@
 //
 // cmd/orch wires them into the scheduler, controller-manager, agent and ctl commands.
 //
-// See ../shared/ORCHESTRATOR.md (in the steering repository) for the behaviour mirrored.
+// See docs/ORCHESTRATOR.md for the design as built; each package's doc names the Kubernetes
+// behaviour it mirrors.
 package orchestrator

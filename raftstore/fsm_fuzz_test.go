@@ -42,7 +42,7 @@ type entryKind int
 
 const (
 	// poison: not a decodable command of a known type; the FSM panics on it by design, since
-	// every replica would fail the same way and stopping beats diverging (STYLE.md "Errors").
+	// every replica would fail the same way and stopping beats diverging (docs/STYLE.md "Errors").
 	poison entryKind = iota
 	// unvalidated: decodable, but a request the server refuses before proposing it
 	// (apply.Validate*), so no server puts it in the log. The FSM validates again and refuses

@@ -30,8 +30,8 @@ import (
 	"github.com/keeldb/keel/orchestrator/scheduler"
 )
 
-// The scale goal (ORCHESTRATOR.md §0): 10,000 pods on 1,000 simulated nodes Running within
-// 60 s, i.e. at least ~167 pods/s end to end.
+// The scale goal (docs/ORCHESTRATOR.md "Tests and measurements"): 10,000 pods on 1,000
+// simulated nodes Running within 60 s, i.e. at least ~167 pods/s end to end.
 const benchGoal = 60 * time.Second
 
 // benchOptions are the flags of `orch bench`.

@@ -24,8 +24,8 @@ func TestDescribe(t *testing.T) {
 			Addresses:   []api.NodeAddress{{Type: "InternalIP", Address: "10.0.0.1"}, {Type: "Hostname", Address: "n1"}},
 		},
 	}))
-	d := mustGet[*api.Deployment](t)(st.Deployments.Create(ctx, deploymentObj("web", "nginx:1.27")))
-	d = mustGet[*api.Deployment](t)(st.Deployments.GuaranteedUpdate(ctx, "default", "web", func(d *api.Deployment) (*api.Deployment, error) {
+	mustGet[*api.Deployment](t)(st.Deployments.Create(ctx, deploymentObj("web", "nginx:1.27")))
+	d := mustGet[*api.Deployment](t)(st.Deployments.GuaranteedUpdate(ctx, "default", "web", func(d *api.Deployment) (*api.Deployment, error) {
 		d.Status = api.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 1, AvailableReplicas: 1, UnavailableReplicas: 2,
 			Conditions: []api.DeploymentCondition{{Type: "Progressing", Status: api.ConditionTrue, Reason: "ReplicaSetUpdated"}}}
 		return d, nil

@@ -43,9 +43,9 @@ var forbidden = map[string][]string{
 }
 
 // clientOnly lists the Keel packages that talk to the store only as a client, over
-// go.etcd.io/etcd/client/v3 (DESIGN.md): they must not depend on the store's internals,
-// nor import server-side libraries directly. Each maps to the Keel trees its tests may
-// import besides its own and testOnlyExceptions.
+// go.etcd.io/etcd/client/v3 (docs/ARCHITECTURE.md "Packages and the import rules"): they must
+// not depend on the store's internals, nor import server-side libraries directly. Each maps to
+// the Keel trees its tests may import besides its own and testOnlyExceptions.
 var clientOnly = map[string][]string{
 	"orchestrator": nil,
 	// The orch binary wires orchestrator packages together over clientv3.

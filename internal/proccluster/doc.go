@@ -1,7 +1,8 @@
 // Package proccluster starts multi-member clusters of real server processes for tests: Keel's
 // keeld or etcd itself, both driven by etcd's command-line flags. It is the multi-process tier
-// of the test pyramid (STYLE.md "Testing", RELIABILITY.md §7.2 T2): real binaries, real disks in
-// t.TempDir(), real TCP on loopback, SIGKILL, SIGTERM, SIGSTOP/SIGCONT and restarts.
+// of the test pyramid (docs/RELIABILITY.md "The test tiers", tier 3; docs/STYLE.md "Tests"):
+// real binaries, real disks in t.TempDir(), real TCP on loopback, SIGKILL, SIGTERM,
+// SIGSTOP/SIGCONT and restarts.
 //
 // Usage:
 //

@@ -53,18 +53,18 @@
 //	<root>/pods/<ns>_<name>_<uid>/<container>/<n>.pid       container and shim pids, written by the shim
 //	<root>/pods/<ns>_<name>_<uid>/<container>/<n>.exit      exit code or signal, written by the shim
 //
-// Lifecycle, per ORCHESTRATOR.md 1.3: restartPolicy Always/OnFailure/Never; the first
-// restart is immediate, then the back-off doubles from BackoffBase to BackoffMax (fast 1 s
-// → 30 s; Kubernetes 10 s → 5 min), reset after a run of 2×BackoffMax, with waiting reason
-// CrashLoopBackOff meanwhile; restartCount and lastTerminationState; terminated reasons
-// Completed, Error, StartError (argv[0] not found), ContainerStatusUnknown (the process
-// vanished with no exit record); phase Pending → Running → Succeeded/Failed as kubelet's
-// getPhase. Probes (startupProbe, livenessProbe, readinessProbe; exec, httpGet, tcpSocket;
-// host defaults to the pod IP, named ports resolve through the container's ports) follow
-// their thresholds; Ready and ContainersReady follow readiness (no readiness probe: ready
-// once started); a failed liveness or startup probe stops the container (SIGTERM, grace
-// period, SIGKILL) and the restart policy applies. The status is written only when it
-// changes.
+// Lifecycle, as the kubelet's (docs/ORCHESTRATOR.md "Node agent and Service proxy"):
+// restartPolicy Always/OnFailure/Never; the first restart is immediate, then the back-off
+// doubles from BackoffBase to BackoffMax (fast 1 s → 30 s; Kubernetes 10 s → 5 min), reset
+// after a run of 2×BackoffMax, with waiting reason CrashLoopBackOff meanwhile; restartCount and
+// lastTerminationState; terminated reasons Completed, Error, StartError (argv[0] not found),
+// ContainerStatusUnknown (the process vanished with no exit record); phase Pending → Running →
+// Succeeded/Failed as kubelet's getPhase. Probes (startupProbe, livenessProbe, readinessProbe;
+// exec, httpGet, tcpSocket; host defaults to the pod IP, named ports resolve through the
+// container's ports) follow their thresholds; Ready and ContainersReady follow readiness (no
+// readiness probe: ready once started); a failed liveness or startup probe stops the container
+// (SIGTERM, grace period, SIGKILL) and the restart policy applies. The status is written only
+// when it changes.
 //
 // Deletion: a pod with deletionTimestamp gets SIGTERM on every container's process group,
 // SIGKILL after its grace period (deletionGracePeriodSeconds, else

@@ -18,8 +18,14 @@
 // object uid, reason, message and type as one this Recorder wrote less than
 // AggregationWindow (10 min) before bumps count and lastTimestamp of that Event (a
 // compare-and-swap update) instead of creating another. The correlation state is in memory:
-// a new Recorder (a restart) starts new Events. Not here: client-go's spam filter (a token
-// bucket per source and object) and its grouping of similar messages.
+// a new Recorder (a restart) starts new Events. Not here: client-go's grouping of similar
+// messages.
+//
+// Spam filter, as client-go's EventSourceObjectSpamFilter: before an event is queued, a token
+// bucket per involved object (its uid) allows a burst of Config.SpamBurst (25) and then one
+// event per Config.SpamInterval (5 min); events over the limit are dropped silently and
+// counted (Filtered), so a controller creating thousands of pods for one owner writes a
+// handful of Events.
 //
 // TTL: every write attaches the Event's key to a store lease, so Events expire from the store
 // by themselves TTL after they were last written (kube-apiserver --event-ttl, default 1 h).

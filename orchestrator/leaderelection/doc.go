@@ -1,13 +1,13 @@
 // Package leaderelection elects one active instance of a component (the scheduler, the
 // controller-manager) among several candidates, on the store, through clientv3 only.
 //
-// It uses etcd's election recipe (go.etcd.io/etcd/client/v3/concurrency) on a store lease
-// of LeaseDuration, as ORCHESTRATOR.md §1.10 recommends for Keel: each candidate puts a key
-// under /registry/leaderelection/<namespace>/<name>/ attached to its own lease; the
+// It uses etcd's election recipe (go.etcd.io/etcd/client/v3/concurrency) on a store lease of
+// LeaseDuration (docs/ORCHESTRATOR.md "Leader election and timing profiles"): each candidate
+// puts a key under /registry/leaderelection/<namespace>/<name>/ attached to its own lease; the
 // candidate whose key has the lowest create revision leads. A leader that crashes stops
-// renewing its lease, the store deletes its key when the lease expires, and the next
-// candidate takes over at once (takeover ≈ LeaseDuration). A leader that stops gracefully
-// revokes its lease, so its successor takes over immediately.
+// renewing its lease, the store deletes its key when the lease expires, and the next candidate
+// takes over at once (takeover ≈ LeaseDuration). A leader that stops gracefully revokes its
+// lease, so its successor takes over immediately.
 //
 // Guarantees:
 //   - The context passed to OnStartedLeading is cancelled when leadership is lost: the

@@ -1,5 +1,5 @@
-// Package scheduler assigns pods to nodes, as kube-scheduler does (ORCHESTRATOR.md §1.6),
-// talking to the store only through clientv3.
+// Package scheduler assigns pods to nodes, as kube-scheduler does (docs/ORCHESTRATOR.md
+// "Scheduler"), talking to the store only through clientv3.
 //
 // A Scheduler keeps informers on pods and nodes. Pods with an empty spec.nodeName (and
 // this scheduler's schedulerName, not terminal, not being deleted) are queued; one cycle at

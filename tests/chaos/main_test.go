@@ -1,6 +1,6 @@
-// Package chaos_test is the process tier of Keel's chaos suite (RELIABILITY.md §7, tier T2):
-// each scenario starts a 3-member keeld cluster of real processes, runs a recorded client
-// workload while it injects one kind of fault, and then proves:
+// Package chaos_test is the process tier of Keel's chaos suite (docs/RELIABILITY.md "The test
+// tiers", multi-process): each scenario starts a 3-member keeld cluster of real processes, runs
+// a recorded client workload while it injects one kind of fault, and then proves:
 //
 //   - linearizability: the history of puts, linearizable gets and compare-and-set txns on a
 //     small key set is checked with porcupine against a per-key register model (I2). A write

@@ -63,8 +63,8 @@ type step struct {
 	wantRev int64
 	// fixed, when set, replaces the comparison with etcd for this step: the step is sent to the
 	// Keel side only and must produce exactly this outcome. Use it only where Debian's etcd 3.4
-	// cannot serve as the reference (it crashes, or predates the behaviour ETCD-API.md pins),
-	// and say why in fixedWhy. etcd-vs-etcd skips such steps.
+	// cannot serve as the reference (it crashes, or predates the behaviour docs/ETCD-API.md
+	// pins), and say why in fixedWhy. etcd-vs-etcd skips such steps.
 	fixed    *outcome
 	fixedWhy string
 }

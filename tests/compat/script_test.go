@@ -198,7 +198,8 @@ func rangeSteps() []step {
 		rng("range/empty-key", &pb.RangeRequest{}),
 		rng("range/empty-key-with-end", &pb.RangeRequest{RangeEnd: b("a")}),
 		// etcd 3.4.23 ignores an unknown sort order and panics (nil sorter) on an unknown sort
-		// target; etcd >= 3.5 rejects both in checkRangeRequest, which is what ETCD-API.md §4.3 pins.
+		// target; etcd >= 3.5 rejects both in checkRangeRequest, which is what docs/ETCD-API.md
+		// "KV" pins.
 		invalidSort("range/invalid-sort-order", &pb.RangeRequest{Key: b("s/"), RangeEnd: prefixEnd("s/"), SortOrder: 7}),
 		invalidSort("range/invalid-sort-target", &pb.RangeRequest{Key: b("s/"), RangeEnd: prefixEnd("s/"), SortOrder: pb.RangeRequest_ASCEND, SortTarget: 9}),
 	}

@@ -258,10 +258,11 @@ var (
 )
 
 // writeTxnBadRange is a txn that puts key and then reads with r, whose revision is future or
-// compacted: the whole txn must fail with want and apply nothing (ETCD-API.md §4.5.5). etcd 3.4
-// cannot be the reference: only the member that got the request fails it, the others strip the
-// range and apply the put (etcd-io/etcd#18667), leaving the members inconsistent. So the step
-// runs against Keel only, and the compared reads that follow check that nothing was applied.
+// compacted: the whole txn must fail with want and apply nothing (docs/ETCD-API.md "KV", Txn).
+// etcd 3.4 cannot be the reference: only the member that got the request fails it, the others
+// strip the range and apply the put (etcd-io/etcd#18667), leaving the members inconsistent. So
+// the step runs against Keel only, and the compared reads that follow check that nothing was
+// applied.
 func writeTxnBadRange(name, key string, r *pb.RangeRequest, want outcome) step {
 	s := txn(name, &pb.TxnRequest{Success: []*pb.RequestOp{opPut(key, "v"), opRange(r)}}, 0)
 	s.fixed = &want

@@ -459,9 +459,9 @@ func watchReplaySteps() []seqStep {
 	}
 }
 
-// negativeStart creates a watcher with start_revision -1. etcd 3.4.23 accepts it as an
-// ordinary watcher (its catch-up then races with anything that follows); etcd >= 3.5 rejects
-// it in the created response with the compacted error, which is what ETCD-API.md §3.2.2 pins.
+// negativeStart creates a watcher with start_revision -1. etcd 3.4.23 accepts it as an ordinary
+// watcher (its catch-up then races with anything that follows); etcd >= 3.5 rejects it in the
+// created response with the compacted error, which is what docs/ETCD-API.md "Watch" pins.
 func negativeStart() seqStep {
 	s := replay("create/negative-start", &pb.WatchCreateRequest{Key: []byte("w/a"), StartRevision: -1}, false)
 	s.fixed = []proto.Message{&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: 10}, WatchId: -1, Created: true,

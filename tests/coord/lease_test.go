@@ -12,9 +12,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// A lease that is no longer kept alive expires no earlier than its TTL after the last
-// keepalive was sent (RELIABILITY.md I5: never early), and not much later than that after the
-// last keepalive response: the leader scans every 500 ms and revokes through raft.
+// A lease that is no longer kept alive expires no earlier than its TTL after the last keepalive
+// was sent (docs/RELIABILITY.md "Invariants", I5: never early), and not much later than that
+// after the last keepalive response: the leader scans every 500 ms and revokes through raft.
 func TestLeaseExpiresOnTimeAfterLastKeepAlive(t *testing.T) {
 	const (
 		ttl = 5 * time.Second

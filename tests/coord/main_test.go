@@ -24,8 +24,6 @@ const (
 	opTimeout = 5 * time.Second
 	// pollInterval is the pause between two polls of a wait.
 	pollInterval = 25 * time.Millisecond
-	// electionTimeout is keeld's default --election-timeout, which the clusters here use.
-	electionTimeout = time.Second
 )
 
 func startKeel(t *testing.T) *proccluster.Cluster {

@@ -139,22 +139,6 @@ func (s *system) signal(name string, sig syscall.Signal) {
 	}
 }
 
-// running reports whether the named process is still running.
-func (s *system) running(name string) bool {
-	s.mu.Lock()
-	p := s.procs[name]
-	s.mu.Unlock()
-	if p == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // ctl runs `orch ctl args...` and returns its standard output.
 func (s *system) ctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
