@@ -18,6 +18,9 @@ var forbidden = map[string][]string{
 	"apply":     {"raftstore", "server", "github.com/hashicorp/raft", "google.golang.org/grpc/status"},
 	"raftstore": {"server"},
 	"api/proto": {"mvcc", "apply", "raftstore", "server"},
+	// The history checker of tests/chaos and the power-loss test is only a client of the
+	// store (clientv3 and porcupine), so it runs against any cluster, keeld or etcd.
+	"internal/kvhist": {"server", "raftstore", "mvcc", "apply", "watch", "lease", "api/proto", "internal/testcluster", "internal/proccluster", "google.golang.org/grpc"},
 	// Inside the orchestrator, arrows point down: labels ← api ← registry ← informer;
 	// workqueue stands alone.
 	"orchestrator/labels":    {"orchestrator/api", "orchestrator/registry", "orchestrator/informer", "orchestrator/workqueue", "go.etcd.io/etcd/client/v3"},

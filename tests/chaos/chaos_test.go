@@ -166,7 +166,7 @@ func TestFollowerInstallsSnapshot(t *testing.T) {
 	if err := waitLog(s.ctx(), s.c.LogPath(f), `"msg":"restored snapshot"`); err != nil {
 		t.Fatalf("m%d did not install a snapshot: %v", f, err)
 	}
-	t.Logf("chaos: m%d restored a snapshot from the leader at %.1fs", f, time.Since(s.rec.start).Seconds())
+	t.Logf("chaos: m%d restored a snapshot from the leader at %.1fs", f, s.elapsed().Seconds())
 	s.healthy()
 	s.progress(progressWrites)
 	s.verify("snapshot-install", s.finish(false))

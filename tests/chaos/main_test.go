@@ -36,7 +36,8 @@
 // Each scenario logs one report line. TestCheckerCatchesStaleReads proves the checker can
 // fail: with keeld's test-only --unsafe-local-linearizable-reads a resumed, deposed leader
 // serves a stale read, and porcupine must reject the history. checker_test.go feeds the
-// model, the write check and the watch check hand-made broken histories.
+// watch check hand-made broken streams; internal/kvhist, which holds the model, the history
+// recorder, the workload and the write check, tests those on hand-made histories.
 //
 // Every random choice comes from a seed that is logged; -chaos.seed replays one.
 package chaos_test

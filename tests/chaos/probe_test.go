@@ -1,11 +1,15 @@
 package chaos_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/internal/kvhist"
 )
 
 const (
@@ -37,7 +41,7 @@ func (s *scenario) staleReadProbe() probeResult {
 		s.t.Helper()
 		deadline := time.Now().Add(waitTimeout)
 		for {
-			_, _, err := doOp(others, writer, kvInput{kind: opPut, key: probeKey, value: val}, s.rec)
+			_, _, err := s.do(others, writer, kvhist.Input{Kind: kvhist.Put, Key: probeKey, Value: val})
 			if err == nil {
 				return
 			}
@@ -49,8 +53,8 @@ func (s *scenario) staleReadProbe() probeResult {
 	before, after := fmt.Sprintf("probe-%d-before", seq), fmt.Sprintf("probe-%d-after", seq)
 	put(before)
 	// The leader has applied "before" once a linearizable read on it returns it.
-	if out, _, err := doOp(old, writer, kvInput{kind: opGet, key: probeKey}, s.rec); err != nil || out.value != before {
-		s.t.Fatalf("read on the leader m%d before pausing it: %q, %v", leader, out.value, err)
+	if out, _, err := s.do(old, writer, kvhist.Input{Kind: kvhist.Get, Key: probeKey}); err != nil || out.Value != before {
+		s.t.Fatalf("read on the leader m%d before pausing it: %q, %v", leader, out.Value, err)
 	}
 
 	s.c.Pause(leader)
@@ -72,12 +76,12 @@ func (s *scenario) staleReadProbe() probeResult {
 		go func() {
 			defer wg.Done()
 			started.Done()
-			out, _, err := doOp(old, writer+1+k, kvInput{kind: opGet, key: probeKey}, s.rec)
+			out, _, err := s.do(old, writer+1+k, kvhist.Input{Kind: kvhist.Get, Key: probeKey})
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
 				res.reads++
-				if out.value != after {
+				if out.Value != after {
 					res.stale++
 				}
 			}
@@ -92,11 +96,18 @@ func (s *scenario) staleReadProbe() probeResult {
 	return res
 }
 
+// do performs and records one probe operation, bounded by opTimeout as the workload's are.
+func (s *scenario) do(cli *clientv3.Client, clientID int, in kvhist.Input) (kvhist.Output, int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	return kvhist.Do(ctx, cli, clientID, in, s.rec)
+}
+
 // probeOps returns the recorded operations on probeKey.
 func probeOps(ops []porcupine.Operation) []porcupine.Operation {
 	var out []porcupine.Operation
 	for _, op := range ops {
-		if op.Input.(kvInput).key == probeKey {
+		if op.Input.(kvhist.Input).Key == probeKey {
 			out = append(out, op)
 		}
 	}

@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,10 +12,21 @@ import (
 	"github.com/anishathalye/porcupine"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/kvhist"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
 const (
+	// prefix holds every key of the workload; the watcher watches it.
+	prefix = "chaos/"
+	// numKeys is the size of the key set: small, so operations contend.
+	numKeys = 4
+	// numClients is the number of concurrent workload clients, each with its own connection
+	// and strictly sequential operations (the checker requires it).
+	numClients = 4
+	// opTimeout bounds one operation. It is longer than an election, so most operations
+	// survive a fault; those that do not become unknown-outcome writes or dropped reads.
+	opTimeout = 3 * time.Second
 	// checkTimeout bounds porcupine; a history it cannot decide in time fails the test.
 	checkTimeout = 2 * time.Minute
 	// waitTimeout bounds every wait for cluster state and load progress.
@@ -27,8 +39,8 @@ const (
 type scenario struct {
 	t      *testing.T
 	c      *proccluster.Cluster
-	rec    *recorder
-	load   *workload
+	rec    *kvhist.Recorder
+	load   *kvhist.Workload
 	watch  *watcher
 	faults []string
 	// down lists members that are not part of the cluster at the end (removed).
@@ -50,15 +62,15 @@ func startScenario(t *testing.T, extraArgs ...string) *scenario {
 	}
 	t.Logf("chaos: seed %d (replay with -chaos.seed=%d)", seed, seed)
 	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3, ExtraArgs: extraArgs})
-	s := &scenario{t: t, c: c, rec: newRecorder(), markers: map[string]bool{}}
+	s := &scenario{t: t, c: c, rec: kvhist.NewRecorder(), markers: map[string]bool{}}
 	clis := make([]*clientv3.Client, numClients)
 	for i := range clis {
 		clis[i] = c.Client(t)
 	}
 	s.watch = startWatcher(c.Client(t))
 	t.Cleanup(s.watch.stop) // before the client closes (cleanups run last-in first-out)
-	s.load = startWorkload(s.rec, clis, seed)
-	t.Cleanup(s.load.stop)
+	s.load = kvhist.StartWorkload(s.rec, clis, kvhist.WorkloadConfig{Prefix: prefix, Keys: numKeys, OpTimeout: opTimeout, Seed: seed})
+	t.Cleanup(s.load.Stop)
 	return s
 }
 
@@ -68,21 +80,24 @@ func (s *scenario) ctx() context.Context {
 	return ctx
 }
 
+// elapsed is the time since the scenario's history began.
+func (s *scenario) elapsed() time.Duration { return time.Duration(s.rec.Now()) }
+
 // fault records a fault for the report.
 func (s *scenario) fault(format string, args ...any) {
 	s.faults = append(s.faults, fmt.Sprintf(format, args...))
-	s.t.Logf("chaos: fault at %.1fs: %s", time.Since(s.rec.start).Seconds(), s.faults[len(s.faults)-1])
+	s.t.Logf("chaos: fault at %.1fs: %s", s.elapsed().Seconds(), s.faults[len(s.faults)-1])
 }
 
 // progress waits until the workload has n more acknowledged writes: every phase of a
 // scenario runs under real load.
 func (s *scenario) progress(n int) {
 	s.t.Helper()
-	want := s.rec.ackedWrites() + n
+	want := s.rec.AckedWrites() + n
 	deadline := time.Now().Add(waitTimeout)
-	for s.rec.ackedWrites() < want {
+	for s.rec.AckedWrites() < want {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the workload acknowledged only %d writes, want %d", s.rec.ackedWrites(), want)
+			s.t.Fatalf("the workload acknowledged only %d writes, want %d", s.rec.AckedWrites(), want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -180,11 +195,12 @@ type outcome struct {
 }
 
 // finish stops the load, writes a final marker, reads the history and runs every check.
-// With expectIllegal, a non-linearizable history is not written out for inspection.
+// Without expectIllegal, a non-linearizable history is written out for inspection to the
+// system's temporary directory (not the test's, so that it survives the test).
 func (s *scenario) finish(expectIllegal bool) outcome {
 	s.t.Helper()
-	s.load.stop()
-	s.t.Logf("chaos: load stopped at %.1fs", time.Since(s.rec.start).Seconds())
+	s.load.Stop()
+	s.t.Logf("chaos: load stopped at %.1fs", s.elapsed().Seconds())
 	s.healthy()
 	cli := s.c.Client(s.t, s.up()...)
 	final := s.markerPut(cli, "final")
@@ -204,27 +220,31 @@ func (s *scenario) finish(expectIllegal bool) outcome {
 		o.watch, o.watchErr = s.watch.check(hist)
 	}
 
-	ops, writes, unknown, failedReads, violations := s.rec.snapshot()
-	o.ops, o.unknown, o.failedReads, o.violations = len(ops), unknown, failedReads, violations
-	for _, op := range ops {
-		switch op.Input.(kvInput).kind {
-		case opPut:
+	h := s.rec.Snapshot()
+	o.ops, o.unknown, o.failedReads, o.violations = len(h.Ops), h.Unknown, h.FailedReads, h.Violations
+	for _, op := range h.Ops {
+		switch op.Input.(kvhist.Input).Kind {
+		case kvhist.Put:
 			o.puts++
-		case opGet:
+		case kvhist.Get:
 			o.gets++
-		case opCAS:
+		case kvhist.CAS:
 			o.cas++
 		}
 	}
-	o.lost, o.extra = checkWrites(hist, writes, s.markers)
-	for _, w := range writes {
-		if w.acked {
+	o.lost, o.extra = kvhist.CheckWrites(toCheck(hist), h.Writes, s.markers)
+	for _, w := range h.Writes {
+		if w.Acked {
 			o.acked++
 		}
 	}
+	visualizeDir := os.TempDir()
+	if expectIllegal {
+		visualizeDir = ""
+	}
 	checkStart := time.Now()
-	o.linearizable, o.visualization = checkLinearizable(ops, checkTimeout, !expectIllegal)
-	s.t.Logf("chaos: porcupine: %v over %d operations in %v", o.linearizable, len(ops), time.Since(checkStart).Round(time.Millisecond))
+	o.linearizable, o.visualization = kvhist.CheckLinearizable(h.Ops, checkTimeout, visualizeDir)
+	s.t.Logf("chaos: porcupine: %v over %d operations in %v", o.linearizable, len(h.Ops), time.Since(checkStart).Round(time.Millisecond))
 	o.hash, o.convergeErr = s.converge(final)
 	return o
 }
@@ -238,36 +258,6 @@ func (s *scenario) up() []int {
 		}
 	}
 	return up
-}
-
-// checkWrites returns the acknowledged writes missing from the history at their revision,
-// and the history entries that no client wrote or that repeat a write.
-func checkWrites(hist []event, writes []write, markers map[string]bool) (lost, extra []string) {
-	byRev := map[int64]event{}
-	count := map[string]int{}
-	for _, e := range hist {
-		byRev[e.rev] = e
-		count[e.value]++
-	}
-	attempted := map[string]bool{}
-	for _, w := range writes {
-		attempted[w.value] = true
-		if w.rev == 0 {
-			continue
-		}
-		if e, ok := byRev[w.rev]; !ok || e.key != w.key || e.value != w.value {
-			lost = append(lost, fmt.Sprintf("%s=%s acknowledged at revision %d; history has %+v", w.key, w.value, w.rev, e))
-		}
-	}
-	for _, e := range hist {
-		if !attempted[e.value] && !markers[e.value] {
-			extra = append(extra, fmt.Sprintf("revision %d: %s=%s was never written", e.rev, e.key, e.value))
-		}
-		if count[e.value] > 1 {
-			extra = append(extra, fmt.Sprintf("revision %d: %s=%s applied %d times", e.rev, e.key, e.value, count[e.value]))
-		}
-	}
-	return lost, extra
 }
 
 // converge waits until every member has applied revision rev and checks that all report the

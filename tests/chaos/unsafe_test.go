@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/keeldb/keel/internal/kvhist"
 )
 
 // maxProbes bounds the pause/resume rounds TestCheckerCatchesStaleReads tries.
@@ -26,8 +28,7 @@ func TestCheckerCatchesStaleReads(t *testing.T) {
 		t.Fatalf("no stale read in %d pause/resume rounds: the broken read path was not exercised", maxProbes)
 	}
 	o := s.finish(true)
-	ops, _, _, _, _ := s.rec.snapshot()
-	probe, _ := checkLinearizable(probeOps(ops), checkTimeout, false)
+	probe, _ := kvhist.CheckLinearizable(probeOps(s.rec.Snapshot().Ops), checkTimeout, "")
 	if probe != porcupine.Illegal {
 		t.Errorf("porcupine on the probe key's history with %d stale reads: %v, want %v", stale, probe, porcupine.Illegal)
 	}

@@ -1,0 +1,16 @@
+package kvhist_test
+
+import (
+	"flag"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+var seedFlag = flag.Uint64("seed", 0, "seed of TestWorkload's random choices (0: time-based)")
+
+func TestMain(m *testing.M) {
+	// hashicorp/raft's NetworkTransport does not wait for its connection handlers on Close;
+	// they end when the peer's side of the connection closes, which may be a moment later.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/raft.(*NetworkTransport).handleConn"))
+}
