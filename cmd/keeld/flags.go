@@ -40,6 +40,7 @@ type options struct {
 	autoCompactionRetention  string
 	raftLogBackend           string
 	raftLogMigrate           bool
+	raftWALSegmentBytes      int
 	logLevel                 string
 	logFormat                string
 	clientTLS                tlsInfo
@@ -89,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"Keel only: raft log of a new data dir, wal (raft-wal) or bolt (raft-boltdb); a data dir keeps the log it has")
 	fs.BoolVar(&o.raftLogMigrate, "raft-log-migrate", false,
 		"Keel only: copy a data dir's raft-boltdb log (raft.db) into a raft-wal log at start, once; raft.db is kept as raft.db.migrated")
+	fs.IntVar(&o.raftWALSegmentBytes, "raft-wal-segment-bytes", raftstore.DefaultWALSegmentBytes,
+		"Keel only: size of each raft-wal segment file (preallocated); a sealed segment is deleted once a snapshot covers it")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	o.clientTLS.register(fs, "", "client")
@@ -143,6 +146,9 @@ func (o *options) validate() error {
 	var errs []error
 	if _, err := raftstore.ParseLogBackend(o.raftLogBackend); err != nil {
 		errs = append(errs, fmt.Errorf("--raft-log-backend: %w", err))
+	}
+	if o.raftWALSegmentBytes < 4096 || o.raftWALSegmentBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("--raft-wal-segment-bytes must be between 4096 and 1073741824, got %d", o.raftWALSegmentBytes))
 	}
 	if o.initialClusterState != "new" && o.initialClusterState != "existing" {
 		errs = append(errs, fmt.Errorf("--initial-cluster-state must be new or existing, got %q", o.initialClusterState))

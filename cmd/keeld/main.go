@@ -93,6 +93,7 @@ func run(args []string, stderr io.Writer) error {
 		SnapshotCheckInterval:  opts.snapshotCheckInterval,
 		LogBackend:             raftstore.LogBackend(opts.raftLogBackend),
 		MigrateLog:             opts.raftLogMigrate,
+		WALSegmentBytes:        opts.raftWALSegmentBytes,
 		Transport:              raftstore.NewNetworkTransport(mux, log),
 		PeerDialer:             mux.Dialer(),
 		Logger:                 log,

@@ -91,7 +91,12 @@ func (c *Cluster) startMember(m *Member) {
 		}
 		m.peerLn = ln
 	}
-	clientLn, err := net.Listen("tcp", "127.0.0.1:0")
+	// A restarted member keeps its client address, so clients made before go on reaching it.
+	clientAddr := "127.0.0.1:0"
+	if m.Endpoint != "" {
+		clientAddr = m.Endpoint
+	}
+	clientLn, err := net.Listen("tcp", clientAddr)
 	if err != nil {
 		c.t.Fatal(err)
 	}

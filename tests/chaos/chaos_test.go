@@ -147,9 +147,10 @@ func TestMembershipChange(t *testing.T) {
 
 // snapshotArgs make the leader snapshot every 100 entries, checked every 100 ms, and keep
 // only 50 entries after a snapshot, so a follower that misses a few hundred writes must be
-// sent a snapshot.
+// sent a snapshot. raft-wal deletes only sealed segments (and still serves truncated entries
+// of its open one), so segments of 16 KiB make the few hundred writes fill and seal several.
 var snapshotArgs = []string{"--snapshot-count", "100", "--snapshot-catchup-entries", "50",
-	"--snapshot-check-interval", "100ms"}
+	"--snapshot-check-interval", "100ms", "--raft-wal-segment-bytes", "16384"}
 
 // A follower stopped while the others write far more than --snapshot-count entries catches up
 // by installing a snapshot from the leader (its log must say it restored one).
