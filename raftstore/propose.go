@@ -57,7 +57,9 @@ func proposeAs[T proto.Message](ctx context.Context, n *Node, cmd *keelpb.Comman
 // propose applies an encoded Command through the leader and returns the encoded response.
 // A write acknowledged through a follower has been applied on the leader; reads served
 // locally by the follower wait for it (see SerializableBarrier), so the client reads its own
-// write on the member it talks to.
+// write on the member it talks to. decode is nil for the member's own proposals (attributes,
+// checkpoints, expiry), which no client waits for: they do not raise that floor, so a follower
+// that loses its leader right after one still serves serializable reads.
 func (n *Node) propose(ctx context.Context, cmd []byte, decode func([]byte) (proto.Message, error)) (proto.Message, error) {
 	if n.closed.Load() {
 		return nil, ErrStopped
@@ -102,6 +104,9 @@ func (n *Node) propose(ctx context.Context, cmd []byte, decode func([]byte) (pro
 		// append, up to CommitTimeout later). Rather than hold the client for that, raise the
 		// floor that local reads wait for: a serializable read or a watch from "now" on this
 		// member still sees every write it acknowledged.
+		if decode == nil {
+			return nil, nil
+		}
 		n.applied.raiseFloor(index)
 		if len(raw) == 0 {
 			return nil, nil

@@ -18,10 +18,14 @@
 //   - snap/ (hashicorp/raft's file snapshots, each fsynced and renamed into place when
 //     complete) is put back to the completed snapshots present at Cut.
 //
-// After Cut every write and sync through the disk fails, as the member would see an I/O error
-// before the lights go out; the test then stops the member (what it still writes to kv.db or
-// snap/ on the way down is overwritten by Restore) and calls Restore before starting it again
-// on a new Disk.
+// A member does not stop at the instant of Cut, so the disk keeps working for it afterwards
+// (hashicorp/raft panics on a failed write of its term or vote): its writes still reach the
+// files, and Restore takes all of them back — WAL writes stay in the undo records whatever
+// syncs follow, segment deletes are not carried out, files created are removed, and kv.db,
+// wal-meta.db and snap/ are put back to their copies of the cut. So that nothing the member
+// does after the cut is seen by anyone (a vote it then forgets, an entry it acknowledges),
+// cut its network first (testcluster's Isolate), then Cut, stop it, Restore, and start it
+// again on a new Disk.
 package powercut
 
 import (
@@ -40,9 +44,6 @@ import (
 
 	"github.com/keeldb/keel/raftstore"
 )
-
-// ErrPowerOff is returned by every write and sync through a disk after Cut.
-var ErrPowerOff = errors.New("powercut: the power is off")
 
 // Backend is what the disk copies kv.db from at Cut (an *mvcc.Store).
 type Backend interface {
@@ -89,13 +90,9 @@ func (d *Disk) Hooks() *raftstore.Disk {
 	}
 }
 
-// openFile opens bbolt's files (kv.db) while the power is on.
+// openFile opens bbolt's files (kv.db); what bbolt writes through them is taken back by
+// Restore from the copy made at Cut.
 func (d *Disk) openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.off {
-		return nil, ErrPowerOff
-	}
 	return os.OpenFile(name, flag, perm)
 }
 
@@ -106,8 +103,8 @@ func (d *Disk) SetBackend(b Backend) {
 	d.backend = b
 }
 
-// Cut turns the power off: from now on writes and syncs fail with ErrPowerOff, and what the
-// disk would keep is recorded for Restore. The member keeps running until the caller stops it.
+// Cut turns the power off: what the disk keeps is recorded for Restore, and nothing the member
+// writes from now on will be kept. The member keeps running until the caller stops it.
 func (d *Disk) Cut() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -255,9 +252,6 @@ func (v *walVFS) ListDir(dir string) ([]string, error) { return v.inner.ListDir(
 func (v *walVFS) Create(dir, name string, size uint64) (waltypes.WritableFile, error) {
 	v.d.mu.Lock()
 	defer v.d.mu.Unlock()
-	if v.d.off {
-		return nil, ErrPowerOff
-	}
 	f, err := v.inner.Create(dir, name, size)
 	if err != nil {
 		return nil, err
@@ -271,7 +265,7 @@ func (v *walVFS) Delete(dir, name string) error {
 	v.d.mu.Lock()
 	defer v.d.mu.Unlock()
 	if v.d.off {
-		return ErrPowerOff
+		return nil // a delete after the cut never reached the disk: keep the file
 	}
 	// raft-wal's Delete removes the file and fsyncs the directory: durable at once.
 	path := filepath.Join(dir, name)
@@ -285,11 +279,6 @@ func (v *walVFS) OpenReader(dir, name string) (waltypes.ReadableFile, error) {
 }
 
 func (v *walVFS) OpenWriter(dir, name string) (waltypes.WritableFile, error) {
-	v.d.mu.Lock()
-	defer v.d.mu.Unlock()
-	if v.d.off {
-		return nil, ErrPowerOff
-	}
 	f, err := v.inner.OpenWriter(dir, name)
 	if err != nil {
 		return nil, err
@@ -310,9 +299,6 @@ func (f *walFile) Close() error                            { return f.inner.Clos
 func (f *walFile) WriteAt(p []byte, off int64) (int, error) {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
-	if f.d.off {
-		return 0, ErrPowerOff
-	}
 	old := make([]byte, len(p))
 	n, err := f.inner.ReadAt(old, off)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -327,11 +313,11 @@ func (f *walFile) WriteAt(p []byte, off int64) (int, error) {
 func (f *walFile) Sync() error {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
-	if f.d.off {
-		return ErrPowerOff
-	}
 	if err := f.inner.Sync(); err != nil {
 		return err
+	}
+	if f.d.off {
+		return nil // after the cut: the bytes are on the file for the member, not on the disk
 	}
 	delete(f.d.undo, f.path)
 	delete(f.d.unsynced, f.path) // raft-wal's first Sync of a new file also syncs its directory
@@ -349,9 +335,6 @@ var _ waltypes.MetaStore = (*metaStore)(nil)
 func (m *metaStore) Load(dir string) (waltypes.PersistentState, error) {
 	m.d.mu.Lock()
 	defer m.d.mu.Unlock()
-	if m.d.off {
-		return waltypes.PersistentState{}, ErrPowerOff
-	}
 	m.d.metaPath = filepath.Join(dir, "wal-meta.db")
 	return m.inner.Load(dir)
 }
@@ -359,9 +342,6 @@ func (m *metaStore) Load(dir string) (waltypes.PersistentState, error) {
 func (m *metaStore) CommitState(s waltypes.PersistentState) error {
 	m.d.mu.Lock()
 	defer m.d.mu.Unlock()
-	if m.d.off {
-		return ErrPowerOff
-	}
 	return m.inner.CommitState(s)
 }
 
@@ -370,9 +350,6 @@ func (m *metaStore) GetStable(key []byte) ([]byte, error) { return m.inner.GetSt
 func (m *metaStore) SetStable(key, value []byte) error {
 	m.d.mu.Lock()
 	defer m.d.mu.Unlock()
-	if m.d.off {
-		return ErrPowerOff
-	}
 	return m.inner.SetStable(key, value)
 }
 

@@ -31,6 +31,7 @@ type Member struct {
 
 	dir     string
 	peerURL string
+	sw      *netSwitch // the member's network cable, new at every start
 	peerLn  net.Listener
 	mux     *raftstore.PeerMux
 	peer    *grpc.Server
@@ -100,15 +101,18 @@ func (c *Cluster) startMember(m *Member) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	m.sw = newNetSwitch()
+	clientLn = m.sw.listener(clientLn)
 	m.Endpoint = clientLn.Addr().String()
 	m.Registry = prometheus.NewRegistry()
-	m.mux = raftstore.NewPeerMux(m.peerLn, nil, nil)
+	m.mux = raftstore.NewPeerMux(m.sw.listener(m.peerLn), nil, m.sw.dialer())
 	go func() { _ = m.mux.Serve() }()
 	cfg := raftstore.Config{
 		Name: m.Name, DataDir: m.dir, InitialCluster: c.initial, NewCluster: true, Token: "testcluster",
 		ClientURLs:        []string{"http://" + m.Endpoint},
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		Transport:  raftstore.NewNetworkTransport(m.mux, nil),
+		PeerDialer: m.mux.Dialer(),
 		Registerer: m.Registry,
 	}
 	if c.opts.Configure != nil {
@@ -151,6 +155,15 @@ func (c *Cluster) Stop(i int) {
 	m.peer.Stop()
 	_ = m.mux.Close()
 	m.Node, m.peerLn = nil, nil
+}
+
+// Isolate pulls member i's network cable: every connection it has to other members and to
+// clients is closed, and new ones fail, until it is stopped. Nothing it does afterwards is seen
+// by anyone, as with a machine that lost its power or its network.
+func (c *Cluster) Isolate(i int) {
+	if m := c.Members[i]; m.sw != nil {
+		m.sw.isolate()
+	}
 }
 
 // Restart starts a stopped member again on its data dir and peer address.
