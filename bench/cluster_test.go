@@ -2,12 +2,17 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/keeldb/keel/bench"
 	"github.com/keeldb/keel/internal/testcluster"
@@ -189,5 +194,90 @@ func TestCompareDurationRateAndLeader(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "100%") {
 		t.Fatalf("progress output %q lacks 100%%", progress.String())
+	}
+}
+
+// phase returns the named phase of r.
+func phase(r *bench.Report, name string) bench.Phase {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	return bench.Phase{}
+}
+
+// TestHousekeepingAgainstCluster runs both housekeeping workloads at tiny scale against a
+// real 3-member cluster: each must measure the foreground before and during its
+// housekeeping, time it, and leave the store as it says (history compacted, leased keys gone).
+func TestHousekeepingAgainstCluster(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cfg := bench.Config{Endpoints: c.Endpoints(), Clients: 4, Conns: 2, Seed: 1, Total: 5}
+	small := bench.Params{KeySpace: 50, ValSize: 16, Keys: 150, Versions: 3, Leases: 30, LeaseTTL: 2,
+		Window: 100 * time.Millisecond}
+	cases := []struct {
+		name    string
+		timings []string
+		check   func(t *testing.T, cli *clientv3.Client, r *bench.Report)
+	}{
+		{name: "compaction", timings: []string{"compaction"}, check: func(t *testing.T, cli *clientv3.Client, r *bench.Report) {
+			// Revision 2 is the first of the setup's writes: compacted away.
+			_, err := cli.Get(runCtx(t), "kb-compact/hist/", clientv3.WithPrefix(), clientv3.WithRev(2))
+			if !errors.Is(err, rpctypes.ErrCompacted) {
+				t.Errorf("get at revision 2 after the run: %v, want %v", err, rpctypes.ErrCompacted)
+			}
+			resp, err := cli.Get(runCtx(t), "kb-compact/hist/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil || resp.Count != 150 {
+				t.Errorf("history keys: %v (%v), want 150", resp, err)
+			}
+		}},
+		{name: "lease-expiry", timings: []string{"grant", "expiry"}, check: func(t *testing.T, cli *clientv3.Client, r *bench.Report) {
+			resp, err := cli.Get(runCtx(t), "kb-lexp/leased/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil || resp.Count != 0 {
+				t.Errorf("leased keys after the run: %v (%v), want none", resp, err)
+			}
+		}},
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wl, err := bench.New(tc.name, small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := bench.Run(runCtx(t), cfg, tc.name, wl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkErrors(t, r)
+			// Total does not bound a housekeeping run: its phases do.
+			if r.Units <= 5 {
+				t.Errorf("units=%d: the foreground stopped at --total", r.Units)
+			}
+			for _, name := range []string{"before", "during"} {
+				p := phase(r, name)
+				if p.Elapsed < small.Window || p.All.Count+p.All.Errors < 100 || p.All.P99 <= 0 || p.All.QPS <= 0 {
+					t.Errorf("phase %s: %+v, want at least the window and 100 requests", name, p)
+				}
+				for _, o := range []string{"put", "get"} {
+					if s := op(r, name+"/"+o); s.Count == 0 {
+						t.Errorf("op %s/%s: %+v, want some latencies", name, o, s)
+					}
+				}
+			}
+			if phase(r, "before").Start+phase(r, "before").Elapsed > phase(r, "during").Start {
+				t.Errorf("phases overlap: %+v", r.Phases)
+			}
+			for _, name := range tc.timings {
+				if d, ok := r.TimingOf(name); !ok || d <= 0 {
+					t.Errorf("timing %s: %v, %v; want a duration", name, d, ok)
+				}
+			}
+			tc.check(t, cli, r)
+		})
 	}
 }
