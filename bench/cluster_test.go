@@ -56,6 +56,19 @@ func checkErrors(t *testing.T, r *bench.Report) {
 	}
 }
 
+// checkProfilesAsked checks that the run asked each of its n endpoints for a CPU profile.
+func checkProfilesAsked(t *testing.T, r *bench.Report, n int) {
+	t.Helper()
+	if len(r.Profiles) != n {
+		t.Errorf("profiles %+v, want %d", r.Profiles, n)
+	}
+	for _, p := range r.Profiles {
+		if p.Path == "" && (p.Error == "" || strings.HasPrefix(p.Error, "not taken")) {
+			t.Errorf("profile %+v was not asked for", p)
+		}
+	}
+}
+
 // TestWorkloadsAgainstCluster runs every workload briefly against a real 3-member cluster
 // and checks that each did its work without errors.
 func TestWorkloadsAgainstCluster(t *testing.T) {
@@ -183,7 +196,7 @@ func TestCompareDurationRateAndLeader(t *testing.T) {
 	}
 	var progress strings.Builder
 	r, err := bench.Run(ctx, bench.Config{Endpoints: c.Endpoints(), Duration: 300 * time.Millisecond, Rate: 50,
-		Progress: &progress}, "range", wl)
+		Progress: &progress, PprofDir: t.TempDir(), PprofSeconds: 1}, "range", wl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +205,7 @@ func TestCompareDurationRateAndLeader(t *testing.T) {
 	if r.Units == 0 || r.Units > 1+50*int64(r.Elapsed.Seconds()*1.0+1) {
 		t.Fatalf("units %d in %v at rate 50", r.Units, r.Elapsed)
 	}
+	checkProfilesAsked(t, r, 3)
 	if !strings.Contains(progress.String(), "100%") {
 		t.Fatalf("progress output %q lacks 100%%", progress.String())
 	}
@@ -212,7 +226,9 @@ func phase(r *bench.Report, name string) bench.Phase {
 // housekeeping, time it, and leave the store as it says (history compacted, leased keys gone).
 func TestHousekeepingAgainstCluster(t *testing.T) {
 	c := testcluster.Start(t, 3)
-	cfg := bench.Config{Endpoints: c.Endpoints(), Clients: 4, Conns: 2, Seed: 1, Total: 5}
+	// The in-process members serve no /debug/pprof: the profiles are asked for and refused.
+	cfg := bench.Config{Endpoints: c.Endpoints(), Clients: 4, Conns: 2, Seed: 1, Total: 5,
+		PprofDir: t.TempDir(), PprofSeconds: 1}
 	small := bench.Params{KeySpace: 50, ValSize: 16, Keys: 150, Versions: 3, Leases: 30, LeaseTTL: 2,
 		Window: 100 * time.Millisecond}
 	cases := []struct {
@@ -272,6 +288,7 @@ func TestHousekeepingAgainstCluster(t *testing.T) {
 			if phase(r, "before").Start+phase(r, "before").Elapsed > phase(r, "during").Start {
 				t.Errorf("phases overlap: %+v", r.Phases)
 			}
+			checkProfilesAsked(t, r, 3)
 			for _, name := range tc.timings {
 				if d, ok := r.TimingOf(name); !ok || d <= 0 {
 					t.Errorf("timing %s: %v, %v; want a duration", name, d, ok)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,6 +36,9 @@ func Compare(ctx context.Context, a, b Config, workload string, build func() (Wo
 	for i := range max(rounds, 1) {
 		var pair [2]*Report
 		for j, cfg := range []Config{a, b} {
+			if cfg.PprofDir != "" {
+				cfg.PprofDir = filepath.Join(cfg.PprofDir, fmt.Sprintf("%s-%d", cfg.Name, i+1))
+			}
 			wl, err := build()
 			if err != nil {
 				return nil, err
@@ -292,6 +296,7 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 		}
 	}
 	c.writeTotals(&b)
+	c.writeProfiles(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -317,6 +322,20 @@ func (c *Comparison) writeTotals(b *strings.Builder) {
 		}
 		for _, k := range slices.Sorted(maps.Keys(errs)) {
 			fmt.Fprintf(b, "  error %8d  %s\n", errs[k], k)
+		}
+	}
+}
+
+// writeProfiles lists each round's CPU profiles, side by side.
+func (c *Comparison) writeProfiles(b *strings.Builder) {
+	for i, r := range c.Rounds {
+		for _, rep := range r {
+			if len(rep.Profiles) > 0 {
+				fmt.Fprintf(b, "\n%s round %d cpu profiles:\n", rep.Name, i+1)
+			}
+			for _, p := range rep.Profiles {
+				b.WriteString("  " + p.line() + "\n")
+			}
 		}
 	}
 }

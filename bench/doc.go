@@ -17,7 +17,8 @@
 // themselves and split it into phases (Session.StartPhase), "before" and "during" the
 // store's housekeeping, each with its own window, latencies ("<phase>/<op>") and summary
 // ("<phase>/*"); the housekeeping's own duration is a Timing, compared as a ratio of
-// durations.
+// durations. With Config.PprofDir the runner also fetches a CPU profile of every endpoint
+// serving /debug/pprof, mid-run or from the start of phase "during".
 //
 // Concurrency: a Worker belongs to its goroutine; Session and Report methods are safe to
 // call from any goroutine once the value is built, except where noted. Background

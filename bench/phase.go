@@ -26,6 +26,9 @@ type Timing struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
+// profilePhase is the phase whose start begins a Driver's CPU profiles (Config.PprofDir).
+const profilePhase = "during"
+
 // phaseState is the current phase as the workers see it.
 type phaseState struct {
 	name string       // "" between phases: requests are not recorded
@@ -45,7 +48,11 @@ func (s *Session) StartPhase(name string) {
 		s.open = true
 	}
 	s.phase.Store(st)
+	trigger := s.onPhase
 	s.mu.Unlock()
+	if trigger != nil {
+		trigger(name)
+	}
 }
 
 // PhaseSamples returns how many requests started in the current phase have completed,
@@ -194,13 +201,18 @@ func (s *Session) phaseName() string {
 }
 
 // begin marks the start of the measured run. A Driver's run (driven) starts between
-// phases.
-func (s *Session) begin(start time.Time, driven bool) {
+// phases, and fireProfiles is called when its profilePhase starts.
+func (s *Session) begin(start time.Time, driven bool, fireProfiles func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.start = start
 	if driven {
 		s.phase.Store(&phaseState{})
+		s.onPhase = func(name string) {
+			if name == profilePhase {
+				fireProfiles()
+			}
+		}
 	}
 }
 

@@ -29,8 +29,9 @@ type Report struct {
 	Counters  []Counter     `json:"counters,omitempty"`
 	// Phases are the windows of a run in phases (a Driver's; see Session.StartPhase), in
 	// order; their operations are in Ops as "<phase>/<op>", with QPS over the phase's window.
-	Phases  []Phase  `json:"phases,omitempty"`
-	Timings []Timing `json:"timings,omitempty"` // durations of the workload's own tasks
+	Phases   []Phase         `json:"phases,omitempty"`
+	Timings  []Timing        `json:"timings,omitempty"`  // durations of the workload's own tasks
+	Profiles []ProfileResult `json:"profiles,omitempty"` // CPU profiles (Config.PprofDir)
 
 	hists map[string]*Histogram // by operation, for histograms, plots and comparisons
 }
@@ -179,8 +180,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-12s %8d  %s\n", e.Op, e.Count, e.Error)
 		}
 	}
+	if len(r.Profiles) > 0 {
+		b.WriteString("cpu profiles:\n")
+		for _, p := range r.Profiles {
+			b.WriteString("  " + p.line() + "\n")
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// line describes the profile in one line: where it went, or why there is none.
+func (p ProfileResult) line() string {
+	if p.Error != "" {
+		return fmt.Sprintf("%-20s none: %s", p.Endpoint, p.Error)
+	}
+	return fmt.Sprintf("%-20s %s (from %.1f s)", p.Endpoint, p.Path, p.Start.Seconds())
 }
 
 // histogramBars is how many bars WriteHistogram draws per operation.

@@ -28,6 +28,12 @@ type Config struct {
 	DialTimeout  time.Duration // default 5s
 	Seed         uint64        // seeds each worker's random source (worker i gets Seed, i)
 	Progress     io.Writer     // progress bar destination; nil = none
+
+	// PprofDir, when set, receives a CPU profile of every endpoint that serves
+	// /debug/pprof (keeld or etcd with --enable-pprof), taken in the middle of the run and
+	// written as PprofDir/<endpoint>.cpu.pprof (see Report.Profiles).
+	PprofDir     string
+	PprofSeconds int // length of each profile (default 10)
 }
 
 func (c Config) withDefaults() Config {
@@ -38,6 +44,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Name == "" {
 		c.Name = "A"
+	}
+	if c.PprofSeconds <= 0 {
+		c.PprofSeconds = 10
 	}
 	return c
 }
@@ -84,7 +93,8 @@ type Drainer interface {
 // housekeeping task (a compaction) under a steady foreground load. The runner starts the
 // workers, which call Do, then calls Drive, and stops the workers when Drive returns; Total
 // and Duration do not apply. Until Drive starts a phase (Session.StartPhase), requests are
-// not recorded, so Drive can let the load warm up first. An error from Drive fails the run.
+// not recorded, so Drive can let the load warm up first. CPU profiles (Config.PprofDir)
+// start with the phase named "during". An error from Drive fails the run.
 type Driver interface {
 	Drive(ctx context.Context, s *Session) error
 }
@@ -97,16 +107,18 @@ type Session struct {
 	Config  Config
 	Clients []*clientv3.Client // one per connection
 
-	wg    sync.WaitGroup
-	phase atomic.Pointer[phaseState] // nil when the run has no phases
+	wg           sync.WaitGroup
+	phase        atomic.Pointer[phaseState] // nil when the run has no phases
+	allEndpoints []string                   // every member, even with TargetLeader: the ones profiled
 
 	mu sync.Mutex
-	// shared, start, phases, open and timings are guarded by mu.
+	// shared, start, phases, open, timings and onPhase are guarded by mu.
 	shared  *recorder
 	start   time.Time // when the measured run began
 	phases  []Phase
 	open    bool // the last of phases is still running
 	timings []Timing
+	onPhase func(name string) // called by StartPhase, outside mu
 }
 
 // Client returns the connection worker i uses.
@@ -201,6 +213,7 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 	if err := cfg.validate(!driven); err != nil {
 		return nil, err
 	}
+	s := &Session{shared: newRecorder(), allEndpoints: cfg.Endpoints}
 	if cfg.TargetLeader {
 		ep, err := LeaderEndpoint(ctx, cfg.Endpoints, cfg.DialTimeout)
 		if err != nil {
@@ -208,7 +221,7 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 		}
 		cfg.Endpoints = []string{ep}
 	}
-	s := &Session{Config: cfg, shared: newRecorder()}
+	s.Config = cfg
 	defer func() {
 		for _, c := range s.Clients {
 			_ = c.Close()
@@ -226,7 +239,7 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 	if err := wl.Setup(bgCtx, s); err != nil {
 		return nil, fmt.Errorf("bench: %s setup: %w", workload, err)
 	}
-	elapsed, done, recs, err := measure(ctx, s, wl)
+	elapsed, done, recs, profiles, err := measure(ctx, s, wl)
 	if err != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("bench: %s: %w", workload, err)
 	}
@@ -245,13 +258,13 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 	defer s.mu.Unlock()
 	all.merge(s.shared)
 	rep := newReport(workload, cfg, elapsed, done, all, s.phases)
-	rep.Timings = s.timings
+	rep.Timings, rep.Profiles = s.timings, profiles
 	return rep, ctx.Err()
 }
 
 // measure runs the workers (and a Driver's Drive) and returns the measured time, the units
-// done, one recorder per worker and Drive's error.
-func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64, []*recorder, error) {
+// done, one recorder per worker, the CPU profiles fetched and Drive's error.
+func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64, []*recorder, []ProfileResult, error) {
 	cfg := s.Config
 	driver, driven := wl.(Driver)
 	runCtx, cancel := context.WithCancel(ctx) // Drive's end cancels it
@@ -262,7 +275,12 @@ func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64
 		defer stop()
 	}
 	start := time.Now()
-	s.begin(start, driven)
+	prof := startProfiles(ctx, cfg, s.allEndpoints, start)
+	s.begin(start, driven, prof.fire)
+	if cfg.Duration > 0 {
+		t := time.AfterFunc(max(cfg.Duration-time.Duration(cfg.PprofSeconds)*time.Second, 0)/2, prof.fire)
+		defer t.Stop()
+	}
 	var lim *rate.Limiter
 	if cfg.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
@@ -283,7 +301,9 @@ func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64
 					return
 				}
 				wl.Do(runCtx, w)
-				done.Add(1)
+				if n := done.Add(1); n == max(int64(cfg.Total)/2, 1) && cfg.Total > 0 {
+					prof.fire()
+				}
 			}
 		})
 	}
@@ -296,7 +316,8 @@ func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64
 	elapsed := time.Since(start)
 	s.end(elapsed)
 	stopProgress(ctx.Err() == nil)
-	return elapsed, done.Load(), recs, driveErr
+	prof.runEnded()
+	return elapsed, done.Load(), recs, prof.wait(), driveErr
 }
 
 func dial(endpoints []string, timeout time.Duration) (*clientv3.Client, error) {

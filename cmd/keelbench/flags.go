@@ -47,6 +47,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&p.Leases, "leases", 20000, "lease-expiry: leases granted, one key each")
 	fs.DurationVar(&p.Window, "window", 5*time.Second,
 		"compaction, lease-expiry: foreground window before the housekeeping, and the least one during it")
+	fs.StringVar(&c.PprofDir, "pprof-dir", "", "write a CPU profile of every endpoint serving /debug/pprof here")
+	fs.IntVar(&c.PprofSeconds, "pprof-seconds", 10,
+		"seconds per CPU profile, taken mid-run (compaction, lease-expiry: from the start of phase during)")
 	fs.BoolVar(&o.compare, "compare", false, "compare --endpoints (A) with --compare-endpoints (B), alternating rounds")
 	fs.StringVar(&o.compareEndpoints, "compare-endpoints", "", "endpoints of B for --compare")
 	fs.StringVar(&o.names, "names", "A,B", "names of the endpoint sets, comma-separated")
