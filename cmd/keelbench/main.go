@@ -4,7 +4,7 @@
 //
 // Workloads: put, range, txn-cas, txn-mixed, watch, watch-get, lease, k8s, load, and the
 // housekeeping workloads compaction and lease-expiry. Run `keelbench <workload> -h` for the
-// flags; `keelbench summarize` reads --compare --json files.
+// flags; `keelbench summarize` and `keelbench goals` read --compare --json files.
 package main
 
 import (
@@ -88,6 +88,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "  --duration do not apply")
 	fmt.Fprintln(w, "compare two clusters: --endpoints A --compare --compare-endpoints B --names keel,etcd --rounds 5")
 	fmt.Fprintln(w, "summarize comparisons as a Markdown table: keelbench summarize A.json B.json ...")
+	fmt.Fprintln(w, "check goals on comparisons: keelbench goals GOALS_FILE, lines of name|json file|command|goal; goal …")
 }
 
 // parse reads args (workload first, then flags).
@@ -124,6 +125,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) error {
 	if len(args) > 0 && args[0] == "summarize" {
 		return summarize(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "goals" {
+		return goals(args[1:], stdout)
 	}
 	o, err := parse(args, stderr)
 	if err != nil {
