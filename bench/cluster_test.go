@@ -2,12 +2,17 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/keeldb/keel/bench"
 	"github.com/keeldb/keel/internal/testcluster"
@@ -48,6 +53,19 @@ func checkErrors(t *testing.T, r *bench.Report) {
 			continue
 		}
 		t.Logf("tolerated: %s: %d × %s", e.Op, e.Count, e.Error)
+	}
+}
+
+// checkProfilesAsked checks that the run asked each of its n endpoints for a CPU profile.
+func checkProfilesAsked(t *testing.T, r *bench.Report, n int) {
+	t.Helper()
+	if len(r.Profiles) != n {
+		t.Errorf("profiles %+v, want %d", r.Profiles, n)
+	}
+	for _, p := range r.Profiles {
+		if p.Path == "" && (p.Error == "" || strings.HasPrefix(p.Error, "not taken")) {
+			t.Errorf("profile %+v was not asked for", p)
+		}
 	}
 }
 
@@ -178,7 +196,7 @@ func TestCompareDurationRateAndLeader(t *testing.T) {
 	}
 	var progress strings.Builder
 	r, err := bench.Run(ctx, bench.Config{Endpoints: c.Endpoints(), Duration: 300 * time.Millisecond, Rate: 50,
-		Progress: &progress}, "range", wl)
+		Progress: &progress, PprofDir: t.TempDir(), PprofSeconds: 1}, "range", wl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +205,96 @@ func TestCompareDurationRateAndLeader(t *testing.T) {
 	if r.Units == 0 || r.Units > 1+50*int64(r.Elapsed.Seconds()*1.0+1) {
 		t.Fatalf("units %d in %v at rate 50", r.Units, r.Elapsed)
 	}
+	checkProfilesAsked(t, r, 3)
 	if !strings.Contains(progress.String(), "100%") {
 		t.Fatalf("progress output %q lacks 100%%", progress.String())
+	}
+}
+
+// phase returns the named phase of r.
+func phase(r *bench.Report, name string) bench.Phase {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	return bench.Phase{}
+}
+
+// TestHousekeepingAgainstCluster runs both housekeeping workloads at tiny scale against a
+// real 3-member cluster: each must measure the foreground before and during its
+// housekeeping, time it, and leave the store as it says (history compacted, leased keys gone).
+func TestHousekeepingAgainstCluster(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	// The in-process members serve no /debug/pprof: the profiles are asked for and refused.
+	cfg := bench.Config{Endpoints: c.Endpoints(), Clients: 4, Conns: 2, Seed: 1, Total: 5,
+		PprofDir: t.TempDir(), PprofSeconds: 1}
+	small := bench.Params{KeySpace: 50, ValSize: 16, Keys: 150, Versions: 3, Leases: 30, LeaseTTL: 2,
+		Window: 100 * time.Millisecond}
+	cases := []struct {
+		name    string
+		timings []string
+		check   func(t *testing.T, cli *clientv3.Client, r *bench.Report)
+	}{
+		{name: "compaction", timings: []string{"compaction"}, check: func(t *testing.T, cli *clientv3.Client, r *bench.Report) {
+			// Revision 2 is the first of the setup's writes: compacted away.
+			_, err := cli.Get(runCtx(t), "kb-compact/hist/", clientv3.WithPrefix(), clientv3.WithRev(2))
+			if !errors.Is(err, rpctypes.ErrCompacted) {
+				t.Errorf("get at revision 2 after the run: %v, want %v", err, rpctypes.ErrCompacted)
+			}
+			resp, err := cli.Get(runCtx(t), "kb-compact/hist/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil || resp.Count != 150 {
+				t.Errorf("history keys: %v (%v), want 150", resp, err)
+			}
+		}},
+		{name: "lease-expiry", timings: []string{"grant", "expiry"}, check: func(t *testing.T, cli *clientv3.Client, r *bench.Report) {
+			resp, err := cli.Get(runCtx(t), "kb-lexp/leased/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil || resp.Count != 0 {
+				t.Errorf("leased keys after the run: %v (%v), want none", resp, err)
+			}
+		}},
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wl, err := bench.New(tc.name, small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := bench.Run(runCtx(t), cfg, tc.name, wl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkErrors(t, r)
+			// Total does not bound a housekeeping run: its phases do.
+			if r.Units <= 5 {
+				t.Errorf("units=%d: the foreground stopped at --total", r.Units)
+			}
+			for _, name := range []string{"before", "during"} {
+				p := phase(r, name)
+				if p.Elapsed < small.Window || p.All.Count+p.All.Errors < 100 || p.All.P99 <= 0 || p.All.QPS <= 0 {
+					t.Errorf("phase %s: %+v, want at least the window and 100 requests", name, p)
+				}
+				for _, o := range []string{"put", "get"} {
+					if s := op(r, name+"/"+o); s.Count == 0 {
+						t.Errorf("op %s/%s: %+v, want some latencies", name, o, s)
+					}
+				}
+			}
+			if phase(r, "before").Start+phase(r, "before").Elapsed > phase(r, "during").Start {
+				t.Errorf("phases overlap: %+v", r.Phases)
+			}
+			checkProfilesAsked(t, r, 3)
+			for _, name := range tc.timings {
+				if d, ok := r.TimingOf(name); !ok || d <= 0 {
+					t.Errorf("timing %s: %v, %v; want a duration", name, d, ok)
+				}
+			}
+			tc.check(t, cli, r)
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,6 +36,9 @@ func Compare(ctx context.Context, a, b Config, workload string, build func() (Wo
 	for i := range max(rounds, 1) {
 		var pair [2]*Report
 		for j, cfg := range []Config{a, b} {
+			if cfg.PprofDir != "" {
+				cfg.PprofDir = filepath.Join(cfg.PprofDir, fmt.Sprintf("%s-%d", cfg.Name, i+1))
+			}
 			wl, err := build()
 			if err != nil {
 				return nil, err
@@ -60,19 +64,37 @@ type OpRatios struct {
 	MedianP99 float64 `json:"median_p99_ratio"`
 }
 
+// TimingRatios is one timing's pairs and the median of their ratios, for JSON.
+type TimingRatios struct {
+	Name        string       `json:"name"`
+	Pairs       []TimingPair `json:"pairs"`
+	MedianRatio float64      `json:"median_ratio"`
+}
+
+// TimingPair is one round's duration of a timed task on both sides, and their ratio A/B.
+type TimingPair struct {
+	Seconds [2]float64 `json:"seconds"`
+	Ratio   float64    `json:"ratio"` // A/B: below 1 means A was done sooner
+}
+
 // WriteJSON writes the comparison as one JSON object: the names, every round's reports in
-// run order, and each operation's ratios A/B with their medians.
+// run order, each operation's ratios A/B with their medians, and each timing's.
 func (c *Comparison) WriteJSON(w io.Writer) error {
 	out := struct {
-		Workload string     `json:"workload"`
-		Names    [2]string  `json:"names"`
-		Reports  []*Report  `json:"reports"`
-		Ratios   []OpRatios `json:"ratios"`
+		Workload string         `json:"workload"`
+		Names    [2]string      `json:"names"`
+		Reports  []*Report      `json:"reports"`
+		Ratios   []OpRatios     `json:"ratios"`
+		Timings  []TimingRatios `json:"timings,omitempty"`
 	}{Workload: c.Workload, Names: c.Names, Reports: c.Reports()}
 	for _, op := range c.Ops() {
 		pairs := c.Pairs(op)
 		q, p50, p99 := MedianRatios(pairs)
 		out.Ratios = append(out.Ratios, OpRatios{Op: op, Pairs: pairs, MedianQPS: q, MedianP50: p50, MedianP99: p99})
+	}
+	for _, name := range c.Timings() {
+		pairs := c.TimingPairs(name)
+		out.Timings = append(out.Timings, TimingRatios{Name: name, Pairs: pairs, MedianRatio: MedianTimingRatio(pairs)})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -89,16 +111,39 @@ type Pair struct {
 	P99Ratio float64    `json:"p99_ratio"`
 }
 
-// Ops returns the operations both sides measured, after allOps when there are several.
+// Ops returns the operations both sides measured, after allOps when there are several. A
+// run in phases gives each phase's summary ("<phase>/*") and operations, phase by phase,
+// instead of allOps, which would mix the phases.
 func (c *Comparison) Ops() []string {
 	if len(c.Rounds) == 0 {
 		return []string{allOps}
 	}
+	a, b := c.Rounds[0][0], c.Rounds[0][1]
 	var ops []string
-	for _, o := range c.Rounds[0][0].Ops {
-		if c.Rounds[0][1].hists[o.Op] != nil {
+	for _, o := range a.Ops {
+		if b.hists[o.Op] != nil {
 			ops = append(ops, o.Op)
 		}
+	}
+	if len(a.Phases) > 0 {
+		var out []string
+		for i, p := range a.Phases {
+			if phaseNamed(b.Phases, p.Name) < 0 {
+				continue
+			}
+			out = append(out, phaseAll(p.Name))
+			for _, op := range ops {
+				if phaseOf(a.Phases, op) == i {
+					out = append(out, op)
+				}
+			}
+		}
+		for _, op := range ops {
+			if phaseOf(a.Phases, op) < 0 {
+				out = append(out, op)
+			}
+		}
+		return out
 	}
 	if len(ops) == 1 {
 		return ops
@@ -106,19 +151,51 @@ func (c *Comparison) Ops() []string {
 	return append([]string{allOps}, ops...)
 }
 
-// Pairs returns op's figures round by round.
+// Timings returns the names of the timings both sides recorded in the first round.
+func (c *Comparison) Timings() []string {
+	if len(c.Rounds) == 0 {
+		return nil
+	}
+	var out []string
+	for _, t := range c.Rounds[0][0].Timings {
+		if _, ok := c.Rounds[0][1].TimingOf(t.Name); ok && !slices.Contains(out, t.Name) {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// TimingPairs returns the named timing's durations round by round.
+func (c *Comparison) TimingPairs(name string) []TimingPair {
+	var out []TimingPair
+	for _, r := range c.Rounds {
+		var p TimingPair
+		for j, rep := range r {
+			d, _ := rep.TimingOf(name)
+			p.Seconds[j] = d.Seconds()
+		}
+		p.Ratio = ratio(p.Seconds)
+		out = append(out, p)
+	}
+	return out
+}
+
+// MedianTimingRatio returns the median of the pairs' ratios.
+func MedianTimingRatio(pairs []TimingPair) float64 {
+	var v []float64
+	for _, p := range pairs {
+		v = append(v, p.Ratio)
+	}
+	return Median(v)
+}
+
+// Pairs returns op's figures round by round; op may also be allOps or "<phase>/*".
 func (c *Comparison) Pairs(op string) []Pair {
 	var out []Pair
 	for _, r := range c.Rounds {
 		var p Pair
 		for j, rep := range r {
-			h := rep.hists[op]
-			qps := 0.0
-			if op == allOps {
-				h, qps = rep.merged(), rep.Throughput()
-			} else if h != nil {
-				qps = perSec(float64(h.Count()), rep.Elapsed)
-			}
+			h, qps := rep.figures(op)
 			if h == nil {
 				h = &Histogram{}
 			}
@@ -187,6 +264,9 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 		if op == allOps {
 			title = "all (units/s; latency over every op)"
 		}
+		if phase, rest, ok := strings.Cut(op, "/"); ok && rest == allOps {
+			title = fmt.Sprintf("%s (every request of phase %s; qps over its window)", op, phase)
+		}
 		fmt.Fprintf(&b, "\nop %s\n", title)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "round\t%s qps\t%s qps\tqps A/B\t%s p50 ms\t%s p50 ms\tp50 A/B\t%s p99 ms\t%s p99 ms\tp99 A/B\t\n",
@@ -202,7 +282,21 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
+	for _, name := range c.Timings() {
+		fmt.Fprintf(&b, "\ntiming %s (seconds)\n", name)
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "round\t%s s\t%s s\tA/B\t\n", a, bn)
+		pairs := c.TimingPairs(name)
+		for i, p := range pairs {
+			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t\n", i+1, p.Seconds[0], p.Seconds[1], p.Ratio)
+		}
+		fmt.Fprintf(tw, "median\t\t\t%.3f\t\n", MedianTimingRatio(pairs))
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	c.writeTotals(&b)
+	c.writeProfiles(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -232,6 +326,20 @@ func (c *Comparison) writeTotals(b *strings.Builder) {
 	}
 }
 
+// writeProfiles lists each round's CPU profiles, side by side.
+func (c *Comparison) writeProfiles(b *strings.Builder) {
+	for i, r := range c.Rounds {
+		for _, rep := range r {
+			if len(rep.Profiles) > 0 {
+				fmt.Fprintf(b, "\n%s round %d cpu profiles:\n", rep.Name, i+1)
+			}
+			for _, p := range rep.Profiles {
+				b.WriteString("  " + p.line() + "\n")
+			}
+		}
+	}
+}
+
 // Reports returns every round's reports in run order.
 func (c *Comparison) Reports() []*Report {
 	var out []*Report
@@ -241,26 +349,31 @@ func (c *Comparison) Reports() []*Report {
 	return out
 }
 
-// MergedReports returns one report per side with every round's latencies merged, for plots.
+// MergedReports returns one report per side with every round's latencies merged, for plots;
+// a phase's window is the sum of its windows.
 func (c *Comparison) MergedReports() []*Report {
 	var out []*Report
 	for j := range 2 {
-		m := &Report{Workload: c.Workload, Name: c.Names[j], hists: map[string]*Histogram{}}
+		rec := newRecorder()
+		var elapsed time.Duration
+		var units int64
+		var phases []Phase
 		for _, r := range c.Rounds {
 			rep := r[j]
-			m.Elapsed += rep.Elapsed
-			m.Units += rep.Units
+			elapsed += rep.Elapsed
+			units += rep.Units
 			for op, h := range rep.hists {
-				if m.hists[op] == nil {
-					m.hists[op] = &Histogram{}
+				rec.hist(op).Merge(h)
+			}
+			for _, p := range rep.Phases {
+				if i := phaseNamed(phases, p.Name); i >= 0 {
+					phases[i].Elapsed += p.Elapsed
+					continue
 				}
-				m.hists[op].Merge(h)
+				phases = append(phases, Phase{Name: p.Name, Start: p.Start, Elapsed: p.Elapsed})
 			}
 		}
-		for _, op := range slices.Sorted(maps.Keys(m.hists)) {
-			m.Ops = append(m.Ops, opStats(op, m.hists[op], 0, m.Elapsed))
-		}
-		out = append(out, m)
+		out = append(out, newReport(c.Workload, Config{Name: c.Names[j]}, elapsed, units, rec, phases))
 	}
 	return out
 }

@@ -12,8 +12,9 @@ import (
 const progressEvery = 200 * time.Millisecond
 
 // startProgress draws a progress bar on cfg.Progress until the returned stop is called;
-// stop(true) draws the bar full. It does nothing when cfg.Progress is nil.
-func startProgress(cfg Config, start time.Time, done *atomic.Int64) (stop func(complete bool)) {
+// stop(true) draws the bar full. A run bound by neither Total nor Duration (a Driver's) shows
+// its current phase instead of a bar. It does nothing when cfg.Progress is nil.
+func startProgress(cfg Config, start time.Time, done *atomic.Int64, phase func() string) (stop func(complete bool)) {
 	if cfg.Progress == nil {
 		return func(bool) {}
 	}
@@ -29,19 +30,25 @@ func startProgress(cfg Config, start time.Time, done *atomic.Int64) (stop func(c
 				if complete {
 					final.Total, final.Duration = 0, 0 // drawn as 100%
 				}
-				drawProgress(cfg.Progress, final, time.Since(start), done.Load())
+				drawProgress(cfg.Progress, final, time.Since(start), done.Load(), "")
 				fmt.Fprintln(cfg.Progress)
 				return
 			case <-t.C:
-				drawProgress(cfg.Progress, cfg, time.Since(start), done.Load())
+				drawProgress(cfg.Progress, cfg, time.Since(start), done.Load(), phase())
 			}
 		}
 	}()
 	return func(complete bool) { quit <- complete; <-exited }
 }
 
-// drawProgress writes one carriage-return-led progress line.
-func drawProgress(w io.Writer, cfg Config, elapsed time.Duration, done int64) {
+// drawProgress writes one carriage-return-led progress line; phase, when set and the run
+// has no bound, replaces the bar.
+func drawProgress(w io.Writer, cfg Config, elapsed time.Duration, done int64, phase string) {
+	if cfg.Total == 0 && cfg.Duration == 0 && phase != "" {
+		fmt.Fprintf(w, "\rphase %-10s %d ops %.0f/s %v ", phase, done, perSec(float64(done), elapsed),
+			elapsed.Round(100*time.Millisecond))
+		return
+	}
 	frac := 1.0
 	if cfg.Total > 0 || cfg.Duration > 0 {
 		frac = 0

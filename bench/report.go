@@ -27,6 +27,11 @@ type Report struct {
 	Ops       []OpStats     `json:"ops"`   // by operation name
 	Errors    []ErrorCount  `json:"errors,omitempty"`
 	Counters  []Counter     `json:"counters,omitempty"`
+	// Phases are the windows of a run in phases (a Driver's; see Session.StartPhase), in
+	// order; their operations are in Ops as "<phase>/<op>", with QPS over the phase's window.
+	Phases   []Phase         `json:"phases,omitempty"`
+	Timings  []Timing        `json:"timings,omitempty"`  // durations of the workload's own tasks
+	Profiles []ProfileResult `json:"profiles,omitempty"` // CPU profiles (Config.PprofDir)
 
 	hists map[string]*Histogram // by operation, for histograms, plots and comparisons
 }
@@ -60,10 +65,10 @@ type Counter struct {
 	PerSec float64 `json:"per_sec"`
 }
 
-func newReport(workload string, cfg Config, elapsed time.Duration, units int64, r *recorder) *Report {
+func newReport(workload string, cfg Config, elapsed time.Duration, units int64, r *recorder, phases []Phase) *Report {
 	rep := &Report{
 		Workload: workload, Name: cfg.Name, Endpoints: cfg.Endpoints, Clients: cfg.Clients, Conns: cfg.Conns,
-		Elapsed: elapsed, Units: units, hists: r.ops,
+		Elapsed: elapsed, Units: units, Phases: slices.Clone(phases), hists: r.ops,
 	}
 	errsByOp := map[string]uint64{}
 	for k, n := range r.errs {
@@ -79,13 +84,30 @@ func newReport(workload string, cfg Config, elapsed time.Duration, units int64, 
 			ops = append(ops, op)
 		}
 	}
-	slices.Sort(ops)
+	// By phase, in phase order, then by name; operations outside phases last.
+	order := func(op string) int {
+		if i := phaseOf(phases, op); i >= 0 {
+			return i
+		}
+		return len(phases)
+	}
+	slices.SortFunc(ops, func(a, b string) int { return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a, b)) })
 	for _, op := range ops {
 		h := r.ops[op]
 		if h == nil {
 			h = &Histogram{}
 		}
-		rep.Ops = append(rep.Ops, opStats(op, h, errsByOp[op], elapsed))
+		rep.Ops = append(rep.Ops, opStats(op, h, errsByOp[op], rep.window(op)))
+	}
+	for i := range rep.Phases {
+		p := &rep.Phases[i]
+		var errs uint64
+		for op, n := range errsByOp {
+			if phaseOf(phases, op) == i {
+				errs += n
+			}
+		}
+		p.All = opStats(phaseAll(p.Name), rep.phaseHist(p.Name), errs, p.Elapsed)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.counters)) {
 		v := r.counters[name]
@@ -127,12 +149,24 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.Units, r.Throughput())
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tcount\terrors\tqps\tmean ms\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t")
-	for _, o := range r.Ops {
+	for _, o := range r.rows() {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", o.Op, o.Count, o.Errors, o.QPS,
 			ms(o.Mean), ms(o.P50), ms(o.P90), ms(o.P99), ms(o.P999), ms(o.Max))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(r.Phases) > 0 {
+		b.WriteString("phases (qps over each window):\n")
+		for _, p := range r.Phases {
+			fmt.Fprintf(&b, "  %-20s %10.3f s  from %.3f s\n", p.Name, p.Elapsed.Seconds(), p.Start.Seconds())
+		}
+	}
+	if len(r.Timings) > 0 {
+		b.WriteString("timings:\n")
+		for _, t := range r.Timings {
+			fmt.Fprintf(&b, "  %-20s %10.3f s\n", t.Name, t.Duration.Seconds())
+		}
 	}
 	if len(r.Counters) > 0 {
 		b.WriteString("counters:\n")
@@ -146,8 +180,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-12s %8d  %s\n", e.Op, e.Count, e.Error)
 		}
 	}
+	if len(r.Profiles) > 0 {
+		b.WriteString("cpu profiles:\n")
+		for _, p := range r.Profiles {
+			b.WriteString("  " + p.line() + "\n")
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// line describes the profile in one line: where it went, or why there is none.
+func (p ProfileResult) line() string {
+	if p.Error != "" {
+		return fmt.Sprintf("%-20s none: %s", p.Endpoint, p.Error)
+	}
+	return fmt.Sprintf("%-20s %s (from %.1f s)", p.Endpoint, p.Path, p.Start.Seconds())
 }
 
 // histogramBars is how many bars WriteHistogram draws per operation.
@@ -187,18 +235,19 @@ func WriteJSON(w io.Writer, reports []*Report) error {
 var csvHeader = []string{"name", "round", "workload", "op", "count", "errors", "qps", "mean_ms", "min_ms", "p50_ms",
 	"p90_ms", "p99_ms", "p99_9_ms", "max_ms", "elapsed_s", "clients", "conns"}
 
-// WriteCSV writes one line per report and operation, after a header line.
+// WriteCSV writes one line per report and operation (and phase summary, "<phase>/*"), after
+// a header line. elapsed_s is the window the QPS is measured over: the phase's, or the run's.
 func WriteCSV(w io.Writer, reports []*Report) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
 	for _, r := range reports {
-		for _, o := range r.Ops {
+		for _, o := range r.rows() {
 			rec := []string{r.Name, strconv.Itoa(r.Round), r.Workload, o.Op, strconv.FormatUint(o.Count, 10),
 				strconv.FormatUint(o.Errors, 10),
 				strconv.FormatFloat(o.QPS, 'f', 1, 64), ms(o.Mean), ms(o.Min), ms(o.P50), ms(o.P90), ms(o.P99),
-				ms(o.P999), ms(o.Max), strconv.FormatFloat(r.Elapsed.Seconds(), 'f', 3, 64),
+				ms(o.P999), ms(o.Max), strconv.FormatFloat(r.window(o.Op).Seconds(), 'f', 3, 64),
 				strconv.Itoa(r.Clients), strconv.Itoa(r.Conns)}
 			if err := cw.Write(rec); err != nil {
 				return err

@@ -32,7 +32,7 @@ func fixedReport(name string, scale float64) *Report {
 	observe(r, "del", 0, context.DeadlineExceeded)
 	r.counters["conflicts"] = 7
 	cfg := Config{Name: name, Endpoints: []string{"a:1", "b:2"}, Clients: 4, Conns: 2}
-	return newReport("put", cfg, 2*time.Second, 110, r)
+	return newReport("put", cfg, 2*time.Second, 110, r, nil)
 }
 
 func TestReportStats(t *testing.T) {

@@ -28,6 +28,12 @@ type Config struct {
 	DialTimeout  time.Duration // default 5s
 	Seed         uint64        // seeds each worker's random source (worker i gets Seed, i)
 	Progress     io.Writer     // progress bar destination; nil = none
+
+	// PprofDir, when set, receives a CPU profile of every endpoint that serves
+	// /debug/pprof (keeld or etcd with --enable-pprof), taken in the middle of the run and
+	// written as PprofDir/<endpoint>.cpu.pprof (see Report.Profiles).
+	PprofDir     string
+	PprofSeconds int // length of each profile (default 10)
 }
 
 func (c Config) withDefaults() Config {
@@ -39,16 +45,24 @@ func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = "A"
 	}
+	if c.PprofSeconds <= 0 {
+		c.PprofSeconds = 10
+	}
 	return c
 }
 
-// Validate reports every problem with the configuration.
-func (c Config) Validate() error {
+// Validate reports every problem with the configuration of a workload that runs until
+// Total or Duration.
+func (c Config) Validate() error { return c.validate(true) }
+
+// validate reports every problem with the configuration; bounded says whether the run
+// needs Total or Duration (a Driver's run does not).
+func (c Config) validate(bounded bool) error {
 	var errs []error
 	if len(c.Endpoints) == 0 {
 		errs = append(errs, errors.New("bench: no endpoints"))
 	}
-	if c.Total <= 0 && c.Duration <= 0 {
+	if bounded && c.Total <= 0 && c.Duration <= 0 {
 		errs = append(errs, errors.New("bench: one of total and duration must be positive"))
 	}
 	if c.Total < 0 || c.Duration < 0 || c.Rate < 0 || c.Clients < 0 || c.Conns < 0 {
@@ -75,6 +89,16 @@ type Drainer interface {
 	Drain(ctx context.Context)
 }
 
+// Driver is implemented by workloads that decide themselves when their run ends, such as a
+// housekeeping task (a compaction) under a steady foreground load. The runner starts the
+// workers, which call Do, then calls Drive, and stops the workers when Drive returns; Total
+// and Duration do not apply. Until Drive starts a phase (Session.StartPhase), requests are
+// not recorded, so Drive can let the load warm up first. CPU profiles (Config.PprofDir)
+// start with the phase named "during". An error from Drive fails the run.
+type Driver interface {
+	Drive(ctx context.Context, s *Session) error
+}
+
 // drainTimeout bounds Drain.
 const drainTimeout = 30 * time.Second
 
@@ -83,10 +107,18 @@ type Session struct {
 	Config  Config
 	Clients []*clientv3.Client // one per connection
 
-	wg sync.WaitGroup
+	wg           sync.WaitGroup
+	phase        atomic.Pointer[phaseState] // nil when the run has no phases
+	allEndpoints []string                   // every member, even with TargetLeader: the ones profiled
+
 	mu sync.Mutex
-	// shared is guarded by mu.
-	shared *recorder
+	// shared, start, phases, open, timings and onPhase are guarded by mu.
+	shared  *recorder
+	start   time.Time // when the measured run began
+	phases  []Phase
+	open    bool // the last of phases is still running
+	timings []Timing
+	onPhase func(name string) // called by StartPhase, outside mu
 }
 
 // Client returns the connection worker i uses.
@@ -136,23 +168,35 @@ type Worker struct {
 	Client *clientv3.Client
 	Rand   *rand.Rand
 	rec    *recorder
+	s      *Session
 }
 
-// Time runs f as one request named op and records its latency, or its error. Errors that
-// occur because ctx ended (the run is over) are not counted.
+// Time runs f as one request named op and records its latency, or its error, under the
+// phase in which it started (see Session.StartPhase). Errors that occur because ctx ended
+// (the run is over) are not counted.
 func (w *Worker) Time(ctx context.Context, op string, f func(context.Context) error) error {
+	st := w.s.phase.Load()
 	t0 := time.Now()
 	err := f(ctx)
 	d := time.Since(t0)
 	if err != nil && ctx.Err() != nil {
 		return err
 	}
-	observe(w.rec, op, d, err)
+	if st != nil {
+		st.done.Add(1)
+	}
+	if op, ok := st.phased(op); ok {
+		observe(w.rec, op, d, err)
+	}
 	return err
 }
 
-// Observe records a latency measured by other means than Time.
-func (w *Worker) Observe(op string, d time.Duration) { w.rec.hist(op).Record(d) }
+// Observe records a latency measured by other means than Time, under the current phase.
+func (w *Worker) Observe(op string, d time.Duration) {
+	if op, ok := w.s.phase.Load().phased(op); ok {
+		w.rec.hist(op).Record(d)
+	}
+}
 
 // Count adds n to a named counter, such as compare conflicts.
 func (w *Worker) Count(name string, n int64) { w.rec.counters[name] += n }
@@ -162,9 +206,14 @@ func (w *Worker) Count(name string, n int64) { w.rec.counters[name] += n }
 // are counted in the report instead.
 func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
+	_, driven := wl.(Driver)
+	if driven {
+		cfg.Total, cfg.Duration = 0, 0
+	}
+	if err := cfg.validate(!driven); err != nil {
 		return nil, err
 	}
+	s := &Session{shared: newRecorder(), allEndpoints: cfg.Endpoints}
 	if cfg.TargetLeader {
 		ep, err := LeaderEndpoint(ctx, cfg.Endpoints, cfg.DialTimeout)
 		if err != nil {
@@ -172,7 +221,7 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 		}
 		cfg.Endpoints = []string{ep}
 	}
-	s := &Session{Config: cfg, shared: newRecorder()}
+	s.Config = cfg
 	defer func() {
 		for _, c := range s.Clients {
 			_ = c.Close()
@@ -190,7 +239,10 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 	if err := wl.Setup(bgCtx, s); err != nil {
 		return nil, fmt.Errorf("bench: %s setup: %w", workload, err)
 	}
-	elapsed, done, recs := measure(ctx, s, wl)
+	elapsed, done, recs, profiles, err := measure(ctx, s, wl)
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("bench: %s: %w", workload, err)
+	}
 	if d, ok := wl.(Drainer); ok {
 		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
 		d.Drain(dctx)
@@ -202,20 +254,33 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 	for _, r := range recs {
 		all.merge(r)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	all.merge(s.shared)
-	return newReport(workload, cfg, elapsed, done, all), ctx.Err()
+	rep := newReport(workload, cfg, elapsed, done, all, s.phases)
+	rep.Timings, rep.Profiles = s.timings, profiles
+	return rep, ctx.Err()
 }
 
-// measure runs the workers and returns the measured time, the units done and one recorder
-// per worker.
-func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64, []*recorder) {
+// measure runs the workers (and a Driver's Drive) and returns the measured time, the units
+// done, one recorder per worker, the CPU profiles fetched and Drive's error.
+func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64, []*recorder, []ProfileResult, error) {
 	cfg := s.Config
-	start := time.Now()
-	runCtx, cancel := ctx, context.CancelFunc(func() {})
-	if cfg.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
-	}
+	driver, driven := wl.(Driver)
+	runCtx, cancel := context.WithCancel(ctx) // Drive's end cancels it
 	defer cancel()
+	if cfg.Duration > 0 {
+		var stop context.CancelFunc
+		runCtx, stop = context.WithTimeout(runCtx, cfg.Duration)
+		defer stop()
+	}
+	start := time.Now()
+	prof := startProfiles(ctx, cfg, s.allEndpoints, start)
+	s.begin(start, driven, prof.fire)
+	if cfg.Duration > 0 {
+		t := time.AfterFunc(max(cfg.Duration-time.Duration(cfg.PprofSeconds)*time.Second, 0)/2, prof.fire)
+		defer t.Stop()
+	}
 	var lim *rate.Limiter
 	if cfg.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
@@ -223,10 +288,10 @@ func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64
 	var issued, done atomic.Int64
 	recs := make([]*recorder, cfg.Clients)
 	var wg sync.WaitGroup
-	stopProgress := startProgress(cfg, start, &done)
+	stopProgress := startProgress(cfg, start, &done, s.phaseName)
 	for i := range cfg.Clients {
 		recs[i] = newRecorder()
-		w := &Worker{ID: i, Client: s.Client(i), Rand: rand.New(rand.NewPCG(cfg.Seed, uint64(i))), rec: recs[i]}
+		w := &Worker{ID: i, Client: s.Client(i), Rand: rand.New(rand.NewPCG(cfg.Seed, uint64(i))), rec: recs[i], s: s}
 		wg.Go(func() {
 			for runCtx.Err() == nil {
 				if cfg.Total > 0 && issued.Add(1) > int64(cfg.Total) {
@@ -236,14 +301,23 @@ func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64
 					return
 				}
 				wl.Do(runCtx, w)
-				done.Add(1)
+				if n := done.Add(1); n == max(int64(cfg.Total)/2, 1) && cfg.Total > 0 {
+					prof.fire()
+				}
 			}
 		})
 	}
+	var driveErr error
+	if driven {
+		driveErr = driver.Drive(runCtx, s)
+		cancel()
+	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	s.end(elapsed)
 	stopProgress(ctx.Err() == nil)
-	return elapsed, done.Load(), recs
+	prof.runEnded()
+	return elapsed, done.Load(), recs, prof.wait(), driveErr
 }
 
 func dial(endpoints []string, timeout time.Duration) (*clientv3.Client, error) {

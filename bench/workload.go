@@ -43,6 +43,11 @@ type Params struct {
 	Expire     bool  // lease: leave leases to expire and measure expiry lag instead of revoking
 
 	Namespaces int // k8s: namespaces the objects are spread over (default 10)
+
+	Keys     int           // compaction: keys of the history (default 50000)
+	Versions int           // compaction: times each key of the history is written (default 10)
+	Leases   int           // lease-expiry: leases granted, one key each (default 20000)
+	Window   time.Duration // compaction, lease-expiry: the "before" window and the least "during" one (default 5s)
 }
 
 func (p Params) withDefaults(prefix string) Params {
@@ -91,6 +96,9 @@ var workloads = map[string]func(Params) Workload{
 	"lease":     newLease,
 	"k8s":       newK8s,
 	"load":      newLoad,
+
+	"compaction":   newCompaction,
+	"lease-expiry": newLeaseExpiry,
 }
 
 // Names lists the workloads New knows, sorted.
@@ -121,16 +129,28 @@ func key(prefix string, n, size int) string {
 // loadKeys puts n keys (keyOf(0) … keyOf(n-1)) with val, using every connection with up to
 // s.Config.Clients requests in flight. It is part of setup and is not measured.
 func loadKeys(ctx context.Context, s *Session, n int, keyOf func(int) string, val string) error {
+	return parallel(n, min(s.Config.Clients, 64), func(g, i int) error {
+		if _, err := putRetry(ctx, s.Client(g), keyOf(i), val); err != nil {
+			return fmt.Errorf("load %s: %w", keyOf(i), err)
+		}
+		return nil
+	})
+}
+
+// parallel calls f(g, i) for i in 0 … n-1 from up to workers goroutines (g is the
+// goroutine's index) and returns the first error, after which no new calls start.
+func parallel(n, workers int, f func(g, i int) error) error {
 	var next atomic.Int64
-	var wg sync.WaitGroup
+	var failed atomic.Bool
 	var once sync.Once
 	var first error
-	for i := range min(s.Config.Clients, n, 64) {
+	var wg sync.WaitGroup
+	for g := range min(workers, n) {
 		wg.Go(func() {
-			cli := s.Client(i)
-			for j := int(next.Add(1)) - 1; j < n; j = int(next.Add(1)) - 1 {
-				if _, err := putRetry(ctx, cli, keyOf(j), val); err != nil {
-					once.Do(func() { first = fmt.Errorf("load %s: %w", keyOf(j), err) })
+			for i := int(next.Add(1)) - 1; i < n && !failed.Load(); i = int(next.Add(1)) - 1 {
+				if err := f(g, i); err != nil {
+					once.Do(func() { first = err })
+					failed.Store(true)
 					return
 				}
 			}
@@ -140,20 +160,31 @@ func loadKeys(ctx context.Context, s *Session, n int, keyOf func(int) string, va
 	return first
 }
 
-// setupRetries bounds putRetry's attempts.
+// setupRetries bounds retry's attempts.
 const setupRetries = 10
 
-// putRetry puts k during setup, retrying while the cluster is unavailable (a leader
-// election, say), for setup must not fail on what the measured phase would count as an error.
+// putRetry puts k during setup, retrying while the cluster is unavailable.
 func putRetry(ctx context.Context, cli *clientv3.Client, k, v string) (*clientv3.PutResponse, error) {
+	var resp *clientv3.PutResponse
+	err := retry(ctx, func() error {
+		var err error
+		resp, err = cli.Put(ctx, k, v)
+		return err
+	})
+	return resp, err
+}
+
+// retry runs a setup request f, retrying while the cluster is unavailable (a leader
+// election, say), for setup must not fail on what the measured phase would count as an error.
+func retry(ctx context.Context, f func() error) error {
 	for attempt := 1; ; attempt++ {
-		resp, err := cli.Put(ctx, k, v)
+		err := f()
 		if err == nil || attempt == setupRetries || !strings.HasPrefix(ClassifyError(err), "Unavailable") {
-			return resp, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return err
 		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 		}
 	}

@@ -3,7 +3,9 @@
 # serves; used by the benchmarks to run both side by side with the same client.
 #   scripts/cluster.sh start keel|etcd BASEPORT DATADIR   (clients BASEPORT, +10, +20; peers +1)
 #   scripts/cluster.sh stop DATADIR
-# EXTRA_ARGS are appended to every member's flags. start prints the client endpoints on stdout; member pids go to DATADIR/pids.
+# EXTRA_ARGS are appended to every member's flags; PPROF=1 adds --enable-pprof (both keeld and etcd then serve
+# /debug/pprof on their client URLs, for keelbench --pprof-dir). start prints the client endpoints on stdout;
+# member pids go to DATADIR/pids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:?start|stop}
@@ -29,6 +31,8 @@ keel) bin=${KEELD:-bin/keeld} ;;
 etcd) bin=${ETCD:-$(command -v etcd)} ;;
 *) echo "unknown kind $kind" >&2; exit 2 ;;
 esac
+extra=${EXTRA_ARGS:-}
+if [ "${PPROF:-}" = 1 ]; then extra+=" --enable-pprof"; fi
 mkdir -p "$dir"
 : >"$dir/pids"
 cluster=""; eps=()
@@ -42,7 +46,7 @@ for i in 0 1 2; do
     --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
     --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$kind-$base" \
-    ${EXTRA_ARGS:-} >"$dir/b$i.log" 2>&1 &
+    $extra >"$dir/b$i.log" 2>&1 &
   echo $! >>"$dir/pids"
 done
 # health GETs http://HOST:PORT/health, with curl if present, else bash's /dev/tcp.

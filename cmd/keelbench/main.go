@@ -2,8 +2,9 @@
 //
 //	keelbench <workload> [flags]
 //
-// Workloads: put, range, txn-cas, txn-mixed, watch, watch-get, lease, k8s, load. Run
-// `keelbench <workload> -h` for the flags.
+// Workloads: put, range, txn-cas, txn-mixed, watch, watch-get, lease, k8s, load, and the
+// housekeeping workloads compaction and lease-expiry. Run `keelbench <workload> -h` for the
+// flags; `keelbench summarize` and `keelbench goals` read --compare --json files.
 package main
 
 import (
@@ -60,25 +61,34 @@ type options struct {
 
 // workloadHelp describes each workload in one line for the usage message.
 var workloadHelp = map[string]string{
-	"put":       "puts over --key-space keys, at random or --sequential-keys",
-	"range":     "gets of loaded keys; --consistency l|s, --prefix with --limit, --keys-only, --count-only",
-	"txn-cas":   "get then compare-and-swap txn on --hot-keys keys; counts conflicts",
-	"txn-mixed": "txns of --txn-ops gets and puts (--read-ratio)",
-	"watch":     "puts seen by --watchers watchers on --streams streams; put-to-event latency and events/s",
-	"watch-get": "watchers catching up on --watch-revs old revisions",
-	"lease":     "grant + put + --keepalives keepalives, then revoke, or --expire to measure expiry lag",
-	"k8s":       "apiserver-shaped mix: paged lists, gets, CAS updates, creates, deletes, list-then-watch",
-	"load":      "fills the store: txns of --txn-ops (default 100) puts of new keys, in order",
+	"put":          "puts over --key-space keys, at random or --sequential-keys",
+	"range":        "gets of loaded keys; --consistency l|s, --prefix with --limit, --keys-only, --count-only",
+	"txn-cas":      "get then compare-and-swap txn on --hot-keys keys; counts conflicts",
+	"txn-mixed":    "txns of --txn-ops gets and puts (--read-ratio)",
+	"watch":        "puts seen by --watchers watchers on --streams streams; put-to-event latency and events/s",
+	"watch-get":    "watchers catching up on --watch-revs old revisions",
+	"lease":        "grant + put + --keepalives keepalives, then revoke, or --expire to measure expiry lag",
+	"k8s":          "apiserver-shaped mix: paged lists, gets, CAS updates, creates, deletes, list-then-watch",
+	"load":         "fills the store: txns of --txn-ops (default 100) puts of new keys, in order",
+	"compaction":   "puts and serializable gets before and during a compaction of --keys × --versions revisions",
+	"lease-expiry": "puts and serializable gets before and during the expiry of --leases leases of --ttl s",
 }
+
+// housekeepingClients is the foreground's --clients default of the housekeeping workloads.
+var housekeepingClients = map[string]int{"compaction": 8, "lease-expiry": 8}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: keelbench <workload> [flags]   (flags: keelbench <workload> -h)")
 	fmt.Fprintln(w, "workloads:")
 	for _, name := range bench.Names() {
-		fmt.Fprintf(w, "  %-10s %s\n", name, workloadHelp[name])
+		fmt.Fprintf(w, "  %-12s %s\n", name, workloadHelp[name])
 	}
+	fmt.Fprintln(w, "compaction, lease-expiry: --clients defaults to 8 (even clients put, odd ones get); --window")
+	fmt.Fprintln(w, "  is the foreground window before the housekeeping and the least one during it; --total and")
+	fmt.Fprintln(w, "  --duration do not apply")
 	fmt.Fprintln(w, "compare two clusters: --endpoints A --compare --compare-endpoints B --names keel,etcd --rounds 5")
 	fmt.Fprintln(w, "summarize comparisons as a Markdown table: keelbench summarize A.json B.json ...")
+	fmt.Fprintln(w, "check goals on comparisons: keelbench goals GOALS_FILE, lines of name|json file|command|goal; goal …")
 }
 
 // parse reads args (workload first, then flags).
@@ -101,6 +111,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if c.Duration > 0 && !set["total"] {
 		c.Total = 0
 	}
+	if n, ok := housekeepingClients[o.workload]; ok && !set["clients"] {
+		c.Clients = n
+	}
 	if o.compare && o.compareEndpoints == "" {
 		return nil, errors.New("--compare needs --compare-endpoints")
 	}
@@ -112,6 +125,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) error {
 	if len(args) > 0 && args[0] == "summarize" {
 		return summarize(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "goals" {
+		return goals(args[1:], stdout)
 	}
 	o, err := parse(args, stderr)
 	if err != nil {

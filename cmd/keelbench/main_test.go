@@ -51,6 +51,14 @@ func TestParse(t *testing.T) {
 		{args: "watch --compare --compare-endpoints x:1 --names keel,etcd --rounds 3", check: func(o *options) bool {
 			return o.compare && o.rounds == 3 && o.names == "keel,etcd"
 		}},
+		{args: "compaction --keys 10 --versions 2 --window 1s", check: func(o *options) bool {
+			return o.cfg.Clients == 8 && o.params.Keys == 10 && o.params.Versions == 2 && o.params.Window == time.Second
+		}},
+		{args: "lease-expiry --clients 4 --leases 30 --ttl 2 --pprof-dir /tmp/p --pprof-seconds 3", check: func(o *options) bool {
+			return o.cfg.Clients == 4 && o.params.Leases == 30 && o.params.LeaseTTL == 2 && o.cfg.PprofDir == "/tmp/p" &&
+				o.cfg.PprofSeconds == 3
+		}},
+		{args: "lease --lease-ttl 7", check: func(o *options) bool { return o.params.LeaseTTL == 7 && o.cfg.Clients == 64 }},
 		{args: "", wantErr: errUsage},
 		{args: "--total 3", wantErr: errUsage},
 		{args: "put -h", wantErr: flag.ErrHelp},
