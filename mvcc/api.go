@@ -36,6 +36,40 @@ type Config struct {
 	// wrote a batch (bbolt commit and fsync), from the committing goroutine without locks
 	// held. It backs etcd_disk_backend_commit_duration_seconds; it must not block.
 	CommitObserver func(d time.Duration)
+
+	// CompactionChunkKeys is the most keys the background compactor compacts in the index
+	// in one go, holding the writer and index locks. Default 1000.
+	CompactionChunkKeys int
+	// CompactionBatchRevisions is the most revisions the compactor deletes from the backend
+	// in one bbolt transaction. Default 10000.
+	CompactionBatchRevisions int
+	// CompactionBatchPause is the compactor's pause after each backend delete batch but the
+	// last, which leaves the backend to the batch commits. Default 10ms; negative means none.
+	CompactionBatchPause time.Duration
+	// CompactionObserver receives the compactor's measurements; see CompactionObserver.
+	CompactionObserver CompactionObserver
+}
+
+// Defaults applied by Open to zero compaction fields of Config.
+const (
+	DefaultCompactionChunkKeys      = 1000
+	DefaultCompactionBatchRevisions = 10000
+	DefaultCompactionBatchPause     = 10 * time.Millisecond
+)
+
+// CompactionObserver receives the background compactor's measurements (they back etcd's
+// etcd_debugging_mvcc_*compaction* metrics). Its functions are called from the compactor
+// goroutine with no lock held; any may be nil and none may block.
+type CompactionObserver struct {
+	// IndexChunk is called with the time one index chunk held the writer and index locks:
+	// the longest a write transaction or a read waits for the compactor.
+	IndexChunk func(pause time.Duration)
+	// DeleteBatch is called with the duration of one backend delete batch (bbolt commit
+	// and fsync) and the number of revisions it deleted.
+	DeleteBatch func(d time.Duration, deleted int)
+	// Finished is called when the compaction at rev has all its deletes committed, with the
+	// time since the compactor started it (index chunks, delete batches and pauses).
+	Finished func(rev int64, total time.Duration)
 }
 
 // RangeOptions narrows a Range.
