@@ -1,9 +1,13 @@
 package raftstore
 
 import (
+	"time"
+
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/keeldb/keel/mvcc"
 )
 
 // metrics are raftstore's Prometheus metrics, named like etcd's where etcd has one.
@@ -16,6 +20,12 @@ type metrics struct {
 	readIndexBatch prometheus.Histogram
 	walFsync       prometheus.Histogram // raft log appends (StoreLogs: bbolt commit + fsync)
 	backendCommit  prometheus.Histogram // mvcc batch commits
+
+	// The mvcc compactor's, with etcd's names and units (milliseconds) for its dashboards.
+	indexCompactionPause prometheus.Histogram
+	dbCompactionPause    prometheus.Histogram
+	dbCompactionTotal    prometheus.Histogram
+	dbCompactionKeys     prometheus.Counter
 }
 
 // diskBuckets are etcd's buckets for disk latencies: 1ms to about 8s.
@@ -43,6 +53,34 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		backendCommit: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "etcd_disk_backend_commit_duration_seconds", Buckets: diskBuckets,
 			Help: "Latency of the backend's batch commits (bbolt commit with fsync)."}),
+		indexCompactionPause: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds",
+			Buckets: prometheus.ExponentialBuckets(0.5, 2, 14),
+			Help:    "Time one chunk of index compaction holds the store's writer and index locks (etcd's name)."}),
+		dbCompactionPause: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+			Help:    "Duration of one backend compaction delete batch, bbolt commit and fsync included (etcd's name)."}),
+		dbCompactionTotal: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds",
+			Buckets: prometheus.ExponentialBuckets(100, 2, 14),
+			Help:    "Duration of a whole compaction, from its start by the compactor to its last delete batch (etcd's name)."}),
+		dbCompactionKeys: f.NewCounter(prometheus.CounterOpts{
+			Name: "etcd_debugging_mvcc_db_compaction_keys_total",
+			Help: "Revisions deleted from the backend by compaction."}),
+	}
+}
+
+// compactionObserver feeds the mvcc compactor's measurements to the metrics.
+func (m *metrics) compactionObserver() mvcc.CompactionObserver {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return mvcc.CompactionObserver{
+		IndexChunk: func(d time.Duration) { m.indexCompactionPause.Observe(ms(d)) },
+		DeleteBatch: func(d time.Duration, deleted int) {
+			m.dbCompactionPause.Observe(ms(d))
+			m.dbCompactionKeys.Add(float64(deleted))
+		},
+		Finished: func(_ int64, total time.Duration) { m.dbCompactionTotal.Observe(ms(total)) },
 	}
 }
 

@@ -182,7 +182,7 @@ func (n *Node) openStorage() error {
 	}
 	var err error
 	n.store, err = mvcc.Open(mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger,
-		CommitObserver: observeSeconds(n.metrics.backendCommit)})
+		CommitObserver: observeSeconds(n.metrics.backendCommit), CompactionObserver: n.metrics.compactionObserver()})
 	if err != nil {
 		return err
 	}
