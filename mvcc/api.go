@@ -40,8 +40,9 @@ type Config struct {
 	// CompactionChunkKeys is the most keys the background compactor compacts in the index
 	// in one go, holding the writer and index locks. Default 1000.
 	CompactionChunkKeys int
-	// CompactionBatchRevisions is the most revisions the compactor deletes from the backend
-	// in one bbolt transaction. Default 10000.
+	// CompactionBatchRevisions is the most backend entries the compactor examines (and so
+	// deletes) in one bbolt transaction; an index chunk also ends once it has removed that
+	// many revisions. Default 10000.
 	CompactionBatchRevisions int
 	// CompactionBatchPause is the compactor's pause after each backend delete batch but the
 	// last, which leaves the backend to the batch commits. Default 10ms; negative means none.

@@ -61,13 +61,13 @@
 // rev, raises the compaction revision (reads below it fail with ErrCompacted from then on)
 // and records it to be persisted with the entry's raft index in the next batch commit.
 // The compactor goroutine does the work in the background, as etcd's scheduled compaction
-// does: it commits the pending batch, then walks the key index in chunks of
+// does: it commits the pending batch, then walks the key index in chunks of at most
 // Config.CompactionChunkKeys keys, dropping for each key the versions no read at or above
-// rev needs (it keeps the newest version at or below rev, unless it is a tombstone), and
-// deletes those revisions from the backend in transactions of at most
-// Config.CompactionBatchRevisions, pausing Config.CompactionBatchPause between them. The
-// last transaction records the finished compaction revision (FinishedCompactRev,
-// WaitCompacted). Reads at or above the compaction revision, HashKV and Events return the
+// rev needs (it keeps the newest version at or below rev, unless it is a tombstone), then
+// scans the backend up to rev in revision order, Config.CompactionBatchRevisions entries
+// per transaction with Config.CompactionBatchPause between them, deleting what the index no
+// longer keeps. The last transaction records the finished compaction revision
+// (FinishedCompactRev, WaitCompacted). Reads at or above the compaction revision, HashKV and Events return the
 // same whatever the compactor's progress. A compaction interrupted by a crash or Close is
 // resumed by Open, one in a snapshot by Restore; compactions applied while one is running
 // are done together by the next pass, at the newest revision. See compactor.go.
