@@ -40,6 +40,41 @@ type Config struct {
 	// OpenFile, when set, opens the backend file in place of os.OpenFile (bbolt's
 	// Options.OpenFile); tests put a simulated disk under the store with it.
 	OpenFile func(name string, flag int, perm os.FileMode) (*os.File, error)
+
+	// CompactionChunkKeys is the most keys the background compactor compacts in the index
+	// in one go, holding the writer and index locks. Default 1000.
+	CompactionChunkKeys int
+	// CompactionBatchRevisions is the most backend entries the compactor examines (and so
+	// deletes) in one bbolt transaction; an index chunk also ends once it has removed that
+	// many revisions. Default 10000.
+	CompactionBatchRevisions int
+	// CompactionBatchPause is the compactor's pause after each backend delete batch but the
+	// last, which leaves the backend to the batch commits. Default 10ms; negative means none.
+	CompactionBatchPause time.Duration
+	// CompactionObserver receives the compactor's measurements; see CompactionObserver.
+	CompactionObserver CompactionObserver
+}
+
+// Defaults applied by Open to zero compaction fields of Config.
+const (
+	DefaultCompactionChunkKeys      = 1000
+	DefaultCompactionBatchRevisions = 10000
+	DefaultCompactionBatchPause     = 10 * time.Millisecond
+)
+
+// CompactionObserver receives the background compactor's measurements (they back etcd's
+// etcd_debugging_mvcc_*compaction* metrics). Its functions are called from the compactor
+// goroutine with no lock held; any may be nil and none may block.
+type CompactionObserver struct {
+	// IndexChunk is called with the time one index chunk held the writer and index locks:
+	// the longest a write transaction or a read waits for the compactor.
+	IndexChunk func(pause time.Duration)
+	// DeleteBatch is called with the duration of one backend delete batch (bbolt commit
+	// and fsync) and the number of revisions it deleted.
+	DeleteBatch func(d time.Duration, deleted int)
+	// Finished is called when the compaction at rev has all its deletes committed, with the
+	// time since the compactor started it (index chunks, delete batches and pauses).
+	Finished func(rev int64, total time.Duration)
 }
 
 // RangeOptions narrows a Range.

@@ -15,15 +15,23 @@ import (
 //
 //	key   revision key (see revKey) -> marshalled mvccpb.KeyValue; a tombstone's value holds
 //	      only Key and ModRevision
-//	meta  "consistent_index", "rev", "compact_rev" -> 8-byte big-endian integers
+//	meta  "consistent_index", "rev", "compact_rev", "finished_compact_rev" -> 8-byte
+//	      big-endian integers
 //	aux/<name>  one bucket per auxiliary bucket name given by callers
+//
+// compact_rev is the scheduled compaction revision (etcd's scheduledCompactRev): written by
+// the batch commits with the consistent index of the entry that raised it. finished_compact_rev
+// is written by the compactor in the transaction of a compaction's last delete batch; the
+// compactor deletes nothing for a revision before compact_rev has reached it on disk, so
+// compact_rev > finished_compact_rev on disk means a compaction to finish (see compactor.go).
 var (
 	keyBucket  = []byte("key")
 	metaBucket = []byte("meta")
 
-	metaConsistentIndex = []byte("consistent_index")
-	metaRev             = []byte("rev")
-	metaCompactRev      = []byte("compact_rev")
+	metaConsistentIndex    = []byte("consistent_index")
+	metaRev                = []byte("rev")
+	metaCompactRev         = []byte("compact_rev")
+	metaFinishedCompactRev = []byte("finished_compact_rev")
 )
 
 // auxPrefix keeps callers' bucket names apart from the store's own buckets.
@@ -67,6 +75,8 @@ func openDB(path string, openFile openFileFunc) (*bolt.DB, error) {
 type state struct {
 	idx  *treeIndex
 	meta persistedMeta
+	// finishedRev is the revision of the last compaction whose deletes are all committed.
+	finishedRev int64
 }
 
 // loadState reads the meta bucket and rebuilds the key index by scanning the key bucket.
@@ -82,6 +92,7 @@ func loadState(db *bolt.DB) (*state, error) {
 			rev:             int64(getUint64(mb, metaRev)),
 			compactRev:      int64(getUint64(mb, metaCompactRev)),
 		}
+		st.finishedRev = int64(getUint64(mb, metaFinishedCompactRev))
 		return kb.ForEach(func(k, v []byte) error {
 			r, tomb, err := parseRevKey(k)
 			if err != nil {
@@ -149,8 +160,8 @@ func putUint64(b *bolt.Bucket, key []byte, v uint64) error {
 // seqFillPercent is the page fill for the append-only revision bucket.
 const seqFillPercent = 0.9
 
-// applyBuf writes a sealed buffer to tx: puts, then compaction deletes, auxiliary changes
-// and the meta the buffer was sealed with. It is idempotent, so a failed commit can be
+// applyBuf writes a sealed buffer to tx: puts, auxiliary changes and the meta the buffer was
+// sealed with. It is idempotent, so a failed commit can be
 // retried with the same buffer.
 func applyBuf(tx *bolt.Tx, b *writeBuf) error {
 	kb, mb := tx.Bucket(keyBucket), tx.Bucket(metaBucket)
@@ -160,11 +171,6 @@ func applyBuf(tx *bolt.Tx, b *writeBuf) error {
 	kb.FillPercent = seqFillPercent
 	for _, e := range b.kvs {
 		if err := kb.Put(e.key, e.val); err != nil {
-			return err
-		}
-	}
-	for _, k := range b.dels {
-		if err := kb.Delete(k); err != nil {
 			return err
 		}
 	}

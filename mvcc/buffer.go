@@ -19,8 +19,6 @@ type writeBuf struct {
 	at map[revision]int
 	// aux are the latest auxiliary bucket writes and deletes.
 	aux map[auxKey]auxVal
-	// dels are key bucket entries removed by compaction, applied after kvs.
-	dels [][]byte
 	// txns counts write transactions and compactions recorded here; 0 means nothing to commit.
 	txns int
 
@@ -97,7 +95,8 @@ func (b *writeBuf) snapshotKVs() []bufKV {
 	return b.kvs[:len(b.kvs):len(b.kvs)]
 }
 
-// record appends the changes of one ended write transaction.
+// record appends the changes of one ended write transaction (none for a compaction entry,
+// which only changes the meta persisted with the buffer).
 // requires Store.mu held
 func (b *writeBuf) record(kvs []bufKV, aux []auxOp) int {
 	b.mu.Lock()
@@ -113,14 +112,4 @@ func (b *writeBuf) record(kvs []bufKV, aux []auxOp) int {
 	}
 	b.txns++
 	return b.txns
-}
-
-// recordCompaction appends the backend deletes of one compaction (dels may be empty: a
-// refused compaction still records its raft index).
-// requires Store.mu held
-func (b *writeBuf) recordCompaction(dels [][]byte) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.dels = append(b.dels, dels...)
-	b.txns++
 }

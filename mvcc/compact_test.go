@@ -45,9 +45,8 @@ func TestCompact(t *testing.T) {
 				t.Fatalf("CompactRev %d index %d Rev %d", s.CompactRev(), s.ConsistentIndex(), s.Rev())
 			}
 			checkReads(t, s, tt.readAt)
-			if err := s.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			waitCompacted(t, s, tt.at)
+			checkReads(t, s, tt.readAt)
 			if got := backendRevs(t, s); !equalStrings(got, tt.backend) {
 				t.Fatalf("backend holds %v, want %v", got, tt.backend)
 			}

@@ -16,8 +16,10 @@ const defragTxMaxSize = 10000 * 1024
 // Defrag rewrites the backend compactly, giving the space freed by compaction and deletes
 // back to the file system, as etcd's defragmentation does: it commits the pending batch,
 // copies every bucket into a new file next to Config.Path, fsyncs it and renames it over
-// the backend file. Writers (and Compact, Restore) wait for the whole defragmentation;
-// readers go on, and the replaced backend is closed once the last reader using it ends.
+// the backend file. Writers (and Compact, Restore, the compactor's next step) wait for the
+// whole defragmentation; readers go on, and the replaced backend is closed once the last
+// reader using it ends. Only the revisions the compactor has already deleted are given
+// back: after a compaction, WaitCompacted before Defrag.
 // The data, revisions, consistent index and auxiliary buckets are unchanged.
 //
 // If anything fails before the rename, the store keeps its backend and the copy is

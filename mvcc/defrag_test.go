@@ -28,9 +28,7 @@ func fillAndDelete(t *testing.T, s *Store, n int) uint64 {
 	index++
 	apply(s, index, del("big/", "big0"))
 	index++
-	if err := s.Compact(index, s.Rev()); err != nil {
-		t.Fatalf("compact: %v", err)
-	}
+	compact(t, s, index, s.Rev())
 	w := s.Write(index)
 	w.SetAux([]byte("alarms"), []byte("k"), []byte("v"))
 	w.End()

@@ -15,7 +15,8 @@
 // The bbolt file has a "key" bucket keyed by encoded revision (8-byte big-endian main
 // revision, '_', 8-byte big-endian sub-revision, plus a 't' for deletions) holding
 // marshalled mvccpb.KeyValues, a "meta" bucket with the consistent (applied raft) index,
-// the current revision and the compaction revision, and one "aux/<name>" bucket per
+// the current revision, the (scheduled) compaction revision and the finished compaction
+// revision, and one "aux/<name>" bucket per
 // auxiliary bucket used by callers. An in-memory B-tree maps every key to its generations
 // of revisions; it is rebuilt at Open by scanning the key bucket, and Range uses it to
 // find the revisions to fetch.
@@ -38,23 +39,47 @@
 // invisible to readers until End. The backend commit and its fsync run without the index
 // lock. Lock order: Store.wmu, Store.commitMu, Store.mu, writeBuf.mu.
 //
+// The store owns two goroutines, started by Open and stopped and joined by Close: the
+// batch committer and the compactor. The writer lock wmu is held by a write transaction
+// from Write to End, by Compact, ResetConsistentIndex, Defrag and Restore, and by the
+// compactor for one index chunk at a time; its holder is the only goroutine that mutates
+// the key index (always with mu held for writing too), which is why a write transaction
+// reads the index without mu. The compactor takes commitMu for one delete batch at a time,
+// and nothing between steps.
+//
 // # Defragmentation
 //
 // Defrag copies the backend compactly into a new file and renames it over the old one while
 // writers wait and readers go on; readers that captured the old backend finish on it before
 // it is closed. Together with compaction it gives freed space back to the file system, which
-// is what lets a member under a backend quota accept writes again.
+// is what lets a member under a backend quota accept writes again; only the compactor's
+// finished deletes free space, so wait for the compaction (WaitCompacted) first.
 //
 // # Compaction and hashing
 //
-// Compact(rev) makes revisions below rev unreadable, keeps for each key the newest version
-// at or below rev (unless it is a tombstone) and removes the rest from the index at once
-// and from the backend with the next batch commit. HashKV hashes the backend entries with
-// main revision in (compaction revision, rev], so replicas with the same history agree.
+// Compact(rev), the apply of a compaction entry, is cheap and deterministic: it validates
+// rev, raises the compaction revision (reads below it fail with ErrCompacted from then on)
+// and records it to be persisted with the entry's raft index in the next batch commit.
+// The compactor goroutine does the work in the background, as etcd's scheduled compaction
+// does: it commits the pending batch, then walks the key index in chunks of at most
+// Config.CompactionChunkKeys keys, dropping for each key the versions no read at or above
+// rev needs (it keeps the newest version at or below rev, unless it is a tombstone), then
+// scans the backend up to rev in revision order, Config.CompactionBatchRevisions entries
+// per transaction with Config.CompactionBatchPause between them, deleting what the index no
+// longer keeps. The last transaction records the finished compaction revision
+// (FinishedCompactRev, WaitCompacted). Reads at or above the compaction revision, HashKV and Events return the
+// same whatever the compactor's progress. A compaction interrupted by a crash or Close is
+// resumed by Open, one in a snapshot by Restore; compactions applied while one is running
+// are done together by the next pass, at the newest revision. See compactor.go.
+//
+// HashKV hashes the backend entries with main revision in (compaction revision, rev], which
+// no compaction removes, so replicas with the same history agree.
 //
 // # Caveats
 //
-// A ReadTxn whose revision is passed by a concurrent Compact gets ErrCompacted. Keys and
+// A ReadTxn whose revision is passed by a concurrent Compact gets ErrCompacted. Until the
+// compactor has finished, the backend (and a snapshot of it) still holds versions below the
+// compaction revision, and Keys counts keys whose history is yet to be removed. Keys and
 // auxiliary bucket names and keys must not be empty. Returned KeyValues share no memory
 // with the store, but event KeyValues are shared between Changes and End.
 package mvcc

@@ -35,7 +35,7 @@ func (s *Store) Events(from, to int64, maxRevs int) ([]*mvccpb.Event, error) {
 		v := s.viewLocked(nil)
 		s.mu.RUnlock()
 
-		evs, err := s.readEvents(v, max(from, 1), to, maxRevs)
+		evs, err := s.readEvents(v, max(from, 1), to, maxRevs, c)
 		v.close()
 		// A compaction that started meanwhile may have removed what we read; start again
 		// (it may now be ErrCompacted).
@@ -49,8 +49,9 @@ func (s *Store) Events(from, to int64, maxRevs int) ([]*mvccpb.Event, error) {
 	}
 }
 
-// readEvents decodes the changes in [from, to] and attaches their previous versions.
-func (s *Store) readEvents(v *view, from, to int64, maxRevs int) ([]*mvccpb.Event, error) {
+// readEvents decodes the changes in [from, to] and attaches their previous versions;
+// compactRev is the compaction revision when v was captured.
+func (s *Store) readEvents(v *view, from, to int64, maxRevs int, compactRev int64) ([]*mvccpb.Event, error) {
 	var evs []*mvccpb.Event
 	var revs []revision
 	distinct, last := 0, int64(0)
@@ -80,28 +81,41 @@ func (s *Store) readEvents(v *view, from, to int64, maxRevs int) ([]*mvccpb.Even
 	if err != nil {
 		return nil, err
 	}
-	return evs, s.attachPrev(v, evs, revs)
+	return s.settle(v, evs, revs, compactRev)
 }
 
-// attachPrev sets PrevKv on every event whose key had a previous, still stored, version.
-func (s *Store) attachPrev(v *view, evs []*mvccpb.Event, revs []revision) error {
+// settle makes the events read at v what they are once the compaction at compactRev is
+// finished, however far the compactor has got: a change at exactly compactRev is kept only
+// if that compaction keeps its revision, and has no PrevKv (the version it replaced is
+// older, so compacted away); every other event gets PrevKv when its key had a previous
+// version, which that compaction keeps.
+func (s *Store) settle(v *view, evs []*mvccpb.Event, revs []revision, compactRev int64) ([]*mvccpb.Event, error) {
 	prev := make([]revision, len(evs))
 	has := make([]bool, len(evs))
+	dropped := make([]bool, len(evs))
 	s.mu.RLock()
 	for i, ev := range evs {
-		if ki := s.idx.get(ev.Kv.Key); ki != nil {
+		ki := s.idx.get(ev.Kv.Key)
+		switch {
+		case revs[i].main <= compactRev:
+			dropped[i] = ki == nil || !ki.keeps(revs[i], compactRev)
+		case ki != nil:
 			prev[i], has[i] = ki.prevOf(revs[i])
 		}
 	}
 	s.mu.RUnlock()
+	out := evs[:0]
 	for i, ev := range evs {
-		if !has[i] {
+		if dropped[i] {
 			continue
 		}
-		ev.PrevKv = new(mvccpb.KeyValue)
-		if err := v.load(prev[i], ev.PrevKv); err != nil {
-			return err
+		if has[i] {
+			ev.PrevKv = new(mvccpb.KeyValue)
+			if err := v.load(prev[i], ev.PrevKv); err != nil {
+				return nil, err
+			}
 		}
+		out = append(out, ev)
 	}
-	return nil
+	return out, nil
 }

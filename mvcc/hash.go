@@ -14,7 +14,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // The hash covers, in revision order, the backend key (encoded revision, with the tombstone
 // marker for deletions) followed by the marshalled value of every entry whose main revision
 // is in (CompactRev, rev]. Versions kept at or below the compaction point are not included,
-// so the result does not depend on whether a compaction's deletes have reached the disk.
+// so the result does not depend on how far the compactor has got with a compaction's
+// deletes, nor on whether they have reached the disk: no compaction removes an entry above
+// its revision.
 // Pending (uncommitted) writes are included. Returns ErrCompacted if rev < CompactRev(),
 // ErrFutureRev if rev > Rev(), ErrClosed on a closed store.
 func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,10 @@ import (
 // testBatchInterval is long enough that no test sees a timer-driven commit: tests commit
 // explicitly (Commit, Snapshot, Close) or through BatchLimit.
 const testBatchInterval = time.Hour
+
+// testWait bounds the waits of tests for background work; it is a deadline against hangs,
+// not a timing expectation.
+const testWait = 2 * time.Minute
 
 // newStore opens a store in a fresh temporary directory, closed at cleanup.
 func newStore(t testing.TB) *Store {
@@ -120,4 +125,24 @@ func wantErr(t testing.TB, got, want error) {
 	if want == nil && got != nil || want != nil && !errors.Is(got, want) {
 		t.Fatalf("error = %v, want %v", got, want)
 	}
+}
+
+// waitCompacted waits until the compaction at rev (or a later one) is finished on s: every
+// removal committed to the backend.
+func waitCompacted(t testing.TB, s *Store, rev int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := s.WaitCompacted(ctx, rev); err != nil {
+		t.Fatalf("wait for the compaction at %d: %v (finished %d)", rev, err, s.FinishedCompactRev())
+	}
+}
+
+// compact applies a compaction at rev (raft index index) and waits until it is finished.
+func compact(t testing.TB, s *Store, index uint64, rev int64) {
+	t.Helper()
+	if err := s.Compact(index, rev); err != nil {
+		t.Fatalf("compact at %d: %v", rev, err)
+	}
+	waitCompacted(t, s, rev)
 }

@@ -78,19 +78,45 @@ func (ti *treeIndex) live(key, end []byte, at int64, limit int64) (keys []liveKe
 	return keys, count
 }
 
-// compact compacts every key history at revision at (see keyIndex.compact), removing keys
-// left without history, and calls drop for every revision removed.
-func (ti *treeIndex) compact(at int64, drop func(r revision, tomb bool)) {
+// compactChunk compacts at revision at (see keyIndex.compact) the histories of the keys
+// after key after (from the first key when after is nil) and removes the keys left without
+// history. It stops after n keys, or after the key that takes the revisions removed to
+// maxDrops or more. It appends to keep the revisions at or below at that the compacted
+// histories still hold (at most one per key) and returns it with the last key visited and
+// whether keys remain after it.
+func (ti *treeIndex) compactChunk(at int64, after []byte, n, maxDrops int, keep []revision) (_ []revision, last []byte, more bool) {
 	var empty []*keyIndex
-	ti.tree.Ascend(func(ki *keyIndex) bool {
+	visited, dropped := 0, 0
+	drop := func(revision, bool) { dropped++ }
+	visit := func(ki *keyIndex) bool {
+		if after != nil && bytes.Equal(ki.key, after) {
+			return true
+		}
+		if visited == n || dropped >= maxDrops {
+			more = true
+			return false
+		}
+		visited++
+		last = ki.key
 		if ki.compact(at, drop) {
 			empty = append(empty, ki)
+			return true
+		}
+		// Only the first generation can still hold a revision <= at: the newest one.
+		if revs := ki.gens[0].revs; len(revs) > 0 && revs[0].main <= at {
+			keep = append(keep, revs[0])
 		}
 		return true
-	})
+	}
+	if after == nil {
+		ti.tree.Ascend(visit)
+	} else {
+		ti.tree.AscendGreaterOrEqual(&keyIndex{key: after}, visit)
+	}
 	for _, ki := range empty {
 		ti.tree.Delete(ki)
 	}
+	return keep, last, more
 }
 
 // len returns the number of keys with history.

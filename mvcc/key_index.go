@@ -93,6 +93,26 @@ func (ki *keyIndex) compact(at int64, drop func(r revision, tomb bool)) (empty b
 	return len(ki.gens) == 1 && len(ki.gens[0].revs) == 0
 }
 
+// keeps reports whether compacting at revision at leaves r in the history, whether or not
+// the history has been compacted at at yet. r must be a revision the history held before
+// that compaction: one it no longer holds was removed.
+func (ki *keyIndex) keeps(r revision, at int64) bool {
+	for i, g := range ki.gens {
+		j := sort.Search(len(g.revs), func(j int) bool { return !g.revs[j].less(r) })
+		if j == len(g.revs) || g.revs[j] != r {
+			continue
+		}
+		if r.main > at {
+			return true
+		}
+		if closed := i < len(ki.gens)-1; closed && g.revs[len(g.revs)-1].main <= at {
+			return false // the generation was deleted at or before at
+		}
+		return j == len(g.revs)-1 || g.revs[j+1].main > at // the newest version <= at
+	}
+	return false
+}
+
 // prevOf returns the version the change at r replaced: the newest revision before r, if it
 // is a put of the same generation and has not been compacted away.
 func (ki *keyIndex) prevOf(r revision) (revision, bool) {

@@ -2,7 +2,9 @@ package mvcc
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -124,4 +126,122 @@ func TestRevKeyRoundTrip(t *testing.T) {
 	if _, _, err := parseRevKey([]byte("short")); err == nil {
 		t.Fatal("parse of a malformed key succeeded")
 	}
+}
+
+// randomKeyIndex builds a history of up to 12 changes with main revisions from 2, some
+// sharing a main revision (several changes of one key in one transaction).
+func randomKeyIndex(rng *rand.Rand, key string) (*keyIndex, []revision) {
+	ki := newKeyIndex([]byte(key))
+	var revs []revision
+	r := revision{main: 1}
+	for range 1 + rng.IntN(12) {
+		if rng.IntN(4) == 0 {
+			r.sub++
+		} else {
+			r = revision{main: r.main + 1 + rng.Int64N(2)}
+		}
+		if live := len(ki.gens[len(ki.gens)-1].revs) > 0; live && rng.IntN(3) == 0 {
+			ki.tombstone(r)
+		} else {
+			ki.put(r)
+		}
+		revs = append(revs, r)
+	}
+	return ki, revs
+}
+
+// TestKeyIndexKeeps checks keys against compact on random histories, before and after the
+// compaction.
+func TestKeyIndexKeeps(t *testing.T) {
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for range 2000 {
+		ki, revs := randomKeyIndex(rng, "k")
+		at := 1 + rng.Int64N(revs[len(revs)-1].main+1)
+		before := make([]bool, len(revs))
+		for i, r := range revs {
+			before[i] = ki.keeps(r, at)
+		}
+		dropped := map[revision]bool{}
+		ki.compact(at, func(r revision, _ bool) { dropped[r] = true })
+		for i, r := range revs {
+			if before[i] == dropped[r] || ki.keeps(r, at) == dropped[r] {
+				t.Fatalf("history %v compacted at %d: keeps(%v) = %v before, %v after; dropped %v",
+					revs, at, r, before[i], ki.keeps(r, at), dropped[r])
+			}
+		}
+	}
+}
+
+// TestTreeIndexCompactChunks compacts random indexes in chunks of every size, with keys
+// added between chunks, and checks the result against compacting each key at once.
+func TestTreeIndexCompactChunks(t *testing.T) {
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for range 200 {
+		const keys = 20
+		ti, want := newTreeIndex(), newTreeIndex()
+		var maxRev int64
+		for k := range keys {
+			if rng.IntN(5) == 0 {
+				continue
+			}
+			name := fmt.Sprintf("k%02d", k)
+			s := rng.Uint64()
+			a, revs := randomKeyIndex(rand.New(rand.NewPCG(s, 0)), name)
+			b, _ := randomKeyIndex(rand.New(rand.NewPCG(s, 0)), name)
+			ti.tree.ReplaceOrInsert(a)
+			want.tree.ReplaceOrInsert(b)
+			maxRev = max(maxRev, revs[len(revs)-1].main)
+		}
+		at := 1 + rng.Int64N(maxRev+1)
+		var wantKeep []revision
+		want.tree.Ascend(func(ki *keyIndex) bool {
+			if !ki.compact(at, func(revision, bool) {}) {
+				if r, ok := ki.liveAt(at); ok {
+					wantKeep = append(wantKeep, r)
+				}
+			}
+			return true
+		})
+		var empty []*keyIndex
+		want.tree.Ascend(func(ki *keyIndex) bool {
+			if len(ki.gens) == 1 && len(ki.gens[0].revs) == 0 {
+				empty = append(empty, ki)
+			}
+			return true
+		})
+		for _, ki := range empty {
+			want.tree.Delete(ki)
+		}
+
+		n, maxDrops := 1+rng.IntN(keys), 1+rng.IntN(30)
+		var keep []revision
+		var after []byte
+		for more := true; more; {
+			keep, after, more = ti.compactChunk(at, after, n, maxDrops, keep)
+			// Keys created between chunks, behind or ahead of the walk, have only revisions
+			// above at: nothing to remove or keep.
+			if rng.IntN(3) == 0 && after != nil {
+				for _, k := range [][]byte{append([]byte("a"), after...), append(slices.Clone(after), '+')} {
+					ti.getOrCreate(k).put(revision{main: at + 1})
+					want.getOrCreate(k).put(revision{main: at + 1})
+				}
+			}
+		}
+		if !slices.Equal(keep, wantKeep) || indexString(ti) != indexString(want) {
+			t.Fatalf("chunks of %d keys or %d drops at %d: keep %v, want %v\n index %s\n want  %s",
+				n, maxDrops, at, keep, wantKeep, indexString(ti), indexString(want))
+		}
+	}
+}
+
+// indexString renders every key's generations.
+func indexString(ti *treeIndex) string {
+	var b strings.Builder
+	ti.tree.Ascend(func(ki *keyIndex) bool {
+		fmt.Fprintf(&b, "%s%v ", ki.key, ki.gens)
+		return true
+	})
+	return b.String()
 }

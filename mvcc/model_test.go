@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	modelSeed  = flag.Uint64("seed", 0, "seed for TestModel (0 = time based)")
+	modelSeed  = flag.Uint64("seed", 0, "seed for the randomized tests (0 = time based)")
 	modelSteps = flag.Int("model-steps", 4000, "steps of TestModel")
 )
 
@@ -114,16 +114,27 @@ func applyEntry(s *Store, index uint64, e entry) error {
 	return nil
 }
 
-func TestModel(t *testing.T) {
+// testSeed returns the -seed flag, or a time-based seed, and logs it.
+func testSeed(t *testing.T) uint64 {
+	t.Helper()
 	seed := *modelSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	return seed
+}
+
+func TestModel(t *testing.T) {
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	dir := t.TempDir()
-	s := openAt(t, filepath.Join(dir, "a.db"))
-	peer := openAt(t, filepath.Join(dir, "b.db")) // same log, different commit points
+	// s compacts in tiny steps, so its compactions interleave with the writes and reads;
+	// peer applies the same log with the default settings and different commit points.
+	small := Config{CompactionChunkKeys: 3, CompactionBatchRevisions: 4, CompactionBatchPause: -1}
+	openS := func() *Store { return openWith(t, filepath.Join(dir, "a.db"), small, hooks{}) }
+	s := openS()
+	peer := openAt(t, filepath.Join(dir, "b.db"))
 	m := newModel()
 	var log []entry
 
@@ -150,15 +161,20 @@ func TestModel(t *testing.T) {
 			}
 			wantErr(t, applyEntry(s, uint64(len(log)), e), want)
 			wantErr(t, applyEntry(peer, uint64(len(log)), e), want)
-		case p < 88:
+		case p < 87:
 			if err := s.Commit(); err != nil {
 				t.Fatal(err)
 			}
+		case p < 88:
+			checkFinishedCompaction(t, s, peer, m)
 		case p < 91:
-			s = reopen(t, s)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openS()
 		case p < 94:
 			s.crash()
-			s = openAt(t, filepath.Join(dir, "a.db"))
+			s = openS()
 			for i := s.ConsistentIndex(); i < uint64(len(log)); i++ {
 				_ = applyEntry(s, i+1, log[i])
 			}
@@ -171,6 +187,7 @@ func TestModel(t *testing.T) {
 		}
 	}
 	checkSameHash(t, s, peer, m)
+	checkFinishedCompaction(t, s, peer, m)
 }
 
 func randomOps(rng *rand.Rand, key func() string) []op {
@@ -241,5 +258,35 @@ func checkSameHash(t *testing.T, a, b *Store, m *model) {
 		if ha != hb {
 			t.Fatalf("HashKV(%d): %x != peer %x", rev, ha, hb)
 		}
+	}
+	// Catching up from the compaction revision does not depend on the compactors' progress.
+	ea, err := a.Events(m.compactRev, 0, 0)
+	if err != nil {
+		t.Fatalf("Events(%d): %v", m.compactRev, err)
+	}
+	eb, err := b.Events(m.compactRev, 0, 0)
+	if err != nil {
+		t.Fatalf("peer Events(%d): %v", m.compactRev, err)
+	}
+	if ga, gb := eventString(ea), eventString(eb); ga != gb {
+		t.Fatalf("Events(%d):\n %s\n peer %s", m.compactRev, ga, gb)
+	}
+}
+
+// checkFinishedCompaction waits for both stores to finish the model's compaction and
+// compares what their backends hold.
+func checkFinishedCompaction(t *testing.T, a, b *Store, m *model) {
+	t.Helper()
+	if m.compactRev == 0 {
+		return
+	}
+	for _, s := range []*Store{a, b} {
+		waitCompacted(t, s, m.compactRev)
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ga, gb := backendRevs(t, a), backendRevs(t, b); !slices.Equal(ga, gb) {
+		t.Fatalf("after the compaction at %d the backends differ: %s", m.compactRev, firstDiff(ga, gb))
 	}
 }

@@ -13,7 +13,9 @@ import (
 
 // Snapshot commits the pending batch and writes a consistent copy of the backend to w. The
 // copy carries the data, the consistent index it corresponds to, the compaction revision
-// and the auxiliary buckets; writes that end after the commit may or may not be in it.
+// and the auxiliary buckets; writes that end after the commit may or may not be in it. A
+// copy taken while the compactor works holds part of its deletes and records the compaction
+// as unfinished: a store opened on or restored from it finishes the compaction.
 // It runs concurrently with readers and the writer. Returns ErrClosed on a closed store.
 func (s *Store) Snapshot(w io.Writer) (int64, error) {
 	if err := s.Commit(); err != nil {
@@ -44,7 +46,9 @@ func (s *Store) Snapshot(w io.Writer) (int64, error) {
 // Snapshot) and rebuilds the index. Open transactions must have ended. The copy is written
 // to a temporary file next to Config.Path and validated before it atomically replaces the
 // backend file; on a validation error the store is unchanged. Pending uncommitted writes
-// are discarded. Readers wait while the files are swapped.
+// are discarded. Readers wait while the files are swapped. The compactor abandons the
+// compaction it was doing on the replaced state and finishes the restored state's, if the
+// copy was taken while a compaction was unfinished.
 func (s *Store) Restore(r io.Reader) error {
 	tmp := s.cfg.Path + ".restore"
 	st, err := prepareRestore(tmp, r)
@@ -52,6 +56,7 @@ func (s *Store) Restore(r io.Reader) error {
 		_ = os.Remove(tmp)
 		return err
 	}
+	defer s.wakeCompactor() // after the locks below are released
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.commitMu.Lock()
@@ -66,7 +71,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return err
 	}
 	s.log.Info("restored snapshot", "revision", s.rev, "compact_revision", s.compactRev,
-		"consistent_index", s.ci, "keys", s.idx.len())
+		"finished_compact_revision", s.finishedRev, "consistent_index", s.ci, "keys", s.idx.len())
 	return nil
 }
 
@@ -116,7 +121,7 @@ func (s *Store) swapLocked(tmp string, st *state) error {
 		db, err = openDB(s.cfg.Path, s.cfg.OpenFile)
 	}
 	if err != nil {
-		s.closed = true
+		s.markClosedLocked()
 		return errors.Join(fmt.Errorf("mvcc: restore: %w", err), ErrClosed)
 	}
 	s.db, s.dbUsers = db, new(sync.WaitGroup)

@@ -24,7 +24,8 @@ const (
 //
 // Ended write transactions go to an in-memory buffer that readers consult, and a goroutine
 // owned by the store commits the buffer to bbolt every BatchInterval or BatchLimit write
-// transactions, and on Commit, Snapshot and Close.
+// transactions, and on Commit, Snapshot and Close. A second goroutine owned by the store,
+// the compactor, does the work of compactions in the background (see compactor.go).
 type Store struct {
 	cfg   Config
 	log   *slog.Logger
@@ -32,12 +33,13 @@ type Store struct {
 
 	// Lock order: wmu, then commitMu, then mu, then writeBuf.mu.
 	//
-	// wmu serializes writers: it is held from Write until WriteTxn.End, and by Compact,
-	// Restore and Close. The holder of wmu is the only goroutine that mutates idx, so it
-	// may read idx without mu.
+	// wmu serializes writers: it is held from Write until WriteTxn.End, by Compact,
+	// ResetConsistentIndex, Defrag, Restore and Close, and by the compactor for one index
+	// chunk at a time. The holder of wmu is the only goroutine that mutates idx, so it may
+	// read idx without mu (a WriteTxn does).
 	wmu sync.Mutex
-	// commitMu serializes backend commits and backend swaps (Restore, Close). It is held
-	// across the bbolt commit and fsync; mu is not.
+	// commitMu serializes backend commits, the compactor's delete batches and backend swaps
+	// (Defrag, Restore, Close). It is held across the bbolt commit and fsync; mu is not.
 	commitMu sync.Mutex
 
 	// mu guards the fields below. It is never held across backend I/O except while Restore
@@ -46,10 +48,19 @@ type Store struct {
 	db *bolt.DB
 	// dbUsers counts the operations using db outside mu (see acquireDBLocked); Defrag waits
 	// for it to drain before closing a replaced db. Replaced together with db.
-	dbUsers    *sync.WaitGroup
-	idx        *treeIndex // mutated only with mu held for writing (and wmu held)
-	rev        int64
+	dbUsers *sync.WaitGroup
+	idx     *treeIndex // mutated only with mu held for writing (and wmu held)
+	rev     int64
+	// compactRev is the scheduled compaction revision: reads below it fail at once.
 	compactRev int64
+	// finishedRev is the revision of the last compaction whose backend deletes are all
+	// committed (finishedRev <= compactRev; the compactor works while it is below).
+	finishedRev int64
+	// finishedCh is closed and replaced whenever finishedRev changes, and closed on Close.
+	finishedCh chan struct{}
+	// compactGen changes when Restore replaces the state; the compactor abandons the work
+	// it started under an older generation.
+	compactGen uint64
 	ci         uint64
 	cur        *writeBuf // open buffer; never nil
 	committing *writeBuf // sealed buffer being (or failed to be) committed, or nil
@@ -63,16 +74,26 @@ type Store struct {
 	done      chan struct{} // closed when the commit loop returns
 	closeOnce sync.Once
 	closeErr  error
+
+	compactWake chan struct{} // a compaction was scheduled or the state restored; buffered 1
+	compactStop chan struct{} // closed by Close to stop the compactor
+	compactDone chan struct{} // closed when the compactor returns
 }
 
 // hooks are test seams; the zero value does nothing.
 type hooks struct {
 	// committed is called by the commit loop after each background commit attempt.
 	committed func(err error)
+	// compactStep is called by the compactor, with no lock held, after each index chunk
+	// (batch false) and each backend delete batch (batch true) of a compaction; n counts
+	// steps of that kind in the compaction, from 1. Returning false stops the compactor
+	// as Close would, leaving the compaction unfinished.
+	compactStep func(batch bool, n int) bool
 }
 
 // Open opens (creating if needed) the store at cfg.Path, rebuilds the in-memory index and
-// starts the batch commit goroutine, which Close stops.
+// starts the batch commit goroutine and the compactor, which Close stops. A compaction left
+// unfinished in the backend (by a crash, a Close or a snapshot taken meanwhile) is resumed.
 func Open(cfg Config) (*Store, error) { return open(cfg, hooks{}) }
 
 func open(cfg Config, h hooks) (*Store, error) {
@@ -84,6 +105,15 @@ func open(cfg Config, h hooks) (*Store, error) {
 	}
 	if cfg.BatchLimit <= 0 {
 		cfg.BatchLimit = DefaultBatchLimit
+	}
+	if cfg.CompactionChunkKeys <= 0 {
+		cfg.CompactionChunkKeys = DefaultCompactionChunkKeys
+	}
+	if cfg.CompactionBatchRevisions <= 0 {
+		cfg.CompactionBatchRevisions = DefaultCompactionBatchRevisions
+	}
+	if cfg.CompactionBatchPause == 0 {
+		cfg.CompactionBatchPause = DefaultCompactionBatchPause
 	}
 	lg := cfg.Logger
 	if lg == nil {
@@ -100,24 +130,29 @@ func open(cfg Config, h hooks) (*Store, error) {
 	}
 	s := &Store{
 		cfg: cfg, log: lg.With("component", "mvcc"), hooks: h,
-		db: db, dbUsers: new(sync.WaitGroup), cur: newWriteBuf(),
+		db: db, dbUsers: new(sync.WaitGroup), cur: newWriteBuf(), finishedCh: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		compactWake: make(chan struct{}, 1), compactStop: make(chan struct{}), compactDone: make(chan struct{}),
 	}
 	s.installLocked(st)
 	s.dbSize.Store(dbSize(db))
 	s.log.Info("opened store", "revision", s.rev, "compact_revision", s.compactRev,
-		"consistent_index", s.ci, "keys", s.idx.len())
+		"finished_compact_revision", s.finishedRev, "consistent_index", s.ci, "keys", s.idx.len())
 	go s.commitLoop()
+	go s.compactLoop()
 	return s, nil
 }
 
-// installLocked replaces the in-memory state with st.
+// installLocked replaces the in-memory state with st. Work the compactor started on the
+// previous state is abandoned, and waiters for a finished compaction look again.
 // requires s.mu held for writing, or exclusive access
 func (s *Store) installLocked(st *state) {
 	s.idx = st.idx
 	s.rev = st.meta.rev
 	s.compactRev = st.meta.compactRev
 	s.ci = st.meta.consistentIndex
+	s.compactGen++
+	s.setFinishedLocked(min(st.finishedRev, st.meta.compactRev))
 }
 
 // commitLoop commits the pending batch on every tick and whenever the batch limit is hit.
@@ -142,9 +177,11 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// Close waits for an open write transaction to end, stops the commit goroutine, commits
-// the pending batch and closes the backend. Later calls return the first call's result.
-// Operations on a closed store return ErrClosed (or do nothing where they return no error).
+// Close stops the compactor (between two steps: an unfinished compaction resumes at the
+// next Open), waits for an open write transaction to end, stops the commit goroutine,
+// commits the pending batch and closes the backend. Later calls return the first call's
+// result. Operations on a closed store return ErrClosed (or do nothing where they return no
+// error).
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.shutdown(true) })
 	return s.closeErr
@@ -153,6 +190,9 @@ func (s *Store) Close() error {
 // shutdown stops the store, committing the pending batch only if commit is set (tests
 // simulate a crash with commit unset).
 func (s *Store) shutdown(commit bool) error {
+	// The compactor takes wmu and commitMu for its steps: stop it before taking them.
+	close(s.compactStop)
+	<-s.compactDone
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	close(s.stop)
@@ -164,7 +204,7 @@ func (s *Store) shutdown(commit bool) error {
 		err = s.commitLocked()
 	}
 	s.mu.Lock()
-	s.closed = true
+	s.markClosedLocked()
 	db := s.db
 	s.mu.Unlock()
 	if cerr := db.Close(); cerr != nil {
@@ -172,6 +212,15 @@ func (s *Store) shutdown(commit bool) error {
 	}
 	s.log.Info("closed store", "committed", commit)
 	return err
+}
+
+// markClosedLocked marks the store closed and wakes WaitCompacted, which then sees it.
+// requires s.mu held for writing
+func (s *Store) markClosedLocked() {
+	if !s.closed {
+		s.closed = true
+		close(s.finishedCh)
+	}
 }
 
 // Rev returns the current revision (1 for an empty store). It does not include the
@@ -182,11 +231,21 @@ func (s *Store) Rev() int64 {
 	return s.rev
 }
 
-// CompactRev returns the compaction revision (0 if never compacted).
+// CompactRev returns the compaction revision (0 if never compacted): the revision of the
+// last compaction applied, below which reads fail, whether or not the compactor has
+// finished removing what it superseded.
 func (s *Store) CompactRev() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.compactRev
+}
+
+// FinishedCompactRev returns the revision of the last compaction whose removals are all
+// committed to the backend (0 if none); it is at most CompactRev.
+func (s *Store) FinishedCompactRev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.finishedRev
 }
 
 // ConsistentIndex returns the raft index of the last applied write transaction (0 when new),

@@ -12,8 +12,8 @@ import (
 // DeleteRange in it shares revision Rev()+1; the revision advances on End only if
 // something changed. index is stored in the same backend transaction as the changes;
 // index 0 (a write not coming from the raft log) leaves ConsistentIndex unchanged.
-// Write blocks while another write transaction, a Compact or a Restore is in progress
-// (callers serialize writes: the FSM is the only writer). Changes are published to readers
+// Write blocks while another write transaction, a Compact, a Restore or one index chunk of
+// the compactor is in progress (callers serialize writes: the FSM is the only writer). Changes are published to readers
 // only by End; until then readers keep seeing Rev().
 func (s *Store) Write(index uint64) *WriteTxn {
 	s.wmu.Lock()
@@ -30,7 +30,7 @@ type WriteTxn struct {
 	s      *Store
 	index  uint64
 	rev    int64      // store revision when the transaction began
-	idx    *treeIndex // read without s.mu: the holder of s.wmu is its only mutator
+	idx    *treeIndex // read without s.mu: the holder of s.wmu (this txn) is its only mutator
 	closed bool
 	ended  bool
 

@@ -110,12 +110,13 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		}
 		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.Txn(w, n.lessor, &r) })
 	case *keelpb.Command_Compaction:
+		// Cheap: the store raises its compaction revision and its compactor goroutine does
+		// the work in the background (mvcc logs both).
 		var r pb.CompactionRequest
 		mustUnmarshal(c.Compaction, &r, l.Index)
 		if err := n.store.Compact(l.Index, r.Revision); err != nil {
 			return &applyResult{err: err}
 		}
-		n.log.Info("compacted", "revision", r.Revision, "index", l.Index)
 		return &applyResult{resp: &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: n.store.Rev()}}}
 	case *keelpb.Command_MemberAttributes:
 		w := n.store.Write(l.Index)

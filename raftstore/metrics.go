@@ -1,11 +1,15 @@
 package raftstore
 
 import (
+	"time"
+
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	walmetrics "github.com/hashicorp/raft-wal/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/keeldb/keel/mvcc"
 )
 
 // metrics are raftstore's Prometheus metrics, named like etcd's where etcd has one.
@@ -20,6 +24,12 @@ type metrics struct {
 	backendCommit  prometheus.Histogram // mvcc batch commits
 	logBackend     *prometheus.GaugeVec // 1 for the raft log backend in use
 	wal            *walCollector        // raft-wal's own counters
+
+	// The mvcc compactor's, with etcd's names and units (milliseconds) for its dashboards.
+	indexCompactionPause prometheus.Histogram
+	dbCompactionPause    prometheus.Histogram
+	dbCompactionTotal    prometheus.Histogram
+	dbCompactionKeys     prometheus.Counter
 }
 
 // diskBuckets are etcd's buckets for disk latencies: 1ms to about 8s.
@@ -51,6 +61,63 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "keel_raft_log_backend", Help: "1 for the raft log backend this member uses (wal or bolt)."},
 			[]string{"backend"}),
 		wal: newWALCollector(f),
+		indexCompactionPause: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds",
+			Buckets: prometheus.ExponentialBuckets(0.5, 2, 14),
+			Help:    "Time one chunk of index compaction holds the store's writer and index locks (etcd's name)."}),
+		dbCompactionPause: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+			Help:    "Duration of one backend compaction delete batch, bbolt commit and fsync included (etcd's name)."}),
+		dbCompactionTotal: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds",
+			Buckets: prometheus.ExponentialBuckets(100, 2, 14),
+			Help:    "Duration of a whole compaction, from its start by the compactor to its last delete batch (etcd's name)."}),
+		dbCompactionKeys: f.NewCounter(prometheus.CounterOpts{
+			Name: "etcd_debugging_mvcc_db_compaction_keys_total",
+			Help: "Revisions deleted from the backend by compaction."}),
+	}
+}
+
+// compactionObserver feeds the mvcc compactor's measurements to the metrics.
+func (m *metrics) compactionObserver() mvcc.CompactionObserver {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return mvcc.CompactionObserver{
+		IndexChunk: func(d time.Duration) { m.indexCompactionPause.Observe(ms(d)) },
+		DeleteBatch: func(d time.Duration, deleted int) {
+			m.dbCompactionPause.Observe(ms(d))
+			m.dbCompactionKeys.Add(float64(deleted))
+		},
+		Finished: func(_ int64, total time.Duration) { m.dbCompactionTotal.Observe(ms(total)) },
+	}
+}
+
+// countLeaderChanges counts, like etcd, every time this member learns of a leader other than
+// the one it knew (including the first). Raft's NotifyCh reports only this member's own
+// leadership, so leader observations are used. It runs until Close.
+func (n *Node) countLeaderChanges() {
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	last, _ := n.raft.LeaderWithID()
+	if last != "" {
+		n.metrics.leaderChanges.Inc()
+	}
+	for {
+		select {
+		case <-n.stop:
+			return
+		case o := <-ch:
+			lo := o.Data.(raft.LeaderObservation)
+			if lo.LeaderAddr != "" && lo.LeaderAddr != last {
+				n.metrics.leaderChanges.Inc()
+			}
+			last = lo.LeaderAddr
+		}
 	}
 }
 
@@ -95,34 +162,5 @@ func (c *walCollector) IncrementCounter(name string, delta uint64) {
 func (c *walCollector) SetGauge(name string, val uint64) {
 	if m, ok := c.gauges[name]; ok {
 		m.Set(float64(val))
-	}
-}
-
-// countLeaderChanges counts, like etcd, every time this member learns of a leader other than
-// the one it knew (including the first). Raft's NotifyCh reports only this member's own
-// leadership, so leader observations are used. It runs until Close.
-func (n *Node) countLeaderChanges() {
-	ch := make(chan raft.Observation, 16)
-	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	n.raft.RegisterObserver(obs)
-	defer n.raft.DeregisterObserver(obs)
-	last, _ := n.raft.LeaderWithID()
-	if last != "" {
-		n.metrics.leaderChanges.Inc()
-	}
-	for {
-		select {
-		case <-n.stop:
-			return
-		case o := <-ch:
-			lo := o.Data.(raft.LeaderObservation)
-			if lo.LeaderAddr != "" && lo.LeaderAddr != last {
-				n.metrics.leaderChanges.Inc()
-			}
-			last = lo.LeaderAddr
-		}
 	}
 }

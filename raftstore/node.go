@@ -181,7 +181,7 @@ func (n *Node) openStorage() error {
 	}
 	var err error
 	mc := mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger,
-		CommitObserver: observeSeconds(n.metrics.backendCommit)}
+		CommitObserver: observeSeconds(n.metrics.backendCommit), CompactionObserver: n.metrics.compactionObserver()}
 	if n.cfg.Disk != nil {
 		mc.OpenFile = n.cfg.Disk.OpenFile
 	}

@@ -30,6 +30,7 @@ var errorMap = []struct {
 	{apply.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
 	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
+	{mvcc.ErrClosed, rpctypes.ErrGRPCStopped}, // the member is stopping
 	{lease.ErrNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{lease.ErrExists, rpctypes.ErrGRPCLeaseExist},
 	{lease.ErrTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},

@@ -99,14 +99,24 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	return resp, nil
 }
 
-// Compact proposes a compaction. The store compacts synchronously when the entry applies,
-// so physical and non-physical requests both return once the data is gone.
+// Compact proposes a compaction. Applying it raises the compaction revision on every
+// member (reads below it fail from then on), and each member's store removes the superseded
+// revisions in the background. A non-physical request returns once the entry is applied
+// (on the leader); a physical one, as etcd's, also waits until this member's store has
+// committed every removal (so a defragmentation after it gives the space back), for as long
+// as the client's context allows: it is not bounded by the request timeout, as the work
+// scales with the history compacted.
 func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
-	ctx, cancel := k.s.requestContext(ctx)
+	pctx, cancel := k.s.requestContext(ctx)
 	defer cancel()
-	resp, err := k.s.node.Compact(ctx, r)
+	resp, err := k.s.node.Compact(pctx, r)
 	if err != nil {
 		return nil, toGRPCError(err)
+	}
+	if r.Physical {
+		if err := k.s.node.Store().WaitCompacted(ctx, r.Revision); err != nil {
+			return nil, toGRPCError(err)
+		}
 	}
 	resp.Header = k.s.fillHeader(resp.Header)
 	return resp, nil

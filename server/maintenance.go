@@ -79,9 +79,16 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 
 // Defragment rewrites this member's backend file compactly (etcd's defrag, per member, not
 // through raft), returning the space compaction freed to the file system; Status.dbSize
-// shrinks accordingly. Writes wait while it runs; reads go on.
+// shrinks accordingly. Writes wait while it runs; reads go on. It first waits (as long as
+// ctx allows) for the member's store to finish the compaction it has applied, whose
+// removals run in the background: defragmenting each member after a compaction answered
+// by one of them then gives the space back everywhere.
 func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	if err := m.s.node.Store().Defrag(); err != nil {
+	st := m.s.node.Store()
+	if err := st.WaitCompacted(ctx, st.CompactRev()); err != nil {
+		return nil, toGRPCError(err)
+	}
+	if err := st.Defrag(); err != nil {
 		return nil, toGRPCError(err)
 	}
 	return &pb.DefragmentResponse{Header: m.s.header()}, nil
