@@ -193,12 +193,12 @@ func (n *Node) applyLeaseCheckpoints(index uint64, c *keelpb.LeaseCheckpoints) *
 	w := n.store.Write(index)
 	defer w.End()
 	for _, cp := range c.Checkpoints {
-		if n.lessor.Checkpoint(cp.Id, cp.RemainingTtl) != nil {
-			continue
+		ttl, err := n.lessor.Checkpoint(cp.Id, cp.RemainingTtl)
+		if err != nil {
+			continue // revoked meanwhile
 		}
-		info, _ := n.lessor.Lookup(cp.Id)
 		w.SetAux(bucketLeases, beAppend(nil, uint64(cp.Id)),
-			mustMarshal(&keelpb.LeaseRecord{Id: cp.Id, Ttl: info.TTL, RemainingTtl: cp.RemainingTtl}))
+			mustMarshal(&keelpb.LeaseRecord{Id: cp.Id, Ttl: ttl, RemainingTtl: cp.RemainingTtl}))
 	}
 	return &applyResult{}
 }
@@ -229,14 +229,15 @@ func (n *Node) rebuildLessor() error {
 			return err
 		}
 		if rec.RemainingTtl > 0 {
-			return n.lessor.Checkpoint(rec.Id, rec.RemainingTtl)
+			_, err := n.lessor.Checkpoint(rec.Id, rec.RemainingTtl)
+			return err
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if len(n.lessor.Leases()) == 0 {
+	if n.lessor.Len() == 0 {
 		// No lease, so no key is attached to one: skip reading every key back (1.3 s of a
 		// restart with a million keys).
 		return nil
