@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"flag"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -23,6 +24,8 @@ type step struct {
 	want  []ID
 	err   error
 	ttlOK int64 // renew: the TTL returned
+	keys  int   // batch: the key budget; attach: how many keys
+	has   bool  // has: whether a lease is due
 }
 
 func grant(id ID, ttl int64) step            { return step{op: "grant", id: id, n: ttl} }
@@ -33,6 +36,13 @@ func advance(d time.Duration) step           { return step{op: "advance", d: d} 
 func promote(ext time.Duration) step         { return step{op: "promote", d: ext} }
 func demote() step                           { return step{op: "demote"} }
 func expired(limit int64, want ...ID) step   { return step{op: "expired", n: limit, want: want} }
+func attach(id ID, keys int) step            { return step{op: "attach", id: id, keys: keys} }
+func has(due bool) step                      { return step{op: "has", has: due} }
+
+// batch is ExpiredBatch(limit, keys).
+func batch(limit int64, keys int, want ...ID) step {
+	return step{op: "batch", n: limit, keys: keys, want: want}
+}
 
 func TestExpiryQueue(t *testing.T) {
 	const s = time.Second
@@ -74,6 +84,14 @@ func TestExpiryQueue(t *testing.T) {
 			advance(time.Nanosecond), expired(10, 1)}},
 		{"a checkpoint does not move a primary's deadline", []step{promote(0),
 			grant(1, 10), checkpoint(1, 2), advance(3 * s), expired(10), advance(7 * s), expired(10, 1)}},
+		{"has expired", []step{promote(0),
+			grant(1, 1), has(false), advance(s), has(true), expired(10, 1), has(false), advance(3 * s), has(true),
+			demote(), has(false)}},
+		{"a key budget splits batches", []step{promote(0),
+			grant(1, 1), grant(2, 1), grant(3, 1), attach(1, 3), attach(2, 3), attach(3, 1), advance(s),
+			batch(10, 5, 1), batch(10, 5, 2, 3), batch(10, 5)}},
+		{"a lease over the key budget goes alone", []step{promote(0),
+			grant(1, 1), grant(2, 1), attach(1, 10), advance(s), batch(10, 5, 1), batch(10, 5, 2)}},
 		{"renew after a demote and promote", []step{promote(0),
 			grant(1, 5), demote(), promote(0), advance(4 * s), renew(1, 5, nil), advance(5*s - time.Nanosecond),
 			expired(10), advance(time.Nanosecond), expired(10, 1)}},
@@ -117,6 +135,20 @@ func runStep(t *testing.T, l *Lessor, c *clock, i int, st step) {
 	case "expired":
 		if got := l.Expired(int(st.n)); !slices.Equal(got, st.want) {
 			t.Fatalf("step %d: expired(%d): got %v, want %v", i, st.n, got, st.want)
+		}
+	case "batch":
+		if got := l.ExpiredBatch(int(st.n), st.keys); !slices.Equal(got, st.want) {
+			t.Fatalf("step %d: expired batch(%d, %d keys): got %v, want %v", i, st.n, st.keys, got, st.want)
+		}
+	case "attach":
+		for k := range st.keys {
+			if err := l.Attach(st.id, fmt.Sprintf("k%d-%d", st.id, k)); err != nil {
+				t.Fatalf("step %d: attach to %d: %v", i, st.id, err)
+			}
+		}
+	case "has":
+		if got := l.HasExpired(); got != st.has {
+			t.Fatalf("step %d: has expired: got %v, want %v", i, got, st.has)
 		}
 	default:
 		t.Fatalf("step %d: unknown op %q", i, st.op)
@@ -188,6 +220,15 @@ func (m *model) expired(now time.Time, limit int) []ID {
 		m.leases[id].due = now.Add(DefaultExpiredRetry)
 	}
 	return due
+}
+
+func (m *model) hasDue(now time.Time) bool {
+	for _, e := range m.leases {
+		if m.primary && !now.Before(e.due) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *model) remaining(now time.Time, id ID) int64 {
@@ -272,6 +313,9 @@ func TestLessorMatchesModel(t *testing.T) {
 			c.advance(time.Duration(rng.IntN(3000)) * time.Millisecond)
 		case op < 90:
 			limit := rng.IntN(8) + 1
+			if got, want := l.HasExpired(), m.hasDue(now); got != want {
+				t.Fatalf("op %d: has expired: got %v, want %v", i, got, want)
+			}
 			if got, want := l.Expired(limit), m.expired(now, limit); !slices.Equal(got, want) {
 				t.Fatalf("op %d: expired(%d): got %v, want %v", i, limit, got, want)
 			}

@@ -3,6 +3,7 @@ package lease
 import (
 	"container/heap"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -240,7 +241,12 @@ func (l *Lessor) Renew(id ID) (ttl int64, checkpointed bool, err error) {
 // O(k log n) for k returned, and queues each again ExpiredRetry later: a lease stays reported
 // until Revoke removes it, so a revoke that failed or was lost with a leader is retried, and
 // one still in flight is not proposed again at once.
-func (l *Lessor) Expired(limit int) []ID {
+func (l *Lessor) Expired(limit int) []ID { return l.ExpiredBatch(limit, math.MaxInt) }
+
+// ExpiredBatch is Expired with a budget of attached keys as well: it stops before the lease
+// whose keys would take the batch over maxKeys, unless that lease comes first (a lease with
+// more keys than maxKeys is returned alone).
+func (l *Lessor) ExpiredBatch(limit, maxKeys int) []ID {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.primary || limit <= 0 {
@@ -248,13 +254,25 @@ func (l *Lessor) Expired(limit int) []ID {
 	}
 	now := l.now()
 	var ids []ID
+	keys := 0
 	for len(ids) < limit && len(l.expiry) > 0 && !now.Before(l.expiry[0].due) {
 		e := l.expiry[0]
+		if len(ids) > 0 && keys+len(e.keys) > maxKeys {
+			break
+		}
+		keys += len(e.keys)
 		ids = append(ids, e.id)
 		e.due = now.Add(l.retry)
 		heap.Fix(&l.expiry, 0)
 	}
 	return ids
+}
+
+// HasExpired reports whether Expired would return a lease now, in O(1).
+func (l *Lessor) HasExpired() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.primary && len(l.expiry) > 0 && !l.now().Before(l.expiry[0].due)
 }
 
 // Checkpoint is one lease's remaining TTL, as PendingCheckpoints reports it.

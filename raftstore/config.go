@@ -68,6 +68,12 @@ type Config struct {
 	// LeaseCheckpointInterval is how often the leader records remaining TTLs of long leases.
 	// Default 5 minutes.
 	LeaseCheckpointInterval time.Duration
+	// LeaseRevokeBatch is how many expired leases the leader revokes in one raft entry (their
+	// keys deleted in one revision). Default 500.
+	LeaseRevokeBatch int
+	// LeaseRevokeRate bounds the expired leases the leader revokes per second, in bursts of
+	// at most LeaseRevokeBatch (etcd's leaseRevokeRate, 1000/s there). Default 5000.
+	LeaseRevokeRate int
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics; nil registers nowhere.
@@ -98,6 +104,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.LeaseCheckpointInterval == 0 {
 		c.LeaseCheckpointInterval = 5 * time.Minute
+	}
+	if c.LeaseRevokeBatch == 0 {
+		c.LeaseRevokeBatch = 500
+	}
+	if c.LeaseRevokeRate == 0 {
+		c.LeaseRevokeRate = 5000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -134,6 +146,10 @@ func (c *Config) Validate() error {
 		if !found {
 			errs = append(errs, fmt.Errorf("raftstore: member %q is not in the initial cluster", c.Name))
 		}
+	}
+	if c.LeaseRevokeBatch < 0 || c.LeaseRevokeRate < 0 {
+		errs = append(errs, fmt.Errorf("raftstore: lease revoke batch %d and rate %d must not be negative",
+			c.LeaseRevokeBatch, c.LeaseRevokeRate))
 	}
 	if c.ElectionTimeout < 5*c.HeartbeatInterval && c.HeartbeatInterval > 0 {
 		errs = append(errs, fmt.Errorf("raftstore: election timeout %v should be at least 5 heartbeat intervals (%v)",

@@ -189,6 +189,38 @@ func (n *Node) applyLeaseRevoke(index uint64, r *pb.LeaseRevokeRequest) *applyRe
 	return &applyResult{resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: n.store.Rev()}}}
 }
 
+// applyLeaseRevokes applies a batch of expiry revokes (LeaseRevokes): it revokes each listed
+// lease that still exists, in the order given, and deletes its keys (sorted) and its record.
+//
+// Everything happens in this entry's one mvcc write transaction, so every deletion of the
+// batch shares one revision: watchers get them in one response, like the deletions of a
+// txn, and lease TimeToLive answers -1 for all of them from that revision on. One write
+// transaction per raft entry is what keeps a restart safe: mvcc stores the applied raft index
+// with the data of the transaction that carries it, and entries at or below the stored index
+// are skipped after a restart. With a transaction per lease, a backend commit could fall
+// between two of them; after a crash the entry would count as applied with only its first
+// leases revoked, while the other members revoked them all.
+//
+// Leases already gone (revoked by a client, or by an earlier batch of a leader that retried)
+// are skipped: the outcome depends only on replicated state, so every member skips the same
+// ones. The entry carries no time and the FSM reads no clock: expiry is the proposer's
+// decision, taken after confirming its leadership (see runLeaseExpiry).
+func (n *Node) applyLeaseRevokes(index uint64, r *keelpb.LeaseRevokes) *applyResult {
+	w := n.store.Write(index)
+	for _, id := range r.Ids {
+		keys, err := n.lessor.Revoke(id)
+		if err != nil {
+			continue // already gone
+		}
+		for _, k := range keys {
+			w.DeleteRange([]byte(k), nil)
+		}
+		w.DeleteAux(bucketLeases, beAppend(nil, uint64(id)))
+	}
+	n.publish(w.End())
+	return &applyResult{}
+}
+
 func (n *Node) applyLeaseCheckpoints(index uint64, c *keelpb.LeaseCheckpoints) *applyResult {
 	w := n.store.Write(index)
 	defer w.End()
@@ -254,36 +286,6 @@ func (n *Node) rebuildLessor() error {
 		}
 	}
 	return nil
-}
-
-// runLeaseExpiry revokes expired leases while this member leads: every 500ms it takes the
-// due leases, confirms leadership, and proposes their revocation.
-func (n *Node) runLeaseExpiry() {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		ids := n.lessor.Expired(1000)
-		if len(ids) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-		if _, err := n.localReadIndex(ctx); err != nil {
-			cancel()
-			continue
-		}
-		for _, id := range ids {
-			_, err := n.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id})
-			if err != nil && !errors.Is(err, lease.ErrNotFound) {
-				n.log.Warn("revoking expired lease failed", "lease_id", id, "error", err)
-			}
-		}
-		cancel()
-	}
 }
 
 // proposeCheckpoints records remaining TTLs through the log.
