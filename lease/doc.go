@@ -30,6 +30,8 @@
 // Checkpoint records a replicated remaining TTL but never moves a deadline: a leader's
 // checkpoints come from its own deadlines (PendingCheckpoints, one pass under the lock), and
 // the checkpoints of earlier terms are all applied before a new leader's Promote reads them.
+// Renewing a checkpointed lease makes its checkpoint stale (too short); the lessor remembers
+// that the leader owes a Checkpoint 0 for it until TakeClears hands it out.
 //
 // How fast expired leases are revoked (batch size, rate) is the raft layer's business; see
 // package raftstore.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -38,6 +39,7 @@ func demote() step                           { return step{op: "demote"} }
 func expired(limit int64, want ...ID) step   { return step{op: "expired", n: limit, want: want} }
 func attach(id ID, keys int) step            { return step{op: "attach", id: id, keys: keys} }
 func has(due bool) step                      { return step{op: "has", has: due} }
+func clears(want ...ID) step                 { return step{op: "clears", want: want} }
 
 // batch is ExpiredBatch(limit, keys).
 func batch(limit int64, keys int, want ...ID) step {
@@ -92,6 +94,10 @@ func TestExpiryQueue(t *testing.T) {
 			batch(10, 5, 1), batch(10, 5, 2, 3), batch(10, 5)}},
 		{"a lease over the key budget goes alone", []step{promote(0),
 			grant(1, 1), grant(2, 1), attach(1, 10), advance(s), batch(10, 5, 1), batch(10, 5, 2)}},
+		{"a renewed checkpointed lease owes a clear", []step{promote(0),
+			grant(1, 10), grant(2, 10), grant(3, 10), checkpoint(1, 4), checkpoint(2, 4), advance(s),
+			renew(1, 10, nil), renew(3, 10, nil), clears(1), clears(), renew(2, 10, nil), revoke(2, nil), clears(),
+			renew(1, 10, nil), demote(), promote(0), clears()}},
 		{"renew after a demote and promote", []step{promote(0),
 			grant(1, 5), demote(), promote(0), advance(4 * s), renew(1, 5, nil), advance(5*s - time.Nanosecond),
 			expired(10), advance(time.Nanosecond), expired(10, 1)}},
@@ -145,6 +151,12 @@ func runStep(t *testing.T, l *Lessor, c *clock, i int, st step) {
 			if err := l.Attach(st.id, fmt.Sprintf("k%d-%d", st.id, k)); err != nil {
 				t.Fatalf("step %d: attach to %d: %v", i, st.id, err)
 			}
+		}
+	case "clears":
+		got := l.TakeClears(100)
+		slices.Sort(got)
+		if !slices.Equal(got, st.want) {
+			t.Fatalf("step %d: clears: got %v, want %v", i, got, st.want)
 		}
 	case "has":
 		if got := l.HasExpired(); got != st.has {
@@ -200,6 +212,7 @@ type modelLease struct {
 type model struct {
 	leases  map[ID]*modelLease
 	primary bool
+	clears  map[ID]bool
 }
 
 func (m *model) expired(now time.Time, limit int) []ID {
@@ -252,7 +265,7 @@ func TestLessorMatchesModel(t *testing.T) {
 	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	l, c := newTest()
-	m := &model{leases: map[ID]*modelLease{}}
+	m := &model{leases: map[ID]*modelLease{}, clears: map[ID]bool{}}
 	const ids = 40
 	for i := range 20_000 {
 		id := ID(rng.IntN(ids) + 1)
@@ -280,6 +293,7 @@ func TestLessorMatchesModel(t *testing.T) {
 				t.Fatalf("op %d: revoke %d: %v (model has it: %v)", i, id, err, exists)
 			}
 			delete(m.leases, id)
+			delete(m.clears, id)
 		case op < 55:
 			ttl, cp, err := l.Renew(id)
 			e, exists := m.leases[id]
@@ -296,6 +310,9 @@ func TestLessorMatchesModel(t *testing.T) {
 			if want == nil {
 				e.deadline = now.Add(seconds(e.ttl))
 				e.due = e.deadline
+				if e.remaining > 0 {
+					m.clears[id] = true
+				}
 			}
 		case op < 62:
 			e, exists := m.leases[id]
@@ -331,10 +348,11 @@ func TestLessorMatchesModel(t *testing.T) {
 		case op < 95:
 			l.Demote()
 			m.primary = false
+			clear(m.clears)
 			for _, e := range m.leases {
 				e.deadline, e.due = time.Time{}, time.Time{}
 			}
-		case op < 98:
+		case op < 97:
 			info, err := l.Lookup(id)
 			_, exists := m.leases[id]
 			if exists == errors.Is(err, ErrNotFound) {
@@ -342,6 +360,14 @@ func TestLessorMatchesModel(t *testing.T) {
 			}
 			if exists && info.Remaining != m.remaining(now, id) {
 				t.Fatalf("op %d: lookup %d: remaining %d, want %d", i, id, info.Remaining, m.remaining(now, id))
+			}
+		case op < 99:
+			got := l.TakeClears(math.MaxInt)
+			slices.Sort(got)
+			want := slices.Sorted(maps.Keys(m.clears))
+			clear(m.clears)
+			if !slices.Equal(got, want) {
+				t.Fatalf("op %d: clears: got %v, want %v", i, got, want)
 			}
 		default:
 			const minTTL = 5

@@ -52,6 +52,9 @@ type Lessor struct {
 	primary bool
 	// expiry holds every lease while primary, nothing otherwise (see expiryQueue).
 	expiry expiryQueue
+	// clears holds, while primary, the leases renewed since their last checkpoint: their
+	// replicated remaining TTL is stale and the leader owes a Checkpoint 0 (TakeClears).
+	clears map[ID]struct{}
 }
 
 type entry struct {
@@ -75,7 +78,7 @@ func New(cfg Config) *Lessor {
 	if cfg.ExpiredRetry <= 0 {
 		cfg.ExpiredRetry = DefaultExpiredRetry
 	}
-	return &Lessor{now: cfg.Now, retry: cfg.ExpiredRetry, leases: map[ID]*entry{}}
+	return &Lessor{now: cfg.Now, retry: cfg.ExpiredRetry, leases: map[ID]*entry{}, clears: map[ID]struct{}{}}
 }
 
 // Grant adds lease id with ttl seconds. A primary lessor starts its deadline at once.
@@ -109,6 +112,7 @@ func (l *Lessor) Revoke(id ID) ([]string, error) {
 		return nil, ErrNotFound
 	}
 	delete(l.leases, id)
+	delete(l.clears, id)
 	if e.index >= 0 {
 		heap.Remove(&l.expiry, e.index)
 	}
@@ -195,12 +199,13 @@ func (l *Lessor) Promote(extend time.Duration) {
 	heap.Init(&l.expiry)
 }
 
-// Demote drops every deadline and empties the expiry queue; nothing expires until the next
-// Promote.
+// Demote drops every deadline, empties the expiry queue and forgets the checkpoints owed;
+// nothing expires until the next Promote.
 func (l *Lessor) Demote() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.primary = false
+	clear(l.clears)
 	for _, e := range l.expiry {
 		e.deadline, e.due, e.index = time.Time{}, time.Time{}, -1
 	}
@@ -215,8 +220,9 @@ func (l *Lessor) Primary() bool {
 }
 
 // Renew restarts lease id's deadline at its full TTL and returns the TTL, in O(log n).
-// checkpointed reports that the lease carries a replicated remaining TTL the caller should
-// clear (Checkpoint 0) so a later leader does not restore a stale, shorter time.
+// checkpointed reports that the lease carries a replicated remaining TTL, now stale: a later
+// leader would restore that shorter time, so the lessor also records that the leader owes a
+// Checkpoint 0 for the lease (TakeClears).
 // Returns ErrNotPrimary or ErrNotFound (also for a lease already past its deadline: once
 // Expired may have reported it, the lease can only be revoked).
 func (l *Lessor) Renew(id ID) (ttl int64, checkpointed bool, err error) {
@@ -233,7 +239,30 @@ func (l *Lessor) Renew(id ID) (ttl int64, checkpointed bool, err error) {
 	e.deadline = now.Add(seconds(e.ttl))
 	e.due = e.deadline
 	heap.Fix(&l.expiry, e.index)
+	if e.remaining > 0 {
+		l.clears[id] = struct{}{}
+	}
 	return e.ttl, e.remaining > 0, nil
+}
+
+// TakeClears returns up to limit leases renewed since their last checkpoint and forgets
+// them: the caller proposes a Checkpoint 0 for each (primary only; the order is unspecified).
+// O(k) for k returned.
+func (l *Lessor) TakeClears(limit int) []ID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.primary || len(l.clears) == 0 {
+		return nil
+	}
+	ids := make([]ID, 0, min(limit, len(l.clears)))
+	for id := range l.clears {
+		if len(ids) == limit {
+			break
+		}
+		ids = append(ids, id)
+		delete(l.clears, id)
+	}
+	return ids
 }
 
 // Expired returns up to limit leases whose deadline has passed, soonest due first (primary
@@ -293,7 +322,7 @@ func (l *Lessor) PendingCheckpoints(minTTL int64) []Checkpoint {
 		return nil
 	}
 	now := l.now()
-	var cps []Checkpoint
+	cps := make([]Checkpoint, 0, len(l.expiry)) // no regrowth under the lock
 	for _, e := range l.expiry {
 		if e.ttl <= minTTL {
 			continue
@@ -356,6 +385,7 @@ func (l *Lessor) Reset() {
 	defer l.mu.Unlock()
 	l.leases = map[ID]*entry{}
 	l.expiry = nil
+	clear(l.clears)
 }
 
 func seconds(s int64) time.Duration { return time.Duration(s) * time.Second }

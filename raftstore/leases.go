@@ -110,16 +110,15 @@ func (n *Node) renewLocal(ctx context.Context, id int64) (int64, error) {
 	if _, err := n.localReadIndex(ctx); err != nil {
 		return 0, err
 	}
-	ttl, checkpointed, err := n.lessor.Renew(id)
+	// A renewed lease that carries a checkpoint must not come back on a new leader with its
+	// old, shorter time: the lessor records the clear it owes, and runLeaseCheckpoints
+	// proposes it with the others.
+	ttl, _, err := n.lessor.Renew(id)
 	if errors.Is(err, lease.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
-	}
-	if checkpointed {
-		// A renewed lease must not come back on a new leader with its old, shorter time.
-		n.goFunc(func() { n.proposeCheckpoints([]*keelpb.LeaseCheckpoint{{Id: id}}) })
 	}
 	return ttl, nil
 }
@@ -286,45 +285,4 @@ func (n *Node) rebuildLessor() error {
 		}
 	}
 	return nil
-}
-
-// proposeCheckpoints records remaining TTLs through the log.
-func (n *Node) proposeCheckpoints(cps []*keelpb.LeaseCheckpoint) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-	defer cancel()
-	cmd := mustMarshal(&keelpb.Command{Cmd: &keelpb.Command_LeaseCheckpoints{
-		LeaseCheckpoints: &keelpb.LeaseCheckpoints{Checkpoints: cps}}})
-	if _, err := n.propose(ctx, cmd, nil); err != nil {
-		n.log.Debug("lease checkpoint failed", "error", err)
-	}
-}
-
-// runLeaseCheckpoints periodically records the remaining TTL of long leases while leading.
-func (n *Node) runLeaseCheckpoints() {
-	t := time.NewTicker(n.cfg.LeaseCheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		if !n.lessor.Primary() {
-			continue
-		}
-		var cps []*keelpb.LeaseCheckpoint
-		for _, id := range n.lessor.Leases() {
-			info, err := n.lessor.Lookup(id)
-			if err == nil && info.TTL > int64(n.cfg.LeaseCheckpointInterval/time.Second) && info.Remaining < info.TTL {
-				cps = append(cps, &keelpb.LeaseCheckpoint{Id: id, RemainingTtl: max(info.Remaining, 1)})
-			}
-			if len(cps) == 1000 {
-				n.proposeCheckpoints(cps)
-				cps = nil
-			}
-		}
-		if len(cps) > 0 {
-			n.proposeCheckpoints(cps)
-		}
-	}
 }
