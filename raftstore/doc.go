@@ -55,6 +55,15 @@
 // both, one entry at a time, so a checkpoint taken before a renewal never lands after that
 // renewal's clear.
 //
+// Keepalives: the leader renews a lease only after a read index round that started after the
+// keepalive arrived, so a deposed or paused leader never acknowledges one; keepalives share
+// that round with each other and with linearizable reads (the read indexer runs one
+// VerifyLeader round for everything that queued while the previous one ran). LeaseRenewBatch
+// renews many leases under one round: the server hands it all the requests a keepalive
+// stream queued meanwhile, so the keepalives clientv3 multiplexes on one stream no longer
+// wait for a round each in turn. A follower forwards each renewal to the leader, concurrently,
+// and the leader batches them the same way.
+//
 // Concurrency: raft applies entries on its FSM goroutine; the FSM is the only writer of the
 // mvcc store. Reads run concurrently on any goroutine.
 package raftstore

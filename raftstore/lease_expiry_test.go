@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -185,4 +186,29 @@ func sum(m map[int64]int) int {
 		s += v
 	}
 	return s
+}
+
+// LeaseRenewBatch through a follower forwards the renewals to the leader and answers each in
+// order, as on the leader.
+func TestLeaseRenewBatchThroughAFollower(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := c.nodes[c.follower(t)]
+	var ids, want []int64
+	for i := range 100 {
+		g, err := f.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: int64(10 + i%3)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, want = append(ids, g.ID), append(want, g.TTL)
+	}
+	ids, want = append(ids, 0x7777), append(want, 0)
+	got, err := f.LeaseRenewBatch(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("TTLs %v, want %v", got, want)
+	}
 }

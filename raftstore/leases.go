@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,21 +107,76 @@ func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 	}
 }
 
+// LeaseRenewBatch renews several leases as LeaseRenew does, in order, and returns their TTLs
+// (0 for a lease that does not exist). On the leader one leadership confirmation covers them
+// all: a keepalive stream hands over every request that queued while its previous batch was
+// in flight, so one stream's keepalives (clientv3 sends all of a client's leases on one)
+// share a read index round instead of each waiting for its own. Elsewhere each renewal finds
+// the leader on its own, concurrently, and the leader confirms them in shared rounds.
+func (n *Node) LeaseRenewBatch(ctx context.Context, ids []int64) ([]int64, error) {
+	if n.IsLeader() {
+		ttls, err := n.renewLocalBatch(ctx, ids)
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, errLeaseNotPrimary) {
+			return ttls, err
+		}
+	}
+	return n.renewEach(ctx, ids)
+}
+
+// maxRenewForwards bounds the renewals one LeaseRenewBatch forwards to the leader at once.
+const maxRenewForwards = 64
+
+// renewEach renews every lease with LeaseRenew, at most maxRenewForwards at a time, and
+// returns when all are done.
+func (n *Node) renewEach(ctx context.Context, ids []int64) ([]int64, error) {
+	ttls := make([]int64, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, maxRenewForwards)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ttls[i], errs[i] = n.LeaseRenew(ctx, id)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ttls, nil
+}
+
+// renewLocal renews one lease as the leader; see renewLocalBatch.
 func (n *Node) renewLocal(ctx context.Context, id int64) (int64, error) {
-	if _, err := n.localReadIndex(ctx); err != nil {
-		return 0, err
-	}
-	// A renewed lease that carries a checkpoint must not come back on a new leader with its
-	// old, shorter time: the lessor records the clear it owes, and runLeaseCheckpoints
-	// proposes it with the others.
-	ttl, _, err := n.lessor.Renew(id)
-	if errors.Is(err, lease.ErrNotFound) {
-		return 0, nil
-	}
+	ttls, err := n.renewLocalBatch(ctx, []int64{id})
 	if err != nil {
 		return 0, err
 	}
-	return ttl, nil
+	return ttls[0], nil
+}
+
+// renewLocalBatch renews leases as the leader. Leadership is confirmed first, by a read index
+// round that starts after the requests arrived, so a deposed or paused leader never
+// acknowledges a keepalive; a lease that does not exist, or is past its deadline, gets TTL 0.
+// A renewed lease that carries a checkpoint must not come back on a new leader with its old,
+// shorter time: the lessor records the clear it owes, and runLeaseCheckpoints proposes it.
+func (n *Node) renewLocalBatch(ctx context.Context, ids []int64) ([]int64, error) {
+	if _, err := n.localReadIndex(ctx); err != nil {
+		return nil, err
+	}
+	ttls := make([]int64, len(ids))
+	for i, id := range ids {
+		ttl, _, err := n.lessor.Renew(id)
+		switch {
+		case errors.Is(err, lease.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			ttls[i] = ttl
+		}
+	}
+	return ttls, nil
 }
 
 // LeaseTimeToLive returns a lease's granted and remaining TTL (remaining -1 when it does not
