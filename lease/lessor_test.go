@@ -101,7 +101,9 @@ func TestRenewPushesTheDeadline(t *testing.T) {
 func TestPromoteRestoresCheckpointedRemainingTTL(t *testing.T) {
 	l, c := newTest()
 	_ = l.Grant(1, 3600)
-	_ = l.Checkpoint(1, 60)
+	if _, err := l.Checkpoint(1, 60); err != nil {
+		t.Fatal(err)
+	}
 	l.Promote(2 * time.Second)
 	c.advance(61 * time.Second)
 	if got := l.Expired(10); len(got) != 0 {

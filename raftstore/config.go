@@ -81,6 +81,12 @@ type Config struct {
 	WALSegmentBytes int
 	// Disk, when set, puts a simulated disk under the member's files (power-loss tests).
 	Disk *Disk
+	// LeaseRevokeBatch is how many expired leases the leader revokes in one raft entry (their
+	// keys deleted in one revision). Default 500.
+	LeaseRevokeBatch int
+	// LeaseRevokeRate bounds the expired leases the leader revokes per second, in bursts of
+	// at most LeaseRevokeBatch (etcd's leaseRevokeRate, 1000/s there). Default 5000.
+	LeaseRevokeRate int
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics; nil registers nowhere.
@@ -117,6 +123,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.WALSegmentBytes == 0 {
 		c.WALSegmentBytes = DefaultWALSegmentBytes
+	}
+	if c.LeaseRevokeBatch == 0 {
+		c.LeaseRevokeBatch = 500
+	}
+	if c.LeaseRevokeRate == 0 {
+		c.LeaseRevokeRate = 5000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -159,6 +171,10 @@ func (c *Config) Validate() error {
 	}
 	if c.WALSegmentBytes < 0 || c.WALSegmentBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("raftstore: WAL segment size %d is out of range (0, 1 GiB]", c.WALSegmentBytes))
+	}
+	if c.LeaseRevokeBatch < 0 || c.LeaseRevokeRate < 0 {
+		errs = append(errs, fmt.Errorf("raftstore: lease revoke batch %d and rate %d must not be negative",
+			c.LeaseRevokeBatch, c.LeaseRevokeRate))
 	}
 	if c.ElectionTimeout < 5*c.HeartbeatInterval && c.HeartbeatInterval > 0 {
 		errs = append(errs, fmt.Errorf("raftstore: election timeout %v should be at least 5 heartbeat intervals (%v)",

@@ -135,6 +135,8 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		var r pb.LeaseRevokeRequest
 		mustUnmarshal(c.LeaseRevoke, &r, l.Index)
 		return n.applyLeaseRevoke(l.Index, &r)
+	case *keelpb.Command_LeaseRevokes:
+		return n.applyLeaseRevokes(l.Index, c.LeaseRevokes)
 	case *keelpb.Command_LeaseCheckpoints:
 		return n.applyLeaseCheckpoints(l.Index, c.LeaseCheckpoints)
 	case *keelpb.Command_Alarm:

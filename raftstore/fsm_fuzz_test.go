@@ -75,7 +75,8 @@ func classify(data []byte) entryKind {
 		body, m = c.LeaseRevoke, &pb.LeaseRevokeRequest{}
 	case *keelpb.Command_Alarm:
 		body, m = c.Alarm, &pb.AlarmRequest{}
-	case *keelpb.Command_MemberAttributes, *keelpb.Command_Noop, *keelpb.Command_LeaseCheckpoints:
+	case *keelpb.Command_MemberAttributes, *keelpb.Command_Noop, *keelpb.Command_LeaseCheckpoints,
+		*keelpb.Command_LeaseRevokes:
 		return valid
 	default:
 		return poison
@@ -119,6 +120,7 @@ func fuzzSeeds() [][]byte {
 		{Cmd: &keelpb.Command_LeaseGrant{LeaseGrant: mustMarshal(&pb.LeaseGrantRequest{ID: 7, TTL: 60})}},
 		{Cmd: &keelpb.Command_LeaseRevoke{LeaseRevoke: mustMarshal(&pb.LeaseRevokeRequest{ID: 7})}},
 		{Cmd: &keelpb.Command_LeaseCheckpoints{LeaseCheckpoints: &keelpb.LeaseCheckpoints{}}},
+		{Cmd: &keelpb.Command_LeaseRevokes{LeaseRevokes: &keelpb.LeaseRevokes{Ids: []int64{7, 8, 7, 0, -1}}}},
 		{Cmd: &keelpb.Command_Alarm{Alarm: mustMarshal(&pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: 1, Alarm: pb.AlarmType_NOSPACE})}},
 		{Cmd: &keelpb.Command_Alarm{Alarm: mustMarshal(&pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: 1, Alarm: pb.AlarmType_NOSPACE})}},
 		{Cmd: &keelpb.Command_MemberAttributes{MemberAttributes: &keelpb.MemberAttributes{Id: 1, Name: "m"}}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,22 +107,76 @@ func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 	}
 }
 
+// LeaseRenewBatch renews several leases as LeaseRenew does, in order, and returns their TTLs
+// (0 for a lease that does not exist). On the leader one leadership confirmation covers them
+// all: a keepalive stream hands over every request that queued while its previous batch was
+// in flight, so one stream's keepalives (clientv3 sends all of a client's leases on one)
+// share a read index round instead of each waiting for its own. Elsewhere each renewal finds
+// the leader on its own, concurrently, and the leader confirms them in shared rounds.
+func (n *Node) LeaseRenewBatch(ctx context.Context, ids []int64) ([]int64, error) {
+	if n.IsLeader() {
+		ttls, err := n.renewLocalBatch(ctx, ids)
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, errLeaseNotPrimary) {
+			return ttls, err
+		}
+	}
+	return n.renewEach(ctx, ids)
+}
+
+// maxRenewForwards bounds the renewals one LeaseRenewBatch forwards to the leader at once.
+const maxRenewForwards = 64
+
+// renewEach renews every lease with LeaseRenew, at most maxRenewForwards at a time, and
+// returns when all are done.
+func (n *Node) renewEach(ctx context.Context, ids []int64) ([]int64, error) {
+	ttls := make([]int64, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, maxRenewForwards)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ttls[i], errs[i] = n.LeaseRenew(ctx, id)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ttls, nil
+}
+
+// renewLocal renews one lease as the leader; see renewLocalBatch.
 func (n *Node) renewLocal(ctx context.Context, id int64) (int64, error) {
-	if _, err := n.localReadIndex(ctx); err != nil {
-		return 0, err
-	}
-	ttl, checkpointed, err := n.lessor.Renew(id)
-	if errors.Is(err, lease.ErrNotFound) {
-		return 0, nil
-	}
+	ttls, err := n.renewLocalBatch(ctx, []int64{id})
 	if err != nil {
 		return 0, err
 	}
-	if checkpointed {
-		// A renewed lease must not come back on a new leader with its old, shorter time.
-		n.goFunc(func() { n.proposeCheckpoints([]*keelpb.LeaseCheckpoint{{Id: id}}) })
+	return ttls[0], nil
+}
+
+// renewLocalBatch renews leases as the leader. Leadership is confirmed first, by a read index
+// round that starts after the requests arrived, so a deposed or paused leader never
+// acknowledges a keepalive; a lease that does not exist, or is past its deadline, gets TTL 0.
+// A renewed lease that carries a checkpoint must not come back on a new leader with its old,
+// shorter time: the lessor records the clear it owes, and runLeaseCheckpoints proposes it.
+func (n *Node) renewLocalBatch(ctx context.Context, ids []int64) ([]int64, error) {
+	if _, err := n.localReadIndex(ctx); err != nil {
+		return nil, err
 	}
-	return ttl, nil
+	ttls := make([]int64, len(ids))
+	for i, id := range ids {
+		ttl, _, err := n.lessor.Renew(id)
+		switch {
+		case errors.Is(err, lease.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			ttls[i] = ttl
+		}
+	}
+	return ttls, nil
 }
 
 // LeaseTimeToLive returns a lease's granted and remaining TTL (remaining -1 when it does not
@@ -189,16 +244,48 @@ func (n *Node) applyLeaseRevoke(index uint64, r *pb.LeaseRevokeRequest) *applyRe
 	return &applyResult{resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: n.store.Rev()}}}
 }
 
+// applyLeaseRevokes applies a batch of expiry revokes (LeaseRevokes): it revokes each listed
+// lease that still exists, in the order given, and deletes its keys (sorted) and its record.
+//
+// Everything happens in this entry's one mvcc write transaction, so every deletion of the
+// batch shares one revision: watchers get them in one response, like the deletions of a
+// txn, and lease TimeToLive answers -1 for all of them from that revision on. One write
+// transaction per raft entry is what keeps a restart safe: mvcc stores the applied raft index
+// with the data of the transaction that carries it, and entries at or below the stored index
+// are skipped after a restart. With a transaction per lease, a backend commit could fall
+// between two of them; after a crash the entry would count as applied with only its first
+// leases revoked, while the other members revoked them all.
+//
+// Leases already gone (revoked by a client, or by an earlier batch of a leader that retried)
+// are skipped: the outcome depends only on replicated state, so every member skips the same
+// ones. The entry carries no time and the FSM reads no clock: expiry is the proposer's
+// decision, taken after confirming its leadership (see runLeaseExpiry).
+func (n *Node) applyLeaseRevokes(index uint64, r *keelpb.LeaseRevokes) *applyResult {
+	w := n.store.Write(index)
+	for _, id := range r.Ids {
+		keys, err := n.lessor.Revoke(id)
+		if err != nil {
+			continue // already gone
+		}
+		for _, k := range keys {
+			w.DeleteRange([]byte(k), nil)
+		}
+		w.DeleteAux(bucketLeases, beAppend(nil, uint64(id)))
+	}
+	n.publish(w.End())
+	return &applyResult{}
+}
+
 func (n *Node) applyLeaseCheckpoints(index uint64, c *keelpb.LeaseCheckpoints) *applyResult {
 	w := n.store.Write(index)
 	defer w.End()
 	for _, cp := range c.Checkpoints {
-		if n.lessor.Checkpoint(cp.Id, cp.RemainingTtl) != nil {
-			continue
+		ttl, err := n.lessor.Checkpoint(cp.Id, cp.RemainingTtl)
+		if err != nil {
+			continue // revoked meanwhile
 		}
-		info, _ := n.lessor.Lookup(cp.Id)
 		w.SetAux(bucketLeases, beAppend(nil, uint64(cp.Id)),
-			mustMarshal(&keelpb.LeaseRecord{Id: cp.Id, Ttl: info.TTL, RemainingTtl: cp.RemainingTtl}))
+			mustMarshal(&keelpb.LeaseRecord{Id: cp.Id, Ttl: ttl, RemainingTtl: cp.RemainingTtl}))
 	}
 	return &applyResult{}
 }
@@ -229,14 +316,15 @@ func (n *Node) rebuildLessor() error {
 			return err
 		}
 		if rec.RemainingTtl > 0 {
-			return n.lessor.Checkpoint(rec.Id, rec.RemainingTtl)
+			_, err := n.lessor.Checkpoint(rec.Id, rec.RemainingTtl)
+			return err
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if len(n.lessor.Leases()) == 0 {
+	if n.lessor.Len() == 0 {
 		// No lease, so no key is attached to one: skip reading every key back (1.3 s of a
 		// restart with a million keys).
 		return nil
@@ -253,75 +341,4 @@ func (n *Node) rebuildLessor() error {
 		}
 	}
 	return nil
-}
-
-// runLeaseExpiry revokes expired leases while this member leads: every 500ms it takes the
-// due leases, confirms leadership, and proposes their revocation.
-func (n *Node) runLeaseExpiry() {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		ids := n.lessor.Expired(1000)
-		if len(ids) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-		if _, err := n.localReadIndex(ctx); err != nil {
-			cancel()
-			continue
-		}
-		for _, id := range ids {
-			_, err := n.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id})
-			if err != nil && !errors.Is(err, lease.ErrNotFound) {
-				n.log.Warn("revoking expired lease failed", "lease_id", id, "error", err)
-			}
-		}
-		cancel()
-	}
-}
-
-// proposeCheckpoints records remaining TTLs through the log.
-func (n *Node) proposeCheckpoints(cps []*keelpb.LeaseCheckpoint) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-	defer cancel()
-	cmd := mustMarshal(&keelpb.Command{Cmd: &keelpb.Command_LeaseCheckpoints{
-		LeaseCheckpoints: &keelpb.LeaseCheckpoints{Checkpoints: cps}}})
-	if _, err := n.propose(ctx, cmd, nil); err != nil {
-		n.log.Debug("lease checkpoint failed", "error", err)
-	}
-}
-
-// runLeaseCheckpoints periodically records the remaining TTL of long leases while leading.
-func (n *Node) runLeaseCheckpoints() {
-	t := time.NewTicker(n.cfg.LeaseCheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		if !n.lessor.Primary() {
-			continue
-		}
-		var cps []*keelpb.LeaseCheckpoint
-		for _, id := range n.lessor.Leases() {
-			info, err := n.lessor.Lookup(id)
-			if err == nil && info.TTL > int64(n.cfg.LeaseCheckpointInterval/time.Second) && info.Remaining < info.TTL {
-				cps = append(cps, &keelpb.LeaseCheckpoint{Id: id, RemainingTtl: max(info.Remaining, 1)})
-			}
-			if len(cps) == 1000 {
-				n.proposeCheckpoints(cps)
-				cps = nil
-			}
-		}
-		if len(cps) > 0 {
-			n.proposeCheckpoints(cps)
-		}
-	}
 }

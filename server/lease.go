@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -45,22 +47,72 @@ func (l *leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest)
 	return resp, nil
 }
 
+// maxKeepAliveBatch bounds the keepalives of one stream renewed together, and the requests
+// queued behind them.
+const maxKeepAliveBatch = 1024
+
 // LeaseKeepAlive renews leases on the leader for each request; an unknown or expired lease
-// gets TTL 0 (not an error), as clientv3 expects.
+// gets TTL 0 (not an error), as clientv3 expects. A receive goroutine queues the requests;
+// this goroutine renews everything that queued while its previous renewals were in flight in
+// one LeaseRenewBatch, so the keepalives of one stream (clientv3 sends all of a client's
+// leases on one) share one leadership confirmation instead of paying one each in turn, and
+// answers them in request order.
 func (l *leaseServer) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	queue := make(chan int64, maxKeepAliveBatch)
+	recvErr := make(chan error, 1)
+	// The receive loop ends when the client's side does, or, blocked in Recv, when this
+	// handler returns and gRPC ends the stream (as Watch's does).
+	go func() {
+		defer close(queue)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case queue <- req.ID:
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	ids := make([]int64, 0, maxKeepAliveBatch)
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		id, ok := <-queue
+		if !ok {
+			err := <-recvErr
+			if errors.Is(err, io.EOF) {
+				return nil // the client closed its side and has every answer, as in etcd
+			}
 			return streamEndError(err)
 		}
-		ctx, cancel := l.s.requestContext(stream.Context())
-		ttl, err := l.s.node.LeaseRenew(ctx, req.ID)
-		cancel()
+		ids = append(ids[:0], id)
+	drain:
+		for len(ids) < maxKeepAliveBatch {
+			select {
+			case id, ok := <-queue:
+				if !ok {
+					break drain // answer these; the next receive sees the end
+				}
+				ids = append(ids, id)
+			default:
+				break drain
+			}
+		}
+		rctx, rcancel := l.s.requestContext(ctx)
+		ttls, err := l.s.node.LeaseRenewBatch(rctx, ids)
+		rcancel()
 		if err != nil {
 			return toGRPCError(err)
 		}
-		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: l.s.header(), ID: req.ID, TTL: ttl}); err != nil {
-			return err
+		for i, id := range ids {
+			if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: l.s.header(), ID: id, TTL: ttls[i]}); err != nil {
+				return err
+			}
 		}
 	}
 }

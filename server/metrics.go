@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, node *raftstore.Node) *metrics {
 		Help: "Keys in the index, deleted ones included until compacted (etcd's name; a gauge)."},
 		func() float64 { return float64(node.Store().Keys()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "keel_lease_active", Help: "Leases granted and not yet revoked or expired."},
-		func() float64 { return float64(len(node.Lessor().Leases())) })
+		func() float64 { return float64(node.Lessor().Len()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "etcd_server_applied_index", Help: "Raft index applied by the FSM."},
 		func() float64 { return float64(node.AppliedIndex()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "etcd_server_term", Help: "Current raft term."},

@@ -74,7 +74,7 @@ func (x ConfChangeRequest_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfChangeRequest_Type.Descriptor instead.
 func (ConfChangeRequest_Type) EnumDescriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{9, 0}
+	return file_keel_proto_rawDescGZIP(), []int{10, 0}
 }
 
 // Command is the payload of one raft log entry. Exactly one field is set. etcd requests are
@@ -94,6 +94,7 @@ type Command struct {
 	//	*Command_LeaseRevoke
 	//	*Command_LeaseCheckpoints
 	//	*Command_Alarm
+	//	*Command_LeaseRevokes
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -226,6 +227,15 @@ func (x *Command) GetAlarm() []byte {
 	return nil
 }
 
+func (x *Command) GetLeaseRevokes() *LeaseRevokes {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_LeaseRevokes); ok {
+			return x.LeaseRevokes
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -281,6 +291,11 @@ type Command_Alarm struct {
 	Alarm []byte `protobuf:"bytes,10,opt,name=alarm,proto3,oneof"`
 }
 
+type Command_LeaseRevokes struct {
+	// Leases the leader found expired, revoked together (see LeaseRevokes).
+	LeaseRevokes *LeaseRevokes `protobuf:"bytes,11,opt,name=lease_revokes,json=leaseRevokes,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Cmd() {}
 
 func (*Command_DeleteRange) isCommand_Cmd() {}
@@ -301,6 +316,57 @@ func (*Command_LeaseCheckpoints) isCommand_Cmd() {}
 
 func (*Command_Alarm) isCommand_Cmd() {}
 
+func (*Command_LeaseRevokes) isCommand_Cmd() {}
+
+// LeaseRevokes revokes many leases in one raft entry: the leader proposes the leases its
+// clock says are expired, after confirming its leadership. Applying it revokes every listed
+// lease that still exists, in the order given, and deletes their keys in one mvcc write
+// transaction, so all of them share one revision; leases already gone (revoked by a client or
+// by an earlier entry) are skipped. It carries no time: members never judge expiry themselves.
+type LeaseRevokes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []int64                `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevokes) Reset() {
+	*x = LeaseRevokes{}
+	mi := &file_keel_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevokes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevokes) ProtoMessage() {}
+
+func (x *LeaseRevokes) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevokes.ProtoReflect.Descriptor instead.
+func (*LeaseRevokes) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LeaseRevokes) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 // LeaseCheckpoints records the remaining TTL (seconds) of some leases; 0 clears one.
 type LeaseCheckpoints struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -311,7 +377,7 @@ type LeaseCheckpoints struct {
 
 func (x *LeaseCheckpoints) Reset() {
 	*x = LeaseCheckpoints{}
-	mi := &file_keel_proto_msgTypes[1]
+	mi := &file_keel_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +389,7 @@ func (x *LeaseCheckpoints) String() string {
 func (*LeaseCheckpoints) ProtoMessage() {}
 
 func (x *LeaseCheckpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[1]
+	mi := &file_keel_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +402,7 @@ func (x *LeaseCheckpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCheckpoints.ProtoReflect.Descriptor instead.
 func (*LeaseCheckpoints) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{1}
+	return file_keel_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LeaseCheckpoints) GetCheckpoints() []*LeaseCheckpoint {
@@ -356,7 +422,7 @@ type LeaseCheckpoint struct {
 
 func (x *LeaseCheckpoint) Reset() {
 	*x = LeaseCheckpoint{}
-	mi := &file_keel_proto_msgTypes[2]
+	mi := &file_keel_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +434,7 @@ func (x *LeaseCheckpoint) String() string {
 func (*LeaseCheckpoint) ProtoMessage() {}
 
 func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[2]
+	mi := &file_keel_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +447,7 @@ func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCheckpoint.ProtoReflect.Descriptor instead.
 func (*LeaseCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{2}
+	return file_keel_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LeaseCheckpoint) GetId() int64 {
@@ -410,7 +476,7 @@ type LeaseRecord struct {
 
 func (x *LeaseRecord) Reset() {
 	*x = LeaseRecord{}
-	mi := &file_keel_proto_msgTypes[3]
+	mi := &file_keel_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +488,7 @@ func (x *LeaseRecord) String() string {
 func (*LeaseRecord) ProtoMessage() {}
 
 func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[3]
+	mi := &file_keel_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +501,7 @@ func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRecord.ProtoReflect.Descriptor instead.
 func (*LeaseRecord) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{3}
+	return file_keel_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LeaseRecord) GetId() int64 {
@@ -469,7 +535,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_keel_proto_msgTypes[4]
+	mi := &file_keel_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +547,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[4]
+	mi := &file_keel_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +560,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{4}
+	return file_keel_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Noop) GetTerm() uint64 {
@@ -517,7 +583,7 @@ type MemberAttributes struct {
 
 func (x *MemberAttributes) Reset() {
 	*x = MemberAttributes{}
-	mi := &file_keel_proto_msgTypes[5]
+	mi := &file_keel_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +595,7 @@ func (x *MemberAttributes) String() string {
 func (*MemberAttributes) ProtoMessage() {}
 
 func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[5]
+	mi := &file_keel_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +608,7 @@ func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberAttributes.ProtoReflect.Descriptor instead.
 func (*MemberAttributes) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{5}
+	return file_keel_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MemberAttributes) GetId() uint64 {
@@ -581,7 +647,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +659,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +672,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{6}
+	return file_keel_proto_rawDescGZIP(), []int{7}
 }
 
 type MembersResponse struct {
@@ -619,7 +685,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +697,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +710,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{7}
+	return file_keel_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MembersResponse) GetClusterId() uint64 {
@@ -675,7 +741,7 @@ type PeerMember struct {
 
 func (x *PeerMember) Reset() {
 	*x = PeerMember{}
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +753,7 @@ func (x *PeerMember) String() string {
 func (*PeerMember) ProtoMessage() {}
 
 func (x *PeerMember) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +766,7 @@ func (x *PeerMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerMember.ProtoReflect.Descriptor instead.
 func (*PeerMember) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{8}
+	return file_keel_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PeerMember) GetId() uint64 {
@@ -753,7 +819,7 @@ type ConfChangeRequest struct {
 
 func (x *ConfChangeRequest) Reset() {
 	*x = ConfChangeRequest{}
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +831,7 @@ func (x *ConfChangeRequest) String() string {
 func (*ConfChangeRequest) ProtoMessage() {}
 
 func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +844,7 @@ func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeRequest.ProtoReflect.Descriptor instead.
 func (*ConfChangeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{9}
+	return file_keel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfChangeRequest) GetType() ConfChangeRequest_Type {
@@ -821,7 +887,7 @@ type ConfChangeResponse struct {
 
 func (x *ConfChangeResponse) Reset() {
 	*x = ConfChangeResponse{}
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +899,7 @@ func (x *ConfChangeResponse) String() string {
 func (*ConfChangeResponse) ProtoMessage() {}
 
 func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +912,7 @@ func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeResponse.ProtoReflect.Descriptor instead.
 func (*ConfChangeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{10}
+	return file_keel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConfChangeResponse) GetError() string {
@@ -872,7 +938,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +950,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +963,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{11}
+	return file_keel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransferLeadershipRequest) GetTarget() uint64 {
@@ -916,7 +982,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +994,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1007,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{12}
+	return file_keel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TransferLeadershipResponse) GetError() string {
@@ -959,7 +1025,7 @@ type ProgressRequest struct {
 
 func (x *ProgressRequest) Reset() {
 	*x = ProgressRequest{}
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1037,7 @@ func (x *ProgressRequest) String() string {
 func (*ProgressRequest) ProtoMessage() {}
 
 func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1050,7 @@ func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
 func (*ProgressRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{13}
+	return file_keel_proto_rawDescGZIP(), []int{14}
 }
 
 type ProgressResponse struct {
@@ -997,7 +1063,7 @@ type ProgressResponse struct {
 
 func (x *ProgressResponse) Reset() {
 	*x = ProgressResponse{}
-	mi := &file_keel_proto_msgTypes[14]
+	mi := &file_keel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1075,7 @@ func (x *ProgressResponse) String() string {
 func (*ProgressResponse) ProtoMessage() {}
 
 func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[14]
+	mi := &file_keel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1088,7 @@ func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressResponse.ProtoReflect.Descriptor instead.
 func (*ProgressResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{14}
+	return file_keel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProgressResponse) GetLastIndex() uint64 {
@@ -1048,7 +1114,7 @@ type LeaseRenewRequest struct {
 
 func (x *LeaseRenewRequest) Reset() {
 	*x = LeaseRenewRequest{}
-	mi := &file_keel_proto_msgTypes[15]
+	mi := &file_keel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1126,7 @@ func (x *LeaseRenewRequest) String() string {
 func (*LeaseRenewRequest) ProtoMessage() {}
 
 func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[15]
+	mi := &file_keel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1139,7 @@ func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewRequest.ProtoReflect.Descriptor instead.
 func (*LeaseRenewRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{15}
+	return file_keel_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeaseRenewRequest) GetId() int64 {
@@ -1094,7 +1160,7 @@ type LeaseRenewResponse struct {
 
 func (x *LeaseRenewResponse) Reset() {
 	*x = LeaseRenewResponse{}
-	mi := &file_keel_proto_msgTypes[16]
+	mi := &file_keel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1172,7 @@ func (x *LeaseRenewResponse) String() string {
 func (*LeaseRenewResponse) ProtoMessage() {}
 
 func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[16]
+	mi := &file_keel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1185,7 @@ func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewResponse.ProtoReflect.Descriptor instead.
 func (*LeaseRenewResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{16}
+	return file_keel_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LeaseRenewResponse) GetTtl() int64 {
@@ -1145,7 +1211,7 @@ type LeaseTimeToLiveRequest struct {
 
 func (x *LeaseTimeToLiveRequest) Reset() {
 	*x = LeaseTimeToLiveRequest{}
-	mi := &file_keel_proto_msgTypes[17]
+	mi := &file_keel_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1223,7 @@ func (x *LeaseTimeToLiveRequest) String() string {
 func (*LeaseTimeToLiveRequest) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[17]
+	mi := &file_keel_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1236,7 @@ func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{17}
+	return file_keel_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaseTimeToLiveRequest) GetId() int64 {
@@ -1192,7 +1258,7 @@ type LeaseTimeToLiveResponse struct {
 
 func (x *LeaseTimeToLiveResponse) Reset() {
 	*x = LeaseTimeToLiveResponse{}
-	mi := &file_keel_proto_msgTypes[18]
+	mi := &file_keel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1270,7 @@ func (x *LeaseTimeToLiveResponse) String() string {
 func (*LeaseTimeToLiveResponse) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[18]
+	mi := &file_keel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1283,7 @@ func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{18}
+	return file_keel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LeaseTimeToLiveResponse) GetTtl() int64 {
@@ -1251,7 +1317,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keel_proto_msgTypes[19]
+	mi := &file_keel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1329,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[19]
+	mi := &file_keel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1342,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{19}
+	return file_keel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -1300,7 +1366,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keel_proto_msgTypes[20]
+	mi := &file_keel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1378,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[20]
+	mi := &file_keel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1391,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{20}
+	return file_keel_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProposeResponse) GetResponse() []byte {
@@ -1357,7 +1423,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_keel_proto_msgTypes[21]
+	mi := &file_keel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1435,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[21]
+	mi := &file_keel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1448,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{21}
+	return file_keel_proto_rawDescGZIP(), []int{22}
 }
 
 type ReadIndexResponse struct {
@@ -1396,7 +1462,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_keel_proto_msgTypes[22]
+	mi := &file_keel_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1474,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[22]
+	mi := &file_keel_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1487,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{22}
+	return file_keel_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1448,7 +1514,7 @@ type ProposeBatchRequest struct {
 
 func (x *ProposeBatchRequest) Reset() {
 	*x = ProposeBatchRequest{}
-	mi := &file_keel_proto_msgTypes[23]
+	mi := &file_keel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1526,7 @@ func (x *ProposeBatchRequest) String() string {
 func (*ProposeBatchRequest) ProtoMessage() {}
 
 func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[23]
+	mi := &file_keel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1539,7 @@ func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{23}
+	return file_keel_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProposeBatchRequest) GetCommands() [][]byte {
@@ -1493,7 +1559,7 @@ type ProposeBatchResponse struct {
 
 func (x *ProposeBatchResponse) Reset() {
 	*x = ProposeBatchResponse{}
-	mi := &file_keel_proto_msgTypes[24]
+	mi := &file_keel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1571,7 @@ func (x *ProposeBatchResponse) String() string {
 func (*ProposeBatchResponse) ProtoMessage() {}
 
 func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[24]
+	mi := &file_keel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1584,7 @@ func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{24}
+	return file_keel_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProposeBatchResponse) GetResponses() []*ProposeResponse {
@@ -1533,7 +1599,7 @@ var File_keel_proto protoreflect.FileDescriptor
 const file_keel_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"keel.proto\x12\akeel.v1\"\x98\x03\n" +
+	"keel.proto\x12\akeel.v1\"\xd6\x03\n" +
 	"\aCommand\x12\x12\n" +
 	"\x03put\x18\x01 \x01(\fH\x00R\x03put\x12#\n" +
 	"\fdelete_range\x18\x02 \x01(\fH\x00R\vdeleteRange\x12\x12\n" +
@@ -1548,8 +1614,11 @@ const file_keel_proto_rawDesc = "" +
 	"\flease_revoke\x18\b \x01(\fH\x00R\vleaseRevoke\x12H\n" +
 	"\x11lease_checkpoints\x18\t \x01(\v2\x19.keel.v1.LeaseCheckpointsH\x00R\x10leaseCheckpoints\x12\x16\n" +
 	"\x05alarm\x18\n" +
-	" \x01(\fH\x00R\x05alarmB\x05\n" +
-	"\x03cmd\"N\n" +
+	" \x01(\fH\x00R\x05alarm\x12<\n" +
+	"\rlease_revokes\x18\v \x01(\v2\x15.keel.v1.LeaseRevokesH\x00R\fleaseRevokesB\x05\n" +
+	"\x03cmd\" \n" +
+	"\fLeaseRevokes\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x03R\x03ids\"N\n" +
 	"\x10LeaseCheckpoints\x12:\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x18.keel.v1.LeaseCheckpointR\vcheckpoints\"F\n" +
 	"\x0fLeaseCheckpoint\x12\x0e\n" +
@@ -1657,66 +1726,68 @@ func file_keel_proto_rawDescGZIP() []byte {
 }
 
 var file_keel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_keel_proto_goTypes = []any{
 	(ConfChangeRequest_Type)(0),        // 0: keel.v1.ConfChangeRequest.Type
 	(*Command)(nil),                    // 1: keel.v1.Command
-	(*LeaseCheckpoints)(nil),           // 2: keel.v1.LeaseCheckpoints
-	(*LeaseCheckpoint)(nil),            // 3: keel.v1.LeaseCheckpoint
-	(*LeaseRecord)(nil),                // 4: keel.v1.LeaseRecord
-	(*Noop)(nil),                       // 5: keel.v1.Noop
-	(*MemberAttributes)(nil),           // 6: keel.v1.MemberAttributes
-	(*MembersRequest)(nil),             // 7: keel.v1.MembersRequest
-	(*MembersResponse)(nil),            // 8: keel.v1.MembersResponse
-	(*PeerMember)(nil),                 // 9: keel.v1.PeerMember
-	(*ConfChangeRequest)(nil),          // 10: keel.v1.ConfChangeRequest
-	(*ConfChangeResponse)(nil),         // 11: keel.v1.ConfChangeResponse
-	(*TransferLeadershipRequest)(nil),  // 12: keel.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 13: keel.v1.TransferLeadershipResponse
-	(*ProgressRequest)(nil),            // 14: keel.v1.ProgressRequest
-	(*ProgressResponse)(nil),           // 15: keel.v1.ProgressResponse
-	(*LeaseRenewRequest)(nil),          // 16: keel.v1.LeaseRenewRequest
-	(*LeaseRenewResponse)(nil),         // 17: keel.v1.LeaseRenewResponse
-	(*LeaseTimeToLiveRequest)(nil),     // 18: keel.v1.LeaseTimeToLiveRequest
-	(*LeaseTimeToLiveResponse)(nil),    // 19: keel.v1.LeaseTimeToLiveResponse
-	(*ProposeRequest)(nil),             // 20: keel.v1.ProposeRequest
-	(*ProposeResponse)(nil),            // 21: keel.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),           // 22: keel.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),          // 23: keel.v1.ReadIndexResponse
-	(*ProposeBatchRequest)(nil),        // 24: keel.v1.ProposeBatchRequest
-	(*ProposeBatchResponse)(nil),       // 25: keel.v1.ProposeBatchResponse
+	(*LeaseRevokes)(nil),               // 2: keel.v1.LeaseRevokes
+	(*LeaseCheckpoints)(nil),           // 3: keel.v1.LeaseCheckpoints
+	(*LeaseCheckpoint)(nil),            // 4: keel.v1.LeaseCheckpoint
+	(*LeaseRecord)(nil),                // 5: keel.v1.LeaseRecord
+	(*Noop)(nil),                       // 6: keel.v1.Noop
+	(*MemberAttributes)(nil),           // 7: keel.v1.MemberAttributes
+	(*MembersRequest)(nil),             // 8: keel.v1.MembersRequest
+	(*MembersResponse)(nil),            // 9: keel.v1.MembersResponse
+	(*PeerMember)(nil),                 // 10: keel.v1.PeerMember
+	(*ConfChangeRequest)(nil),          // 11: keel.v1.ConfChangeRequest
+	(*ConfChangeResponse)(nil),         // 12: keel.v1.ConfChangeResponse
+	(*TransferLeadershipRequest)(nil),  // 13: keel.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 14: keel.v1.TransferLeadershipResponse
+	(*ProgressRequest)(nil),            // 15: keel.v1.ProgressRequest
+	(*ProgressResponse)(nil),           // 16: keel.v1.ProgressResponse
+	(*LeaseRenewRequest)(nil),          // 17: keel.v1.LeaseRenewRequest
+	(*LeaseRenewResponse)(nil),         // 18: keel.v1.LeaseRenewResponse
+	(*LeaseTimeToLiveRequest)(nil),     // 19: keel.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil),    // 20: keel.v1.LeaseTimeToLiveResponse
+	(*ProposeRequest)(nil),             // 21: keel.v1.ProposeRequest
+	(*ProposeResponse)(nil),            // 22: keel.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),           // 23: keel.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 24: keel.v1.ReadIndexResponse
+	(*ProposeBatchRequest)(nil),        // 25: keel.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),       // 26: keel.v1.ProposeBatchResponse
 }
 var file_keel_proto_depIdxs = []int32{
-	6,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
-	5,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
-	2,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
-	3,  // 3: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
-	9,  // 4: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
-	0,  // 5: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
-	21, // 6: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
-	20, // 7: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
-	24, // 8: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
-	22, // 9: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
-	16, // 10: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
-	18, // 11: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
-	7,  // 12: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
-	10, // 13: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
-	12, // 14: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
-	14, // 15: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
-	21, // 16: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
-	25, // 17: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
-	23, // 18: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
-	17, // 19: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
-	19, // 20: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
-	8,  // 21: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
-	11, // 22: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
-	13, // 23: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
-	15, // 24: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
-	16, // [16:25] is the sub-list for method output_type
-	7,  // [7:16] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	7,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
+	6,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
+	3,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
+	2,  // 3: keel.v1.Command.lease_revokes:type_name -> keel.v1.LeaseRevokes
+	4,  // 4: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
+	10, // 5: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
+	0,  // 6: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
+	22, // 7: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
+	21, // 8: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
+	25, // 9: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
+	23, // 10: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
+	17, // 11: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
+	19, // 12: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
+	8,  // 13: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
+	11, // 14: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
+	13, // 15: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
+	15, // 16: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
+	22, // 17: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
+	26, // 18: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
+	24, // 19: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
+	18, // 20: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
+	20, // 21: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
+	9,  // 22: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
+	12, // 23: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
+	14, // 24: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
+	16, // 25: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
+	17, // [17:26] is the sub-list for method output_type
+	8,  // [8:17] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_keel_proto_init() }
@@ -1735,6 +1806,7 @@ func file_keel_proto_init() {
 		(*Command_LeaseRevoke)(nil),
 		(*Command_LeaseCheckpoints)(nil),
 		(*Command_Alarm)(nil),
+		(*Command_LeaseRevokes)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1742,7 +1814,7 @@ func file_keel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keel_proto_rawDesc), len(file_keel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,14 +12,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// A lease that is no longer kept alive expires no earlier than its TTL after the last keepalive
-// was sent (docs/RELIABILITY.md "Invariants", I5: never early), and not much later than that
-// after the last keepalive response: the leader scans every 500 ms and revokes through raft.
+// A lease that is no longer kept alive expires no earlier than its TTL after the last
+// keepalive was sent (docs/RELIABILITY.md "Invariants", I5: never early), and not much later than that after the
+// last keepalive response: the leader looks every 100 ms and revokes through raft.
 func TestLeaseExpiresOnTimeAfterLastKeepAlive(t *testing.T) {
 	const (
 		ttl = 5 * time.Second
 		// maxDelay is the latest expiry accepted, measured from the last keepalive response:
-		// TTL + the 500 ms expiry scan + one raft round trip, with room for a loaded machine.
+		// TTL + the 100 ms expiry tick + a read index and a raft round trip, with room for a
+		// loaded machine.
 		maxDelay = 7 * time.Second
 		// observeSlack covers the poll interval and one Get on a loaded machine: the end of the
 		// first Get that sees the key gone may lag the deletion by that much.
