@@ -189,7 +189,7 @@ func TestMaintenanceCommands(t *testing.T) {
 	keelctl(t, "snapshot", "restore", snap, "--name", "n1", "--data-dir", dataDir,
 		"--initial-cluster", "n1=http://127.0.0.1:1,n2=http://127.0.0.1:2", "--initial-cluster-token", "tok",
 		"--initial-advertise-peer-urls", "http://127.0.0.1:1")
-	for _, f := range []string{"member/kv.db", "member/raft.db"} {
+	for _, f := range []string{"member/kv.db", "member/wal/wal-meta.db"} {
 		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
 			t.Errorf("restored data dir: %v", err)
 		}
