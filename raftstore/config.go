@@ -79,6 +79,14 @@ type Config struct {
 	// WALSegmentBytes is the size of each raft-wal segment file. Default
 	// DefaultWALSegmentBytes.
 	WALSegmentBytes int
+	// MaxAppendEntries is the most entries the leader puts in one AppendEntries request and
+	// takes from the proposal queue in one batch (hashicorp/raft MaxAppendEntries). Default
+	// DefaultMaxAppendEntries.
+	MaxAppendEntries int
+	// CommitTimeout is how long the leader's replication waits for new entries before it sends
+	// followers the commit index on its own (hashicorp/raft CommitTimeout). Default
+	// DefaultCommitTimeout.
+	CommitTimeout time.Duration
 	// Disk, when set, puts a simulated disk under the member's files (power-loss tests).
 	Disk *Disk
 	// LeaseRevokeBatch is how many expired leases the leader revokes in one raft entry (their
@@ -118,6 +126,12 @@ func (c *Config) applyDefaults() {
 	if c.LeaseCheckpointInterval == 0 {
 		c.LeaseCheckpointInterval = 5 * time.Minute
 	}
+	if c.MaxAppendEntries == 0 {
+		c.MaxAppendEntries = DefaultMaxAppendEntries
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = DefaultCommitTimeout
+	}
 	if c.LogBackend == "" {
 		c.LogBackend = LogBackendWAL
 	}
@@ -134,6 +148,12 @@ func (c *Config) applyDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// Raft tuning defaults (see bench/PERFORMANCE.md for the measurements behind them).
+const (
+	DefaultMaxAppendEntries = 512
+	DefaultCommitTimeout    = 5 * time.Millisecond
+)
 
 // Validate reports every problem with the configuration.
 func (c *Config) Validate() error {
@@ -165,6 +185,12 @@ func (c *Config) Validate() error {
 		if !found {
 			errs = append(errs, fmt.Errorf("raftstore: member %q is not in the initial cluster", c.Name))
 		}
+	}
+	if c.MaxAppendEntries < 0 || c.MaxAppendEntries > 1024 { // hashicorp/raft's limit
+		errs = append(errs, fmt.Errorf("raftstore: max append entries %d is out of range [1, 1024]", c.MaxAppendEntries))
+	}
+	if c.CommitTimeout < 0 {
+		errs = append(errs, fmt.Errorf("raftstore: commit timeout %v is negative", c.CommitTimeout))
 	}
 	if _, err := ParseLogBackend(string(c.LogBackend)); err != nil {
 		errs = append(errs, err)

@@ -69,9 +69,6 @@ type Node struct {
 	removed  chan struct{} // closed once this member is removed from the cluster
 }
 
-// logCacheSize is how many recent raft entries are kept in memory (MaxAppendEntries × 2).
-const logCacheSize = 1024
-
 // Open starts the member described by cfg: it opens (or creates) its data dir, bootstraps a
 // new cluster from cfg.InitialCluster when the data dir is empty and cfg.NewCluster is set,
 // and starts raft. Close releases everything.
@@ -220,11 +217,11 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
 	rc.ElectionTimeout = n.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
-	rc.CommitTimeout = 5 * time.Millisecond
+	rc.CommitTimeout = n.cfg.CommitTimeout
 	rc.SnapshotThreshold = n.cfg.SnapshotCount
 	rc.SnapshotInterval = n.cfg.SnapshotCheckInterval
 	rc.TrailingLogs = n.cfg.SnapshotCatchupEntries
-	rc.MaxAppendEntries = 512
+	rc.MaxAppendEntries = n.cfg.MaxAppendEntries
 	rc.BatchApplyCh = true
 	rc.NoSnapshotRestoreOnStart = true
 	rc.NotifyCh = n.leaderCh
@@ -251,7 +248,7 @@ func (n *Node) startRaft() error {
 	}
 	// Recent entries are kept in memory so that replication and the FSM do not read them back
 	// from the log store.
-	logs, err := raft.NewLogCache(logCacheSize, &timedLogStore{LogStore: n.logStore, observe: observeSeconds(n.metrics.walFsync)})
+	logs, err := raft.NewLogCache(2*n.cfg.MaxAppendEntries, &timedLogStore{LogStore: n.logStore, observe: observeSeconds(n.metrics.walFsync)})
 	if err != nil {
 		return fmt.Errorf("raftstore: log cache: %w", err)
 	}

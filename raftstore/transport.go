@@ -175,15 +175,25 @@ func (l *subListener) close()         { l.once.Do(func() { close(l.done) }) }
 func (l *subListener) Close() error   { l.close(); return nil }
 func (l *subListener) Addr() net.Addr { return l.addr }
 
-// NewNetworkTransport returns raft's TCP transport over the mux.
-func NewNetworkTransport(m *PeerMux, logger *slog.Logger) raft.Transport {
+// DefaultMaxAppendsInFlight is how many AppendEntries requests the leader keeps in flight to
+// one follower (hashicorp/raft's MaxRPCsInFlight; its default is 2).
+const DefaultMaxAppendsInFlight = 2
+
+// NewNetworkTransport returns raft's TCP transport over the mux. maxInFlight is how many
+// AppendEntries requests the leader pipelines to each follower (0: DefaultMaxAppendsInFlight;
+// 1 turns pipelining off).
+func NewNetworkTransport(m *PeerMux, logger *slog.Logger, maxInFlight int) raft.Transport {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if maxInFlight == 0 {
+		maxInFlight = DefaultMaxAppendsInFlight
+	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  m.StreamLayer(),
-		MaxPool: 4,
-		Timeout: 10 * time.Second,
-		Logger:  newHCLog(logger.With("component", "raft-transport")),
+		Stream:          m.StreamLayer(),
+		MaxPool:         4,
+		MaxRPCsInFlight: maxInFlight,
+		Timeout:         10 * time.Second,
+		Logger:          newHCLog(logger.With("component", "raft-transport")),
 	})
 }

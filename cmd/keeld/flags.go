@@ -41,6 +41,9 @@ type options struct {
 	raftLogBackend           string
 	raftLogMigrate           bool
 	raftWALSegmentBytes      int
+	raftMaxAppendEntries     int
+	raftCommitTimeout        time.Duration
+	raftMaxInFlight          int
 	logLevel                 string
 	logFormat                string
 	clientTLS                tlsInfo
@@ -92,6 +95,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"Keel only: copy a data dir's raft-boltdb log (raft.db) into a raft-wal log at start, once; raft.db is kept as raft.db.migrated")
 	fs.IntVar(&o.raftWALSegmentBytes, "raft-wal-segment-bytes", raftstore.DefaultWALSegmentBytes,
 		"Keel only: size of each raft-wal segment file (preallocated); a sealed segment is deleted once a snapshot covers it")
+	fs.IntVar(&o.raftMaxAppendEntries, "raft-max-append-entries", raftstore.DefaultMaxAppendEntries,
+		"Keel only, tuning: most entries per AppendEntries request and per batch of proposals")
+	fs.DurationVar(&o.raftCommitTimeout, "raft-commit-timeout", raftstore.DefaultCommitTimeout,
+		"Keel only, tuning: how soon an idle leader sends followers the commit index")
+	fs.IntVar(&o.raftMaxInFlight, "raft-max-appends-in-flight", raftstore.DefaultMaxAppendsInFlight,
+		"Keel only, tuning: AppendEntries requests the leader pipelines to each follower (1: no pipelining)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	o.clientTLS.register(fs, "", "client")
@@ -149,6 +158,9 @@ func (o *options) validate() error {
 	}
 	if o.raftWALSegmentBytes < 4096 || o.raftWALSegmentBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("--raft-wal-segment-bytes must be between 4096 and 1073741824, got %d", o.raftWALSegmentBytes))
+	}
+	if o.raftMaxInFlight < 1 || o.raftMaxInFlight > 1024 {
+		errs = append(errs, fmt.Errorf("--raft-max-appends-in-flight must be between 1 and 1024, got %d", o.raftMaxInFlight))
 	}
 	if o.initialClusterState != "new" && o.initialClusterState != "existing" {
 		errs = append(errs, fmt.Errorf("--initial-cluster-state must be new or existing, got %q", o.initialClusterState))

@@ -111,7 +111,7 @@ func (c *Cluster) startMember(m *Member) {
 		Name: m.Name, DataDir: m.dir, InitialCluster: c.initial, NewCluster: true, Token: "testcluster",
 		ClientURLs:        []string{"http://" + m.Endpoint},
 		HeartbeatInterval: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-		Transport:  raftstore.NewNetworkTransport(m.mux, nil),
+		Transport:  raftstore.NewNetworkTransport(m.mux, nil, 0),
 		PeerDialer: m.mux.Dialer(),
 		Registerer: m.Registry,
 	}
