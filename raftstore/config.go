@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,12 +236,12 @@ func ClusterID(memberIDs []uint64) uint64 {
 }
 
 // serverID is the raft ServerID of a member ID: its hex form, as etcdctl prints IDs.
-func serverID(id uint64) raft.ServerID { return raft.ServerID(fmt.Sprintf("%x", id)) }
+func serverID(id uint64) raft.ServerID { return raft.ServerID(strconv.FormatUint(id, 16)) }
 
-// parseServerID is the inverse of serverID.
+// parseServerID is the inverse of serverID (0 for an ID that is not hex). It runs for every
+// proposal (the leader's ID), so it avoids fmt.
 func parseServerID(s raft.ServerID) uint64 {
-	var id uint64
-	_, _ = fmt.Sscanf(string(s), "%x", &id)
+	id, _ := strconv.ParseUint(string(s), 16, 64)
 	return id
 }
 

@@ -440,6 +440,10 @@ func (n *Node) leaderReady(term uint64) (bool, uint64, <-chan struct{}) {
 // waitLeader waits until some leader is known, the context ends, or about two election
 // timeouts pass.
 func (n *Node) waitLeader(ctx context.Context) (raft.ServerAddress, uint64, error) {
+	// Every forwarded request asks; the timers are only made when there is no leader.
+	if addr, id := n.raft.LeaderWithID(); id != "" {
+		return addr, parseServerID(id), nil
+	}
 	deadline := time.NewTimer(2 * n.cfg.ElectionTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(n.cfg.HeartbeatInterval / 2)

@@ -118,6 +118,7 @@ func New(cfg Config, node *raftstore.Node) *Server {
 		storeHistory{node.Store()}, 0)
 	s.hub.Advance(node.Subscribe(s.notify, s.hub.Restored))
 	s.grpc = grpc.NewServer(
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
@@ -219,9 +220,16 @@ func ignoreClosed(err error) error {
 	return err
 }
 
+// streamWorkers is how many goroutines each gRPC server keeps to run requests. A request
+// that finds none idle gets a goroutine of its own, as without workers; with them most
+// requests run on a goroutine whose stack has already grown (starting a goroutine per request
+// and growing its stack was 3-4% of a member's CPU under put load).
+const streamWorkers = 128
+
 // NewPeerServer returns the gRPC server for the Peer service on the peer listener.
 func NewPeerServer(node *raftstore.Node) *grpc.Server {
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+	g := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers), grpc.MaxRecvMsgSize(math.MaxInt32),
+		grpc.MaxSendMsgSize(math.MaxInt32))
 	keelpb.RegisterPeerServer(g, node.PeerService())
 	return g
 }

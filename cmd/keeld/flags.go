@@ -44,6 +44,7 @@ type options struct {
 	raftMaxAppendEntries     int
 	raftCommitTimeout        time.Duration
 	raftMaxInFlight          int
+	gcHeadroomBytes          int64
 	logLevel                 string
 	logFormat                string
 	clientTLS                tlsInfo
@@ -101,6 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"Keel only, tuning: how soon an idle leader sends followers the commit index")
 	fs.IntVar(&o.raftMaxInFlight, "raft-max-appends-in-flight", raftstore.DefaultMaxAppendsInFlight,
 		"Keel only, tuning: AppendEntries requests the leader pipelines to each follower (1: no pipelining)")
+	fs.Int64Var(&o.gcHeadroomBytes, "gc-headroom-bytes", 128<<20,
+		"Keel only: let the heap grow by at least this much between Go GCs (GOGC raised for small heaps, never below 100); 0 or a GOGC in the environment turns it off")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	o.clientTLS.register(fs, "", "client")

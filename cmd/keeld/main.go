@@ -47,6 +47,15 @@ func run(args []string, stderr io.Writer) error {
 	log := newLogger(opts, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if _, set := os.LookupEnv("GOGC"); !set && opts.gcHeadroomBytes > 0 {
+		gcCtx, stopGC := context.WithCancel(context.Background())
+		gcDone := make(chan struct{})
+		go func() {
+			defer close(gcDone)
+			newGCTuner(uint64(opts.gcHeadroomBytes)).run(gcCtx, time.Second)
+		}()
+		defer func() { stopGC(); <-gcDone }()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
