@@ -64,9 +64,12 @@ type Node struct {
 
 	leaderCh chan bool
 	stop     chan struct{}
-	wg       sync.WaitGroup
-	closed   atomic.Bool
-	removed  chan struct{} // closed once this member is removed from the cluster
+	// ctx is canceled when stop is closed, for calls that take a context.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	removed chan struct{} // closed once this member is removed from the cluster
 }
 
 // Open starts the member described by cfg: it opens (or creates) its data dir, bootstraps a
@@ -86,6 +89,7 @@ func Open(cfg Config) (*Node, error) {
 		leaderCh: make(chan bool, 16),
 		stop:     make(chan struct{}),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	self, err := cfg.self()
 	if err != nil {
 		return nil, err
@@ -297,6 +301,7 @@ func (n *Node) Close() error {
 		}
 	}
 	close(n.stop)
+	n.cancel()
 	shutdown := n.raft.Shutdown()
 	n.guard.closePipelines() // see guardedTransport
 	err := shutdown.Error()
