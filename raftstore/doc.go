@@ -13,11 +13,17 @@
 // Guarantees:
 //   - Writes go through the raft log. A follower forwards them to the leader over the Peer
 //     gRPC service that shares the peer listener with raft's own traffic (the first byte of a
-//     connection tells them apart).
+//     connection tells them apart), in batches sent by the requests' own goroutines.
 //   - Linearizable reads use a read index: the leader takes its commit index once an entry of
-//     its current term is applied, confirms leadership with one VerifyLeader round shared by all
-//     reads that arrived meanwhile, and the reading member waits until its FSM has applied that
-//     index. LeaderLeaseTimeout is never relied on for read safety.
+//     its current term is applied, confirms leadership with one round of ConfirmTerm calls
+//     to the voters, sent after the index was taken and shared by all reads that arrived
+//     meanwhile (a quorum still in the leader's term proves no newer leader existed), and the
+//     reading member waits until its FSM has applied that index. hashicorp/raft's
+//     VerifyLeader is not used (it may count an answer sent before the check began), nor is
+//     LeaderLeaseTimeout (clocks and pauses break it).
+//   - The leader's replication skips AppendEntries that would tell a follower nothing new
+//     (same term, commit index and log position) for up to 100 ms, so an idle cluster does not
+//     send 400 empty requests a second (pipeline.go).
 //   - The FSM is persistent: mvcc stores the applied raft index in the same backend transaction
 //     as the data, so on restart (NoSnapshotRestoreOnStart) entries at or below it are skipped
 //     instead of re-applied. A raft snapshot is a consistent copy of the mvcc backend.
@@ -64,7 +70,7 @@
 // Keepalives: the leader renews a lease only after a read index round that started after the
 // keepalive arrived, so a deposed or paused leader never acknowledges one; keepalives share
 // that round with each other and with linearizable reads (the read indexer runs one
-// VerifyLeader round for everything that queued while the previous one ran). LeaseRenewBatch
+// confirmation round for everything that queued while the previous one ran). LeaseRenewBatch
 // renews many leases under one round: the server hands it all the requests a keepalive
 // stream queued meanwhile, so the keepalives clientv3 multiplexes on one stream no longer
 // wait for a round each in turn. A follower forwards each renewal to the leader, concurrently,

@@ -292,6 +292,14 @@ func (d directPeer) Progress(ctx context.Context, in *keelpb.ProgressRequest, _ 
 	return s.Progress(ctx, in)
 }
 
+func (d directPeer) ConfirmTerm(ctx context.Context, in *keelpb.ConfirmTermRequest, _ ...grpc.CallOption) (*keelpb.ConfirmTermResponse, error) {
+	s, err := d.server()
+	if err != nil {
+		return nil, err
+	}
+	return s.ConfirmTerm(ctx, in)
+}
+
 func (d directPeer) ProposeBatch(ctx context.Context, in *keelpb.ProposeBatchRequest, _ ...grpc.CallOption) (*keelpb.ProposeBatchResponse, error) {
 	s, err := d.server()
 	if err != nil {

@@ -46,6 +46,11 @@ func (p *peerService) ReadIndex(ctx context.Context, _ *keelpb.ReadIndexRequest)
 	return &keelpb.ReadIndexResponse{Index: idx, Term: p.n.raft.CurrentTerm()}, nil
 }
 
+// ConfirmTerm answers a leader's leadership check with this member's current term.
+func (p *peerService) ConfirmTerm(_ context.Context, _ *keelpb.ConfirmTermRequest) (*keelpb.ConfirmTermResponse, error) {
+	return &keelpb.ConfirmTermResponse{Term: p.n.raft.CurrentTerm()}, nil
+}
+
 // PeerClientFunc returns a Peer client for a member's peer address.
 type PeerClientFunc func(addr string) (keelpb.PeerClient, error)
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	keelpb "github.com/keeldb/keel/api/proto"
 )
 
 // appliedWaiter tracks the FSM's applied index and wakes waiters when it advances.
@@ -72,8 +74,8 @@ func (a *appliedWaiter) wait(ctx context.Context, stop <-chan struct{}, i uint64
 	}
 }
 
-// readIndexer confirms leadership for linearizable reads, one VerifyLeader round for every
-// read that queued while the previous round was in flight.
+// readIndexer confirms leadership for linearizable reads, one confirmation round (confirmTerm)
+// for every read that queued while the previous round was in flight.
 type readIndexer struct {
 	n    *Node
 	reqs chan *readReq
@@ -150,13 +152,94 @@ func (n *Node) confirmLeadership() (uint64, error) {
 		return 0, errNotReady
 	}
 	index := max(n.raft.CommitIndex(), first)
-	if err := n.wait(n.raft.VerifyLeader()); err != nil {
-		if errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, ErrStopped) {
-			return 0, ErrStopped
-		}
-		return 0, ErrLeaderChanged
+	if err := n.confirmTerm(term); err != nil {
+		return 0, err
 	}
 	return index, nil
+}
+
+// errDeposed is a voter's answer from a term newer than the asking leader's.
+var errDeposed = errors.New("raftstore: a voter is in a newer term")
+
+// confirmTerm returns once a quorum of voters, this member included, answered a ConfirmTerm
+// sent after the call began with the leader's term. No leader of a newer term can then have
+// been elected before the call: its election needed a quorum of votes in that newer term,
+// and one voter of that quorum answered with term afterwards, and terms never go back.
+//
+// It replaces hashicorp/raft's VerifyLeader, which counts the answer to any heartbeat or
+// append that arrives after the check was registered, including one sent (and answered)
+// before it: an answer held up across an election would confirm a deposed leader, whose
+// read index would then miss writes the new leader acknowledged. VerifyLeader also waits for
+// raft's leader loop, which is busy writing the log under load.
+//
+// It returns ErrLeaderChanged when a voter is in a newer term or a quorum cannot answer
+// within an election timeout, ErrStopped on shutdown.
+func (n *Node) confirmTerm(term uint64) error {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return ErrLeaderChanged
+	}
+	var others []raft.ServerAddress
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		if s.ID != serverID(n.id) {
+			others = append(others, s.Address)
+		}
+	}
+	need := voters/2 + 1 - 1 // this member's own vote counts
+	if need <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ElectionTimeout)
+	defer cancel() // the answers still on their way are not needed
+	answers := make(chan error, len(others))
+	for _, addr := range others {
+		go func() { answers <- n.askTerm(ctx, string(addr), term) }()
+	}
+	yes, no := 0, 0
+	for range others {
+		var err error
+		select {
+		case err = <-answers:
+		case <-n.stop:
+			return ErrStopped
+		}
+		switch {
+		case err == nil:
+			if yes++; yes >= need {
+				return nil
+			}
+		case errors.Is(err, errDeposed):
+			return ErrLeaderChanged
+		default:
+			if no++; no > len(others)-need {
+				return ErrLeaderChanged
+			}
+		}
+	}
+	return ErrLeaderChanged
+}
+
+// askTerm asks the voter at addr for its term: nil if it is term, errDeposed if newer.
+func (n *Node) askTerm(ctx context.Context, addr string, term uint64) error {
+	pc, err := n.peers.client(addr)
+	if err != nil {
+		return err
+	}
+	resp, err := pc.ConfirmTerm(ctx, &keelpb.ConfirmTermRequest{Term: term})
+	switch {
+	case err != nil:
+		return err
+	case resp.Term > term:
+		return errDeposed
+	case resp.Term < term:
+		return errors.New("raftstore: the voter has not reached the leader's term yet")
+	}
+	return nil
 }
 
 // ReadIndex returns an index such that every write acknowledged before the call is at or

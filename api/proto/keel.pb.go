@@ -74,7 +74,7 @@ func (x ConfChangeRequest_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfChangeRequest_Type.Descriptor instead.
 func (ConfChangeRequest_Type) EnumDescriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{10, 0}
+	return file_keel_proto_rawDescGZIP(), []int{12, 0}
 }
 
 // Command is the payload of one raft log entry. Exactly one field is set. etcd requests are
@@ -639,6 +639,96 @@ func (x *MemberAttributes) GetPeerUrls() []string {
 	return nil
 }
 
+type ConfirmTermRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The asking leader's term.
+	Term          uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTermRequest) Reset() {
+	*x = ConfirmTermRequest{}
+	mi := &file_keel_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTermRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTermRequest) ProtoMessage() {}
+
+func (x *ConfirmTermRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTermRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmTermRequest) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ConfirmTermRequest) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+type ConfirmTermResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering member's current term.
+	Term          uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTermResponse) Reset() {
+	*x = ConfirmTermResponse{}
+	mi := &file_keel_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTermResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTermResponse) ProtoMessage() {}
+
+func (x *ConfirmTermResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTermResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmTermResponse) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ConfirmTermResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 type MembersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -647,7 +737,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +749,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +762,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{7}
+	return file_keel_proto_rawDescGZIP(), []int{9}
 }
 
 type MembersResponse struct {
@@ -685,7 +775,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +787,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +800,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{8}
+	return file_keel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MembersResponse) GetClusterId() uint64 {
@@ -741,7 +831,7 @@ type PeerMember struct {
 
 func (x *PeerMember) Reset() {
 	*x = PeerMember{}
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +843,7 @@ func (x *PeerMember) String() string {
 func (*PeerMember) ProtoMessage() {}
 
 func (x *PeerMember) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +856,7 @@ func (x *PeerMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerMember.ProtoReflect.Descriptor instead.
 func (*PeerMember) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{9}
+	return file_keel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PeerMember) GetId() uint64 {
@@ -819,7 +909,7 @@ type ConfChangeRequest struct {
 
 func (x *ConfChangeRequest) Reset() {
 	*x = ConfChangeRequest{}
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +921,7 @@ func (x *ConfChangeRequest) String() string {
 func (*ConfChangeRequest) ProtoMessage() {}
 
 func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +934,7 @@ func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeRequest.ProtoReflect.Descriptor instead.
 func (*ConfChangeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{10}
+	return file_keel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConfChangeRequest) GetType() ConfChangeRequest_Type {
@@ -887,7 +977,7 @@ type ConfChangeResponse struct {
 
 func (x *ConfChangeResponse) Reset() {
 	*x = ConfChangeResponse{}
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +989,7 @@ func (x *ConfChangeResponse) String() string {
 func (*ConfChangeResponse) ProtoMessage() {}
 
 func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1002,7 @@ func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeResponse.ProtoReflect.Descriptor instead.
 func (*ConfChangeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{11}
+	return file_keel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConfChangeResponse) GetError() string {
@@ -938,7 +1028,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1040,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1053,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{12}
+	return file_keel_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TransferLeadershipRequest) GetTarget() uint64 {
@@ -982,7 +1072,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1084,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1097,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{13}
+	return file_keel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TransferLeadershipResponse) GetError() string {
@@ -1025,7 +1115,7 @@ type ProgressRequest struct {
 
 func (x *ProgressRequest) Reset() {
 	*x = ProgressRequest{}
-	mi := &file_keel_proto_msgTypes[14]
+	mi := &file_keel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1127,7 @@ func (x *ProgressRequest) String() string {
 func (*ProgressRequest) ProtoMessage() {}
 
 func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[14]
+	mi := &file_keel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1140,7 @@ func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
 func (*ProgressRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{14}
+	return file_keel_proto_rawDescGZIP(), []int{16}
 }
 
 type ProgressResponse struct {
@@ -1063,7 +1153,7 @@ type ProgressResponse struct {
 
 func (x *ProgressResponse) Reset() {
 	*x = ProgressResponse{}
-	mi := &file_keel_proto_msgTypes[15]
+	mi := &file_keel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1165,7 @@ func (x *ProgressResponse) String() string {
 func (*ProgressResponse) ProtoMessage() {}
 
 func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[15]
+	mi := &file_keel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1178,7 @@ func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressResponse.ProtoReflect.Descriptor instead.
 func (*ProgressResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{15}
+	return file_keel_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ProgressResponse) GetLastIndex() uint64 {
@@ -1114,7 +1204,7 @@ type LeaseRenewRequest struct {
 
 func (x *LeaseRenewRequest) Reset() {
 	*x = LeaseRenewRequest{}
-	mi := &file_keel_proto_msgTypes[16]
+	mi := &file_keel_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1216,7 @@ func (x *LeaseRenewRequest) String() string {
 func (*LeaseRenewRequest) ProtoMessage() {}
 
 func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[16]
+	mi := &file_keel_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1229,7 @@ func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewRequest.ProtoReflect.Descriptor instead.
 func (*LeaseRenewRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{16}
+	return file_keel_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaseRenewRequest) GetId() int64 {
@@ -1160,7 +1250,7 @@ type LeaseRenewResponse struct {
 
 func (x *LeaseRenewResponse) Reset() {
 	*x = LeaseRenewResponse{}
-	mi := &file_keel_proto_msgTypes[17]
+	mi := &file_keel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1262,7 @@ func (x *LeaseRenewResponse) String() string {
 func (*LeaseRenewResponse) ProtoMessage() {}
 
 func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[17]
+	mi := &file_keel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1275,7 @@ func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewResponse.ProtoReflect.Descriptor instead.
 func (*LeaseRenewResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{17}
+	return file_keel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LeaseRenewResponse) GetTtl() int64 {
@@ -1211,7 +1301,7 @@ type LeaseTimeToLiveRequest struct {
 
 func (x *LeaseTimeToLiveRequest) Reset() {
 	*x = LeaseTimeToLiveRequest{}
-	mi := &file_keel_proto_msgTypes[18]
+	mi := &file_keel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1313,7 @@ func (x *LeaseTimeToLiveRequest) String() string {
 func (*LeaseTimeToLiveRequest) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[18]
+	mi := &file_keel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1326,7 @@ func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{18}
+	return file_keel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LeaseTimeToLiveRequest) GetId() int64 {
@@ -1258,7 +1348,7 @@ type LeaseTimeToLiveResponse struct {
 
 func (x *LeaseTimeToLiveResponse) Reset() {
 	*x = LeaseTimeToLiveResponse{}
-	mi := &file_keel_proto_msgTypes[19]
+	mi := &file_keel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1360,7 @@ func (x *LeaseTimeToLiveResponse) String() string {
 func (*LeaseTimeToLiveResponse) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[19]
+	mi := &file_keel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1373,7 @@ func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{19}
+	return file_keel_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaseTimeToLiveResponse) GetTtl() int64 {
@@ -1317,7 +1407,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keel_proto_msgTypes[20]
+	mi := &file_keel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1419,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[20]
+	mi := &file_keel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1432,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{20}
+	return file_keel_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -1366,7 +1456,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keel_proto_msgTypes[21]
+	mi := &file_keel_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1468,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[21]
+	mi := &file_keel_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1481,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{21}
+	return file_keel_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProposeResponse) GetResponse() []byte {
@@ -1423,7 +1513,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_keel_proto_msgTypes[22]
+	mi := &file_keel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1525,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[22]
+	mi := &file_keel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1538,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{22}
+	return file_keel_proto_rawDescGZIP(), []int{24}
 }
 
 type ReadIndexResponse struct {
@@ -1462,7 +1552,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_keel_proto_msgTypes[23]
+	mi := &file_keel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1564,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[23]
+	mi := &file_keel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1577,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{23}
+	return file_keel_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1514,7 +1604,7 @@ type ProposeBatchRequest struct {
 
 func (x *ProposeBatchRequest) Reset() {
 	*x = ProposeBatchRequest{}
-	mi := &file_keel_proto_msgTypes[24]
+	mi := &file_keel_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1616,7 @@ func (x *ProposeBatchRequest) String() string {
 func (*ProposeBatchRequest) ProtoMessage() {}
 
 func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[24]
+	mi := &file_keel_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1629,7 @@ func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{24}
+	return file_keel_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProposeBatchRequest) GetCommands() [][]byte {
@@ -1559,7 +1649,7 @@ type ProposeBatchResponse struct {
 
 func (x *ProposeBatchResponse) Reset() {
 	*x = ProposeBatchResponse{}
-	mi := &file_keel_proto_msgTypes[25]
+	mi := &file_keel_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1661,7 @@ func (x *ProposeBatchResponse) String() string {
 func (*ProposeBatchResponse) ProtoMessage() {}
 
 func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[25]
+	mi := &file_keel_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1674,7 @@ func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{25}
+	return file_keel_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProposeBatchResponse) GetResponses() []*ProposeResponse {
@@ -1635,7 +1725,11 @@ const file_keel_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vclient_urls\x18\x03 \x03(\tR\n" +
 	"clientUrls\x12\x1b\n" +
-	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"\x10\n" +
+	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"(\n" +
+	"\x12ConfirmTermRequest\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\")\n" +
+	"\x13ConfirmTermResponse\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\"\x10\n" +
 	"\x0eMembersRequest\"_\n" +
 	"\x0fMembersResponse\x12\x1d\n" +
 	"\n" +
@@ -1699,7 +1793,7 @@ const file_keel_proto_rawDesc = "" +
 	"\x13ProposeBatchRequest\x12\x1a\n" +
 	"\bcommands\x18\x01 \x03(\fR\bcommands\"N\n" +
 	"\x14ProposeBatchResponse\x126\n" +
-	"\tresponses\x18\x01 \x03(\v2\x18.keel.v1.ProposeResponseR\tresponses2\x97\x05\n" +
+	"\tresponses\x18\x01 \x03(\v2\x18.keel.v1.ProposeResponseR\tresponses2\xe1\x05\n" +
 	"\x04Peer\x12<\n" +
 	"\aPropose\x12\x17.keel.v1.ProposeRequest\x1a\x18.keel.v1.ProposeResponse\x12K\n" +
 	"\fProposeBatch\x12\x1c.keel.v1.ProposeBatchRequest\x1a\x1d.keel.v1.ProposeBatchResponse\x12B\n" +
@@ -1711,7 +1805,8 @@ const file_keel_proto_rawDesc = "" +
 	"\n" +
 	"ConfChange\x12\x1a.keel.v1.ConfChangeRequest\x1a\x1b.keel.v1.ConfChangeResponse\x12]\n" +
 	"\x12TransferLeadership\x12\".keel.v1.TransferLeadershipRequest\x1a#.keel.v1.TransferLeadershipResponse\x12?\n" +
-	"\bProgress\x12\x18.keel.v1.ProgressRequest\x1a\x19.keel.v1.ProgressResponseB)Z'github.com/keeldb/keel/api/proto;keelpbb\x06proto3"
+	"\bProgress\x12\x18.keel.v1.ProgressRequest\x1a\x19.keel.v1.ProgressResponse\x12H\n" +
+	"\vConfirmTerm\x12\x1b.keel.v1.ConfirmTermRequest\x1a\x1c.keel.v1.ConfirmTermResponseB)Z'github.com/keeldb/keel/api/proto;keelpbb\x06proto3"
 
 var (
 	file_keel_proto_rawDescOnce sync.Once
@@ -1726,7 +1821,7 @@ func file_keel_proto_rawDescGZIP() []byte {
 }
 
 var file_keel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_keel_proto_goTypes = []any{
 	(ConfChangeRequest_Type)(0),        // 0: keel.v1.ConfChangeRequest.Type
 	(*Command)(nil),                    // 1: keel.v1.Command
@@ -1736,25 +1831,27 @@ var file_keel_proto_goTypes = []any{
 	(*LeaseRecord)(nil),                // 5: keel.v1.LeaseRecord
 	(*Noop)(nil),                       // 6: keel.v1.Noop
 	(*MemberAttributes)(nil),           // 7: keel.v1.MemberAttributes
-	(*MembersRequest)(nil),             // 8: keel.v1.MembersRequest
-	(*MembersResponse)(nil),            // 9: keel.v1.MembersResponse
-	(*PeerMember)(nil),                 // 10: keel.v1.PeerMember
-	(*ConfChangeRequest)(nil),          // 11: keel.v1.ConfChangeRequest
-	(*ConfChangeResponse)(nil),         // 12: keel.v1.ConfChangeResponse
-	(*TransferLeadershipRequest)(nil),  // 13: keel.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 14: keel.v1.TransferLeadershipResponse
-	(*ProgressRequest)(nil),            // 15: keel.v1.ProgressRequest
-	(*ProgressResponse)(nil),           // 16: keel.v1.ProgressResponse
-	(*LeaseRenewRequest)(nil),          // 17: keel.v1.LeaseRenewRequest
-	(*LeaseRenewResponse)(nil),         // 18: keel.v1.LeaseRenewResponse
-	(*LeaseTimeToLiveRequest)(nil),     // 19: keel.v1.LeaseTimeToLiveRequest
-	(*LeaseTimeToLiveResponse)(nil),    // 20: keel.v1.LeaseTimeToLiveResponse
-	(*ProposeRequest)(nil),             // 21: keel.v1.ProposeRequest
-	(*ProposeResponse)(nil),            // 22: keel.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),           // 23: keel.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),          // 24: keel.v1.ReadIndexResponse
-	(*ProposeBatchRequest)(nil),        // 25: keel.v1.ProposeBatchRequest
-	(*ProposeBatchResponse)(nil),       // 26: keel.v1.ProposeBatchResponse
+	(*ConfirmTermRequest)(nil),         // 8: keel.v1.ConfirmTermRequest
+	(*ConfirmTermResponse)(nil),        // 9: keel.v1.ConfirmTermResponse
+	(*MembersRequest)(nil),             // 10: keel.v1.MembersRequest
+	(*MembersResponse)(nil),            // 11: keel.v1.MembersResponse
+	(*PeerMember)(nil),                 // 12: keel.v1.PeerMember
+	(*ConfChangeRequest)(nil),          // 13: keel.v1.ConfChangeRequest
+	(*ConfChangeResponse)(nil),         // 14: keel.v1.ConfChangeResponse
+	(*TransferLeadershipRequest)(nil),  // 15: keel.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 16: keel.v1.TransferLeadershipResponse
+	(*ProgressRequest)(nil),            // 17: keel.v1.ProgressRequest
+	(*ProgressResponse)(nil),           // 18: keel.v1.ProgressResponse
+	(*LeaseRenewRequest)(nil),          // 19: keel.v1.LeaseRenewRequest
+	(*LeaseRenewResponse)(nil),         // 20: keel.v1.LeaseRenewResponse
+	(*LeaseTimeToLiveRequest)(nil),     // 21: keel.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil),    // 22: keel.v1.LeaseTimeToLiveResponse
+	(*ProposeRequest)(nil),             // 23: keel.v1.ProposeRequest
+	(*ProposeResponse)(nil),            // 24: keel.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),           // 25: keel.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 26: keel.v1.ReadIndexResponse
+	(*ProposeBatchRequest)(nil),        // 27: keel.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),       // 28: keel.v1.ProposeBatchResponse
 }
 var file_keel_proto_depIdxs = []int32{
 	7,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
@@ -1762,29 +1859,31 @@ var file_keel_proto_depIdxs = []int32{
 	3,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
 	2,  // 3: keel.v1.Command.lease_revokes:type_name -> keel.v1.LeaseRevokes
 	4,  // 4: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
-	10, // 5: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
+	12, // 5: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
 	0,  // 6: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
-	22, // 7: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
-	21, // 8: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
-	25, // 9: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
-	23, // 10: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
-	17, // 11: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
-	19, // 12: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
-	8,  // 13: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
-	11, // 14: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
-	13, // 15: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
-	15, // 16: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
-	22, // 17: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
-	26, // 18: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
-	24, // 19: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
-	18, // 20: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
-	20, // 21: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
-	9,  // 22: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
-	12, // 23: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
-	14, // 24: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
-	16, // 25: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
-	17, // [17:26] is the sub-list for method output_type
-	8,  // [8:17] is the sub-list for method input_type
+	24, // 7: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
+	23, // 8: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
+	27, // 9: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
+	25, // 10: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
+	19, // 11: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
+	21, // 12: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
+	10, // 13: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
+	13, // 14: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
+	15, // 15: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
+	17, // 16: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
+	8,  // 17: keel.v1.Peer.ConfirmTerm:input_type -> keel.v1.ConfirmTermRequest
+	24, // 18: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
+	28, // 19: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
+	26, // 20: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
+	20, // 21: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
+	22, // 22: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
+	11, // 23: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
+	14, // 24: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
+	16, // 25: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
+	18, // 26: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
+	9,  // 27: keel.v1.Peer.ConfirmTerm:output_type -> keel.v1.ConfirmTermResponse
+	18, // [18:28] is the sub-list for method output_type
+	8,  // [8:18] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1814,7 +1913,7 @@ func file_keel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keel_proto_rawDesc), len(file_keel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

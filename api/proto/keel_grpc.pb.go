@@ -32,6 +32,7 @@ const (
 	Peer_ConfChange_FullMethodName         = "/keel.v1.Peer/ConfChange"
 	Peer_TransferLeadership_FullMethodName = "/keel.v1.Peer/TransferLeadership"
 	Peer_Progress_FullMethodName           = "/keel.v1.Peer/Progress"
+	Peer_ConfirmTerm_FullMethodName        = "/keel.v1.Peer/ConfirmTerm"
 )
 
 // PeerClient is the client API for Peer service.
@@ -63,6 +64,10 @@ type PeerClient interface {
 	// Progress reports how far this member's raft log reaches (the leader asks a learner
 	// before promoting it).
 	Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (*ProgressResponse, error)
+	// ConfirmTerm reports this member's current raft term. The leader confirms its leadership
+	// for a read index by asking every voter after it took the index: a quorum still in its
+	// term proves that no newer leader was elected before the question was sent.
+	ConfirmTerm(ctx context.Context, in *ConfirmTermRequest, opts ...grpc.CallOption) (*ConfirmTermResponse, error)
 }
 
 type peerClient struct {
@@ -163,6 +168,16 @@ func (c *peerClient) Progress(ctx context.Context, in *ProgressRequest, opts ...
 	return out, nil
 }
 
+func (c *peerClient) ConfirmTerm(ctx context.Context, in *ConfirmTermRequest, opts ...grpc.CallOption) (*ConfirmTermResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmTermResponse)
+	err := c.cc.Invoke(ctx, Peer_ConfirmTerm_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -192,6 +207,10 @@ type PeerServer interface {
 	// Progress reports how far this member's raft log reaches (the leader asks a learner
 	// before promoting it).
 	Progress(context.Context, *ProgressRequest) (*ProgressResponse, error)
+	// ConfirmTerm reports this member's current raft term. The leader confirms its leadership
+	// for a read index by asking every voter after it took the index: a quorum still in its
+	// term proves that no newer leader was elected before the question was sent.
+	ConfirmTerm(context.Context, *ConfirmTermRequest) (*ConfirmTermResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -228,6 +247,9 @@ func (UnimplementedPeerServer) TransferLeadership(context.Context, *TransferLead
 }
 func (UnimplementedPeerServer) Progress(context.Context, *ProgressRequest) (*ProgressResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Progress not implemented")
+}
+func (UnimplementedPeerServer) ConfirmTerm(context.Context, *ConfirmTermRequest) (*ConfirmTermResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmTerm not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -412,6 +434,24 @@ func _Peer_Progress_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_ConfirmTerm_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmTermRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).ConfirmTerm(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_ConfirmTerm_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).ConfirmTerm(ctx, req.(*ConfirmTermRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -454,6 +494,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Progress",
 			Handler:    _Peer_Progress_Handler,
+		},
+		{
+			MethodName: "ConfirmTerm",
+			Handler:    _Peer_ConfirmTerm_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
