@@ -88,6 +88,13 @@ type Config struct {
 	// followers the commit index on its own (hashicorp/raft CommitTimeout). Default
 	// DefaultCommitTimeout.
 	CommitTimeout time.Duration
+	// CompactionBatchLimit is how many revisions the background compactor deletes from the
+	// backend in one transaction (etcd's --experimental-compaction-batch-limit); 0 means
+	// mvcc's default.
+	CompactionBatchLimit int
+	// CompactionSleepInterval is the compactor's pause between two delete batches (etcd's
+	// --experimental-compaction-sleep-interval); 0 means mvcc's default.
+	CompactionSleepInterval time.Duration
 	// Disk, when set, puts a simulated disk under the member's files (power-loss tests).
 	Disk *Disk
 	// LeaseRevokeBatch is how many expired leases the leader revokes in one raft entry (their

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keeldb/keel/mvcc"
 	"github.com/keeldb/keel/raftstore"
 )
 
@@ -45,6 +46,8 @@ type options struct {
 	raftCommitTimeout        time.Duration
 	raftMaxInFlight          int
 	gcHeadroomBytes          int64
+	compactionBatchLimit     int
+	compactionSleepInterval  time.Duration
 	logLevel                 string
 	logFormat                string
 	clientTLS                tlsInfo
@@ -104,6 +107,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"Keel only, tuning: AppendEntries requests the leader pipelines to each follower (1: no pipelining)")
 	fs.Int64Var(&o.gcHeadroomBytes, "gc-headroom-bytes", 128<<20,
 		"Keel only: let the heap grow by at least this much between Go GCs (GOGC raised for small heaps, never below 100); 0 or a GOGC in the environment turns it off")
+	fs.IntVar(&o.compactionBatchLimit, "experimental-compaction-batch-limit", mvcc.DefaultCompactionBatchRevisions,
+		"revisions deleted from the backend per compaction batch")
+	fs.DurationVar(&o.compactionSleepInterval, "experimental-compaction-sleep-interval", mvcc.DefaultCompactionBatchPause,
+		"pause between two compaction batches")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	o.clientTLS.register(fs, "", "client")
@@ -164,6 +171,9 @@ func (o *options) validate() error {
 	}
 	if o.raftMaxInFlight < 1 || o.raftMaxInFlight > 1024 {
 		errs = append(errs, fmt.Errorf("--raft-max-appends-in-flight must be between 1 and 1024, got %d", o.raftMaxInFlight))
+	}
+	if o.compactionBatchLimit < 1 {
+		errs = append(errs, fmt.Errorf("--experimental-compaction-batch-limit must be positive, got %d", o.compactionBatchLimit))
 	}
 	if o.initialClusterState != "new" && o.initialClusterState != "existing" {
 		errs = append(errs, fmt.Errorf("--initial-cluster-state must be new or existing, got %q", o.initialClusterState))
