@@ -116,9 +116,11 @@ func TestLeaseExpiresOnTimeAfterLastKeepAlive(t *testing.T) {
 type keepAliveLog struct {
 	mu sync.Mutex
 	// guarded by mu
-	last   time.Time
-	count  int
-	closed bool
+	last     time.Time
+	count    int
+	closed   bool
+	closedAt time.Time
+	lastTTL  int64
 }
 
 func (k *keepAliveLog) drain(ch <-chan *clientv3.LeaseKeepAliveResponse) {
@@ -127,19 +129,25 @@ func (k *keepAliveLog) drain(ch <-chan *clientv3.LeaseKeepAliveResponse) {
 		if resp.TTL > 0 {
 			k.last, k.count = time.Now(), k.count+1
 		}
+		k.lastTTL = resp.TTL
 		k.mu.Unlock()
 	}
 	k.mu.Lock()
-	k.closed = true
+	k.closed, k.closedAt = true, time.Now()
 	k.mu.Unlock()
 }
+
+// errKeepAliveClosed is permanent: clientv3 closed the channel, so no later response comes.
+var errKeepAliveClosed = errors.New("keepalive channel closed: the client considers the lease lost")
 
 // after reports nil once a keepalive response arrived after t.
 func (k *keepAliveLog) after(t time.Time) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
-		return errors.New("keepalive channel closed: the client considers the lease lost")
+		// clientv3 closes it on a TTL <= 0 answer or when no answer came for a whole TTL.
+		return fmt.Errorf("%w at %v (last answer TTL %d; last live answer %v, %d in all)", errKeepAliveClosed,
+			k.closedAt.Format(time.StampMilli), k.lastTTL, k.last.Format(time.StampMilli), k.count)
 	}
 	if !k.last.After(t) {
 		return fmt.Errorf("no keepalive response since %v (last %v, %d in all)", t.Format(time.StampMilli),
@@ -151,9 +159,14 @@ func (k *keepAliveLog) after(t time.Time) error {
 // A lease kept alive by the client survives three successive kill -9s of the leader: after
 // each failover the new leader renews it, and its key is still there at the end.
 func TestLeaseKeptAliveSurvivesLeaderKills(t *testing.T) {
-	// ttl is short so that the lease could not coast through a failover on the new leader's
-	// grace period alone (TTL + election timeout): renewals must really work.
-	const ttl = 4
+	// Each round waits for an answer that came after the new leader was elected, so the lease
+	// cannot pass by coasting on the new leader's grace period (TTL + election timeout), and
+	// the three rounds together outlast the TTL many times over. The TTL still leaves the
+	// client room for a failover on a loaded machine: clientv3 gives a lease up when no
+	// answer came for a whole TTL, and a kill -9 of the leader costs up to two election
+	// timeouts (hashicorp/raft randomizes them) plus clientv3's 500 ms before it re-sends on
+	// a new stream.
+	const ttl = 8
 	c := startKeel(t)
 	cli := c.Client(t)
 	ctx := timeout(t, 80*time.Second)
@@ -205,7 +218,13 @@ func TestLeaseKeptAliveSurvivesLeaderKills(t *testing.T) {
 		elected := time.Now()
 		t.Logf("round %d: killed leader m%d, new leader m%d", round, killed, leader)
 		eventually(t, ctx, fmt.Sprintf("round %d: a keepalive renewed by the new leader", round),
-			func(context.Context) error { return kas.after(elected) })
+			func(context.Context) error {
+				err := kas.after(elected)
+				if errors.Is(err, errKeepAliveClosed) {
+					t.Fatalf("round %d (new leader elected %v): %v", round, elected.Format(time.StampMilli), err)
+				}
+				return err
+			})
 		checkAlive(fmt.Sprintf("round %d", round))
 		c.Restart(killed)
 		if err := c.WaitMember(ctx, killed); err != nil {
