@@ -23,7 +23,7 @@
 // failpoint (a sleeping failpoint blocks the others that reach the same name).
 //
 // Each failpoint and where it sits is listed in docs/RELIABILITY.md "Failpoints". Hooks are one
-// line, `failpoint.Inject(failpoint.RaftBeforeAppend)`, so they read as markers.
+// line, `failpoint.Inject(failpoint.RaftBeforeSave)`, so they read as markers.
 //
 // Not here: failpoints that return values into the code (gofail's `return(...)`); every
 // failpoint here only sleeps, panics or prints.

@@ -52,7 +52,7 @@ func TestArmUnknownOrBadTermFails(t *testing.T) {
 	if err := failpoint.Disarm("noSuchFailpoint"); err == nil {
 		t.Error("Disarm(noSuchFailpoint) = nil, want an error")
 	}
-	if err := failpoint.Arm(failpoint.RaftBeforeAppend, "explode(("); err == nil {
+	if err := failpoint.Arm(failpoint.RaftBeforeSave, "explode(("); err == nil {
 		t.Error("Arm with a bad term = nil, want an error")
 	}
 }

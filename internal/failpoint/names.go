@@ -6,10 +6,11 @@ type Name string
 
 // The failpoints, by where they sit.
 const (
-	// RaftBeforeAppend and RaftAfterAppend sit in raftstore's LogStore wrapper around StoreLogs,
-	// before and after the entries are written and synced (leader and follower alike).
-	RaftBeforeAppend Name = "raftBeforeAppend"
-	RaftAfterAppend  Name = "raftAfterAppend"
+	// RaftBeforeSave and RaftAfterSave sit in raftstore's LogStore wrapper around StoreLogs
+	// and StoreLog, before and after entries are written and synced to the raft log, on the
+	// leader and on followers alike (etcd's, around its WAL save).
+	RaftBeforeSave Name = "raftBeforeSave"
+	RaftAfterSave  Name = "raftAfterSave"
 
 	// BackendBeforeCommit and BackendAfterCommit sit in mvcc around the bolt commit of an
 	// applied batch.
@@ -21,15 +22,17 @@ const (
 	RaftBeforeSaveSnap Name = "raftBeforeSaveSnap"
 	RaftAfterSaveSnap  Name = "raftAfterSaveSnap"
 
-	// BeforeRestoreSwap and AfterRestoreSwap sit in raftstore's FSM Restore, once the
-	// snapshot's backend is on disk and before it replaces the live one, and after it has.
+	// BeforeRestoreSwap and AfterRestoreSwap sit in mvcc's Restore (called by raftstore's FSM
+	// Restore), once the snapshot's backend is written and synced beside the live one and
+	// before it replaces it, and after it has.
 	BeforeRestoreSwap Name = "beforeRestoreSwap"
 	AfterRestoreSwap  Name = "afterRestoreSwap"
 
-	// CompactBeforeChunk and CompactAfterChunk sit in mvcc's compactor around each chunk of
-	// deleted revisions.
-	CompactBeforeChunk Name = "compactBeforeChunk"
-	CompactAfterChunk  Name = "compactAfterChunk"
+	// CompactBeforeCommitBatch and CompactAfterCommitBatch sit in mvcc's compactor around the
+	// backend transaction of each batch of deleted revisions (etcd's names; the last batch
+	// also records the compaction as finished).
+	CompactBeforeCommitBatch Name = "compactBeforeCommitBatch"
+	CompactAfterCommitBatch  Name = "compactAfterCommitBatch"
 
 	// DefragBeforeCopy and DefragBeforeRename sit in mvcc's defragmentation, before the live
 	// data is copied into the new file and before the new file replaces the old.
@@ -54,11 +57,11 @@ const (
 // `failpoints` build tag each is registered with gofail at init.
 func All() []Name {
 	return []Name{
-		RaftBeforeAppend, RaftAfterAppend,
+		RaftBeforeSave, RaftAfterSave,
 		BackendBeforeCommit, BackendAfterCommit,
 		RaftBeforeSaveSnap, RaftAfterSaveSnap,
 		BeforeRestoreSwap, AfterRestoreSwap,
-		CompactBeforeChunk, CompactAfterChunk,
+		CompactBeforeCommitBatch, CompactAfterCommitBatch,
 		DefragBeforeCopy, DefragBeforeRename,
 		BeforeLeaseRevoke, AfterLeaseRevoke, BeforeLeaseCheckpoint,
 		BeforeForwardReply,
