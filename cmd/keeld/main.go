@@ -106,6 +106,7 @@ func run(args []string, stderr io.Writer) error {
 		SnapshotCount:           opts.snapshotCount,
 		SnapshotCatchupEntries:  opts.snapshotCatchupEntries,
 		SnapshotCheckInterval:   opts.snapshotCheckInterval,
+		LeaseCheckpointInterval: opts.leaseCheckpointInterval,
 		LogBackend:              raftstore.LogBackend(opts.raftLogBackend),
 		MigrateLog:              opts.raftLogMigrate,
 		WALSegmentBytes:         opts.raftWALSegmentBytes,
