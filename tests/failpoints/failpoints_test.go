@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -32,6 +33,9 @@ type fpCase struct {
 	// traffic returns the step that reaches the failpoint on member target, given a client of
 	// another member (survivor); nil means plain puts through survivor.
 	traffic func(f *fpCluster, target int, survivor *clientv3.Client) func(ctx context.Context)
+	// installSnapshot makes the target (a follower) panic while it installs a snapshot from
+	// the leader (panicAtInstall).
+	installSnapshot bool
 }
 
 func (c fpCase) name() string {
@@ -54,22 +58,15 @@ func run(t *testing.T, f *fpCluster, cases []fpCase) {
 			if tc.traffic != nil {
 				step = tc.traffic(f, target, cli)
 			}
-			if tc.term == "panic" {
+			switch {
+			case tc.installSnapshot:
+				f.panicAtInstall(tc.fp, tc.term, target, lead, cli)
+			case tc.term == "panic":
 				f.arm(target, tc.fp, "panic")
 				f.driveUntilExit(target, tc.fp, step)
 				f.restart(target)
-			} else {
-				f.arm(target, tc.fp, tc.term)
-				ctx := f.ctx()
-				for f.count(target, tc.fp) == "0" {
-					if ctx.Err() != nil {
-						t.Fatalf("%s never fired on m%d", tc.fp, target)
-					}
-					step(ctx)
-				}
-				// The cluster keeps acknowledging writes while the failpoint stalls the member.
-				f.mustPut(cli, 20)
-				f.disarm(target, tc.fp)
+			default:
+				f.stall(tc.fp, tc.term, target, cli, step)
 			}
 			f.converge()
 		})
@@ -77,6 +74,52 @@ func run(t *testing.T, f *fpCluster, cases []fpCase) {
 		if !ok {
 			return // the cluster may be broken: the next cases would only repeat the failure
 		}
+	}
+}
+
+// panicAtInstall makes follower target need a snapshot and panic at fp=term while installing
+// it: target is stopped while survivor takes more writes than the leader keeps log for
+// (snapshotArgs), then started with the failpoint armed from its first instant
+// (GOFAIL_FAILPOINTS), so the leader's InstallSnapshot reaches it. Then, with no writes, the
+// leader is restarted and target after it: the old leader would resend the snapshot it never
+// heard back about, hiding a backend left behind the snapshot, while a new leader probes
+// target's last index (the snapshot's) and sends only the entries after it.
+func (f *fpCluster) panicAtInstall(fp failpoint.Name, term string, target, lead int, survivor *clientv3.Client) {
+	f.t.Helper()
+	f.c.Stop(target)
+	f.mustPut(survivor, 400)
+	f.startEnv[target] = string(fp) + "=" + term
+	f.c.Restart(target)
+	delete(f.startEnv, target)
+	f.driveUntilExit(target, fp, idle)
+	f.c.Restart(lead)
+	if _, err := f.c.WaitLeader(f.ctx()); err != nil {
+		f.t.Fatalf("after restarting the leader m%d: %v", lead, err)
+	}
+	f.restart(target)
+}
+
+// stall arms fp=term (a sleep) on target, drives step until it has fired, checks that writes
+// through survivor are still acknowledged while it fires, and disarms it.
+func (f *fpCluster) stall(fp failpoint.Name, term string, target int, survivor *clientv3.Client, step func(context.Context)) {
+	f.t.Helper()
+	f.arm(target, fp, term)
+	ctx := f.ctx()
+	for f.count(target, fp) == "0" {
+		if ctx.Err() != nil {
+			f.t.Fatalf("%s never fired on m%d", fp, target)
+		}
+		step(ctx)
+	}
+	f.mustPut(survivor, 20)
+	f.disarm(target, fp)
+}
+
+// idle is a step that only waits a little: the case needs no traffic to reach its failpoint.
+func idle(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(20 * time.Millisecond):
 	}
 }
 
@@ -183,11 +226,14 @@ func TestCompactDefragLease(t *testing.T) {
 var snapshotArgs = []string{"--snapshot-count", "100", "--snapshot-catchup-entries", "50",
 	"--snapshot-check-interval", "100ms", "--raft-wal-segment-bytes", "16384"}
 
-// Snapshot persist: a panic while a member writes a snapshot of its own.
-func TestSnapshotPersist(t *testing.T) {
+// Snapshot persist and restore: a panic while a member writes a snapshot of its own, and while
+// a follower installs one from the leader, just before and just after its backend is swapped.
+func TestSnapshotPersistAndRestore(t *testing.T) {
 	run(t, startCluster(t, snapshotArgs...), []fpCase{
 		{fp: failpoint.RaftBeforeSaveSnap, term: "panic", on: leader},
 		{fp: failpoint.RaftAfterSaveSnap, term: "panic", on: follower},
+		{fp: failpoint.BeforeRestoreSwap, term: "panic", on: follower, installSnapshot: true},
+		{fp: failpoint.AfterRestoreSwap, term: "panic", on: follower, installSnapshot: true},
 	})
 }
 

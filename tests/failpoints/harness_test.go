@@ -186,14 +186,18 @@ func (f *fpCluster) driveUntilExit(i int, name failpoint.Name, step func(ctx con
 		f.t.Fatal(err)
 	}
 	b, _ := os.ReadFile(f.c.LogPath(i))
-	since := string(b)
-	// proccluster writes "==== proccluster: <time>: exec ..." at every start.
-	if j := strings.LastIndex(since, ": exec "); j >= 0 {
-		since = since[j:]
-	}
-	if want := "failpoint " + string(name) + ":"; !strings.Contains(since, want) {
+	if want := "failpoint " + string(name) + ":"; !strings.Contains(sinceLastStart(string(b)), want) {
 		f.t.Fatalf("m%d exited (%v) but its log has no %q since its last start", i, exitErr, want)
 	}
+}
+
+// sinceLastStart returns the part of a member log written since its last start (proccluster
+// writes "==== proccluster: <time>: exec ..." at every start).
+func sinceLastStart(log string) string {
+	if j := strings.LastIndex(log, ": exec "); j >= 0 {
+		return log[j:]
+	}
+	return log
 }
 
 // restart starts member i again and waits for the whole cluster to be healthy.
