@@ -191,6 +191,15 @@ func (f *fpCluster) driveUntilExit(i int, name failpoint.Name, step func(ctx con
 	}
 }
 
+// wantLog fails the test unless member i's log has want since its last start.
+func (f *fpCluster) wantLog(i int, want string) {
+	f.t.Helper()
+	b, _ := os.ReadFile(f.c.LogPath(i))
+	if !strings.Contains(sinceLastStart(string(b)), want) {
+		f.t.Fatalf("m%d log has no %q since its last start", i, want)
+	}
+}
+
 // sinceLastStart returns the part of a member log written since its last start (proccluster
 // writes "==== proccluster: <time>: exec ..." at every start).
 func sinceLastStart(log string) string {
