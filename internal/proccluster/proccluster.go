@@ -58,6 +58,11 @@ type Config struct {
 	// peer port. nil advertises the listen URL. It is called again for the new ports when
 	// Start retries.
 	AdvertisePeerURL func(i int, listenURL string) string
+	// MemberEnv, when set, returns extra environment entries ("K=V") for member i, appended
+	// after Env each time the member starts (Start, its retries, Restart); e.g. the
+	// GOFAIL_HTTP address of a keeld built with failpoints (FreePorts picks ports). nil adds
+	// nothing.
+	MemberEnv func(i int) []string
 }
 
 func (cfg Config) withDefaults(t testing.TB) Config {
@@ -184,7 +189,7 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 	}
 	t.Cleanup(func() { c.teardown(t.Failed()) })
 	for _, m := range c.members {
-		if err := m.start(cfg.Binary, cfg.Env); err != nil {
+		if err := m.start(cfg.Binary, c.memberEnv(m.idx)); err != nil {
 			return c, err
 		}
 	}
@@ -197,6 +202,16 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// memberEnv returns the environment entries member i starts with: Config.Env, then
+// Config.MemberEnv(i).
+func (c *Cluster) memberEnv(i int) []string {
+	env := append([]string(nil), c.cfg.Env...)
+	if c.cfg.MemberEnv != nil {
+		env = append(env, c.cfg.MemberEnv(i)...)
+	}
+	return env
 }
 
 // teardown SIGKILLs and reaps every member; it is idempotent. With dumpLogs it prints the tail
@@ -328,7 +343,7 @@ func (c *Cluster) Restart(i int) {
 	if c.members[i].running() {
 		c.Stop(i)
 	}
-	if err := c.members[i].start(c.cfg.Binary, c.cfg.Env); err != nil {
+	if err := c.members[i].start(c.cfg.Binary, c.memberEnv(i)); err != nil {
 		c.t.Fatalf("proccluster: restarting %s: %v", c.members[i].name, err)
 	}
 }
