@@ -83,7 +83,10 @@ func TestSnapshotAndTestOnlyFlags(t *testing.T) {
 
 func TestPeerDialProxyFlag(t *testing.T) {
 	o, err := parseFlags([]string{"--peer-dial-proxy", "127.0.0.1:4000"}, io.Discard)
-	if err != nil || o.peerDialProxy != "127.0.0.1:4000" {
-		t.Fatalf("--peer-dial-proxy: %q, %v", o.peerDialProxy, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.peerDialProxy != "127.0.0.1:4000" {
+		t.Fatalf("--peer-dial-proxy: got %q, want 127.0.0.1:4000", o.peerDialProxy)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/keeldb/keel/internal/netfault"
 )
 
 // AddSlot prepares a new member slot for a member that joins the running cluster (after a
@@ -46,6 +48,10 @@ func (c *Cluster) newMember(i, clientPort, peerPort int) *member {
 	if c.cfg.AdvertisePeerURL != nil {
 		m.advPeerURL = c.cfg.AdvertisePeerURL(i, m.peerURL)
 	}
+	if c.cfg.PeerProxies {
+		m.proxy = c.startPeerProxy(i, peerPort)
+		m.advPeerURL = scheme + "://" + m.proxy.Addr()
+	}
 	m.dataDir = filepath.Join(c.cfg.DataDir, m.name)
 	m.logPath = filepath.Join(c.cfg.LogDir, m.name+".log")
 	return m
@@ -68,7 +74,25 @@ func (c *Cluster) memberArgs(m *member, initial []string, state string) []string
 	if c.cfg.TLS != nil {
 		args = append(args, c.cfg.TLS.args()...)
 	}
+	if m.proxy != nil {
+		args = append(args, "--peer-dial-proxy", m.proxy.DialAddr())
+	}
 	return append(args, c.cfg.ExtraArgs...)
+}
+
+// startPeerProxy starts member i's network fault proxy in front of its peer port. The proxy
+// is closed by t.Cleanup, after the teardown that kills the members (registered later).
+func (c *Cluster) startPeerProxy(i, peerPort int) *netfault.Proxy {
+	c.t.Helper()
+	p, err := netfault.New(netfault.Config{
+		Target: fmt.Sprintf("127.0.0.1:%d", peerPort),
+		Seed:   c.cfg.PeerProxySeed + uint64(i),
+	})
+	if err != nil {
+		c.t.Fatalf("proccluster: peer proxy for m%d: %v", i, err)
+	}
+	c.t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 // WaitExit waits until member i's process exits on its own (e.g. after it was removed from
