@@ -3,6 +3,7 @@ package netfault
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -178,8 +179,11 @@ func (p *Proxy) write(l *link, dir Direction, dst net.Conn, q <-chan chunk) {
 // then relayed with the accepted side as the member's.
 func (p *Proxy) connect(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	// Close must not wait out a silent client's handshake timeout.
+	stop := context.AfterFunc(p.closeCtx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)
+	stop()
 	if err != nil {
 		p.log.Debug("bad connect request", "error", err)
 		_ = c.Close()

@@ -411,7 +411,14 @@ func TestUnreachable(t *testing.T) {
 		t.Fatalf("GET on the dial listener: %s, want 405", resp.Status)
 	}
 
-	c := dial(t, p, viaForward, "")
+	// The proxy accepts, fails to reach the target and resets: the reset may even beat the
+	// dialer's connect.
+	c, err := net.DialTimeout("tcp", p.Addr(), hangGuard)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(hangGuard))
 	expectBroken(t, c)
 }
 
@@ -436,6 +443,29 @@ func TestCloseJoins(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", p.Addr(), hangGuard); err == nil {
 		t.Fatal("the forwarding listener still accepts after Close")
 	}
+}
+
+// Close does not wait for a CONNECT client that never sends its request.
+func TestCloseDuringHandshake(t *testing.T) {
+	e := startEcho(t)
+	p, err := netfault.New(netfault.Config{Target: e.addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", p.DialAddr(), hangGuard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(hangGuard))
+	eventually(t, "the silent connection accepted", func() error {
+		if st := p.Stats(); st.Accepted != 1 {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+	_ = p.Close()
+	expectBroken(t, c)
 }
 
 func TestConfigValidate(t *testing.T) {
