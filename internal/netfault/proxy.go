@@ -114,7 +114,7 @@ func (f fault) String() string {
 type DirStats struct {
 	// ForwardedBytes were written on to the other side.
 	ForwardedBytes int64
-	// BlackholedBytes were discarded by Blackhole (or because their connection was damaged).
+	// BlackholedBytes were discarded by Blackhole.
 	BlackholedBytes int64
 	// DroppedConns are connections Drop reset.
 	DroppedConns int64
@@ -383,17 +383,6 @@ func (p *Proxy) countForwarded(dir Direction, n int) {
 		p.stats.Tx.ForwardedBytes += int64(n)
 	} else {
 		p.stats.Rx.ForwardedBytes += int64(n)
-	}
-}
-
-// countDamaged counts n bytes discarded because their connection was damaged.
-func (p *Proxy) countDamaged(dir Direction, n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if dir == Tx {
-		p.stats.Tx.BlackholedBytes += int64(n)
-	} else {
-		p.stats.Rx.BlackholedBytes += int64(n)
 	}
 }
 
