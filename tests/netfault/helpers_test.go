@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,12 +34,32 @@ const (
 	refusalTimeout = 2 * time.Second
 )
 
-// startCluster starts 3 keeld members, each behind its own peer proxy.
-func startCluster(t *testing.T) *proccluster.Cluster {
+// startCluster starts 3 keeld members, each behind its own peer proxy, with extra flags.
+func startCluster(t *testing.T, extraArgs ...string) *proccluster.Cluster {
 	t.Helper()
 	t.Logf("peer proxy seed %d (replay with -netfault.seed=%d)", *seed, *seed)
 	return proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3,
-		PeerProxies: true, PeerProxySeed: *seed})
+		PeerProxies: true, PeerProxySeed: *seed, ExtraArgs: extraArgs})
+}
+
+// waitLog polls until the log at path has want since the member's last start.
+func waitLog(t *testing.T, ctx context.Context, path, want string) {
+	t.Helper()
+	poll(t, ctx, fmt.Sprintf("%q in %s", want, path), func(context.Context) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		since := string(b)
+		// proccluster writes "==== proccluster: <time>: exec ..." at every start.
+		if i := strings.LastIndex(since, ": exec "); i >= 0 {
+			since = since[i:]
+		}
+		if !strings.Contains(since, want) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 }
 
 func scenarioCtx(t *testing.T) context.Context {

@@ -76,6 +76,28 @@ func TestBlackholedFollower(t *testing.T) {
 	t.Logf("%d writes acknowledged, %d failed; proxy of m%d: %+v", len(acked), fails, cut, c.PeerProxy(cut).Stats())
 }
 
+// A follower blackholed both ways while the others write far past --snapshot-count falls
+// behind the leader's compacted log: after Heal it catches up by installing a snapshot (its
+// log must say so), with every acknowledged write (etcd's BlackholeUntilSnapshot).
+func TestBlackholedFollowerInstallsSnapshot(t *testing.T) {
+	c := startCluster(t, "--snapshot-count", "100", "--snapshot-catchup-entries", "50",
+		"--snapshot-check-interval", "100ms", "--raft-wal-segment-bytes", "16384")
+	ctx := scenarioCtx(t)
+	leader := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
+	cut := others(c, leader)[0]
+	l := startLoad(t, c.Client(t, others(c, cut)...))
+	l.waitMore(t, ctx, 20)
+
+	c.PeerProxy(cut).Blackhole(netfault.Both)
+	l.waitMore(t, ctx, 400)
+	c.HealPeers()
+	waitLog(t, ctx, c.LogPath(cut), `"msg":"restored snapshot"`)
+	l.waitMore(t, ctx, 20)
+	acked, fails := l.result()
+	checkConverged(t, ctx, c, acked)
+	t.Logf("m%d restored a snapshot; %d writes acknowledged, %d failed", cut, len(acked), fails)
+}
+
 // With every member's outgoing peer traffic delayed by 50-100 ms (so a round trip between two
 // members takes 100-200 ms), the cluster keeps serving writes and linearizable reads through
 // every member, and converges after Heal.
