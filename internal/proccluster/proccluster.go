@@ -64,8 +64,8 @@ type Config struct {
 	// network faults (docs/RELIABILITY.md "Network faults"): the member advertises the
 	// proxy's forwarding address as its peer URL and dials its peers through the proxy's
 	// CONNECT listener (keeld --peer-dial-proxy), so all of its peer traffic, both ways,
-	// crosses it. PeerProxy(i) returns it. keeld only (etcd has no --peer-dial-proxy); not
-	// with AdvertisePeerURL.
+	// crosses it. PeerProxy(i) returns it; its fault changes are logged in the member's log.
+	// keeld only (etcd has no --peer-dial-proxy); not with AdvertisePeerURL.
 	PeerProxies bool
 	// PeerProxySeed seeds member i's proxy with PeerProxySeed+i (jitter and drop decisions).
 	PeerProxySeed uint64

@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/netfault"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -301,5 +302,13 @@ func TestPeerProxies(t *testing.T) {
 			t.Errorf("m%d proxy stats %+v: want traffic both ways", i, st)
 		}
 	}
+	c.PeerProxy(0).Delay(netfault.Tx, time.Millisecond, 0)
 	c.HealPeers()
+	log, err := os.ReadFile(c.LogPath(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"msg":"fault set"`) || !strings.Contains(string(log), `"msg":"healed"`) {
+		t.Errorf("m0's log does not record its proxy's fault changes:\n%s", log)
+	}
 }
