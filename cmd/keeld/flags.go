@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -55,6 +56,8 @@ type options struct {
 	peerTLS                  tlsInfo
 	// unsafeLocalLinearizableReads is test-only: see server.Config.UnsafeLocalLinearizableReads.
 	unsafeLocalLinearizableReads bool
+	// peerDialProxy is for fault injection in tests: see raftstore.NewPeerDialer.
+	peerDialProxy string
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
@@ -120,6 +123,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.peerTLS.register(fs, "peer-", "peer")
 	fs.BoolVar(&o.unsafeLocalLinearizableReads, "unsafe-local-linearizable-reads", false,
 		"TEST ONLY, breaks linearizability: serve linearizable reads from local state without a read index")
+	fs.StringVar(&o.peerDialProxy, "peer-dial-proxy", "",
+		"Keel only, for tests and fault injection: open every outgoing peer connection (raft and forwarded requests) "+
+			"through the HTTP CONNECT proxy at this host:port, e.g. internal/netfault's; peer TLS stays end to end")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}
@@ -191,6 +197,11 @@ func (o *options) validate() error {
 	if o.electionTimeout < 5*o.heartbeatInterval {
 		errs = append(errs, fmt.Errorf("--election-timeout[%vms] should be at least 5 times --heartbeat-interval[%vms]",
 			o.electionTimeout, o.heartbeatInterval))
+	}
+	if o.peerDialProxy != "" {
+		if _, _, err := net.SplitHostPort(o.peerDialProxy); err != nil {
+			errs = append(errs, fmt.Errorf("--peer-dial-proxy must be host:port: %w", err))
+		}
 	}
 	errs = append(errs, o.validateTLS())
 	return errors.Join(errs...)

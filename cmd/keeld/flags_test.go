@@ -33,6 +33,7 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{"--listen-client-urls", "127.0.0.1:2379"},
 		{"--heartbeat-interval", "500", "--election-timeout", "1000"},
 		{"--no-such-flag"},
+		{"--peer-dial-proxy", "127.0.0.1"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v: accepted", args)
@@ -77,5 +78,15 @@ func TestSnapshotAndTestOnlyFlags(t *testing.T) {
 	}
 	if !o.unsafeLocalLinearizableReads || o.snapshotCount != 100 || o.snapshotCatchupEntries != 50 || o.snapshotCheckInterval != 100*time.Millisecond {
 		t.Fatalf("options: %+v", o)
+	}
+}
+
+func TestPeerDialProxyFlag(t *testing.T) {
+	o, err := parseFlags([]string{"--peer-dial-proxy", "127.0.0.1:4000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.peerDialProxy != "127.0.0.1:4000" {
+		t.Fatalf("--peer-dial-proxy: got %q, want 127.0.0.1:4000", o.peerDialProxy)
 	}
 }

@@ -91,6 +91,12 @@ func run(args []string, stderr io.Writer) error {
 		peerLn = tls.NewListener(peerLn, tlsCfg.peerServer)
 		peerDial = raftstore.NewTLSPeerDialer(tlsCfg.peerClient)
 	}
+	if opts.peerDialProxy != "" {
+		// Test fault injection: outgoing peer traffic crosses a proxy (docs/RELIABILITY.md
+		// "Network faults"); TLS, if any, still runs end to end over the tunnel.
+		peerDial = raftstore.NewPeerDialer(opts.peerDialProxy, tlsCfg.peerClient)
+		log.Warn("dialing peers through a proxy, for fault injection", "peer_dial_proxy", opts.peerDialProxy)
+	}
 	mux := raftstore.NewPeerMux(peerLn, advAddr, peerDial)
 	go func() { _ = mux.Serve() }()
 	defer mux.Close()

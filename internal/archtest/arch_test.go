@@ -16,13 +16,18 @@ const module = "github.com/keeldb/keel/"
 var forbidden = map[string][]string{
 	"mvcc":      {"raftstore", "server", "apply", "watch", "lease", "github.com/hashicorp/raft", "google.golang.org/grpc"},
 	"apply":     {"raftstore", "server", "github.com/hashicorp/raft", "google.golang.org/grpc/status"},
-	"raftstore": {"server"},
+	"raftstore": {"server", "internal/netfault"},
 	"api/proto": {"mvcc", "apply", "raftstore", "server"},
 	// Failpoints are a leaf every store package may mark its code with.
 	"internal/failpoint": {"mvcc", "apply", "raftstore", "server", "watch", "lease"},
 	// The history checker of tests/chaos and the power-loss test is only a client of the
 	// store (clientv3 and porcupine), so it runs against any cluster, keeld or etcd.
 	"internal/kvhist": {"server", "raftstore", "mvcc", "apply", "watch", "lease", "api/proto", "internal/testcluster", "internal/proccluster", "google.golang.org/grpc"},
+	// The network fault proxy is test infrastructure that only relays bytes: it knows no Keel
+	// package, and the production binary never links it (keeld's --peer-dial-proxy speaks
+	// plain HTTP CONNECT from raftstore).
+	"internal/netfault": {"server", "raftstore", "mvcc", "apply", "watch", "lease", "api/proto", "internal/testcluster", "internal/proccluster", "google.golang.org/grpc"},
+	"cmd/keeld":         {"internal/netfault", "internal/proccluster", "internal/testcluster"},
 	// Inside the orchestrator, arrows point down: labels ← api ← registry ← informer;
 	// workqueue stands alone.
 	"orchestrator/labels":    {"orchestrator/api", "orchestrator/registry", "orchestrator/informer", "orchestrator/workqueue", "go.etcd.io/etcd/client/v3"},

@@ -29,7 +29,14 @@
 // --client-cert-auth and the --peer-* twins), and Status and Client present the same
 // certificate; ClientTLS returns that client configuration for other clients. With
 // Config.AdvertisePeerURL a member can advertise another peer URL than it listens on, e.g. a
-// proxy a test puts in front of its peer port.
+// proxy a test puts in front of its peer port. With Config.PeerProxies the harness does that
+// itself: every member gets an internal/netfault proxy in front of its peer port and dials its
+// peers through the same proxy (keeld's --peer-dial-proxy), and PeerProxy(i) returns it, so a
+// test can blackhole, delay or drop member i's peer traffic in either direction:
+//
+//	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), PeerProxies: true})
+//	c.PeerProxy(leader).Blackhole(netfault.Both) // the leader is partitioned from its peers
+//	c.HealPeers()
 //
 // Guarantees:
 //   - Start returns only when every member answers a Maintenance.Status call and all of them

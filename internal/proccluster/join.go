@@ -3,8 +3,12 @@ package proccluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/keeldb/keel/internal/netfault"
 )
 
 // AddSlot prepares a new member slot for a member that joins the running cluster (after a
@@ -48,6 +52,10 @@ func (c *Cluster) newMember(i, clientPort, peerPort int) *member {
 	}
 	m.dataDir = filepath.Join(c.cfg.DataDir, m.name)
 	m.logPath = filepath.Join(c.cfg.LogDir, m.name+".log")
+	if c.cfg.PeerProxies {
+		m.proxy = c.startPeerProxy(i, peerPort, m.logPath)
+		m.advPeerURL = scheme + "://" + m.proxy.Addr()
+	}
 	return m
 }
 
@@ -68,7 +76,27 @@ func (c *Cluster) memberArgs(m *member, initial []string, state string) []string
 	if c.cfg.TLS != nil {
 		args = append(args, c.cfg.TLS.args()...)
 	}
+	if m.proxy != nil {
+		args = append(args, "--peer-dial-proxy", m.proxy.DialAddr())
+	}
 	return append(args, c.cfg.ExtraArgs...)
+}
+
+// startPeerProxy starts member i's network fault proxy in front of its peer port. Its fault
+// changes go to the member's log, so they show in the member's timeline. The proxy is closed
+// by t.Cleanup, after the teardown that kills the members (registered later).
+func (c *Cluster) startPeerProxy(i, peerPort int, logPath string) *netfault.Proxy {
+	c.t.Helper()
+	p, err := netfault.New(netfault.Config{
+		Target: fmt.Sprintf("127.0.0.1:%d", peerPort),
+		Seed:   c.cfg.PeerProxySeed + uint64(i),
+		Logger: slog.New(slog.NewJSONHandler(appendFile(logPath), nil)),
+	})
+	if err != nil {
+		c.t.Fatalf("proccluster: peer proxy for m%d: %v", i, err)
+	}
+	c.t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 // WaitExit waits until member i's process exits on its own (e.g. after it was removed from
@@ -90,4 +118,22 @@ func (c *Cluster) WaitExit(ctx context.Context, i int) (error, error) {
 	m.wantRunning = false
 	m.mu.Unlock()
 	return p.err, nil
+}
+
+// appendFile is an io.Writer that appends each write to the file at path, opening it every
+// time: the proxy's rare log lines then land in the member's log whatever happened to the
+// file (created late, renamed by a retried Start). O_APPEND keeps each line whole beside the
+// member process's own writes.
+type appendFile string
+
+func (f appendFile) Write(b []byte) (int, error) {
+	fd, err := os.OpenFile(string(f), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fd.Write(b)
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/keeldb/keel/internal/netfault"
 )
 
 // member is one server process slot: fixed name, URLs, data dir and flags, and the process
@@ -23,6 +25,8 @@ type member struct {
 	advPeerURL string
 	logPath    string
 	args       []string
+	// proxy is the member's network fault proxy (Config.PeerProxies); nil without.
+	proxy *netfault.Proxy
 
 	// mu guards the fields below.
 	mu sync.Mutex

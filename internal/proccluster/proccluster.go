@@ -15,6 +15,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/keeldb/keel/internal/netfault"
 )
 
 // Defaults applied by Start to zero Config fields.
@@ -63,6 +65,15 @@ type Config struct {
 	// GOFAIL_HTTP address of a keeld built with failpoints (FreePorts picks ports). nil adds
 	// nothing.
 	MemberEnv func(i int) []string
+	// PeerProxies, when set, puts an internal/netfault proxy in front of every member for
+	// network faults (docs/RELIABILITY.md "Network faults"): the member advertises the
+	// proxy's forwarding address as its peer URL and dials its peers through the proxy's
+	// CONNECT listener (keeld --peer-dial-proxy), so all of its peer traffic, both ways,
+	// crosses it. PeerProxy(i) returns it; its fault changes are logged in the member's log.
+	// keeld only (etcd has no --peer-dial-proxy); not with AdvertisePeerURL.
+	PeerProxies bool
+	// PeerProxySeed seeds member i's proxy with PeerProxySeed+i (jitter and drop decisions).
+	PeerProxySeed uint64
 }
 
 func (cfg Config) withDefaults(t testing.TB) Config {
@@ -103,6 +114,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.TLS != nil {
 		errs = append(errs, cfg.TLS.validate())
+	}
+	if cfg.PeerProxies && cfg.AdvertisePeerURL != nil {
+		errs = append(errs, errors.New("proccluster: Config.PeerProxies and Config.AdvertisePeerURL both set"))
 	}
 	return errors.Join(errs...)
 }
@@ -214,11 +228,16 @@ func (c *Cluster) memberEnv(i int) []string {
 	return env
 }
 
-// teardown SIGKILLs and reaps every member; it is idempotent. With dumpLogs it prints the tail
-// of every member log, once per cluster.
+// teardown SIGKILLs and reaps every member and closes the peer proxies; it is idempotent.
+// With dumpLogs it prints the tail of every member log, once per cluster.
 func (c *Cluster) teardown(dumpLogs bool) {
 	for _, m := range c.members {
 		m.kill()
+	}
+	for _, m := range c.members {
+		if m.proxy != nil {
+			_ = m.proxy.Close()
+		}
 	}
 	if !dumpLogs || c.logsDumped.Swap(true) {
 		return
@@ -260,6 +279,21 @@ func (c *Cluster) PeerURL(i int) string { return c.members[i].peerURL }
 // AdvertisedPeerURL returns member i's advertised peer URL: PeerURL unless
 // Config.AdvertisePeerURL maps it elsewhere.
 func (c *Cluster) AdvertisedPeerURL(i int) string { return c.members[i].advPeerURL }
+
+// PeerProxy returns member i's network fault proxy (Config.PeerProxies), or nil without
+// PeerProxies. Its faults are safe to change from any goroutine; it lives until the test's
+// cleanup, across Kill and Restart of the member.
+func (c *Cluster) PeerProxy(i int) *netfault.Proxy { return c.members[i].proxy }
+
+// HealPeers heals every member's peer proxy (netfault.Proxy.Heal); a no-op without
+// Config.PeerProxies.
+func (c *Cluster) HealPeers() {
+	for _, m := range c.members {
+		if m.proxy != nil {
+			m.proxy.Heal()
+		}
+	}
+}
 
 // ClientTLS returns a copy of the client TLS configuration Status and Client use (Config.TLS's
 // CA and certificate), or nil when the cluster runs plain http.

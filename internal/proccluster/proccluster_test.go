@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/netfault"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -256,6 +257,9 @@ func TestConfigValidate(t *testing.T) {
 		{"TLS files", proccluster.Config{Binary: "/bin/sh", Members: 1,
 			TLS: &proccluster.TLSFiles{CAFile: "/nonexistent/ca.crt", CertFile: "/bin/sh"}},
 			[]string{"TLS.CAFile: stat /nonexistent/ca.crt", "TLS.KeyFile is empty"}},
+		{"two peer URL mappings", proccluster.Config{Binary: "/bin/sh", Members: 1, PeerProxies: true,
+			AdvertisePeerURL: func(_ int, u string) string { return u }},
+			[]string{"PeerProxies and Config.AdvertisePeerURL both set"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,5 +279,36 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With PeerProxies, every member advertises its proxy and dials through it, so each proxy
+// relays traffic both to and from its member.
+func TestPeerProxies(t *testing.T) {
+	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3, PeerProxies: true})
+	ctx := waitCtx(t)
+	cli := c.Client(t)
+	eventually(t, ctx, "a put", func(ctx context.Context) error { return put(ctx, cli, "k", "v") })
+	for i := range c.Size() {
+		p := c.PeerProxy(i)
+		if want := "http://" + p.Addr(); c.AdvertisedPeerURL(i) != want {
+			t.Errorf("m%d advertises %s, want its proxy %s", i, c.AdvertisedPeerURL(i), want)
+		}
+		if !slices.Contains(c.Args(i), p.DialAddr()) {
+			t.Errorf("m%d args %v lack --peer-dial-proxy %s", i, c.Args(i), p.DialAddr())
+		}
+		st := p.Stats()
+		if st.Rx.ForwardedBytes == 0 || st.Tx.ForwardedBytes == 0 {
+			t.Errorf("m%d proxy stats %+v: want traffic both ways", i, st)
+		}
+	}
+	c.PeerProxy(0).Delay(netfault.Tx, time.Millisecond, 0)
+	c.HealPeers()
+	log, err := os.ReadFile(c.LogPath(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"msg":"fault set"`) || !strings.Contains(string(log), `"msg":"healed"`) {
+		t.Errorf("m0's log does not record its proxy's fault changes:\n%s", log)
 	}
 }

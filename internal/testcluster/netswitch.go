@@ -51,9 +51,12 @@ func (s *netSwitch) listener(ln net.Listener) net.Listener {
 	return &switchedListener{Listener: ln, s: s}
 }
 
-// dialer is a PeerDialer whose connections are tracked.
-func (s *netSwitch) dialer() func(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
+// dialer is a PeerDialer whose connections, dialed with base (nil: plain TCP), are tracked.
+func (s *netSwitch) dialer(base func(ctx context.Context, addr string) (net.Conn, error)) func(ctx context.Context, addr string) (net.Conn, error) {
+	if base == nil {
+		var d net.Dialer
+		base = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		s.mu.Lock()
 		off := s.off
@@ -61,7 +64,7 @@ func (s *netSwitch) dialer() func(ctx context.Context, addr string) (net.Conn, e
 		if off {
 			return nil, errIsolated
 		}
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := base(ctx, addr)
 		if err != nil {
 			return nil, err
 		}

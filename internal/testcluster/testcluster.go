@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/keeldb/keel/internal/netfault"
 	"github.com/keeldb/keel/raftstore"
 	"github.com/keeldb/keel/server"
 )
@@ -31,10 +32,13 @@ type Member struct {
 
 	dir     string
 	peerURL string
-	sw      *netSwitch // the member's network cable, new at every start
-	peerLn  net.Listener
-	mux     *raftstore.PeerMux
-	peer    *grpc.Server
+	// proxy is the member's network fault proxy (Options.PeerProxies), nil without; it lives
+	// across restarts.
+	proxy  *netfault.Proxy
+	sw     *netSwitch // the member's network cable, new at every start
+	peerLn net.Listener
+	mux    *raftstore.PeerMux
+	peer   *grpc.Server
 }
 
 // DataDir returns the member's data dir.
@@ -54,6 +58,11 @@ type Options struct {
 	Configure func(i int, cfg *raftstore.Config)
 	// Started, when set, is called after member i started (each start).
 	Started func(i int, m *Member)
+	// PeerProxies puts an internal/netfault proxy in front of every member's peer listener and
+	// routes its outgoing peer dials through the same proxy's CONNECT listener, so that
+	// PeerProxy(i) can delay, drop or blackhole member i's peer traffic, either direction
+	// (docs/RELIABILITY.md "Network faults").
+	PeerProxies bool
 }
 
 // Start starts size members and waits for a leader. Everything is stopped at cleanup.
@@ -72,8 +81,19 @@ func StartWith(t testing.TB, size int, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 		m := &Member{Name: fmt.Sprintf("m%d", i), dir: t.TempDir(), peerLn: ln, peerURL: "http://" + ln.Addr().String()}
+		advertised := m.peerURL
+		if opts.PeerProxies {
+			p, err := netfault.New(netfault.Config{Target: ln.Addr().String(), Seed: uint64(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Registered before c.Close, so it runs after the members stopped.
+			t.Cleanup(func() { _ = p.Close() })
+			m.proxy = p
+			advertised = "http://" + p.Addr()
+		}
 		c.Members = append(c.Members, m)
-		c.initial = append(c.initial, raftstore.Member{Name: m.Name, PeerURLs: []string{m.peerURL}})
+		c.initial = append(c.initial, raftstore.Member{Name: m.Name, PeerURLs: []string{advertised}})
 	}
 	for _, m := range c.Members {
 		c.startMember(m)
@@ -105,7 +125,17 @@ func (c *Cluster) startMember(m *Member) {
 	clientLn = m.sw.listener(clientLn)
 	m.Endpoint = clientLn.Addr().String()
 	m.Registry = prometheus.NewRegistry()
-	m.mux = raftstore.NewPeerMux(m.sw.listener(m.peerLn), nil, m.sw.dialer())
+	var (
+		advertise net.Addr
+		dial      raftstore.PeerDialer
+	)
+	if m.proxy != nil {
+		if advertise, err = net.ResolveTCPAddr("tcp", m.proxy.Addr()); err != nil {
+			c.t.Fatal(err)
+		}
+		dial = raftstore.NewPeerDialer(m.proxy.DialAddr(), nil)
+	}
+	m.mux = raftstore.NewPeerMux(m.sw.listener(m.peerLn), advertise, m.sw.dialer(dial))
 	go func() { _ = m.mux.Serve() }()
 	cfg := raftstore.Config{
 		Name: m.Name, DataDir: m.dir, InitialCluster: c.initial, NewCluster: true, Token: "testcluster",
@@ -163,6 +193,19 @@ func (c *Cluster) Stop(i int) {
 func (c *Cluster) Isolate(i int) {
 	if m := c.Members[i]; m.sw != nil {
 		m.sw.isolate()
+	}
+}
+
+// PeerProxy returns member i's network fault proxy, or nil without Options.PeerProxies. Its
+// faults may be changed from any goroutine.
+func (c *Cluster) PeerProxy(i int) *netfault.Proxy { return c.Members[i].proxy }
+
+// HealPeers heals every member's peer proxy; a no-op without Options.PeerProxies.
+func (c *Cluster) HealPeers() {
+	for _, m := range c.Members {
+		if m.proxy != nil {
+			m.proxy.Heal()
+		}
 	}
 }
 
