@@ -92,7 +92,7 @@ func (f *fpCluster) gofail(i int, method, path, body string) (int, string, error
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req) // a hang guard
 	if err != nil {
 		return 0, "", err
 	}
