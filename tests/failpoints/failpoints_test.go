@@ -199,6 +199,8 @@ func TestLogBackendForwardWatch(t *testing.T) {
 	checkEndpoint(t, f)
 	run(t, f, []fpCase{
 		{fp: failpoint.RaftBeforeSave, term: "panic", on: follower},
+		{fp: failpoint.RaftBeforeSave, term: "panic", on: leader},
+		{fp: failpoint.RaftAfterSave, term: "panic", on: follower},
 		{fp: failpoint.RaftAfterSave, term: "panic", on: leader},
 		{fp: failpoint.BackendBeforeCommit, term: "panic", on: follower},
 		{fp: failpoint.BackendAfterCommit, term: "panic", on: leader},
