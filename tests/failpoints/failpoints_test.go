@@ -153,11 +153,15 @@ func compactTraffic(f *fpCluster, _ int, survivor *clientv3.Client) func(ctx con
 	}
 }
 
-// defragTraffic writes and defragments the target member.
+// defragTraffic defragments the target member and writes. The write comes after, so the
+// loop's next look at the member follows a dying member's exit instead of calling its dead
+// endpoint (which waits for the step's deadline).
 func defragTraffic(f *fpCluster, target int, survivor *clientv3.Client) func(ctx context.Context) {
 	return func(ctx context.Context) {
+		if f.c.Running(target) {
+			_, _ = survivor.Defragment(ctx, f.c.Endpoint(target))
+		}
 		_ = f.put(ctx, survivor)
-		_, _ = survivor.Defragment(ctx, f.c.Endpoint(target))
 	}
 }
 
@@ -195,6 +199,8 @@ func TestLogBackendForwardWatch(t *testing.T) {
 	checkEndpoint(t, f)
 	run(t, f, []fpCase{
 		{fp: failpoint.RaftBeforeSave, term: "panic", on: follower},
+		{fp: failpoint.RaftBeforeSave, term: "panic", on: leader},
+		{fp: failpoint.RaftAfterSave, term: "panic", on: follower},
 		{fp: failpoint.RaftAfterSave, term: "panic", on: leader},
 		{fp: failpoint.BackendBeforeCommit, term: "panic", on: follower},
 		{fp: failpoint.BackendAfterCommit, term: "panic", on: leader},

@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 // hangGuard bounds each wait of a case; it is a hang guard, not a timing check.
 const hangGuard = 60 * time.Second
 
+// stepTimeout bounds one step of traffic, so a step aimed at a member that just died ends.
+const stepTimeout = 5 * time.Second
+
 // fpCluster is a 3-member keeld cluster built with failpoints, with the writes acknowledged
 // on it so far.
 type fpCluster struct {
@@ -92,7 +95,7 @@ func (f *fpCluster) gofail(i int, method, path, body string) (int, string, error
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req) // a hang guard
 	if err != nil {
 		return 0, "", err
 	}
@@ -150,7 +153,7 @@ func (f *fpCluster) roles() (leader int, followers []int) {
 func (f *fpCluster) put(ctx context.Context, cli *clientv3.Client) error {
 	f.seq++
 	k, v := fmt.Sprintf("ack/%06d", f.seq), fmt.Sprintf("v%d", f.seq)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	if _, err := cli.Put(ctx, k, v); err != nil {
 		return err
@@ -179,9 +182,13 @@ func (f *fpCluster) driveUntilExit(i int, name failpoint.Name, step func(ctx con
 		if ctx.Err() != nil {
 			f.t.Fatalf("m%d still running with %s=panic armed after %v of traffic", i, name, hangGuard)
 		}
-		step(ctx)
+		// Each step gets its own bound: the member may already be dead but not yet reaped,
+		// and a call to its endpoint (Defragment) would wait for it until the deadline.
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		step(sctx)
+		cancel()
 	}
-	exitErr, err := f.c.WaitExit(ctx, i)
+	exitErr, err := f.c.WaitExit(f.ctx(), i)
 	if err != nil {
 		f.t.Fatal(err)
 	}
