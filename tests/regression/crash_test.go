@@ -1,0 +1,119 @@
+package regression_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/internal/failpoint"
+)
+
+// TestEtcd14370SingleNodeKeepsAckedWritesOnCrash guards against etcd-io/etcd#14370: a
+// single-member etcd applied and acknowledged an entry before its WAL append was fsynced
+// (with no followers, raft committed it at once), so a crash right there lost an
+// acknowledged write and the revision went down after the restart (168, then 167).
+//
+// Keel's single member must not either: hashicorp/raft's leader stores (raft-wal append and
+// fsync) before it counts itself toward the commit. The test runs four recorded clients on a
+// one-member cluster and panics the member, under that load, before a log append
+// (raftBeforeSave), after one (raftAfterSave) and before the backend commit of applied
+// entries (backendBeforeCommit), restarting it each time. The first term sleeps once before
+// it panics, so a member that acknowledged before the append returned would have time to.
+// It fails if an acknowledged write is missing from the MVCC history or sits at another
+// revision (kvhist.CheckWrites), if a client's header revision goes down after a restart,
+// or if porcupine rejects the history.
+func TestEtcd14370SingleNodeKeepsAckedWritesOnCrash(t *testing.T) {
+	c := start(t, 1)
+	l := c.startLoad("k14370/", 4)
+	l.progress(30)
+	for _, name := range []failpoint.Name{failpoint.RaftBeforeSave, failpoint.RaftAfterSave, failpoint.BackendBeforeCommit} {
+		c.crash(0, name, "1*sleep(50)->panic", nil)
+		l.progress(30)
+	}
+	l.finish()
+}
+
+// TestEtcd17780RevisionNotDecreasingAfterCompactionCrash guards against etcd-io/etcd#17780:
+// when the latest revision was a delete, compacting at it removed its tombstone, the
+// highest revision left in the backend; etcd recomputed its current revision on start from
+// the highest revision it found, so a crash before the compaction was recorded as finished
+// made the revision go backwards and later writes reuse revisions.
+//
+// Keel persists the current revision with each backend commit (mvcc meta), and its compactor
+// deletes in batches (mvcc/compactor.go), the last one also recording the compaction
+// finished. The test uses one member with compaction batches of 20 revisions and, in each
+// round, ends the history with a delete of every key written (tombstones at the latest
+// revision R), compacts at R and panics the member in the compaction: after the only batch
+// (compactAfterCommitBatch with few revisions), after the first of many, and before the
+// first (compactBeforeCommitBatch), then once more with SIGKILL after a compaction finished.
+// After each restart the next write must get revision R+1 exactly and a read at R-1 must
+// still be refused as compacted. A store that recomputed its revision from the backend would
+// answer below R and reuse a revision; one that lost the scheduled compaction would serve the
+// read.
+func TestEtcd17780RevisionNotDecreasingAfterCompactionCrash(t *testing.T) {
+	c := start(t, 1, "--experimental-compaction-batch-limit", "20")
+	rounds := []struct {
+		name   failpoint.Name
+		writes int // puts before the delete: few fit in one batch, many need several
+	}{
+		{failpoint.CompactAfterCommitBatch, 4},
+		{failpoint.CompactAfterCommitBatch, 60},
+		{failpoint.CompactBeforeCommitBatch, 60},
+		{"", 10}, // SIGKILL after the compaction finished
+	}
+	for n, r := range rounds {
+		cli := c.Client(t)
+		ctx := c.ctx()
+		prefix := fmt.Sprintf("k17780/%d/", n)
+		for i := range r.writes {
+			if _, err := cli.Put(ctx, fmt.Sprintf("%s%d", prefix, i%5), fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		del, err := cli.Delete(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev := del.Header.Revision
+		if r.name == "" {
+			if _, err := cli.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
+				t.Fatal(err)
+			}
+			c.Kill(0)
+			c.Restart(0)
+			if err := c.WaitHealthy(c.ctx()); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			compacted := false
+			c.crash(0, r.name, "panic", func(ctx context.Context) {
+				if !compacted {
+					_, err := cli.Compact(ctx, rev)
+					compacted = err == nil
+				}
+			})
+		}
+		cli = c.Client(t)
+		resp, err := cli.Get(ctx, "k17780/none")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision != rev {
+			t.Fatalf("round %d (%s): after the restart a read has revision %d, want %d", n, r.name, resp.Header.Revision, rev)
+		}
+		put, err := cli.Put(ctx, prefix+"after", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if put.Header.Revision != rev+1 {
+			t.Fatalf("round %d (%s): the first write after the restart got revision %d, want %d", n, r.name, put.Header.Revision, rev+1)
+		}
+		if _, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev-1)); !errors.Is(err, rpctypes.ErrCompacted) {
+			t.Fatalf("round %d (%s): a read at %d after compacting at %d returned %v, want %v", n, r.name, rev-1, rev, err, rpctypes.ErrCompacted)
+		}
+	}
+}
