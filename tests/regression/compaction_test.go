@@ -1,0 +1,142 @@
+package regression_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/internal/failpoint"
+)
+
+// TestEtcd18089WatchKeepsDeleteAtCompactionRevision guards against etcd-io/etcd#18089:
+// compacting at a revision that was a delete removed the delete's tombstone, so a watch
+// opened at the compaction revision (allowed: it is not below it) silently skipped the
+// delete event. etcd since keeps a tombstone at the compaction revision (etcd-io/etcd#18274).
+//
+// Keel's compaction keeps, for each key, its newest revision at or below the compaction
+// revision unless it is a tombstone below it (mvcc key_index). The test replays the issue's
+// steps on one member (put, put, put, delete at R, put; compact at R, physically) and
+// watches from R, then again after a SIGKILL and restart, when the index is rebuilt from
+// the backend. It fails if the watch does not start with the delete at R followed by the put.
+func TestEtcd18089WatchKeepsDeleteAtCompactionRevision(t *testing.T) {
+	c := start(t, 1)
+	cli := c.Client(t)
+	ctx := c.ctx()
+	const key = "k18089"
+	for _, v := range []string{"v2", "v3", "v4"} {
+		if _, err := cli.Put(ctx, key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del, err := cli.Delete(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, err := cli.Put(ctx, key, "v6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := del.Header.Revision
+	if _, err := cli.Compact(ctx, r, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("DELETE %s@%d, PUT %s=v6@%d", key, r, key, put.Header.Revision)
+	wantWatch(t, ctx, cli, key, r, put.Header.Revision, want)
+	c.Kill(0)
+	c.Restart(0)
+	if err := c.WaitHealthy(c.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	wantWatch(t, ctx, c.Client(t), key, r, put.Header.Revision, want)
+}
+
+// TestEtcd19179WatchKeepsLoneTombstoneAcrossCompactionCrash guards against
+// etcd-io/etcd#19179: a compaction at a delete's revision C crashed after it had removed the
+// key's older revisions but before it finished; on restart etcd rebuilt its index without
+// the key (its only revision left was the tombstone), the resumed compaction at C therefore
+// did not keep the tombstone, and a watch opened at C missed the delete
+// (etcd-io/etcd#19188).
+//
+// The test uses one member with compaction batches of one revision: five keys are put and
+// then deleted at C in one request, so the first batch removes a put and leaves its key's
+// tombstone alone. It compacts at C, panics the member after that first batch
+// (compactAfterCommitBatch), restarts it (the compaction resumes from the rebuilt index),
+// puts a sentinel and watches the prefix from C. It fails unless the watch returns the five
+// deletes at C and then the sentinel.
+func TestEtcd19179WatchKeepsLoneTombstoneAcrossCompactionCrash(t *testing.T) {
+	c := start(t, 1, "--experimental-compaction-batch-limit", "1")
+	cli := c.Client(t)
+	ctx := c.ctx()
+	const prefix = "k19179/"
+	for i := range 5 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("%s%d", prefix, i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del, err := cli.Delete(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := del.Header.Revision
+	compacted := false
+	c.crash(0, failpoint.CompactAfterCommitBatch, "panic", func(ctx context.Context) {
+		if !compacted {
+			_, err := cli.Compact(ctx, r)
+			compacted = err == nil
+		}
+	})
+	cli = c.Client(t)
+	// A physical compaction at R waits for the resumed pass: R is already scheduled, so the
+	// request itself is refused as compacted, after the wait.
+	_, _ = cli.Compact(ctx, r, clientv3.WithCompactPhysical())
+	sentinel, err := cli.Put(ctx, prefix+"sentinel", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("DELETE %s%d@%d", prefix, i, r))
+	}
+	want = append(want, fmt.Sprintf("PUT %ssentinel=s@%d", prefix, sentinel.Header.Revision))
+	wantWatch(t, ctx, cli, prefix, r, sentinel.Header.Revision, strings.Join(want, ", "), clientv3.WithPrefix())
+}
+
+// wantWatch watches key from revision from until an event at revision until and fails the
+// test unless the events, formatted by formatEvents, are want.
+func wantWatch(t *testing.T, ctx context.Context, cli *clientv3.Client, key string, from, until int64, want string, opts ...clientv3.OpOption) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, hangGuard)
+	defer cancel()
+	var got []*clientv3.Event
+	for resp := range cli.Watch(wctx, key, append(opts, clientv3.WithRev(from))...) {
+		if err := resp.Err(); err != nil {
+			t.Fatalf("watch %s from %d: %v after %s", key, from, err, formatEvents(got))
+		}
+		got = append(got, resp.Events...)
+		if n := len(got); n > 0 && got[n-1].Kv.ModRevision >= until {
+			break
+		}
+	}
+	if s := formatEvents(got); s != want {
+		t.Fatalf("watch %s from %d:\n got %s\nwant %s", key, from, s, want)
+	}
+}
+
+// formatEvents writes events as "PUT k=v@rev, DELETE k@rev".
+func formatEvents(evs []*clientv3.Event) string {
+	var b strings.Builder
+	for i, e := range evs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if e.Type == clientv3.EventTypeDelete {
+			fmt.Fprintf(&b, "DELETE %s@%d", e.Kv.Key, e.Kv.ModRevision)
+		} else {
+			fmt.Fprintf(&b, "PUT %s=%s@%d", e.Kv.Key, e.Kv.Value, e.Kv.ModRevision)
+		}
+	}
+	return b.String()
+}
