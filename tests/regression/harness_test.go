@@ -16,7 +16,6 @@ package regression_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -130,18 +129,36 @@ func (c *cluster) crash(i int, name failpoint.Name, term string, kick func(ctx c
 	}
 }
 
-// wantLog fails the test unless member i's log has want since its last start (proccluster
-// writes ": exec " at every start).
+// wantLog fails the test unless member i's log has want since its last start.
 func (c *cluster) wantLog(i int, want string) {
 	c.t.Helper()
+	if !c.logHas(i, want) {
+		c.t.Fatalf("m%d log has no %q since its last start", i, want)
+	}
+}
+
+// waitLog polls until member i's log has want since its last start.
+func (c *cluster) waitLog(i int, want string) {
+	c.t.Helper()
+	ctx := c.ctx()
+	for !c.logHas(i, want) {
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("m%d log has no %q since its last start", i, want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// logHas reports whether member i's log has want since its last start (proccluster writes
+// ": exec " at every start).
+func (c *cluster) logHas(i int, want string) bool {
 	b, _ := os.ReadFile(c.LogPath(i))
 	log := string(b)
 	if j := strings.LastIndex(log, ": exec "); j >= 0 {
 		log = log[j:]
 	}
-	if !strings.Contains(log, want) {
-		c.t.Fatalf("m%d log has no %q since its last start", i, want)
-	}
+	return strings.Contains(log, want)
 }
 
 // converge polls until every member reports the same revision and HashKV and returns them.
@@ -184,13 +201,13 @@ type load struct {
 	w      *kvhist.Workload
 }
 
-// startLoad starts clients recorded clients, each over every member's endpoint, putting,
-// reading and compare-and-setting keys under prefix.
-func (c *cluster) startLoad(prefix string, clients int) *load {
+// startLoad starts clients recorded clients, each over the endpoints of members (every
+// member if none), putting, reading and compare-and-setting keys under prefix.
+func (c *cluster) startLoad(prefix string, clients int, members ...int) *load {
 	c.t.Helper()
 	clis := make([]*clientv3.Client, clients)
 	for i := range clis {
-		clis[i] = c.Client(c.t)
+		clis[i] = c.Client(c.t, members...)
 	}
 	l := &load{c: c, prefix: prefix, rec: kvhist.NewRecorder()}
 	l.w = kvhist.StartWorkload(l.rec, clis, kvhist.WorkloadConfig{Prefix: prefix, Seed: loadSeed})
@@ -215,8 +232,9 @@ func (l *load) progress(n int) {
 // finish stops the load and checks it: porcupine accepts the history, every acknowledged
 // write is in the MVCC history at its revision and nothing else is, no client saw its header
 // revision go down, and the members converge. The history is read from revision 1, so the
-// load's keys must not have been compacted.
-func (l *load) finish() {
+// load's keys must not have been compacted. It returns that history, which ends with a
+// marker put under the prefix.
+func (l *load) finish() []watchcheck.Event {
 	t := l.c.t
 	t.Helper()
 	l.w.Stop()
@@ -248,6 +266,7 @@ func (l *load) finish() {
 	rev, hash := l.c.converge()
 	t.Logf("%d operations (%d writes, %d unknown), linearizable; converged at revision %d, hashkv %08x",
 		len(h.Ops), len(h.Writes), h.Unknown, rev, hash)
+	return hist
 }
 
 // get reads key linearizably through cli, bounded by stepTimeout.
@@ -256,6 +275,3 @@ func get(ctx context.Context, cli *clientv3.Client, key string, opts ...clientv3
 	defer cancel()
 	return cli.Get(ctx, key, opts...)
 }
-
-// errDone ends a watch collection early.
-var errDone = errors.New("done")
