@@ -9,6 +9,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/internal/failpoint"
+	"github.com/keeldb/keel/internal/netfault"
+	"github.com/keeldb/keel/internal/proccluster"
 	"github.com/keeldb/keel/internal/watchcheck"
 )
 
@@ -165,4 +167,147 @@ func TestEtcd15220ProgressNotifyFollowsEvents(t *testing.T) {
 		t.Fatal("no progress notification received: the check did not run")
 	}
 	t.Logf("%d events, %d progress notifications", len(res.events), len(res.progress))
+}
+
+// TestEtcd15271WatchNotBackInTimeAfterSnapshotInstall guards against etcd-io/etcd#15271: a
+// member cut off from its peers long enough to need the leader's snapshot restored it and
+// resent its watchers events they had already received (a watch "travelling back in time":
+// revisions 335, then 24), breaking the ordered and unique guarantees.
+//
+// Keel's hub, told of a restore (watch.Hub.Restored), moves watchers to catch-up from where
+// they were. The test watches the load's prefix from revision 1 through one follower only,
+// blackholes that follower's peer traffic both ways while the load writes far past
+// --snapshot-count (the leader compacts its raft log behind it), heals, waits for the
+// follower's log to say it restored a snapshot and writes on. The watcher fails on an event
+// below one it already had; at the end its events must be exactly the history's, each once.
+func TestEtcd15271WatchNotBackInTimeAfterSnapshotInstall(t *testing.T) {
+	c := startWith(t, proccluster.Config{Members: 3, PeerProxies: true, ExtraArgs: []string{
+		"--snapshot-count", "100", "--snapshot-catchup-entries", "50",
+		"--snapshot-check-interval", "100ms", "--raft-wal-segment-bytes", "16384"}})
+	const prefix = "k15271/"
+	leader, others := c.roles()
+	cut := others[0]
+	l := c.startLoad(prefix, 4, leader, others[1])
+	l.progress(20)
+	w := startWatcher(t, c.Client(t, cut), prefix, 1, nil)
+	c.PeerProxy(cut).Blackhole(netfault.Both)
+	l.progress(400)
+	c.HealPeers()
+	c.waitLog(cut, `"msg":"restored snapshot"`)
+	l.progress(50)
+	hist := l.finish()
+	res := w.wait(t, hist[len(hist)-1].Rev, hist)
+	t.Logf("m%d restored a snapshot; its watcher received %d events", cut, len(res.events))
+}
+
+// TestEtcd17247NoDuplicateWatchEventsFromWriteBuffer guards against etcd-io/etcd#17247: a
+// change to etcd's caching of transaction read buffers let a reader see a write both in the
+// buffer of uncommitted writes and in the committed backend, and watchers catching up
+// through that read received the event twice.
+//
+// Keel's store has the same shape: readers capture the open and the sealed write buffers
+// (mvcc/buffer.go) and read the backend beside them. The test slows every backend commit
+// (backendBeforeCommit sleeps 30 ms, so a sealed buffer lingers while new writes fill the
+// open one) under load on one member, and starts a watcher from a past revision after every
+// 40 acknowledged writes, so catch-up reads run across commits. Each watcher's events must
+// be exactly the history's from its start, each once (internal/watchcheck fails on a
+// duplicate, a gap or a reordering).
+func TestEtcd17247NoDuplicateWatchEventsFromWriteBuffer(t *testing.T) {
+	c := start(t, 1)
+	const prefix = "k17247/"
+	cli := c.Client(t)
+	l := c.startLoad(prefix, 4)
+	c.arm(0, failpoint.BackendBeforeCommit, "sleep(30)")
+	var ws []*watcher
+	for i := range 6 {
+		l.progress(40)
+		resp, err := get(c.ctx(), cli, prefix+"none")
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := max(1, resp.Header.Revision-int64(20*(i+1)))
+		ws = append(ws, startWatcher(t, cli, prefix, from, nil))
+	}
+	l.progress(40)
+	c.disarm(0, failpoint.BackendBeforeCommit)
+	hist := l.finish()
+	for _, w := range ws {
+		w.wait(t, hist[len(hist)-1].Rev, hist)
+	}
+}
+
+// TestEtcd17529NoWatchEventLostUnderStreamStarvation guards against etcd-io/etcd#17529: when
+// a watch stream's send buffer was full, etcd moved its watchers to the slow ("victim") path,
+// and events of watchers sharing the starved stream were lost.
+//
+// Keel bounds each stream's outbox (256 event responses) and moves its watchers to catch-up
+// when it is full, re-reading the revisions they missed from history. The test opens ten
+// watchers of the load's prefix on one stream (one client), stalls the stream's sends
+// (beforeSendWatchResponse sleeps 500 ms) while the load writes several thousand responses'
+// worth, then lets it drain. Every watcher's events must be exactly the history's from its
+// start, with nothing missing or repeated.
+func TestEtcd17529NoWatchEventLostUnderStreamStarvation(t *testing.T) {
+	c := start(t, 1)
+	const prefix = "k17529/"
+	cli := c.Client(t)
+	l := c.startLoad(prefix, 4)
+	l.progress(20)
+	resp, err := get(c.ctx(), cli, prefix+"none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []*watcher
+	for range 10 {
+		ws = append(ws, startWatcher(t, cli, prefix, resp.Header.Revision+1, nil))
+	}
+	c.arm(0, failpoint.BeforeSendWatchResponse, "sleep(500)")
+	l.progress(300)
+	c.disarm(0, failpoint.BeforeSendWatchResponse)
+	hist := l.finish()
+	for _, w := range ws {
+		w.wait(t, hist[len(hist)-1].Rev, hist)
+	}
+}
+
+// TestEtcd20221FutureWatchGetsNoOldEventsOrProgress guards against etcd-io/etcd#20221: a
+// watch opened at a future revision received progress notifications with revisions below
+// its start; clientv3 then resumed the watch after a reconnect from that lower revision, and
+// the watch returned events older than it had asked for (etcd-io/etcd#20229 skips progress
+// for future watches).
+//
+// Keel sends neither requested nor periodic progress to a watcher whose start is ahead of
+// its member's revision (watch/stream.go RequestProgress, watch/hub.go). The test opens,
+// through one follower only, a watch of the load's prefix 200 revisions ahead, with
+// progress notifications every 50 ms and requested every 20 ms, SIGKILLs and restarts that
+// follower before the load reaches the start revision (clientv3 resumes the watch on the
+// restarted, lagging member) and lets the load pass it. The watcher fails on an event or a
+// progress notification below its start (less one, for progress); its events must be
+// exactly the history's from its start.
+func TestEtcd20221FutureWatchGetsNoOldEventsOrProgress(t *testing.T) {
+	c := start(t, 3, "--experimental-watch-progress-notify-interval", "50ms")
+	const prefix = "k20221/"
+	l := c.startLoad(prefix, 4)
+	l.progress(20)
+	_, others := c.roles()
+	m := others[0]
+	resp, err := get(c.ctx(), c.Client(t), prefix+"none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := resp.Header.Revision + 200
+	wcli := c.Client(t, m)
+	w := startWatcher(t, wcli, prefix, from, func(ctx context.Context) { _ = wcli.RequestProgress(ctx) }, clientv3.WithProgressNotify())
+	l.progress(40)
+	c.Kill(m)
+	c.Restart(m)
+	if err := c.WaitHealthy(c.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	l.progress(300)
+	hist := l.finish()
+	if final := hist[len(hist)-1].Rev; final <= from {
+		t.Fatalf("the load ended at revision %d, not past the watch's start %d", final, from)
+	}
+	res := w.wait(t, hist[len(hist)-1].Rev, hist)
+	t.Logf("watch from %d: %d events, %d progress notifications", from, len(res.events), len(res.progress))
 }
