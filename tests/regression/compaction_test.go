@@ -2,10 +2,13 @@ package regression_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/internal/failpoint"
@@ -139,4 +142,94 @@ func formatEvents(evs []*clientv3.Event) string {
 		}
 	}
 	return b.String()
+}
+
+// TestEtcd18667TxnReadAtCompactedRevisionConsistent guards against etcd-io/etcd#18667: a
+// transaction that wrote and also read at an old revision was applied by each member against
+// its own compaction progress (compaction runs in the background), so the read failed on a
+// member that had already compacted that revision and succeeded on another: the members
+// applied different writes and diverged.
+//
+// Keel raises the compaction revision when the compaction entry is applied, the same on every
+// member, and refuses reads below it whatever the compactor's progress (mvcc/compact.go). The
+// test writes 200 revisions on 3 members, slows one follower's compactor
+// (compactBeforeCommitBatch sleeps 20 ms per batch of 10 revisions) and, while a compaction
+// at 100 revisions back is requested, sends through every member transactions that read one
+// key at revisions around the compaction point and put a marker. It fails if a transaction
+// acknowledged as successful has its marker missing on some member, one refused as compacted
+// has it anywhere, or the members do not converge to one revision and HashKV.
+func TestEtcd18667TxnReadAtCompactedRevisionConsistent(t *testing.T) {
+	c := start(t, 3, "--experimental-compaction-batch-limit", "10")
+	const prefix = "k18667/"
+	cli := c.Client(t)
+	ctx := c.ctx()
+	var last int64
+	for i := range 200 {
+		resp, err := cli.Put(ctx, fmt.Sprintf("%sk%d", prefix, i%10), fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = resp.Header.Revision
+	}
+	_, others := c.roles()
+	c.arm(others[0], failpoint.CompactBeforeCommitBatch, "sleep(20)")
+	at := last - 100
+	const perMember = 20
+	outcomes := make([][]error, c.Size())
+	var wg sync.WaitGroup
+	for m := range c.Size() {
+		mcli := c.Client(t, m)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range perMember {
+				tctx, cancel := context.WithTimeout(ctx, stepTimeout)
+				_, err := mcli.Txn(tctx).Then(
+					clientv3.OpGet(prefix+"k0", clientv3.WithRev(at-perMember/2+int64(j))),
+					clientv3.OpPut(fmt.Sprintf("%stxn/%d/%d", prefix, m, j), "x"),
+				).Commit()
+				cancel()
+				outcomes[m] = append(outcomes[m], err)
+			}
+		}()
+	}
+	_, cerr := cli.Compact(ctx, at)
+	wg.Wait()
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	c.converge()
+	for i := range c.Size() {
+		resp, err := c.Client(t, i).Get(ctx, prefix+"txn/", clientv3.WithPrefix(), clientv3.WithSerializable())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, kv := range resp.Kvs {
+			got[string(kv.Key)] = true
+		}
+		for m, errs := range outcomes {
+			for j, err := range errs {
+				key := fmt.Sprintf("%stxn/%d/%d", prefix, m, j)
+				switch {
+				case err == nil && !got[key]:
+					t.Errorf("m%d lacks %s, whose transaction succeeded", i, key)
+				case errors.Is(err, rpctypes.ErrCompacted) && got[key]:
+					t.Errorf("m%d has %s, whose transaction was refused as compacted", i, key)
+				}
+			}
+		}
+	}
+	var ok, compacted int
+	for _, errs := range outcomes {
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, rpctypes.ErrCompacted):
+				compacted++
+			}
+		}
+	}
+	t.Logf("compaction at %d: %d transactions succeeded, %d refused as compacted", at, ok, compacted)
 }
