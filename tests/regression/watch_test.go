@@ -206,10 +206,12 @@ func TestEtcd15271WatchNotBackInTimeAfterSnapshotInstall(t *testing.T) {
 // through that read received the event twice.
 //
 // Keel's store has the same shape: readers capture the open and the sealed write buffers
-// (mvcc/buffer.go) and read the backend beside them. The test slows every backend commit
-// (backendBeforeCommit sleeps 30 ms, so a sealed buffer lingers while new writes fill the
-// open one) under load on one member, and starts a watcher from a past revision after every
-// 40 acknowledged writes, so catch-up reads run across commits. Each watcher's events must
+// (mvcc/buffer.go) and read the backend beside them, only below the buffered revisions
+// (mvcc/view.go scan). The test holds every sealed buffer after its backend commit
+// (backendAfterCommit sleeps 30 ms, before the store drops the buffer), so readers see the
+// same changes in a buffer and in the backend, under load on one member, and starts a
+// watcher from a past revision after every 40 acknowledged writes, so catch-up reads run in
+// that window. Each watcher's events must
 // be exactly the history's from its start, each once (internal/watchcheck fails on a
 // duplicate, a gap or a reordering).
 func TestEtcd17247NoDuplicateWatchEventsFromWriteBuffer(t *testing.T) {
@@ -217,7 +219,7 @@ func TestEtcd17247NoDuplicateWatchEventsFromWriteBuffer(t *testing.T) {
 	const prefix = "k17247/"
 	cli := c.Client(t)
 	l := c.startLoad(prefix, 4)
-	c.arm(0, failpoint.BackendBeforeCommit, "sleep(30)")
+	c.arm(0, failpoint.BackendAfterCommit, "sleep(30)")
 	var ws []*watcher
 	for i := range 6 {
 		l.progress(40)
@@ -229,7 +231,7 @@ func TestEtcd17247NoDuplicateWatchEventsFromWriteBuffer(t *testing.T) {
 		ws = append(ws, startWatcher(t, cli, prefix, from, nil))
 	}
 	l.progress(40)
-	c.disarm(0, failpoint.BackendBeforeCommit)
+	c.disarm(0, failpoint.BackendAfterCommit)
 	hist := l.finish()
 	for _, w := range ws {
 		w.wait(t, hist[len(hist)-1].Rev, hist)
