@@ -247,6 +247,9 @@ func (l *load) finish() []watchcheck.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Convergence first: on a member that diverged, the history read could wait for a
+	// revision it never reaches.
+	rev, hash := l.c.converge()
 	hist, err := watchcheck.ReadHistory(ctx, cli, l.prefix, 1, resp.Header.Revision)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +266,6 @@ func (l *load) finish() []watchcheck.Event {
 	if res != porcupine.Ok {
 		t.Errorf("porcupine: %v (visualization: %s)", res, vis)
 	}
-	rev, hash := l.c.converge()
 	t.Logf("%d operations (%d writes, %d unknown), linearizable; converged at revision %d, hashkv %08x",
 		len(h.Ops), len(h.Writes), h.Unknown, rev, hash)
 	return hist
