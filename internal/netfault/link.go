@@ -122,6 +122,12 @@ func (p *Proxy) pipe(l *link, dir Direction, dst net.Conn, src io.Reader) {
 			switch {
 			case d.discard:
 				damaged.Store(true)
+				if !p.blackholed(dir) {
+					// Heal came between the decision and the mark, and its reset pass may
+					// have missed this link: reset it here.
+					p.resetLink(l)
+					return
+				}
 				continue
 			case d.reset, damaged.Load():
 				// Dropped, or the stream already has a hole: never forward a byte after it.

@@ -375,6 +375,13 @@ func (p *Proxy) decide(dir Direction, n int) decision {
 	return decision{wait: wait}
 }
 
+// blackholed reports whether dir is blackholed now.
+func (p *Proxy) blackholed(dir Direction) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.faults[dir.index()].blackhole
+}
+
 // countForwarded adds n forwarded bytes to dir's counters.
 func (p *Proxy) countForwarded(dir Direction, n int) {
 	p.mu.Lock()
