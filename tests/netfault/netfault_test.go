@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/keeldb/keel/internal/netfault"
 )
 
@@ -54,6 +56,56 @@ func TestBlackholedLeader(t *testing.T) {
 				leader, len(acked), fails, old, c.PeerProxy(old).Stats())
 		})
 	}
+}
+
+// The refusal check can fail: with keeld's test-only --unsafe-local-linearizable-reads, a
+// leader blackholed away from the others answers a "linearizable" read from its own stale
+// state, missing a write the new leader acknowledged, which is exactly what expectRefused
+// rejects in TestBlackholedLeader.
+func TestStaleReadThroughBlackholeIsVisible(t *testing.T) {
+	c := startCluster(t, "--unsafe-local-linearizable-reads")
+	ctx := scenarioCtx(t)
+	old := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
+	rest := others(c, old)
+	w := c.Client(t, rest...)
+	put := func(v string) {
+		poll(t, ctx, "put "+v, func(ctx context.Context) error {
+			rctx, cancel := context.WithTimeout(ctx, opTimeout)
+			defer cancel()
+			_, err := w.Put(rctx, "stale/k", v)
+			return err
+		})
+	}
+	put("old")
+	// The old leader must have applied "old" before it is cut off.
+	r := c.Client(t, old)
+	poll(t, ctx, "old value on the old leader", func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		get, err := r.Get(rctx, "stale/k", clientv3.WithSerializable())
+		if err != nil {
+			return err
+		}
+		if len(get.Kvs) != 1 || string(get.Kvs[0].Value) != "old" {
+			return fmt.Errorf("got %v", get.Kvs)
+		}
+		return nil
+	})
+
+	c.PeerProxy(old).Blackhole(netfault.Both)
+	waitLeaderAmong(t, ctx, c, rest, old)
+	put("new")
+	rctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+	defer cancel()
+	get, err := r.Get(rctx, "stale/k")
+	if err != nil {
+		t.Fatalf("the unsafe old leader refused the read (%v): this test no longer shows a stale read", err)
+	}
+	if len(get.Kvs) != 1 || string(get.Kvs[0].Value) != "old" {
+		t.Fatalf("the cut-off old leader read %v, want the stale value \"old\"", get.Kvs)
+	}
+	t.Logf("cut-off m%d served the stale value %q after \"new\" was acknowledged", old, get.Kvs[0].Value)
+	c.HealPeers()
 }
 
 // A follower blackholed both ways leaves the majority serving; it refuses linearizable
