@@ -108,6 +108,31 @@ func TestStaleReadThroughBlackholeIsVisible(t *testing.T) {
 	c.HealPeers()
 }
 
+// A partition between the leader and one follower only (each still reaches the third
+// member) leaves the leader and the other follower serving writes; the cut-off follower
+// cannot depose the leader through the bridge member, refuses linearizable requests, and
+// catches up after Heal.
+func TestLeaderFollowerPartition(t *testing.T) {
+	c := startCluster(t)
+	ctx := scenarioCtx(t)
+	leader := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
+	cut, bridge := others(c, leader)[0], others(c, leader)[1]
+	l := startLoad(t, c.Client(t, leader, bridge))
+	l.waitMore(t, ctx, 50)
+
+	c.BlackholeBetween(leader, cut)
+	c.BlackholeBetween(cut, leader)
+	t.Logf("m%d <-/-> m%d, both reach m%d; m%d proxy: %s", leader, cut, bridge, leader, c.PeerProxy(leader).Faults())
+	l.waitMore(t, ctx, 100)
+	expectRefused(t, c, cut)
+	l.waitMore(t, ctx, 50)
+	c.HealPeers()
+	l.waitMore(t, ctx, 20)
+	acked, fails := l.result()
+	checkConverged(t, ctx, c, acked)
+	t.Logf("%d writes acknowledged, %d failed", len(acked), fails)
+}
+
 // A follower blackholed both ways leaves the majority serving; it refuses linearizable
 // requests, then catches up after Heal.
 func TestBlackholedFollower(t *testing.T) {
