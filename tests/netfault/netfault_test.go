@@ -188,7 +188,7 @@ func TestDelayedPeerTraffic(t *testing.T) {
 	l := startLoad(t, c.Client(t))
 	for i := range c.Size() {
 		cli := c.Client(t, i)
-		for n := range 5 {
+		for n := range 3 {
 			k, v := fmt.Sprintf("delayed/m%d/%d", i, n), fmt.Sprint(n)
 			poll(t, ctx, "a write through m"+fmt.Sprint(i), func(ctx context.Context) error {
 				rctx, cancel := context.WithTimeout(ctx, opTimeout)
