@@ -3,12 +3,17 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build run test test-short test-integration bench bench-vs-etcd bench-orch chaos docker fuzz lint fmt vet proto verify-proto verify tools clean
+.PHONY: all build build-failpoints run test test-short test-integration bench bench-vs-etcd bench-orch chaos docker fuzz lint fmt vet proto verify-proto verify tools clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# keeld with gofail's failpoints compiled in (internal/failpoint, docs/RELIABILITY.md
+# "Failpoints"): armed by GOFAIL_FAILPOINTS at start or over GOFAIL_HTTP. For tests only.
+build-failpoints:
+	$(GO) build -tags failpoints -o $(BIN)/keeld-failpoints ./cmd/keeld
 
 run: build
 	./scripts/run-local.sh
@@ -61,14 +66,17 @@ fuzz:
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
 
+# Both build-tag sets: the default and the failpoints one (internal/failpoint).
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags failpoints $(PKGS)
 
 # go vet, gofmt, then staticcheck: pinned by go.mod's tool block, so after `go mod download`
 # it builds and runs offline.
 lint: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); exit 1)
 	$(GO) tool staticcheck $(PKGS)
+	$(GO) tool staticcheck -tags failpoints $(PKGS)
 
 proto:
 	PATH="$$(dirname $$($(GO) tool -n protoc-gen-go)):$$(dirname $$($(GO) tool -n protoc-gen-go-grpc)):$$PATH" \

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/keeldb/keel/internal/failpoint"
 )
 
 // The compactor is the store's goroutine that does the work of compactions, off the apply
@@ -128,9 +130,11 @@ func (s *Store) runPass(p *compactPass) error {
 	from := revKey(revision{}, false)
 	for from != nil {
 		var err error
+		failpoint.Inject(failpoint.CompactBeforeCommitBatch)
 		if from, keep, err = s.deleteBatch(p, from, keep); err != nil {
 			return err
 		}
+		failpoint.Inject(failpoint.CompactAfterCommitBatch)
 	}
 	total := time.Since(p.start)
 	if f := s.cfg.CompactionObserver.Finished; f != nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/keeldb/keel/internal/failpoint"
 )
 
 // defragTxMaxSize bounds one bbolt transaction of the copy, as etcd's defrag limit does.
@@ -40,6 +42,7 @@ func (s *Store) Defrag() error {
 	}
 	before := s.dbSize.Load()
 	tmp := s.cfg.Path + ".defrag"
+	failpoint.Inject(failpoint.DefragBeforeCopy)
 	dst, err := copyCompact(tmp, src)
 	if err != nil {
 		_ = os.Remove(tmp)
@@ -47,6 +50,7 @@ func (s *Store) Defrag() error {
 	}
 	// The copy is opened before it replaces the backend file, so a failure leaves the store
 	// as it was; after the rename the store serves from it.
+	failpoint.Inject(failpoint.DefragBeforeRename)
 	if err := os.Rename(tmp, s.cfg.Path); err != nil {
 		_ = dst.Close()
 		_ = os.Remove(tmp)

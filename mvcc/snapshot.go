@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/keeldb/keel/internal/failpoint"
 )
 
 // Snapshot commits the pending batch and writes a consistent copy of the backend to w. The
@@ -67,9 +69,11 @@ func (s *Store) Restore(r io.Reader) error {
 		_ = os.Remove(tmp)
 		return ErrClosed
 	}
+	failpoint.Inject(failpoint.BeforeRestoreSwap)
 	if err := s.swapLocked(tmp, st); err != nil {
 		return err
 	}
+	failpoint.Inject(failpoint.AfterRestoreSwap)
 	s.log.Info("restored snapshot", "revision", s.rev, "compact_revision", s.compactRev,
 		"finished_compact_revision", s.finishedRev, "consistent_index", s.ci, "keys", s.idx.len())
 	return nil

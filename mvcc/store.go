@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/keeldb/keel/internal/failpoint"
 )
 
 // Defaults applied by Open to zero Config fields.
@@ -284,10 +286,12 @@ func (s *Store) commitLocked() error {
 		b, db := s.committing, s.db
 		s.mu.Unlock()
 
+		failpoint.Inject(failpoint.BackendBeforeCommit)
 		start := time.Now()
 		if err := db.Update(func(tx *bolt.Tx) error { return applyBuf(tx, b) }); err != nil {
 			return fmt.Errorf("mvcc: commit batch: %w", err)
 		}
+		failpoint.Inject(failpoint.BackendAfterCommit)
 		if s.cfg.CommitObserver != nil {
 			s.cfg.CommitObserver(time.Since(start))
 		}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/internal/failpoint"
 )
 
 // Forwarded writes are batched: a follower sends the writes that queued while its previous
@@ -175,6 +176,7 @@ func (p *peerService) ProposeBatch(ctx context.Context, req *keelpb.ProposeBatch
 		msg, index, err := p.n.awaitApply(ctx, fu)
 		out.Responses[i] = proposeResponse(msg, index, err)
 	}
+	failpoint.Inject(failpoint.BeforeForwardReply)
 	return out, nil
 }
 

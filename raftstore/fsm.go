@@ -13,6 +13,7 @@ import (
 
 	keelpb "github.com/keeldb/keel/api/proto"
 	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/mvcc"
 )
 
@@ -217,10 +218,12 @@ func (n *Node) restore(rc io.ReadCloser) error {
 type fsmSnapshot struct{ n *Node }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	failpoint.Inject(failpoint.RaftBeforeSaveSnap)
 	if _, err := s.n.store.Snapshot(sink); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("raftstore: write snapshot: %w", err)
 	}
+	failpoint.Inject(failpoint.RaftAfterSaveSnap)
 	return sink.Close()
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/lease"
 	"github.com/keeldb/keel/mvcc"
 )
@@ -230,6 +231,7 @@ func (n *Node) applyLeaseGrant(index uint64, r *pb.LeaseGrantRequest) *applyResu
 
 // applyLeaseRevoke deletes a lease's keys in one revision and forgets the lease.
 func (n *Node) applyLeaseRevoke(index uint64, r *pb.LeaseRevokeRequest) *applyResult {
+	failpoint.Inject(failpoint.BeforeLeaseRevoke)
 	keys, err := n.lessor.Revoke(r.ID)
 	if err != nil {
 		n.store.Write(index).End()
@@ -241,6 +243,7 @@ func (n *Node) applyLeaseRevoke(index uint64, r *pb.LeaseRevokeRequest) *applyRe
 	}
 	w.DeleteAux(bucketLeases, beAppend(nil, uint64(r.ID)))
 	n.publish(w.End())
+	failpoint.Inject(failpoint.AfterLeaseRevoke)
 	return &applyResult{resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: n.store.Rev()}}}
 }
 
@@ -261,6 +264,7 @@ func (n *Node) applyLeaseRevoke(index uint64, r *pb.LeaseRevokeRequest) *applyRe
 // ones. The entry carries no time and the FSM reads no clock: expiry is the proposer's
 // decision, taken after confirming its leadership (see runLeaseExpiry).
 func (n *Node) applyLeaseRevokes(index uint64, r *keelpb.LeaseRevokes) *applyResult {
+	failpoint.Inject(failpoint.BeforeLeaseRevoke)
 	w := n.store.Write(index)
 	for _, id := range r.Ids {
 		keys, err := n.lessor.Revoke(id)
@@ -273,10 +277,12 @@ func (n *Node) applyLeaseRevokes(index uint64, r *keelpb.LeaseRevokes) *applyRes
 		w.DeleteAux(bucketLeases, beAppend(nil, uint64(id)))
 	}
 	n.publish(w.End())
+	failpoint.Inject(failpoint.AfterLeaseRevoke)
 	return &applyResult{}
 }
 
 func (n *Node) applyLeaseCheckpoints(index uint64, c *keelpb.LeaseCheckpoints) *applyResult {
+	failpoint.Inject(failpoint.BeforeLeaseCheckpoint)
 	w := n.store.Write(index)
 	defer w.End()
 	for _, cp := range c.Checkpoints {

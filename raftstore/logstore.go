@@ -20,6 +20,8 @@ import (
 	waltypes "github.com/hashicorp/raft-wal/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
+
+	"github.com/keeldb/keel/internal/failpoint"
 )
 
 // LogBackend names the implementation of a member's raft log and stable store
@@ -287,17 +289,21 @@ var (
 
 // StoreLog appends one entry and records the time it took.
 func (s *timedLogStore) StoreLog(l *raft.Log) error {
+	failpoint.Inject(failpoint.RaftBeforeSave)
 	start := time.Now()
 	err := s.LogStore.StoreLog(l)
 	s.observe(time.Since(start))
+	failpoint.Inject(failpoint.RaftAfterSave)
 	return err
 }
 
 // StoreLogs appends entries in one commit and records the time it took.
 func (s *timedLogStore) StoreLogs(logs []*raft.Log) error {
+	failpoint.Inject(failpoint.RaftBeforeSave)
 	start := time.Now()
 	err := s.LogStore.StoreLogs(logs)
 	s.observe(time.Since(start))
+	failpoint.Inject(failpoint.RaftAfterSave)
 	return err
 }
 

@@ -200,9 +200,49 @@ func (n *Node) openStorage() error {
 	if err != nil {
 		return fmt.Errorf("raftstore: open snapshot store: %w", err)
 	}
+	if err := n.catchUpWithSnapshot(); err != nil {
+		return err
+	}
 	n.applied.set(n.store.ConsistentIndex())
 	if err := n.rebuildLessor(); err != nil {
 		return fmt.Errorf("raftstore: load leases: %w", err)
+	}
+	return nil
+}
+
+// catchUpWithSnapshot restores the backend from raft's newest snapshot if that snapshot is
+// newer than the backend's applied index.
+//
+// raft marks everything up to its newest snapshot as applied when it starts (with
+// NoSnapshotRestoreOnStart it does not hand the snapshot to the FSM) and replays only the
+// entries after it. Our own snapshots are copies of the backend, so the backend is never
+// behind them; but a snapshot installed from the leader is stored (InstallSnapshot closes the
+// sink) before the FSM's Restore swaps the backend, and a crash in between leaves the old
+// backend under a newer snapshot. Without this the member would come back without the
+// snapshot's entries and apply the leader's later entries on top of the stale data:
+// diverged, found by tests/failpoints (beforeRestoreSwap) and docs/RELIABILITY.md
+// "Failpoints".
+func (n *Node) catchUpWithSnapshot() error {
+	metas, err := n.snaps.List()
+	if err != nil {
+		return fmt.Errorf("raftstore: list snapshots: %w", err)
+	}
+	ci := n.store.ConsistentIndex()
+	if len(metas) == 0 || metas[0].Index <= ci {
+		return nil
+	}
+	meta, rc, err := n.snaps.Open(metas[0].ID)
+	if err != nil {
+		return fmt.Errorf("raftstore: open snapshot %s: %w", metas[0].ID, err)
+	}
+	defer rc.Close()
+	n.log.Warn("backend is behind the newest raft snapshot; restoring it from the snapshot",
+		"applied_index", ci, "snapshot_index", meta.Index, "snapshot", meta.ID)
+	if err := n.store.Restore(rc); err != nil {
+		return fmt.Errorf("raftstore: restore snapshot %s at start: %w", meta.ID, err)
+	}
+	if got := n.store.ConsistentIndex(); got < meta.Index {
+		return fmt.Errorf("raftstore: snapshot %s holds applied index %d, below its index %d", meta.ID, got, meta.Index)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/watch"
 )
 
@@ -47,6 +48,7 @@ func (ws *watchServer) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, pb
 		}
 		for _, r := range resps {
 			for _, out := range s.toWatchResponses(r) {
+				failpoint.Inject(failpoint.BeforeSendWatchResponse)
 				if err := stream.Send(out); err != nil {
 					return err
 				}

@@ -31,6 +31,7 @@ type options struct {
 	electionTimeout          uint
 	snapshotCount            uint64
 	snapshotCatchupEntries   uint64
+	leaseCheckpointInterval  time.Duration
 	snapshotCheckInterval    time.Duration
 	maxRequestBytes          uint
 	maxTxnOps                uint
@@ -85,6 +86,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"deprecated alias of --snapshot-catchup-entries")
 	fs.DurationVar(&o.snapshotCheckInterval, "snapshot-check-interval", 30*time.Second,
 		"Keel only: how often to check whether --snapshot-count entries call for a snapshot")
+	fs.DurationVar(&o.leaseCheckpointInterval, "lease-checkpoint-interval", 5*time.Minute,
+		"Keel only: how often the leader records the remaining TTL of leases longer than it through the log")
 	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", 1572864, "maximum client request size in bytes")
 	fs.UintVar(&o.maxTxnOps, "max-txn-ops", 128, "maximum number of operations permitted in a transaction")
 	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "backend size quota (0 = 2 GiB)")

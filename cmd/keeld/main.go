@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/raftstore"
 	"github.com/keeldb/keel/server"
 )
@@ -45,6 +46,11 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(opts, stderr)
+	if failpoint.Enabled {
+		// docs/RELIABILITY.md "Failpoints": a test binary; never run it in production.
+		log.Warn("BUILT WITH FAILPOINTS: this keeld can be made to panic or stall over GOFAIL_HTTP; for tests only",
+			"gofail_http", os.Getenv("GOFAIL_HTTP"), "gofail_failpoints", os.Getenv("GOFAIL_FAILPOINTS"))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if _, set := os.LookupEnv("GOGC"); !set && opts.gcHeadroomBytes > 0 {
@@ -106,6 +112,7 @@ func run(args []string, stderr io.Writer) error {
 		SnapshotCount:           opts.snapshotCount,
 		SnapshotCatchupEntries:  opts.snapshotCatchupEntries,
 		SnapshotCheckInterval:   opts.snapshotCheckInterval,
+		LeaseCheckpointInterval: opts.leaseCheckpointInterval,
 		LogBackend:              raftstore.LogBackend(opts.raftLogBackend),
 		MigrateLog:              opts.raftLogMigrate,
 		WALSegmentBytes:         opts.raftWALSegmentBytes,

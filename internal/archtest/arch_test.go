@@ -18,6 +18,8 @@ var forbidden = map[string][]string{
 	"apply":     {"raftstore", "server", "github.com/hashicorp/raft", "google.golang.org/grpc/status"},
 	"raftstore": {"server", "internal/netfault"},
 	"api/proto": {"mvcc", "apply", "raftstore", "server"},
+	// Failpoints are a leaf every store package may mark its code with.
+	"internal/failpoint": {"mvcc", "apply", "raftstore", "server", "watch", "lease"},
 	// The history checker of tests/chaos and the power-loss test is only a client of the
 	// store (clientv3 and porcupine), so it runs against any cluster, keeld or etcd.
 	"internal/kvhist": {"server", "raftstore", "mvcc", "apply", "watch", "lease", "api/proto", "internal/testcluster", "internal/proccluster", "google.golang.org/grpc"},
@@ -150,6 +152,28 @@ func TestDependencyDirection(t *testing.T) {
 			if strings.HasPrefix(imp, module+"internal/testcluster") || strings.HasPrefix(imp, module+"internal/proccluster") {
 				t.Errorf("%s imports test-only package %s outside tests", rel, imp)
 			}
+		}
+	}
+}
+
+// TestDefaultBuildHasNoFailpoints checks that keeld built without the `failpoints` tag does not
+// link gofail (internal/failpoint's doc), and that with the tag it does, so the check can fail.
+func TestDefaultBuildHasNoFailpoints(t *testing.T) {
+	const gofail = "go.etcd.io/gofail/runtime"
+	for _, tc := range []struct {
+		tags string
+		want bool
+	}{{"", false}, {"failpoints", true}} {
+		out, err := exec.Command("go", "list", "-deps", "-tags="+tc.tags, module+"cmd/keeld").Output()
+		if err != nil {
+			t.Fatalf("go list -deps -tags=%q: %v", tc.tags, err)
+		}
+		got := false
+		for _, d := range strings.Fields(string(out)) {
+			got = got || d == gofail
+		}
+		if got != tc.want {
+			t.Errorf("keeld with tags %q links %s: %v, want %v", tc.tags, gofail, got, tc.want)
 		}
 	}
 }

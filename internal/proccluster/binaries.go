@@ -25,7 +25,7 @@ const (
 // keeldPackage is the import path BuildKeeld builds.
 const keeldPackage = "github.com/keeldb/keel/cmd/keeld"
 
-// builds caches one build per package per test binary.
+// builds caches one build per package and set of tags per test binary.
 var builds struct {
 	mu    sync.Mutex
 	byPkg map[string]*buildResult
@@ -85,6 +85,19 @@ func BuildKeeld(t testing.TB) string {
 	return buildPackage(t, keeldPackage, os.Getenv(EnvKeeldRace) == "1")
 }
 
+// BuildKeeldWithTags is BuildKeeld with build tags, e.g. "failpoints" for a keeld with
+// gofail's failpoints compiled in (internal/failpoint). Each set of tags is built at most once
+// per test binary, beside BuildKeeld's build (call RemoveBuilds from TestMain).
+// KEEL_KEELD_RACE=1 builds with -race; KEEL_KEELD_BINARY is ignored, since a prebuilt binary
+// may lack the tags. It skips the test while cmd/keeld does not exist.
+func BuildKeeldWithTags(t testing.TB, tags ...string) string {
+	t.Helper()
+	if st, err := os.Stat(filepath.Join(ModuleRoot(t), "cmd", "keeld")); err != nil || !st.IsDir() {
+		t.Skip("proccluster: cmd/keeld does not exist yet; skipping the Keel side")
+	}
+	return buildPackage(t, keeldPackage, os.Getenv(EnvKeeldRace) == "1", tags...)
+}
+
 // BuildOrch returns the path of an orch binary built from ./cmd/orch, once per test binary,
 // next to keeld's build (call RemoveBuilds from TestMain).
 func BuildOrch(t testing.TB) string {
@@ -95,18 +108,22 @@ func BuildOrch(t testing.TB) string {
 // orchPackage is the import path BuildOrch builds.
 const orchPackage = "github.com/keeldb/keel/cmd/orch"
 
-// buildPackage builds pkg once per test binary into its own temporary directory.
-func buildPackage(t testing.TB, pkg string, race bool) string {
+// buildPackage builds pkg with tags once per test binary into its own temporary directory.
+func buildPackage(t testing.TB, pkg string, race bool, tags ...string) string {
 	t.Helper()
 	root := ModuleRoot(t)
+	key := pkg
+	if len(tags) > 0 {
+		key += " -tags=" + strings.Join(tags, ",")
+	}
 	builds.mu.Lock()
 	if builds.byPkg == nil {
 		builds.byPkg = map[string]*buildResult{}
 	}
-	b := builds.byPkg[pkg]
+	b := builds.byPkg[key]
 	if b == nil {
 		b = &buildResult{}
-		builds.byPkg[pkg] = b
+		builds.byPkg[key] = b
 	}
 	builds.mu.Unlock()
 	b.once.Do(func() {
@@ -120,6 +137,9 @@ func buildPackage(t testing.TB, pkg string, race bool) string {
 		if race {
 			args = append(args, "-race")
 		}
+		if len(tags) > 0 {
+			args = append(args, "-tags="+strings.Join(tags, ","))
+		}
 		args = append(args, pkg)
 		cmd := exec.Command("go", args...)
 		cmd.Dir = root
@@ -132,7 +152,7 @@ func buildPackage(t testing.TB, pkg string, race bool) string {
 		b.path = out
 	})
 	if b.err != nil {
-		t.Fatalf("proccluster: building %s: %v", pkg, b.err)
+		t.Fatalf("proccluster: building %s: %v", key, b.err)
 	}
 	return b.path
 }

@@ -60,6 +60,11 @@ type Config struct {
 	// peer port. nil advertises the listen URL. It is called again for the new ports when
 	// Start retries.
 	AdvertisePeerURL func(i int, listenURL string) string
+	// MemberEnv, when set, returns extra environment entries ("K=V") for member i, appended
+	// after Env each time the member starts (Start, its retries, Restart); e.g. the
+	// GOFAIL_HTTP address of a keeld built with failpoints (FreePorts picks ports). nil adds
+	// nothing.
+	MemberEnv func(i int) []string
 	// PeerProxies, when set, puts an internal/netfault proxy in front of every member for
 	// network faults (docs/RELIABILITY.md "Network faults"): the member advertises the
 	// proxy's forwarding address as its peer URL and dials its peers through the proxy's
@@ -198,7 +203,7 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 	}
 	t.Cleanup(func() { c.teardown(t.Failed()) })
 	for _, m := range c.members {
-		if err := m.start(cfg.Binary, cfg.Env); err != nil {
+		if err := m.start(cfg.Binary, c.memberEnv(m.idx)); err != nil {
 			return c, err
 		}
 	}
@@ -211,6 +216,16 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// memberEnv returns the environment entries member i starts with: Config.Env, then
+// Config.MemberEnv(i).
+func (c *Cluster) memberEnv(i int) []string {
+	env := append([]string(nil), c.cfg.Env...)
+	if c.cfg.MemberEnv != nil {
+		env = append(env, c.cfg.MemberEnv(i)...)
+	}
+	return env
 }
 
 // teardown SIGKILLs and reaps every member and closes the peer proxies; it is idempotent.
@@ -378,7 +393,7 @@ func (c *Cluster) Restart(i int) {
 	if c.members[i].running() {
 		c.Stop(i)
 	}
-	if err := c.members[i].start(c.cfg.Binary, c.cfg.Env); err != nil {
+	if err := c.members[i].start(c.cfg.Binary, c.memberEnv(i)); err != nil {
 		c.t.Fatalf("proccluster: restarting %s: %v", c.members[i].name, err)
 	}
 }
