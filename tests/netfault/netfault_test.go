@@ -95,7 +95,7 @@ func TestStaleReadThroughBlackholeIsVisible(t *testing.T) {
 	c.PeerProxy(old).Blackhole(netfault.Both)
 	waitLeaderAmong(t, ctx, c, rest, old)
 	put("new")
-	rctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+	rctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	get, err := r.Get(rctx, "stale/k")
 	if err != nil {
