@@ -135,6 +135,8 @@ type load struct {
 	// guarded by mu
 	acked map[string]string
 	fails int
+	// maxRev is the highest revision an acknowledged write was given.
+	maxRev int64
 }
 
 const loadWorkers = 4
@@ -150,11 +152,12 @@ func startLoad(t *testing.T, cli *clientv3.Client) *load {
 			for i := 0; ctx.Err() == nil; i++ {
 				k, v := fmt.Sprintf("load/%d/%06d", w, i), fmt.Sprintf("v%d.%d", w, i)
 				pctx, pcancel := context.WithTimeout(ctx, opTimeout)
-				_, err := cli.Put(pctx, k, v)
+				put, err := cli.Put(pctx, k, v)
 				pcancel()
 				l.mu.Lock()
 				if err == nil {
 					l.acked[k] = v
+					l.maxRev = max(l.maxRev, put.Header.Revision)
 				} else if ctx.Err() == nil {
 					l.fails++
 				}
@@ -195,6 +198,13 @@ func (l *load) result() (acked map[string]string, fails int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.acked, l.fails
+}
+
+// lastRev returns the highest revision of an acknowledged write (a put under "load/").
+func (l *load) lastRev() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxRev
 }
 
 // checkConverged pins the final revision with a linearizable read, then checks that every

@@ -28,6 +28,7 @@ func TestBlackholedLeader(t *testing.T) {
 			ctx := scenarioCtx(t)
 			old := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
 			rest := others(c, old)
+			w := startWatcher(t, ctx, c, old)
 			l := startLoad(t, c.Client(t, rest...))
 			l.waitMore(t, ctx, 50)
 
@@ -52,6 +53,7 @@ func TestBlackholedLeader(t *testing.T) {
 			l.waitMore(t, ctx, 20)
 			acked, fails := l.result()
 			checkConverged(t, ctx, c, acked)
+			w.check(t, ctx, c.Client(t, leader), l.lastRev())
 			t.Logf("new leader m%d; %d writes acknowledged, %d failed; proxy of m%d: %+v",
 				leader, len(acked), fails, old, c.PeerProxy(old).Stats())
 		})
@@ -117,6 +119,7 @@ func TestLeaderFollowerPartition(t *testing.T) {
 	ctx := scenarioCtx(t)
 	leader := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
 	cut, bridge := others(c, leader)[0], others(c, leader)[1]
+	w := startWatcher(t, ctx, c, cut)
 	l := startLoad(t, c.Client(t, leader, bridge))
 	l.waitMore(t, ctx, 50)
 
@@ -130,6 +133,7 @@ func TestLeaderFollowerPartition(t *testing.T) {
 	l.waitMore(t, ctx, 20)
 	acked, fails := l.result()
 	checkConverged(t, ctx, c, acked)
+	w.check(t, ctx, c.Client(t, leader), l.lastRev())
 	t.Logf("%d writes acknowledged, %d failed", len(acked), fails)
 }
 
@@ -140,6 +144,7 @@ func TestBlackholedFollower(t *testing.T) {
 	ctx := scenarioCtx(t)
 	leader := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
 	cut := others(c, leader)[0]
+	w := startWatcher(t, ctx, c, cut)
 	l := startLoad(t, c.Client(t, others(c, cut)...))
 	l.waitMore(t, ctx, 50)
 
@@ -150,6 +155,7 @@ func TestBlackholedFollower(t *testing.T) {
 	l.waitMore(t, ctx, 20)
 	acked, fails := l.result()
 	checkConverged(t, ctx, c, acked)
+	w.check(t, ctx, c.Client(t, leader), l.lastRev())
 	t.Logf("%d writes acknowledged, %d failed; proxy of m%d: %+v", len(acked), fails, cut, c.PeerProxy(cut).Stats())
 }
 
@@ -162,6 +168,7 @@ func TestBlackholedFollowerInstallsSnapshot(t *testing.T) {
 	ctx := scenarioCtx(t)
 	leader := waitLeaderAmong(t, ctx, c, []int{0, 1, 2}, -1)
 	cut := others(c, leader)[0]
+	w := startWatcher(t, ctx, c, cut)
 	l := startLoad(t, c.Client(t, others(c, cut)...))
 	l.waitMore(t, ctx, 20)
 
@@ -172,6 +179,7 @@ func TestBlackholedFollowerInstallsSnapshot(t *testing.T) {
 	l.waitMore(t, ctx, 20)
 	acked, fails := l.result()
 	checkConverged(t, ctx, c, acked)
+	w.check(t, ctx, c.Client(t, leader), l.lastRev())
 	t.Logf("m%d restored a snapshot; %d writes acknowledged, %d failed", cut, len(acked), fails)
 }
 
