@@ -54,6 +54,10 @@ type options struct {
 	peerTLS                  tlsInfo
 	// unsafeLocalLinearizableReads is test-only: see server.Config.UnsafeLocalLinearizableReads.
 	unsafeLocalLinearizableReads bool
+	// unsafeDropWatchEvents is test-only: see server.Config.UnsafeDropWatchEvents.
+	unsafeDropWatchEvents bool
+	// unsafeLoseAckedWrites is test-only: see mvcc.Config.UnsafeLoseDataOnClose.
+	unsafeLoseAckedWrites bool
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
@@ -117,6 +121,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.peerTLS.register(fs, "peer-", "peer")
 	fs.BoolVar(&o.unsafeLocalLinearizableReads, "unsafe-local-linearizable-reads", false,
 		"TEST ONLY, breaks linearizability: serve linearizable reads from local state without a read index")
+	fs.BoolVar(&o.unsafeDropWatchEvents, "unsafe-drop-watch-events", false,
+		"TEST ONLY, breaks the watch guarantees: drop an event from every 16th watch response with events")
+	fs.BoolVar(&o.unsafeLoseAckedWrites, "unsafe-lose-acked-writes", false,
+		"TEST ONLY, breaks durability: a graceful shutdown drops the backend's uncommitted writes but records them as applied")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}
