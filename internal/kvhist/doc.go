@@ -37,8 +37,11 @@
 // StartWorkload starts them and Stop ends and waits for them. Model, CheckLinearizable and
 // CheckWrites are pure.
 //
-// Caveats: the model knows no deletes, so a history must hold none. Porcupine's time grows
-// quickly with the operations concurrent on one key, and every unknown-outcome write stays
+// Caveats: deletes are in the model (a Delete empties the register), but
+// watchcheck.ReadHistory refuses delete events, so a workload with
+// WorkloadConfig.DeletePercent needs its own history reader (tests/robustness has one).
+// Porcupine's time grows quickly with the operations concurrent on one key, and every
+// unknown-outcome write stays
 // concurrent with everything after it: keep the clients few, and pace retries after errors
 // (the Workload does), or a long fault can make a history too costly to decide.
 package kvhist

@@ -17,6 +17,8 @@ const (
 	Get
 	// CAS writes Input.Value to Input.Key if the key's value is Input.Expect.
 	CAS
+	// Delete deletes Input.Key; Output.OK says whether the key existed.
+	Delete
 )
 
 // Input is a recorded operation's input, the Input of a porcupine.Operation. Values are
@@ -37,13 +39,14 @@ type Input struct {
 type Output struct {
 	// Value is the value a Get read, "" when the key is absent.
 	Value string
-	// OK is whether a CAS's comparison succeeded.
+	// OK is whether a CAS's comparison succeeded, or whether a Delete deleted a key.
 	OK bool
 }
 
 // Model returns the porcupine model of the history: a register per key, whose state is the
 // key's current value ("" for absent). A CAS on an absent key fails, as in etcd (a value
-// compare on a missing key is false). A write with an Unknown outcome is always legal; it
+// compare on a missing key is false); a Delete empties the register and reports whether it
+// was set. A write with an Unknown outcome is always legal; it
 // changes the state as it would have had it succeeded.
 func Model() porcupine.Model {
 	return porcupine.Model{
@@ -91,6 +94,11 @@ func step(state, input, output any) (bool, any) {
 			return true, next
 		}
 		return out.OK == match, next
+	case Delete:
+		if in.Unknown {
+			return true, ""
+		}
+		return out.OK == (cur != ""), ""
 	}
 	return false, cur
 }
@@ -106,6 +114,8 @@ func describeOperation(input, output any) string {
 		return fmt.Sprintf("put(%s, %s)%s", in.Key, in.Value, u)
 	case Get:
 		return fmt.Sprintf("get(%s) -> %q", in.Key, out.Value)
+	case Delete:
+		return fmt.Sprintf("delete(%s) -> %v%s", in.Key, out.OK, u)
 	default:
 		return fmt.Sprintf("cas(%s, %s -> %s) -> %v%s", in.Key, in.Expect, in.Value, out.OK, u)
 	}
