@@ -4,7 +4,11 @@
 // fault under the traffic, heals it, and then checks the whole run.
 //
 // Profiles (Profile, Traffic): kv (etcd-style puts, gets, compare-and-set txns and deletes
-// on a few keys, checked with porcupine, plus lease grant/attach/revoke).
+// on a few keys, checked with porcupine, plus lease grant/attach/revoke); k8s
+// (Kubernetes-style create-if-absent, update and delete by mod_revision, lists now and at
+// past revisions, a compaction every 300 ms, list-watch); lock (clientv3 concurrency Mutex
+// and Election, each holder incrementing a counter under a fence; the counters must count
+// 1, 2, 3, ... with every acknowledged increment).
 //
 // Faults (Fault; ClusterConfigurer for faults that need the cluster built or started
 // differently): kill -9 and restart, SIGSTOP/SIGCONT (of a leader with a stale-read
@@ -15,7 +19,7 @@
 // Checks, after every scenario: porcupine linearizability of the recorded KV history (a
 // failed write has an unknown outcome, a failed read is dropped); every acknowledged write
 // in the history at its revision and nothing in it that no client wrote (kvhist.CheckWrites);
-// the profile's own checks (leases); the reference watcher (every member, from revision 1,
+// the profile's own checks (leases; optimistic concurrency and lists; mutual exclusion); the reference watcher (every member, from revision 1,
 // prev_kv) consistent with itself and with a final range read; one watcher pinned to each
 // member, from a revision a little in the past, with progress requests, prev_kv at random
 // and a delete filter on one, checked for etcd's watch guarantees (internal/watchcheck:

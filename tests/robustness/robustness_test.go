@@ -17,6 +17,10 @@ func ciScenarios() []Scenario {
 		{Name: "kv-3-restart-follower", Members: 3, Traffic: kvProfile, Fault: restartFault{followerMember}, Seed: 103},
 		{Name: "kv-5-kill-leader", Members: 5, Traffic: kvProfile, Fault: killFault{leaderMember}, Seed: 104},
 		{Name: "kv-3-member-replace", Members: 3, Traffic: kvProfile, Fault: memberReplaceFault{}, Seed: 105},
+		{Name: "k8s-3-kill-follower", Members: 3, Traffic: k8sProfile, Fault: killFault{followerMember}, Seed: 106},
+		{Name: "k8s-1-restart", Members: 1, Traffic: k8sProfile, Fault: restartFault{anyMember}, Seed: 107},
+		{Name: "lock-3-kill-leader", Members: 3, Traffic: lockProfile, Fault: killFault{leaderMember}, Seed: 108},
+		{Name: "lock-5-pause-member", Members: 5, Traffic: lockProfile, Fault: pauseFault{anyMember}, Seed: 109},
 	}
 }
 
@@ -64,7 +68,7 @@ func TestRobustnessRandom(t *testing.T) {
 }
 
 // profiles are the traffic profiles TestRobustnessRandom picks from.
-func profiles() []Profile { return []Profile{kvProfile} }
+func profiles() []Profile { return []Profile{kvProfile, k8sProfile, lockProfile} }
 
 // randomScenario derives a scenario from its seed alone.
 func randomScenario(seed uint64) Scenario {

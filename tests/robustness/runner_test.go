@@ -36,6 +36,8 @@ const (
 	// and a quorum is left. Clients whose requests go to a paused member wait out
 	// opTimeout, so this is kept small.
 	downWrites = 10
+	// maxHold bounds how long a member stays down waiting for downWrites.
+	maxHold = 10 * time.Second
 	// faultHold is how long a member stays down when no quorum is left to make progress.
 	faultHold = 1500 * time.Millisecond
 	// waitTimeout bounds every wait for cluster state and traffic progress.
@@ -215,6 +217,9 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 		sc.Traffic.Name, sc.Fault.Name(), sc.Seed)
 	cfg := proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: sc.Members, ExtraArgs: sc.ExtraArgs,
 		LogDir: filepath.Join(t.TempDir(), "logs")}
+	if d := os.Getenv("KEEL_ROBUSTNESS_LOGDIR"); d != "" {
+		cfg.LogDir = d
+	}
 	if cc, ok := sc.Fault.(ClusterConfigurer); ok {
 		cc.ConfigureCluster(&cfg)
 	}
@@ -239,6 +244,9 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 	if err := env.WaitProgress(ctx, warmupWrites); err != nil {
 		fatal("warm-up", err)
 	}
+	if rest := sc.TrafficTime/4 - time.Since(began); rest > 0 {
+		<-time.After(rest) // a quarter of the traffic before the fault, not a wait for state
+	}
 	watchers := startMemberWatchers(env, sc.Traffic.Compacts)
 
 	fctx, fcancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -247,7 +255,10 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 	if err != nil {
 		fatal("fault "+sc.Fault.Name(), err)
 	}
-	if err := env.WaitProgress(ctx, faultWrites); err != nil {
+	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
+	err = env.WaitProgress(wctx, faultWrites)
+	wcancel()
+	if err != nil {
 		fatal("traffic after the fault", err)
 	}
 	if rest := sc.TrafficTime - time.Since(began); rest > 0 {
