@@ -75,6 +75,12 @@ func TestCheckGuarantees(t *testing.T) {
 			}
 		})
 	}
+	// CheckFrom starts from the state before the watch's start: a re-list holds the keys
+	// written before it.
+	relist := []watchcheck.Relist{{AfterEvents: 0, Rev: 3, KVs: map[string]string{"a": "2"}}}
+	if _, err := watchcheck.CheckFrom(watchcheck.Events([]watchcheck.Response{resp(4, 2, 3), resp(5, 4)}), relist, 1, hist, 3); err != nil {
+		t.Errorf("CheckFrom with a re-list after the start: %v", err)
+	}
 	// Check replays deletes: a re-list after a delete must not hold the key.
 	rep, err := watchcheck.Check(watchcheck.Events(good), nil, 1, hist)
 	if err != nil || rep.Events != len(hist) {

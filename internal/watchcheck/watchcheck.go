@@ -73,8 +73,19 @@ func ReadHistory(ctx context.Context, cli *clientv3.Client, prefix string, from,
 // after a compacted cancel replaces the events up to its revision, and must then equal the
 // history replayed to that revision.
 func Check(events []Event, relists []Relist, sessions int, hist []Event) (Report, error) {
+	return CheckFrom(events, relists, sessions, hist, 0)
+}
+
+// CheckFrom is Check for a watch that began at revision start: hist is the prefix's full
+// history, the events must equal its part from start on, and a re-list must equal the whole
+// history replayed to the re-list's revision.
+func CheckFrom(events []Event, relists []Relist, sessions int, hist []Event, start int64) (Report, error) {
 	rep := Report{Events: len(events), Sessions: sessions, Relists: len(relists)}
 	state := map[string]string{}
+	for len(hist) > 0 && hist[0].Rev < start {
+		apply(state, hist[0])
+		hist = hist[1:]
+	}
 	h, rl := 0, 0
 	for i := 0; i <= len(events); i++ {
 		for rl < len(relists) && relists[rl].AfterEvents == i {

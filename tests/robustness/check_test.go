@@ -123,10 +123,13 @@ func check(ctx context.Context, env *Env, sc Scenario, traffic Traffic, watchers
 	for _, p := range panics(env) {
 		add("panic", "%s", p)
 	}
+	env.mu.Lock()
+	notes := strings.Join(env.notes, "; ")
+	env.mu.Unlock()
 	rep.summary = fmt.Sprintf("%d members, traffic %s, fault %s: %d operations checked by porcupine (%d unknown, %d failed reads), "+
 		"%d events to revision %d, %d member watchers; faults: %s; violations: %d",
 		sc.Members, sc.Traffic.Name, sc.Fault.Name(), len(h.Ops), h.Unknown, h.FailedReads, len(res.hist), res.final,
-		len(watchers), strings.Join(env.notes, "; "), len(rep.violations))
+		len(watchers), notes, len(rep.violations))
 	if keep && len(rep.violations) > 0 {
 		rep.artifacts = dir
 		keepArtifacts(t, env, sc, dir, res, rep)
@@ -156,13 +159,8 @@ func checkMemberWatchers(ctx context.Context, env *Env, res *result, watchers []
 		if removed {
 			continue
 		}
-		var want []watchcheck.Event
-		for _, e := range watchcheck.Filter(res.hist, w.cfg.opts) {
-			if e.Rev >= w.cfg.start {
-				want = append(want, e)
-			}
-		}
-		if _, err := watchcheck.Check(watchcheck.Events(resps), relists, sessions, want); err != nil {
+		want := watchcheck.Filter(res.hist, w.cfg.opts)
+		if _, err := watchcheck.CheckFrom(watchcheck.Events(resps), relists, sessions, want, w.cfg.start); err != nil {
 			add("watch", "watcher %s from revision %d: %v", w.cfg.name, w.cfg.start, err)
 		}
 	}
