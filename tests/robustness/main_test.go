@@ -18,6 +18,9 @@ const (
 	// envArtifacts is where a failed scenario keeps its history, logs and visualization;
 	// the system's temporary directory when unset.
 	envArtifacts = "KEEL_ROBUSTNESS_ARTIFACTS"
+	// envLogDir, when set, receives the member logs of every scenario as they are written
+	// (to follow a run live; later scenarios append to the same m<i>.log files).
+	envLogDir = "KEEL_ROBUSTNESS_LOGDIR"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed of the scenarios (0: $SEED, else each CI scenario's fixed seed, or a time-based one for TestRobustnessRandom)")

@@ -217,7 +217,7 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 		sc.Traffic.Name, sc.Fault.Name(), sc.Seed)
 	cfg := proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: sc.Members, ExtraArgs: sc.ExtraArgs,
 		LogDir: filepath.Join(t.TempDir(), "logs")}
-	if d := os.Getenv("KEEL_ROBUSTNESS_LOGDIR"); d != "" {
+	if d := os.Getenv(envLogDir); d != "" {
 		cfg.LogDir = d
 	}
 	if cc, ok := sc.Fault.(ClusterConfigurer); ok {
