@@ -114,9 +114,7 @@ func check(ctx context.Context, env *Env, sc Scenario, traffic Traffic, watchers
 	for _, e := range extra {
 		add("history", "%s", e)
 	}
-	for _, v := range traffic.Check(ctx, env, res) {
-		rep.violations = append(rep.violations, v)
-	}
+	rep.violations = append(rep.violations, traffic.Check(ctx, env, res)...)
 	if err := converge(ctx, env, res.final); err != nil {
 		add("converge", "%v", err)
 	}
