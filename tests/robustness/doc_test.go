@@ -14,7 +14,10 @@
 // differently): kill -9 and restart, SIGSTOP/SIGCONT (of a leader with a stale-read
 // probe), graceful restart, member replacement (remove, then add a fresh member), each of a
 // random member, the leader or a follower. Failpoint and network faults plug in as more
-// Fault implementations.
+// Fault implementations: write the type (Inject must heal what it broke before it returns;
+// Env gives the cluster, a seeded Rand, Note for the report, Live, IsLeader, WaitProgress),
+// implement ClusterConfigurer if the members need another binary, environment or peer
+// proxies, list it in allFaults (for TestRobustnessRandom) and give it a ciScenarios entry.
 //
 // Checks, after every scenario: porcupine linearizability of the recorded KV history (a
 // failed write has an unknown outcome, a failed read is dropped); every acknowledged write
