@@ -70,9 +70,9 @@ func (tg target) pick(ctx context.Context, env *Env) (int, error) {
 // allFaults are the faults the suite knows, for TestRobustnessRandom.
 func allFaults() []Fault {
 	return []Fault{
-		killFault{anyMember}, killFault{leaderMember},
-		pauseFault{anyMember}, pauseFault{leaderMember},
-		restartFault{anyMember}, restartFault{leaderMember},
+		killFault{anyMember}, killFault{leaderMember}, killFault{followerMember},
+		pauseFault{anyMember}, pauseFault{leaderMember}, pauseFault{followerMember},
+		restartFault{anyMember}, restartFault{leaderMember}, restartFault{followerMember},
 		memberReplaceFault{},
 	}
 }
