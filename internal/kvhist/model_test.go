@@ -25,6 +25,9 @@ func TestModel(t *testing.T) {
 	}
 	unknown := func(in kvhist.Input) kvhist.Input { in.Unknown = true; return in }
 	del := kvhist.Input{Kind: kvhist.Delete, Key: "k"}
+	lput := func(v string) kvhist.Input { return kvhist.Input{Kind: kvhist.LeasePut, Key: "l", Value: v, Lease: 7} }
+	lget := kvhist.Input{Kind: kvhist.Get, Key: "l", Lease: 7}
+	revoke := kvhist.Input{Kind: kvhist.LeaseRevoke, Lease: 7}
 	val := func(v string) kvhist.Output { return kvhist.Output{Value: v} }
 	none := kvhist.Output{}
 	inf := int64(math.MaxInt64)
@@ -67,6 +70,17 @@ func TestModel(t *testing.T) {
 		{"unknown delete", []porcupine.Operation{
 			op(0, put("a"), none, 0, 10), op(1, unknown(del), none, 20, inf),
 			op(2, get, none, 40, 50)}, porcupine.Ok},
+		{"lease put, read, revoke, read", []porcupine.Operation{
+			op(0, lput("a"), none, 0, 10), op(1, lget, val("a"), 20, 30),
+			op(0, revoke, none, 40, 50), op(1, lget, none, 60, 70)}, porcupine.Ok},
+		{"key read after its lease was revoked", []porcupine.Operation{
+			op(0, lput("a"), none, 0, 10), op(0, revoke, none, 40, 50),
+			op(1, lget, val("a"), 60, 70)}, porcupine.Illegal},
+		{"put acknowledged on a revoked lease", []porcupine.Operation{
+			op(0, revoke, none, 0, 10), op(0, lput("a"), none, 20, 30)}, porcupine.Illegal},
+		{"unknown revoke", []porcupine.Operation{
+			op(0, lput("a"), none, 0, 10), op(0, unknown(revoke), none, 20, inf),
+			op(1, lget, val("a"), 30, 40), op(1, lget, none, 50, 60)}, porcupine.Ok},
 		{"keys are independent", []porcupine.Operation{
 			op(0, kvhist.Input{Kind: kvhist.Put, Key: "x", Value: "a"}, none, 0, 10),
 			op(1, kvhist.Input{Kind: kvhist.Get, Key: "y"}, none, 20, 30)}, porcupine.Ok},

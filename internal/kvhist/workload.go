@@ -146,7 +146,7 @@ func Do(ctx context.Context, cli *clientv3.Client, clientID int, in Input, rec *
 		rev int64
 		err error
 	)
-	if in.Kind != Put && in.Kind != Get && in.Kind != CAS && in.Kind != Delete {
+	if in.Kind < Put || in.Kind > LeaseRevoke {
 		return out, 0, fmt.Errorf("kvhist: unknown operation kind %d", in.Kind)
 	}
 	call := rec.Now()
@@ -172,6 +172,16 @@ func Do(ctx context.Context, cli *clientv3.Client, clientID int, in Input, rec *
 			Commit()
 		if err == nil {
 			rev, out.OK = resp.Header.Revision, resp.Succeeded
+		}
+	case LeasePut:
+		var resp *clientv3.PutResponse
+		if resp, err = cli.Put(ctx, in.Key, in.Value, clientv3.WithLease(clientv3.LeaseID(in.Lease))); err == nil {
+			rev = resp.Header.Revision
+		}
+	case LeaseRevoke:
+		var resp *clientv3.LeaseRevokeResponse
+		if resp, err = cli.Revoke(ctx, clientv3.LeaseID(in.Lease)); err == nil {
+			rev = resp.Header.Revision
 		}
 	case Delete:
 		var resp *clientv3.DeleteResponse
