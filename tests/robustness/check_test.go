@@ -107,7 +107,7 @@ func check(ctx context.Context, env *Env, sc Scenario, traffic Traffic, watchers
 	for _, v := range h.Violations {
 		add("client", "%s", v)
 	}
-	lost, extra := kvhist.CheckWrites(underPrefix(res.hist, prefix+"kv/"), h.Writes, env.markers)
+	lost, extra := kvhist.CheckWrites(underPrefix(res.hist, prefix+"kv/", prefix+"lease/"), h.Writes, env.markers)
 	for _, l := range lost {
 		add("lost-write", "%s", l)
 	}
@@ -193,12 +193,15 @@ func replayTo(hist []watchcheck.Event, rev int64) map[string]string {
 	return out
 }
 
-// underPrefix returns the events of keys under p.
-func underPrefix(hist []watchcheck.Event, p string) []watchcheck.Event {
+// underPrefix returns the events of keys under any of ps.
+func underPrefix(hist []watchcheck.Event, ps ...string) []watchcheck.Event {
 	var out []watchcheck.Event
 	for _, e := range hist {
-		if strings.HasPrefix(e.Key, p) {
-			out = append(out, e)
+		for _, p := range ps {
+			if strings.HasPrefix(e.Key, p) {
+				out = append(out, e)
+				break
+			}
 		}
 	}
 	return out

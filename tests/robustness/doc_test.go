@@ -4,7 +4,7 @@
 // fault under the traffic, heals it, and then checks the whole run.
 //
 // Profiles (Profile, Traffic): kv (etcd-style puts, gets, compare-and-set txns and deletes
-// on a few keys, checked with porcupine, plus lease grant/attach/revoke); k8s
+// on a few keys, plus lease grant/attach/read/revoke, all checked with porcupine); k8s
 // (Kubernetes-style create-if-absent, update and delete by mod_revision, lists now and at
 // past revisions, a compaction every 300 ms, list-watch); lock (clientv3 concurrency Mutex
 // and Election, each holder incrementing a counter under a fence; the counters must count

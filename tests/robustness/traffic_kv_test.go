@@ -14,8 +14,8 @@ import (
 )
 
 // kvProfile is etcd-style traffic: kvhist's recorded clients (puts, linearizable gets,
-// compare-and-set txns and deletes on four keys, checked with porcupine) plus one lease
-// client that grants leases, attaches keys to them and revokes some.
+// compare-and-set txns and deletes on four keys) plus one lease client that grants leases,
+// attaches keys to them, reads them and revokes some, all checked with porcupine.
 var kvProfile = Profile{Name: "kv", New: func(seed uint64) Traffic { return &kvTraffic{seed: seed} }}
 
 const (
@@ -40,7 +40,7 @@ func (k *kvTraffic) Start(env *Env) {
 	}
 	k.load = kvhist.StartWorkload(env.Rec, clis, kvhist.WorkloadConfig{Prefix: prefix + "kv/", Keys: kvKeys,
 		OpTimeout: opTimeout, Seed: k.seed, DeletePercent: 10, RetryPause: retryPause})
-	k.leases = startLeaseClient(env.C.Client(env.T), rand.New(rand.NewPCG(k.seed, 0x1ea5e)))
+	k.leases = startLeaseClient(env.C.Client(env.T), env.Rec, env.NewClientID(), rand.New(rand.NewPCG(k.seed, 0x1ea5e)))
 }
 
 func (k *kvTraffic) Stop() {
@@ -54,7 +54,7 @@ func (k *kvTraffic) Progress() int {
 	if k.load == nil {
 		return 0
 	}
-	return k.rec.AckedWrites() + k.leases.progress()
+	return k.rec.AckedWrites()
 }
 
 func (k *kvTraffic) Check(ctx context.Context, env *Env, res *result) []violation {
@@ -65,6 +65,8 @@ func (k *kvTraffic) Check(ctx context.Context, env *Env, res *result) []violatio
 // half of the time, in a loop. Every key is written once, with a value naming it.
 type leaseClient struct {
 	cli    *clientv3.Client
+	rec    *kvhist.Recorder
+	id     int // the client ID its operations are recorded under
 	rng    *rand.Rand
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -74,7 +76,6 @@ type leaseClient struct {
 	puts []leasePut
 	// revoked maps a lease to whether its revoke was acknowledged (false: unknown outcome).
 	revoked map[clientv3.LeaseID]bool
-	ok      int
 }
 
 // leasePut is one attempted put of a key attached to a lease.
@@ -84,9 +85,9 @@ type leasePut struct {
 	rev   int64 // 0 when the outcome is unknown
 }
 
-func startLeaseClient(cli *clientv3.Client, rng *rand.Rand) *leaseClient {
+func startLeaseClient(cli *clientv3.Client, rec *kvhist.Recorder, id int, rng *rand.Rand) *leaseClient {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &leaseClient{cli: cli, rng: rng, cancel: cancel, done: make(chan struct{}), revoked: map[clientv3.LeaseID]bool{}}
+	l := &leaseClient{cli: cli, rec: rec, id: id, rng: rng, cancel: cancel, done: make(chan struct{}), revoked: map[clientv3.LeaseID]bool{}}
 	go func() {
 		defer close(l.done)
 		l.run(ctx)
@@ -97,12 +98,6 @@ func startLeaseClient(cli *clientv3.Client, rng *rand.Rand) *leaseClient {
 func (l *leaseClient) stop() {
 	l.cancel()
 	<-l.done
-}
-
-func (l *leaseClient) progress() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ok
 }
 
 func (l *leaseClient) run(ctx context.Context) {
@@ -116,8 +111,9 @@ func (l *leaseClient) run(ctx context.Context) {
 	}
 }
 
-// round is one lease's life; its operations have their own timeouts, so that stopping the
-// traffic does not turn them into unknown outcomes.
+// round is one lease's life, recorded for porcupine (per lease: its puts, reads of its keys
+// and its revoke); its operations have their own timeouts, so that stopping the traffic
+// does not turn them into unknown outcomes.
 func (l *leaseClient) round(n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
@@ -125,38 +121,50 @@ func (l *leaseClient) round(n int) error {
 	if err != nil {
 		return err
 	}
+	var keys []string
 	for k := range 1 + l.rng.IntN(2) {
 		key := fmt.Sprintf("%slease/%d-%d", prefix, n, k)
-		pctx, pcancel := context.WithTimeout(context.Background(), opTimeout)
-		resp, err := l.cli.Put(pctx, key, key, clientv3.WithLease(g.ID))
-		pcancel()
+		_, rev, err := l.do(kvhist.Input{Kind: kvhist.LeasePut, Key: key, Value: key, Lease: int64(g.ID)})
 		p := leasePut{key: key, lease: g.ID}
 		if err == nil {
-			p.rev = resp.Header.Revision
+			p.rev = rev
 		}
 		l.mu.Lock()
 		l.puts = append(l.puts, p)
-		if err == nil {
-			l.ok++
-		}
 		l.mu.Unlock()
 		if err != nil {
 			return err
 		}
+		keys = append(keys, key)
 	}
-	if l.rng.IntN(2) == 0 {
-		return nil
+	if err := l.read(keys, g.ID); err != nil || l.rng.IntN(2) == 0 {
+		return err
 	}
-	rctx, rcancel := context.WithTimeout(context.Background(), opTimeout)
-	_, err = l.cli.Revoke(rctx, g.ID)
-	rcancel()
+	_, _, err = l.do(kvhist.Input{Kind: kvhist.LeaseRevoke, Lease: int64(g.ID)})
 	l.mu.Lock()
 	l.revoked[g.ID] = err == nil
-	if err == nil {
-		l.ok++
-	}
 	l.mu.Unlock()
-	return err
+	if err != nil {
+		return err
+	}
+	return l.read(keys, g.ID)
+}
+
+// read reads the lease's keys, recorded.
+func (l *leaseClient) read(keys []string, lease clientv3.LeaseID) error {
+	for _, k := range keys {
+		if _, _, err := l.do(kvhist.Input{Kind: kvhist.Get, Key: k, Lease: int64(lease)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// do performs and records one operation, bounded by opTimeout.
+func (l *leaseClient) do(in kvhist.Input) (kvhist.Output, int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	return kvhist.Do(ctx, l.cli, l.id, in, l.rec)
 }
 
 // check: a key of an acknowledged revoke is gone at the end, with a delete event after its
