@@ -33,7 +33,7 @@ func TestRobustness(t *testing.T) {
 			if ok {
 				sc.Seed = override
 			}
-			sc.Repro = reproduce("TestRobustness$/^"+sc.Name+"$", sc.Seed, "")
+			sc.Repro = reproduce("TestRobustness$/^"+sc.Name+"$", sc.Seed)
 			failOn(t, sc, runScenario(t, sc, true))
 		})
 	}
@@ -60,7 +60,7 @@ func TestRobustnessRandom(t *testing.T) {
 	deadline := time.Now().Add(d)
 	for n := uint64(0); n == 0 || time.Now().Before(deadline); n++ {
 		sc := randomScenario(seed + n)
-		sc.Repro = fmt.Sprintf("%s=1s %s", envDuration, reproduce("TestRobustnessRandom", sc.Seed, ""))
+		sc.Repro = fmt.Sprintf("%s=1s %s", envDuration, reproduce("TestRobustnessRandom", sc.Seed))
 		if !t.Run(sc.Name, func(t *testing.T) { failOn(t, sc, runScenario(t, sc, true)) }) {
 			return
 		}
@@ -124,7 +124,7 @@ func TestMutations(t *testing.T) {
 				sc.Seed = override
 			}
 			sc.ExtraArgs = []string{m.flag}
-			sc.Repro = reproduce("TestMutations/^"+sc.Name+"$", sc.Seed, "")
+			sc.Repro = reproduce("TestMutations/^"+sc.Name+"$", sc.Seed)
 			rep := runScenario(t, sc, false)
 			caught := false
 			for _, c := range m.checks {

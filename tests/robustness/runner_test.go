@@ -272,8 +272,8 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 }
 
 // reproduce returns the command line that replays one scenario of the test named test.
-func reproduce(test string, seed uint64, extra string) string {
-	return fmt.Sprintf("go test -count=1 -v -run '%s' ./tests/robustness/ -seed=%d%s", test, seed, extra)
+func reproduce(test string, seed uint64) string {
+	return fmt.Sprintf("go test -count=1 -v -run '%s' ./tests/robustness/ -seed=%d", test, seed)
 }
 
 // keepArtifacts writes a failed scenario's evidence to a new directory and returns it.
