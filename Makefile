@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build build-failpoints run test test-short test-integration bench bench-vs-etcd bench-orch chaos docker fuzz lint fmt vet proto verify-proto verify tools clean
+.PHONY: all build build-failpoints run test test-short test-integration bench bench-vs-etcd bench-orch chaos robustness docker fuzz lint fmt vet proto verify-proto verify tools clean
 
 all: build
 
@@ -55,6 +55,15 @@ chaos: docker
 	KEEL_CHAOS=1 KEEL_IMAGE=$(KEEL_IMAGE) $(GO) test -count=1 -v -timeout 20m ./tests/containers/ 2>&1 | \
 	  tee $(BIN)/chaos.log | grep -vE '^(=== RUN|    --- PASS: TestModel/)|report:'; \
 	  exit $${PIPESTATUS[0]}
+
+# Random robustness scenarios (tests/robustness: cluster size, traffic profile, fault) for
+# DURATION; SEED=... replays a run (each failure prints the seed and a command). The fixed-seed
+# subset, TestRobustness, runs in make test. KEEL_ROBUSTNESS_ARTIFACTS sets where a failed
+# scenario keeps its history, member logs and porcupine visualization.
+DURATION ?= 10m
+SEED ?=
+robustness:
+	KEEL_ROBUSTNESS_DURATION=$(DURATION) SEED=$(SEED) $(GO) test -count=1 -v -timeout 0 -run '^TestRobustnessRandom$$' ./tests/robustness/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidateTxn -fuzztime 60s ./apply/

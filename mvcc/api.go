@@ -53,6 +53,15 @@ type Config struct {
 	CompactionBatchPause time.Duration
 	// CompactionObserver receives the compactor's measurements; see CompactionObserver.
 	CompactionObserver CompactionObserver
+
+	// UnsafeLoseDataOnClose is a TEST-ONLY fault that breaks durability: the store commits
+	// its batch only when the batch limit is hit or on Commit, Snapshot or a compaction (no
+	// periodic commit), and Close persists the pending batch's applied raft index and
+	// revision but drops its key changes. Raft then never re-applies those entries, so a
+	// graceful restart loses acknowledged writes. It exists so that tests/robustness can
+	// prove its checks catch a lost write (docs/RELIABILITY.md "The robustness suite").
+	// Never set it in production.
+	UnsafeLoseDataOnClose bool
 }
 
 // Defaults applied by Open to zero compaction fields of Config.

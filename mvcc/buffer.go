@@ -113,3 +113,13 @@ func (b *writeBuf) record(kvs []bufKV, aux []auxOp) int {
 	b.txns++
 	return b.txns
 }
+
+// dropKVs forgets the buffer's key bucket entries but keeps its auxiliary changes and its
+// transaction count, so that a commit still persists the meta (Config.UnsafeLoseDataOnClose).
+// requires Store.mu held
+func (b *writeBuf) dropKVs() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kvs = nil
+	b.at = make(map[revision]int)
+}

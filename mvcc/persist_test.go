@@ -274,3 +274,30 @@ func TestSize(t *testing.T) {
 		t.Fatalf("Size did not grow: %d -> %d", size, grown)
 	}
 }
+
+// The test-only fault behind keeld's --unsafe-lose-acked-writes does what it says: a Close
+// drops the pending batch's key changes yet records their raft index as applied, so raft
+// would never re-apply them. tests/robustness relies on it to prove its checks catch a lost
+// write.
+func TestUnsafeLoseDataOnClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	s, err := Open(Config{Path: path, BatchInterval: testBatchInterval, UnsafeLoseDataOnClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(s, 1, put("a", "1"))
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	apply(s, 2, put("b", "1"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	if s.ConsistentIndex() != 2 {
+		t.Errorf("ConsistentIndex() = %d, want 2 (the dropped entry recorded as applied)", s.ConsistentIndex())
+	}
+	if got := kvString(rangeAt(t, s, "\x00", "\x00", RangeOptions{}).KVs); got != "a=1@2/2/1" {
+		t.Errorf("got %q, want only the committed a=1", got)
+	}
+}

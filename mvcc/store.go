@@ -167,6 +167,9 @@ func (s *Store) commitLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			if s.cfg.UnsafeLoseDataOnClose {
+				continue
+			}
 		case <-s.kick:
 		}
 		err := s.Commit()
@@ -202,6 +205,12 @@ func (s *Store) shutdown(commit bool) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	var err error
+	if commit && s.cfg.UnsafeLoseDataOnClose {
+		s.mu.Lock()
+		s.cur.dropKVs()
+		s.mu.Unlock()
+		s.log.Warn("TEST ONLY: dropped the pending batch's key changes on close")
+	}
 	if commit {
 		err = s.commitLocked()
 	}

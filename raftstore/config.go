@@ -97,6 +97,9 @@ type Config struct {
 	CompactionSleepInterval time.Duration
 	// Disk, when set, puts a simulated disk under the member's files (power-loss tests).
 	Disk *Disk
+	// UnsafeLoseDataOnClose is a TEST-ONLY fault: see mvcc.Config.UnsafeLoseDataOnClose (a
+	// graceful restart loses acknowledged writes). Never set it in production.
+	UnsafeLoseDataOnClose bool
 	// LeaseRevokeBatch is how many expired leases the leader revokes in one raft entry (their
 	// keys deleted in one revision). Default 500.
 	LeaseRevokeBatch int

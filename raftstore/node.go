@@ -183,7 +183,8 @@ func (n *Node) openStorage() error {
 	var err error
 	mc := mvcc.Config{Path: filepath.Join(dir, "kv.db"), Logger: n.cfg.Logger,
 		CommitObserver: observeSeconds(n.metrics.backendCommit), CompactionObserver: n.metrics.compactionObserver(),
-		CompactionBatchRevisions: n.cfg.CompactionBatchLimit, CompactionBatchPause: n.cfg.CompactionSleepInterval}
+		CompactionBatchRevisions: n.cfg.CompactionBatchLimit, CompactionBatchPause: n.cfg.CompactionSleepInterval,
+		UnsafeLoseDataOnClose: n.cfg.UnsafeLoseDataOnClose}
 	if n.cfg.Disk != nil {
 		mc.OpenFile = n.cfg.Disk.OpenFile
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -63,7 +64,15 @@ type Config struct {
 	// that tests/chaos can prove its linearizability checker catches stale reads. Never set
 	// it in production.
 	UnsafeLocalLinearizableReads bool
+	// UnsafeDropWatchEvents is a TEST-ONLY fault that breaks the watch guarantees: every
+	// unsafeDropEvery-th watch response with events loses its first event. It exists so that
+	// tests/robustness can prove its watch checks catch a dropped event. Never set it in
+	// production.
+	UnsafeDropWatchEvents bool
 }
+
+// unsafeDropEvery paces Config.UnsafeDropWatchEvents.
+const unsafeDropEvery = 16
 
 func (c *Config) applyDefaults() {
 	if c.MaxRequestBytes == 0 {
@@ -102,6 +111,9 @@ type Server struct {
 	runOnce sync.Once
 	stopHub context.CancelFunc
 	hubDone chan struct{}
+
+	// eventResponses counts watch responses with events, for Config.UnsafeDropWatchEvents.
+	eventResponses atomic.Int64
 
 	mu sync.Mutex
 	// guarded by mu

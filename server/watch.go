@@ -47,6 +47,11 @@ func (ws *watchServer) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, pb
 			}
 		}
 		for _, r := range resps {
+			if s.cfg.UnsafeDropWatchEvents && len(r.Events) > 0 && s.eventResponses.Add(1)%unsafeDropEvery == 0 {
+				if r.Events = r.Events[1:]; len(r.Events) == 0 {
+					continue
+				}
+			}
 			for _, out := range s.toWatchResponses(r) {
 				failpoint.Inject(failpoint.BeforeSendWatchResponse)
 				if err := stream.Send(out); err != nil {

@@ -58,6 +58,10 @@ type options struct {
 	unsafeLocalLinearizableReads bool
 	// peerDialProxy is for fault injection in tests: see raftstore.NewPeerDialer.
 	peerDialProxy string
+	// unsafeDropWatchEvents is test-only: see server.Config.UnsafeDropWatchEvents.
+	unsafeDropWatchEvents bool
+	// unsafeLoseAckedWrites is test-only: see mvcc.Config.UnsafeLoseDataOnClose.
+	unsafeLoseAckedWrites bool
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
@@ -126,6 +130,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.peerDialProxy, "peer-dial-proxy", "",
 		"Keel only, for tests and fault injection: open every outgoing peer connection (raft and forwarded requests) "+
 			"through the HTTP CONNECT proxy at this host:port, e.g. internal/netfault's; peer TLS stays end to end")
+	fs.BoolVar(&o.unsafeDropWatchEvents, "unsafe-drop-watch-events", false,
+		"TEST ONLY, breaks the watch guarantees: drop an event from every 16th watch response with events")
+	fs.BoolVar(&o.unsafeLoseAckedWrites, "unsafe-lose-acked-writes", false,
+		"TEST ONLY, breaks durability: a graceful shutdown drops the backend's uncommitted writes but records them as applied")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}

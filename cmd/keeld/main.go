@@ -122,8 +122,10 @@ func run(args []string, stderr io.Writer) error {
 		CompactionBatchLimit:    opts.compactionBatchLimit,
 		CompactionSleepInterval: opts.compactionSleepInterval,
 		PeerDialer:              mux.Dialer(),
-		Logger:                  log,
-		Registerer:              reg,
+		// Test-only fault injection (tests/robustness); off unless the flag is given.
+		UnsafeLoseDataOnClose: opts.unsafeLoseAckedWrites,
+		Logger:                log,
+		Registerer:            reg,
 	}
 	for _, m := range members {
 		cfg.InitialCluster = append(cfg.InitialCluster, raftstore.Member{Name: m.name, PeerURLs: m.peerURLs})
@@ -153,6 +155,7 @@ func run(args []string, stderr io.Writer) error {
 		WatchProgressInterval: opts.watchProgressInterval,
 		// Test-only fault injection (tests/chaos); off unless the flag is given.
 		UnsafeLocalLinearizableReads: opts.unsafeLocalLinearizableReads,
+		UnsafeDropWatchEvents:        opts.unsafeDropWatchEvents,
 	}, node)
 	errc := make(chan error, 4)
 	for _, u := range splitList(opts.listenClientURLs) {
@@ -179,6 +182,12 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if opts.unsafeLocalLinearizableReads {
 		log.Warn("TEST ONLY: --unsafe-local-linearizable-reads is set; linearizable reads may be stale")
+	}
+	if opts.unsafeDropWatchEvents {
+		log.Warn("TEST ONLY: --unsafe-drop-watch-events is set; watch streams lose events")
+	}
+	if opts.unsafeLoseAckedWrites {
+		log.Warn("TEST ONLY: --unsafe-lose-acked-writes is set; a restart loses acknowledged writes")
 	}
 	log.Info("keeld started", "name", opts.name, "member_id", fmt.Sprintf("%x", node.ID()),
 		"data_dir", opts.dataDir, "peer_url", peerURL.String())

@@ -32,8 +32,10 @@ func CheckLinearizable(ops []porcupine.Operation, timeout time.Duration, visuali
 	return res, f.Name()
 }
 
-// CheckWrites compares the attempted writes with hist, every put under the workload's
-// prefix in revision order (watchcheck.ReadHistory). It returns the acknowledged writes
+// CheckWrites compares the attempted writes with hist, every put (and delete, if the
+// workload deletes) under the workload's prefix in revision order (watchcheck.ReadHistory
+// reads the puts). An acknowledged Delete that deleted a key must be a delete of that key at
+// its revision. It returns the acknowledged writes
 // missing from hist at their revision (lost), and the entries of hist that no client wrote
 // nor markers (values the test itself wrote) name, or that repeat a value (extra). Both are
 // empty when the history is right.
@@ -42,7 +44,9 @@ func CheckWrites(hist []watchcheck.Event, writes []Write, markers map[string]boo
 	count := map[string]int{}
 	for _, e := range hist {
 		byRev[e.Rev] = e
-		count[e.Value]++
+		if !e.Delete {
+			count[e.Value]++
+		}
 	}
 	attempted := map[string]bool{}
 	for _, w := range writes {
@@ -50,11 +54,14 @@ func CheckWrites(hist []watchcheck.Event, writes []Write, markers map[string]boo
 		if w.Rev == 0 {
 			continue
 		}
-		if e, ok := byRev[w.Rev]; !ok || e.Key != w.Key || e.Value != w.Value {
+		if e, ok := byRev[w.Rev]; !ok || e.Key != w.Key || e.Value != w.Value || e.Delete != w.Delete {
 			lost = append(lost, fmt.Sprintf("%s=%s acknowledged at revision %d; history has %+v", w.Key, w.Value, w.Rev, e))
 		}
 	}
 	for _, e := range hist {
+		if e.Delete {
+			continue
+		}
 		if !attempted[e.Value] && !markers[e.Value] {
 			extra = append(extra, fmt.Sprintf("revision %d: %s=%s was never written", e.Rev, e.Key, e.Value))
 		}

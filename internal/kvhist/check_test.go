@@ -31,6 +31,14 @@ func TestCheckWrites(t *testing.T) {
 	if _, extra := kvhist.CheckWrites(append(hist, watchcheck.Event{Rev: 3, Key: "k", Value: "a"}), writes, nil); len(extra) == 0 {
 		t.Error("a write applied twice was not reported")
 	}
+	withDelete := append(writes, kvhist.Write{Key: "k", Delete: true, Rev: 3, Acked: true})
+	deleted := append(hist, watchcheck.Event{Rev: 3, Key: "k", Delete: true})
+	if lost, extra := kvhist.CheckWrites(deleted, withDelete, nil); len(lost)+len(extra) > 0 {
+		t.Errorf("history with a delete: lost %v, extra %v", lost, extra)
+	}
+	if lost, _ := kvhist.CheckWrites(hist, withDelete, nil); len(lost) != 1 {
+		t.Errorf("history without the acknowledged delete: lost %v, want one", lost)
+	}
 	marked := append(hist, watchcheck.Event{Rev: 3, Key: "m", Value: "marker"})
 	if lost, extra := kvhist.CheckWrites(marked, writes, map[string]bool{"marker": true}); len(lost)+len(extra) > 0 {
 		t.Errorf("history with a marker: lost %v, extra %v", lost, extra)

@@ -13,6 +13,9 @@
 //     (a value compare, then a put) on a small key set are checked with porcupine against
 //     Model, one register per key. The state of a key is its value, "" when absent; a CAS on
 //     an absent key fails, as an etcd value compare on a missing key does.
+//   - Leases: LeasePut (a put attached to Input.Lease), LeaseRevoke and Gets of such keys
+//     carry the lease and are checked per lease, not per key: a revoke deletes every
+//     attached key, and a put on a revoked lease or a second revoke can only have failed.
 //   - The unknown-outcome rule: a write whose client saw an error (a timeout, a lost leader)
 //     may have been applied, may yet be applied, or may never be. Recorder.Record marks it
 //     Unknown and gives it an infinite return time, so porcupine may place it anywhere after
@@ -37,8 +40,11 @@
 // StartWorkload starts them and Stop ends and waits for them. Model, CheckLinearizable and
 // CheckWrites are pure.
 //
-// Caveats: the model knows no deletes, so a history must hold none. Porcupine's time grows
-// quickly with the operations concurrent on one key, and every unknown-outcome write stays
+// Caveats: deletes are in the model (a Delete empties the register), but
+// watchcheck.ReadHistory refuses delete events, so a workload with
+// WorkloadConfig.DeletePercent needs its own history reader (tests/robustness has one).
+// Porcupine's time grows quickly with the operations concurrent on one key, and every
+// unknown-outcome write stays
 // concurrent with everything after it: keep the clients few, and pace retries after errors
 // (the Workload does), or a long fault can make a history too costly to decide.
 package kvhist

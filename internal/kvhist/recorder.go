@@ -9,11 +9,13 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// Write is one attempted write (a Put or a CAS), for CheckWrites.
+// Write is one attempted write (a Put, a CAS or a Delete), for CheckWrites.
 type Write struct {
 	Key, Value string
+	// Delete marks a Delete (Value is "").
+	Delete bool
 	// Rev is the revision the write was acknowledged at; 0 when it failed or did not apply
-	// (a CAS whose comparison failed).
+	// (a CAS whose comparison failed, a Delete of an absent key).
 	Rev int64
 	// Acked is whether the client got a response (for a CAS, also one whose comparison
 	// failed).
@@ -57,7 +59,7 @@ func (r *Recorder) Now() int64 { return time.Since(r.start).Nanoseconds() }
 // Record adds one finished operation of client clientID, called at call and returned at ret
 // (both from Now), with its output, its response header revision rev and the error the
 // client saw. A failed Get is dropped (counted in FailedReads). A failed Put or CAS is
-// recorded with Unknown set and an infinite return time. Every Put and CAS is also kept as
+// recorded with Unknown set and an infinite return time. Every Put, LeasePut, CAS and Delete is also kept as
 // a Write, with Rev set when it was acknowledged and applied. A client must not have two
 // operations in flight under one clientID.
 func (r *Recorder) Record(clientID int, in Input, call int64, out Output, ret int64, rev int64, err error) {
@@ -73,9 +75,9 @@ func (r *Recorder) Record(clientID int, in Input, call int64, out Output, ret in
 		r.unknown++
 	}
 	r.ops = append(r.ops, porcupine.Operation{ClientId: clientID, Input: in, Call: call, Output: out, Return: ret})
-	if in.Kind != Get {
-		w := Write{Key: in.Key, Value: in.Value, Acked: err == nil}
-		if err == nil && (in.Kind == Put || out.OK) {
+	if in.Kind != Get && in.Kind != LeaseRevoke {
+		w := Write{Key: in.Key, Value: in.Value, Delete: in.Kind == Delete, Acked: err == nil}
+		if err == nil && (in.Kind == Put || in.Kind == LeasePut || out.OK) {
 			w.Rev = rev
 		}
 		r.writes = append(r.writes, w)

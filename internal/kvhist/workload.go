@@ -35,6 +35,13 @@ type WorkloadConfig struct {
 	// Seed seeds every random choice; client i draws from rand.NewPCG(Seed, i). Log it, so a
 	// run can be replayed.
 	Seed uint64
+	// DeletePercent is the share of operations that delete a key (default 0: the chaos
+	// tier's history reader refuses deletes); it is taken from the puts.
+	DeletePercent int
+	// RetryPause paces a client after a failed operation (default 20ms). Make it longer
+	// where a fault leaves no quorum for a while, so that the failed writes, each of unknown
+	// outcome, stay few enough for the checker.
+	RetryPause time.Duration
 }
 
 func (c WorkloadConfig) withDefaults() WorkloadConfig {
@@ -43,6 +50,9 @@ func (c WorkloadConfig) withDefaults() WorkloadConfig {
 	}
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = defaultOpTimeout
+	}
+	if c.RetryPause <= 0 {
+		c.RetryPause = retryPause
 	}
 	return c
 }
@@ -56,9 +66,9 @@ type Workload struct {
 // StartWorkload starts one goroutine per client, each with its own client connection and
 // strictly sequential operations: client i uses clients[i] and records under client ID i, so
 // probes that record their own operations (Do) must use IDs from len(clients) up. Each issues
-// puts (40 %), linearizable gets (40 %) and compare-and-set txns (20 %) on random keys; a
-// CAS compares against the last value this client saw for the key, and without one it puts
-// instead. Written values are "c<i>-<seq>", unique per write. Stop ends the clients.
+// puts (40 %), linearizable gets (40 %) and compare-and-set txns (20 %) on random keys, with
+// WorkloadConfig.DeletePercent of the puts turned into deletes; a CAS compares against the
+// last value this client saw for the key, and without one it puts instead. Written values are "c<i>-<seq>", unique per write. Stop ends the clients.
 func StartWorkload(rec *Recorder, clients []*clientv3.Client, cfg WorkloadConfig) *Workload {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -88,11 +98,13 @@ func runClient(ctx context.Context, rec *Recorder, id int, cli *clientv3.Client,
 		key := fmt.Sprintf("%sk%d", cfg.Prefix, rng.IntN(cfg.Keys))
 		val := fmt.Sprintf("c%d-%d", id, seq)
 		in := Input{Kind: Put, Key: key, Value: val}
-		switch p := rng.IntN(10); {
-		case p < 4:
+		switch p := rng.IntN(100); {
+		case p < 40:
 			in = Input{Kind: Get, Key: key}
-		case p < 6 && seen[key] != "":
+		case p < 60 && seen[key] != "":
 			in = Input{Kind: CAS, Key: key, Value: val, Expect: seen[key]}
+		case p >= 100-cfg.DeletePercent:
+			in = Input{Kind: Delete, Key: key}
 		}
 		// Each operation has its own timeout, not ctx: stopping the load must not turn
 		// in-flight writes into unknown ones.
@@ -102,7 +114,7 @@ func runClient(ctx context.Context, rec *Recorder, id int, cli *clientv3.Client,
 		if err != nil {
 			select {
 			case <-ctx.Done():
-			case <-time.After(retryPause):
+			case <-time.After(cfg.RetryPause):
 			}
 			continue
 		}
@@ -113,6 +125,8 @@ func runClient(ctx context.Context, rec *Recorder, id int, cli *clientv3.Client,
 		switch {
 		case in.Kind == Get:
 			seen[key] = out.Value
+		case in.Kind == Delete:
+			seen[key] = ""
 		case in.Kind == Put || out.OK:
 			seen[key] = val
 		}
@@ -132,7 +146,7 @@ func Do(ctx context.Context, cli *clientv3.Client, clientID int, in Input, rec *
 		rev int64
 		err error
 	)
-	if in.Kind != Put && in.Kind != Get && in.Kind != CAS {
+	if in.Kind < Put || in.Kind > LeaseRevoke {
 		return out, 0, fmt.Errorf("kvhist: unknown operation kind %d", in.Kind)
 	}
 	call := rec.Now()
@@ -158,6 +172,21 @@ func Do(ctx context.Context, cli *clientv3.Client, clientID int, in Input, rec *
 			Commit()
 		if err == nil {
 			rev, out.OK = resp.Header.Revision, resp.Succeeded
+		}
+	case LeasePut:
+		var resp *clientv3.PutResponse
+		if resp, err = cli.Put(ctx, in.Key, in.Value, clientv3.WithLease(clientv3.LeaseID(in.Lease))); err == nil {
+			rev = resp.Header.Revision
+		}
+	case LeaseRevoke:
+		var resp *clientv3.LeaseRevokeResponse
+		if resp, err = cli.Revoke(ctx, clientv3.LeaseID(in.Lease)); err == nil {
+			rev = resp.Header.Revision
+		}
+	case Delete:
+		var resp *clientv3.DeleteResponse
+		if resp, err = cli.Delete(ctx, in.Key); err == nil {
+			rev, out.OK = resp.Header.Revision, resp.Deleted > 0
 		}
 	}
 	ret := rec.Now()

@@ -45,6 +45,9 @@
 //     hole: it never forwards another byte (the connection is reset when that direction next
 //     would, and by Heal), for the same reason as Drop; the other direction keeps flowing, so
 //     under Blackhole(Rx) a member's requests still arrive and only the answers vanish.
+//   - BlackholePeer(addr, dir): Blackhole for the connections the member dialed to one peer
+//     only (through the CONNECT listener, so the destination is known). A partition between
+//     two members is BlackholePeer on both members' proxies, each naming the other.
 //   - ResetConns: resets every open connection at once (a middlebox restart).
 //   - Heal: clears every fault in both directions and resets the damaged connections. Chunks
 //     already held by a delay are still delivered, in order.
@@ -69,7 +72,8 @@
 // not like "connection refused". The proxy does not parse what it relays, so TLS between the
 // members works through it unchanged.
 //
-// Not here: bandwidth limits, reordering, per-peer faults (a fault applies to every peer of
-// the fronted member; per-pair partitions are two members' proxies, or a future filter on
-// the peer address).
+// Not here: bandwidth limits, reordering, and per-peer delay or drop (only blackholes can be
+// per peer; the other faults apply to every peer of the fronted member). The forwarding
+// listener cannot tell which peer an accepted connection comes from, which is why per-peer
+// faults act on the member's own dials.
 package netfault

@@ -21,6 +21,9 @@ type link struct {
 	// memberR and remoteR are what the pipes read: the sockets themselves, or a reader that
 	// first returns bytes buffered while reading a CONNECT request.
 	memberR, remoteR io.Reader
+	// peer is the destination of a connection the member dialed through the CONNECT listener
+	// (for BlackholePeer); "" for connections to the member.
+	peer string
 	// damaged[d] is set once Blackhole discarded bytes of direction d (Direction.index): that
 	// direction's stream has a hole, so it must never forward again.
 	damaged [2]atomic.Bool
@@ -29,8 +32,8 @@ type link struct {
 	once sync.Once
 }
 
-func newLink(member, remote net.Conn, memberR, remoteR io.Reader) *link {
-	return &link{member: member, remote: remote, memberR: memberR, remoteR: remoteR, done: make(chan struct{})}
+func newLink(member, remote net.Conn, memberR, remoteR io.Reader, peer string) *link {
+	return &link{member: member, remote: remote, memberR: memberR, remoteR: remoteR, peer: peer, done: make(chan struct{})}
 }
 
 func (l *link) isDamaged() bool { return l.damaged[0].Load() || l.damaged[1].Load() }
@@ -118,10 +121,16 @@ func (p *Proxy) pipe(l *link, dir Direction, dst net.Conn, src io.Reader) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			d := p.decide(dir, n)
+			d := p.decide(dir, l.peer, n)
 			switch {
 			case d.discard:
 				damaged.Store(true)
+				if !p.blackholed(dir, l.peer) {
+					// Heal came between the decision and the mark, and its reset pass may
+					// have missed this link: reset it here.
+					p.resetLink(l)
+					return
+				}
 				continue
 			case d.reset, damaged.Load():
 				// Dropped, or the stream already has a hole: never forward a byte after it.
@@ -206,7 +215,7 @@ func (p *Proxy) connect(c net.Conn) {
 		_ = up.Close()
 		return
 	}
-	p.relay(newLink(c, up, br, up))
+	p.relay(newLink(c, up, br, up, req.Host))
 }
 
 func writeStatus(c net.Conn, code int, msg string) {

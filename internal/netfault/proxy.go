@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,10 +148,13 @@ type Proxy struct {
 	mu sync.Mutex
 	// guarded by mu
 	faults [2]fault
-	rng    *rand.Rand
-	links  map[*link]struct{}
-	closed bool
-	stats  Stats
+	// peerBlackholes maps a peer address (a CONNECT destination) to the directions
+	// BlackholePeer discards on the member's connections to it.
+	peerBlackholes map[string]Direction
+	rng            *rand.Rand
+	links          map[*link]struct{}
+	closed         bool
+	stats          Stats
 }
 
 // New binds both listeners and starts serving them: it starts the proxy's goroutines (see
@@ -185,6 +189,8 @@ func New(cfg Config) (*Proxy, error) {
 		dialLn: dialLn,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		links:  map[*link]struct{}{},
+
+		peerBlackholes: map[string]Direction{},
 	}
 	p.closeCtx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(2)
@@ -222,6 +228,19 @@ func (p *Proxy) Blackhole(dir Direction) {
 	p.set(dir, "blackhole", func(f *fault) { f.blackhole = true })
 }
 
+// BlackholePeer is Blackhole for the connections the member opens to one peer only: those
+// its dials to peerAddr (the host:port it asked the CONNECT listener for, i.e. the peer's
+// advertised address) carry. It cuts the member's requests to that peer (Tx) or the peer's
+// answers (Rx); the peer's own connections to the member are the peer's proxy's business, so
+// a partition between two members takes BlackholePeer on both of their proxies. Calls
+// accumulate directions; Heal ends them all.
+func (p *Proxy) BlackholePeer(peerAddr string, dir Direction) {
+	p.mu.Lock()
+	p.peerBlackholes[peerAddr] |= dir & Both
+	p.mu.Unlock()
+	p.log.Info("fault set", "fault", "blackhole", "peer", peerAddr, "direction", dir.String())
+}
+
 func (p *Proxy) set(dir Direction, what string, change func(*fault)) {
 	p.mu.Lock()
 	for _, d := range dirs {
@@ -234,11 +253,21 @@ func (p *Proxy) set(dir Direction, what string, change func(*fault)) {
 	p.log.Info("fault set", "fault", what, "direction", dir.String(), "rx", rx.String(), "tx", tx.String())
 }
 
-// Faults describes the faults in force, e.g. "rx: none; tx: blackhole".
+// Faults describes the faults in force, e.g. "rx: none; tx: blackhole", followed by any
+// BlackholePeer ("; peer 127.0.0.1:4001: blackhole rx").
 func (p *Proxy) Faults() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return fmt.Sprintf("rx: %v; tx: %v", p.faults[0], p.faults[1])
+	s := fmt.Sprintf("rx: %v; tx: %v", p.faults[0], p.faults[1])
+	peers := make([]string, 0, len(p.peerBlackholes))
+	for addr := range p.peerBlackholes {
+		peers = append(peers, addr)
+	}
+	slices.Sort(peers)
+	for _, addr := range peers {
+		s += fmt.Sprintf("; peer %s: blackhole %v", addr, p.peerBlackholes[addr])
+	}
+	return s
 }
 
 // Heal clears every fault in both directions and resets the connections that lost bytes to
@@ -246,6 +275,7 @@ func (p *Proxy) Faults() string {
 func (p *Proxy) Heal() {
 	p.mu.Lock()
 	p.faults = [2]fault{}
+	clear(p.peerBlackholes)
 	var damaged []*link
 	for l := range p.links {
 		if l.isDamaged() {
@@ -334,7 +364,7 @@ func (p *Proxy) forward(c net.Conn) {
 		resetConn(c)
 		return
 	}
-	p.relay(newLink(up, c, up, c))
+	p.relay(newLink(up, c, up, c, ""))
 }
 
 func (p *Proxy) dial(addr string) (net.Conn, error) {
@@ -351,11 +381,15 @@ type decision struct {
 	wait    time.Duration // delay before writing
 }
 
-// decide applies dir's faults to a chunk of n bytes and counts the outcome.
-func (p *Proxy) decide(dir Direction, n int) decision {
+// decide applies dir's faults to a chunk of n bytes of a connection to peer ("" for one to
+// the member) and counts the outcome.
+func (p *Proxy) decide(dir Direction, peer string, n int) decision {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := p.faults[dir.index()]
+	if peer != "" && p.peerBlackholes[peer]&dir != 0 {
+		f.blackhole = true
+	}
 	st := &p.stats.Rx
 	if dir == Tx {
 		st = &p.stats.Tx
@@ -373,6 +407,14 @@ func (p *Proxy) decide(dir Direction, n int) decision {
 		wait += time.Duration(p.rng.Int64N(int64(f.jitter)))
 	}
 	return decision{wait: wait}
+}
+
+// blackholed reports whether dir of a connection to peer ("" for one to the member) is
+// blackholed now.
+func (p *Proxy) blackholed(dir Direction, peer string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.faults[dir.index()].blackhole || (peer != "" && p.peerBlackholes[peer]&dir != 0)
 }
 
 // countForwarded adds n forwarded bytes to dir's counters.

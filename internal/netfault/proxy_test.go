@@ -286,6 +286,35 @@ func TestBlackhole(t *testing.T) {
 	}
 }
 
+// BlackholePeer cuts only the member's connections to one peer, in the given direction.
+func TestBlackholePeer(t *testing.T) {
+	for _, dir := range []netfault.Direction{netfault.Tx, netfault.Rx} {
+		t.Run(dir.String(), func(t *testing.T) {
+			a, b := startEcho(t), startEcho(t)
+			p := newProxy(t, a.addr())
+			toA, toB := dial(t, p, viaConnect, a.addr()), dial(t, p, viaConnect, b.addr())
+			p.BlackholePeer(b.addr(), dir)
+			if f := p.Faults(); !strings.Contains(f, "peer "+b.addr()+": blackhole "+dir.String()) {
+				t.Fatalf("Faults() = %q, want the peer blackhole listed", f)
+			}
+			if _, err := toB.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "bytes to the peer blackholed", func() error {
+				if got := dirStats(p.Stats(), dir).BlackholedBytes; got != 4 {
+					return fmt.Errorf("%v blackholed %d bytes, want 4", dir, got)
+				}
+				return nil
+			})
+			roundTrip(t, toA, []byte("other peer"))
+			roundTrip(t, dial(t, p, viaForward, ""), []byte("to the member"))
+			p.Heal()
+			expectBroken(t, toB)
+			roundTrip(t, dial(t, p, viaConnect, b.addr()), []byte("after heal"))
+		})
+	}
+}
+
 // Heal leaves connections alone that lost nothing, and a blackhole of one direction does not
 // damage the other.
 func TestHealKeepsIntactConnections(t *testing.T) {

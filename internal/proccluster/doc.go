@@ -36,6 +36,7 @@
 //
 //	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), PeerProxies: true})
 //	c.PeerProxy(leader).Blackhole(netfault.Both) // the leader is partitioned from its peers
+//	c.BlackholeBetween(0, 1)                     // everything m0 sends m1 is lost
 //	c.HealPeers()
 //
 // With Config.GofailHTTP every member of a keeld built with failpoints

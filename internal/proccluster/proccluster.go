@@ -299,6 +299,22 @@ func (c *Cluster) AdvertisedPeerURL(i int) string { return c.members[i].advPeerU
 // cleanup, across Kill and Restart of the member.
 func (c *Cluster) PeerProxy(i int) *netfault.Proxy { return c.members[i].proxy }
 
+// BlackholeBetween discards all peer traffic from member from to member to, leaving both
+// members' traffic with everyone else alone: from's requests on the connections it dials to
+// to (from's proxy, Tx) and from's answers on the connections to dials to it (to's proxy,
+// Rx), with netfault.Proxy.BlackholePeer. Call it again with the members swapped to cut the
+// pair both ways. HealPeers ends it. It needs Config.PeerProxies; call it from the test
+// goroutine.
+func (c *Cluster) BlackholeBetween(from, to int) {
+	c.t.Helper()
+	a, b := c.members[from], c.members[to]
+	if a.proxy == nil || b.proxy == nil {
+		c.t.Fatal("proccluster: BlackholeBetween needs Config.PeerProxies")
+	}
+	a.proxy.BlackholePeer(b.proxy.Addr(), netfault.Tx)
+	b.proxy.BlackholePeer(a.proxy.Addr(), netfault.Rx)
+}
+
 // HealPeers heals every member's peer proxy (netfault.Proxy.Heal); a no-op without
 // Config.PeerProxies.
 func (c *Cluster) HealPeers() {

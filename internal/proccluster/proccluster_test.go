@@ -302,6 +302,33 @@ func TestPeerProxies(t *testing.T) {
 			t.Errorf("m%d proxy stats %+v: want traffic both ways", i, st)
 		}
 	}
+	// The proxies outlive their members: a follower killed and restarted behind its proxy
+	// rejoins (while it is down, the proxy resets the others' connections to it).
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := (leader + 1) % c.Size()
+	c.Kill(f)
+	eventually(t, ctx, "a put without m"+fmt.Sprint(f), func(ctx context.Context) error { return put(ctx, cli, "k", "v2") })
+	c.Restart(f)
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fcli := c.Client(t, f)
+	eventually(t, ctx, "a linearizable read through the restarted member", func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		get, err := fcli.Get(rctx, "k")
+		if err != nil {
+			return err
+		}
+		if len(get.Kvs) != 1 || string(get.Kvs[0].Value) != "v2" {
+			return fmt.Errorf("got %v", get.Kvs)
+		}
+		return nil
+	})
+
 	c.PeerProxy(0).Delay(netfault.Tx, time.Millisecond, 0)
 	c.HealPeers()
 	log, err := os.ReadFile(c.LogPath(0))

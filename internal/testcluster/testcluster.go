@@ -200,6 +200,19 @@ func (c *Cluster) Isolate(i int) {
 // faults may be changed from any goroutine.
 func (c *Cluster) PeerProxy(i int) *netfault.Proxy { return c.Members[i].proxy }
 
+// BlackholeBetween discards all peer traffic from member from to member to (from's proxy
+// drops its requests to to, to's proxy drops from's answers); call it again swapped to cut
+// both ways. HealPeers ends it. It needs Options.PeerProxies.
+func (c *Cluster) BlackholeBetween(from, to int) {
+	c.t.Helper()
+	a, b := c.Members[from].proxy, c.Members[to].proxy
+	if a == nil || b == nil {
+		c.t.Fatal("testcluster: BlackholeBetween needs Options.PeerProxies")
+	}
+	a.BlackholePeer(b.Addr(), netfault.Tx)
+	b.BlackholePeer(a.Addr(), netfault.Rx)
+}
+
 // HealPeers heals every member's peer proxy; a no-op without Options.PeerProxies.
 func (c *Cluster) HealPeers() {
 	for _, m := range c.Members {

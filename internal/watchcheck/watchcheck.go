@@ -1,7 +1,9 @@
 // Package watchcheck checks a watcher's stream of a key prefix against the prefix's full
-// history, for the chaos tests (process and container tiers): ordered, gap-free and
-// duplicate-free, with re-lists after compacted cancels checked against the history replayed
-// to their revision. It only reads through clientv3.
+// history, for the chaos tests (process and container tiers) and tests/robustness: ordered,
+// gap-free and duplicate-free, with re-lists after compacted cancels checked against the
+// history replayed to their revision (Check); and, on the responses as received, etcd's
+// other watch guarantees: atomic revisions, bookmarkable progress notifications, prevKV,
+// isCreate and filters (CheckGuarantees, guarantees.go). It only reads through clientv3.
 package watchcheck
 
 import (
@@ -13,10 +15,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Event is one put under the prefix, as the history or the watcher saw it.
+// Event is one put (or, with Delete, one delete) under the prefix, as the history or the
+// watcher saw it. ReadHistory returns puts only; CheckGuarantees' callers record deletes too.
 type Event struct {
 	Rev        int64
 	Key, Value string
+	// Delete marks a delete event; Value is then "".
+	Delete bool
 }
 
 // Relist is what a watcher did after a compacted cancel: a linearizable list of the prefix at
@@ -68,14 +73,25 @@ func ReadHistory(ctx context.Context, cli *clientv3.Client, prefix string, from,
 // after a compacted cancel replaces the events up to its revision, and must then equal the
 // history replayed to that revision.
 func Check(events []Event, relists []Relist, sessions int, hist []Event) (Report, error) {
+	return CheckFrom(events, relists, sessions, hist, 0)
+}
+
+// CheckFrom is Check for a watch that began at revision start: hist is the prefix's full
+// history, the events must equal its part from start on, and a re-list must equal the whole
+// history replayed to the re-list's revision.
+func CheckFrom(events []Event, relists []Relist, sessions int, hist []Event, start int64) (Report, error) {
 	rep := Report{Events: len(events), Sessions: sessions, Relists: len(relists)}
 	state := map[string]string{}
+	for len(hist) > 0 && hist[0].Rev < start {
+		apply(state, hist[0])
+		hist = hist[1:]
+	}
 	h, rl := 0, 0
 	for i := 0; i <= len(events); i++ {
 		for rl < len(relists) && relists[rl].AfterEvents == i {
 			r := relists[rl]
 			for h < len(hist) && hist[h].Rev <= r.Rev {
-				state[hist[h].Key] = hist[h].Value
+				apply(state, hist[h])
 				h++
 				rep.Skipped++
 			}
@@ -94,11 +110,20 @@ func Check(events []Event, relists []Relist, sessions int, hist []Event) (Report
 		if got != hist[h] {
 			return rep, fmt.Errorf("watch event %d: got %+v, history has %+v (out of order, missing or repeated event)", i, got, hist[h])
 		}
-		state[got.Key] = got.Value
+		apply(state, got)
 		h++
 	}
 	if h != len(hist) {
 		return rep, fmt.Errorf("watcher stopped at history entry %d of %d (revision %d)", h, len(hist), hist[h].Rev)
 	}
 	return rep, nil
+}
+
+// apply replays one event on a key-value map.
+func apply(state map[string]string, e Event) {
+	if e.Delete {
+		delete(state, e.Key)
+		return
+	}
+	state[e.Key] = e.Value
 }
