@@ -204,3 +204,13 @@ func TestMaintenanceCommands(t *testing.T) {
 		t.Errorf("restored backend = %+v; want revision 51, consistent index 0, cluster %x", info, raftstore.ClusterID(ids))
 	}
 }
+
+// TestVersionCommand runs keelctl version: etcd-style build information, no endpoint needed.
+func TestVersionCommand(t *testing.T) {
+	out := keelctl(t, "version", "--endpoints", "127.0.0.1:1")
+	for _, want := range []string{"keelctl Version: ", "Git SHA: ", "Go Version: ", "API Version: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keelctl version printed %q, missing %q", out, want)
+		}
+	}
+}

@@ -58,6 +58,8 @@ type options struct {
 	unsafeLocalLinearizableReads bool
 	// peerDialProxy is for fault injection in tests: see raftstore.NewPeerDialer.
 	peerDialProxy string
+	// printVersion: print the build information and exit (etcd's --version).
+	printVersion bool
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
@@ -126,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.peerDialProxy, "peer-dial-proxy", "",
 		"Keel only, for tests and fault injection: open every outgoing peer connection (raft and forwarded requests) "+
 			"through the HTTP CONNECT proxy at this host:port, e.g. internal/netfault's; peer TLS stays end to end")
+	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}
@@ -134,6 +137,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.printVersion {
+		return o, nil // as etcd: --version wins over every other setting
 	}
 	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return nil, err

@@ -24,10 +24,11 @@ import (
 	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/raftstore"
 	"github.com/keeldb/keel/server"
+	"github.com/keeldb/keel/version"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errHelp) {
 			fmt.Fprintln(os.Stderr, "keeld:", err)
 		}
@@ -37,13 +38,17 @@ func main() {
 
 var errHelp = errors.New("help requested")
 
-func run(args []string, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		if strings.Contains(err.Error(), "help requested") {
 			return errHelp
 		}
 		return err
+	}
+	if opts.printVersion {
+		version.Print(stdout, "keeld")
+		return nil
 	}
 	log := newLogger(opts, stderr)
 	if failpoint.Enabled {
