@@ -130,6 +130,9 @@ func Open(cfg Config) (*Node, error) {
 	n.goFunc(n.runLeaseExpiry)
 	n.goFunc(n.runLeaseCheckpoints)
 	n.goFunc(n.watchRemoval)
+	if cfg.CorruptCheckInterval > 0 {
+		n.goFunc(n.runCorruptCheck)
+	}
 	return n, nil
 }
 

@@ -58,13 +58,15 @@ type options struct {
 	unsafeLocalLinearizableReads bool
 	// peerDialProxy is for fault injection in tests: see raftstore.NewPeerDialer.
 	peerDialProxy string
+	// initialCorruptCheck and corruptCheckTime: docs/RELIABILITY.md "Corruption checks".
+	initialCorruptCheck bool
+	corruptCheckTime    time.Duration
 	// printVersion: print the build information and exit (etcd's --version).
 	printVersion bool
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
-var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "strict-reconfig-check", "max-snapshots", "max-wals", "cors",
-	"experimental-initial-corrupt-check"}
+var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "strict-reconfig-check", "max-snapshots", "max-wals", "cors"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -128,6 +130,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.peerDialProxy, "peer-dial-proxy", "",
 		"Keel only, for tests and fault injection: open every outgoing peer connection (raft and forwarded requests) "+
 			"through the HTTP CONNECT proxy at this host:port, e.g. internal/netfault's; peer TLS stays end to end")
+	fs.BoolVar(&o.initialCorruptCheck, "experimental-initial-corrupt-check", false,
+		"compare this member's HashKV with its peers' before serving clients; refuse to start on a mismatch")
+	fs.DurationVar(&o.corruptCheckTime, "experimental-corrupt-check-time", 0,
+		"how often the leader compares every member's HashKV and raises CORRUPT on a mismatch (0 = off)")
+	fs.DurationVar(&o.corruptCheckTime, "corrupt-check-time", 0, "etcd 3.6's name of --experimental-corrupt-check-time")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
@@ -178,6 +185,9 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 
 func (o *options) validate() error {
 	var errs []error
+	if o.corruptCheckTime < 0 {
+		errs = append(errs, fmt.Errorf("--experimental-corrupt-check-time must not be negative, got %v", o.corruptCheckTime))
+	}
 	if _, err := raftstore.ParseLogBackend(o.raftLogBackend); err != nil {
 		errs = append(errs, fmt.Errorf("--raft-log-backend: %w", err))
 	}

@@ -118,6 +118,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		SnapshotCatchupEntries:  opts.snapshotCatchupEntries,
 		SnapshotCheckInterval:   opts.snapshotCheckInterval,
 		LeaseCheckpointInterval: opts.leaseCheckpointInterval,
+		CorruptCheckInterval:    opts.corruptCheckTime,
 		LogBackend:              raftstore.LogBackend(opts.raftLogBackend),
 		MigrateLog:              opts.raftLogMigrate,
 		WALSegmentBytes:         opts.raftWALSegmentBytes,
@@ -139,6 +140,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	peerSrv := server.NewPeerServer(node)
 	go func() { _ = peerSrv.Serve(mux.GRPCListener()) }()
+	if opts.initialCorruptCheck {
+		// As etcd: before serving clients (docs/RELIABILITY.md "Corruption checks").
+		if err := node.InitialCorruptCheck(ctx); err != nil {
+			log.Error("initial corruption check failed", "error", err)
+			_ = node.Close()
+			peerSrv.Stop()
+			return err
+		}
+	}
 
 	policy, err := server.ParseCompactionPolicy(opts.autoCompactionMode, opts.autoCompactionRetention)
 	if err != nil {
