@@ -90,3 +90,29 @@ func TestPeerDialProxyFlag(t *testing.T) {
 		t.Fatalf("--peer-dial-proxy: got %q, want 127.0.0.1:4000", o.peerDialProxy)
 	}
 }
+
+func TestCorruptCheckFlags(t *testing.T) {
+	tests := []struct {
+		args        []string
+		wantInitial bool
+		wantEvery   time.Duration
+	}{
+		{nil, false, 0},
+		{[]string{"--experimental-initial-corrupt-check"}, true, 0},
+		{[]string{"--experimental-initial-corrupt-check=true", "--experimental-corrupt-check-time", "2m"}, true, 2 * time.Minute},
+		{[]string{"--corrupt-check-time", "30s"}, false, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		o, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if o.initialCorruptCheck != tt.wantInitial || o.corruptCheckTime != tt.wantEvery {
+			t.Errorf("%v: initial %v every %v, want %v and %v", tt.args, o.initialCorruptCheck, o.corruptCheckTime,
+				tt.wantInitial, tt.wantEvery)
+		}
+	}
+	if _, err := parseFlags([]string{"--experimental-corrupt-check-time", "-1s"}, io.Discard); err == nil {
+		t.Error("a negative --experimental-corrupt-check-time was accepted")
+	}
+}
