@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/status"
 )
 
 // Corruption detection, as etcd's (etcdserver/corrupt.go): members compare HashKV — a hash of
@@ -112,8 +114,9 @@ func (n *Node) localHash(rev int64) (MemberHash, error) {
 
 // peerHashes asks every other member for its HashKV at rev over the peer transport (the
 // Maintenance service the peer gRPC server carries). Members that do not answer, are behind
-// (rev is in their future) or have compacted past rev are logged and left out.
-func (n *Node) peerHashes(ctx context.Context, rev int64) []MemberHash {
+// (rev is in their future; with waitBehind, still after cfg.RequestTimeout) or have
+// compacted past rev are logged and left out.
+func (n *Node) peerHashes(ctx context.Context, rev int64, waitBehind bool) []MemberHash {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		n.log.Warn("hash check: reading the membership failed", "error", err)
@@ -125,7 +128,7 @@ func (n *Node) peerHashes(ctx context.Context, rev int64) []MemberHash {
 		if id == n.id {
 			continue
 		}
-		h, err := n.peerHash(ctx, s, rev)
+		h, err := n.peerHash(ctx, s, rev, waitBehind)
 		if err != nil {
 			n.log.Warn("hash check: cannot fetch a peer's hash", "peer_id", fmt.Sprintf("%x", id),
 				"revision", rev, "error", err)
@@ -136,19 +139,34 @@ func (n *Node) peerHashes(ctx context.Context, rev int64) []MemberHash {
 	return out
 }
 
-func (n *Node) peerHash(ctx context.Context, s raft.Server, rev int64) (MemberHash, error) {
+// peerHash asks member s for its HashKV at rev. With waitBehind, a member that has not
+// applied rev yet (a follower a few entries behind under write load) is asked again every
+// heartbeat interval until it has or cfg.RequestTimeout passes, so that the periodic check
+// compares the members that are merely lagging instead of skipping them.
+func (n *Node) peerHash(ctx context.Context, s raft.Server, rev int64, waitBehind bool) (MemberHash, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	mc, err := n.peers.maintenance(string(s.Address))
 	if err != nil {
 		return MemberHash{}, err
 	}
-	resp, err := mc.HashKV(ctx, &pb.HashKVRequest{Revision: rev})
-	if err != nil {
-		return MemberHash{}, err
+	for {
+		resp, err := mc.HashKV(ctx, &pb.HashKVRequest{Revision: rev})
+		if err == nil {
+			return MemberHash{ID: parseServerID(s.ID), Hash: resp.Hash, Revision: resp.HashRevision,
+				CompactRevision: resp.CompactRevision}, nil
+		}
+		if !waitBehind || status.Convert(err).Message() != rpctypes.ErrGRPCFutureRev.Error() {
+			return MemberHash{}, err
+		}
+		t := time.NewTimer(n.cfg.HeartbeatInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return MemberHash{}, fmt.Errorf("still behind revision %d: %w", rev, err)
+		case <-t.C:
+		}
 	}
-	return MemberHash{ID: parseServerID(s.ID), Hash: resp.Hash, Revision: resp.HashRevision,
-		CompactRevision: resp.CompactRevision}, nil
 }
 
 // InitialCorruptCheck compares this member's HashKV at its current revision with every
@@ -161,7 +179,7 @@ func (n *Node) InitialCorruptCheck(ctx context.Context) error {
 		return err
 	}
 	n.log.Info("initial corruption check", "revision", local.Revision, "compact_revision", local.CompactRevision)
-	peers := n.peerHashes(ctx, local.Revision)
+	peers := n.peerHashes(ctx, local.Revision, false)
 	bad := initialMismatches(local, peers)
 	if len(bad) == 0 {
 		n.log.Info("initial corruption check passed", "peers_checked", len(peers))
@@ -202,7 +220,7 @@ func (n *Node) checkHashes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	peers := n.peerHashes(ctx, leader.Revision)
+	peers := n.peerHashes(ctx, leader.Revision, true)
 	bad := corruptMembers(n.voters(), leader, peers)
 	n.metrics.hashChecks.Inc()
 	if len(bad) == 0 {

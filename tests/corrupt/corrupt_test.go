@@ -12,9 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +204,76 @@ func waitCorruptEverywhere(t *testing.T, ctx context.Context, c *proccluster.Clu
 	}
 }
 
+// leaderMetric returns the value of the counter name on the leader's /metrics.
+func leaderMetric(ctx context.Context, c *proccluster.Cluster, name string) (float64, error) {
+	l, err := c.Leader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Endpoint(l)+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("m%d: no %s in /metrics", l, name)
+}
+
+// checksUnderLoad writes from a goroutine until the leader has run n more periodic checks,
+// then stops it: checking while followers apply a few entries behind the leader must raise
+// nothing (keel_raftstore_corruption_mismatches_total stays 0).
+func checksUnderLoad(t *testing.T, ctx context.Context, c *proccluster.Cluster, n float64) {
+	t.Helper()
+	const checks, mismatches = "keel_raftstore_corruption_checks_total", "keel_raftstore_corruption_mismatches_total"
+	var start float64
+	eventually(t, ctx, "reading the leader's check count", func(ctx context.Context) error {
+		v, err := leaderMetric(ctx, c, checks)
+		start = v
+		return err
+	})
+	cli := c.Client(t)
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if _, err := cli.Put(loadCtx, fmt.Sprintf("load/%d", i%100), fmt.Sprint(i)); err != nil {
+				if loadCtx.Err() != nil {
+					done <- nil
+				} else {
+					done <- err
+				}
+				return
+			}
+		}
+	}()
+	eventually(t, ctx, fmt.Sprintf("the leader runs %v checks under load", n), func(ctx context.Context) error {
+		v, err := leaderMetric(ctx, c, checks)
+		if err == nil && v < start+n {
+			err = fmt.Errorf("%v checks so far, want %v", v-start, n)
+		}
+		return err
+	})
+	stopLoad()
+	if err := <-done; err != nil {
+		t.Fatalf("put under load: %v", err)
+	}
+	if v, err := leaderMetric(ctx, c, mismatches); err != nil || v != 0 {
+		t.Fatalf("mismatches on a healthy cluster under load: %v, %v; want 0", v, err)
+	}
+}
+
 // isCorrupt reports whether err is etcd's CORRUPT refusal as clientv3 returns it.
 func isCorrupt(err error) bool {
 	return err != nil && (errors.Is(err, rpctypes.ErrCorrupt) || strings.Contains(err.Error(), rpctypes.ErrCorrupt.Error()))
@@ -212,6 +285,7 @@ func TestPeriodicCheckRaisesCorrupt(t *testing.T) {
 		ExtraArgs: []string{"--experimental-corrupt-check-time", checkInterval.String()}})
 	ctx := timeout(t, 3*time.Minute)
 	writeAndSettle(t, ctx, c)
+	checksUnderLoad(t, ctx, c, 3)
 	f := follower(t, ctx, c)
 	for i := range c.Size() {
 		if ids, err := corruptAlarms(ctx, c.Client(t, i)); err != nil || len(ids) != 0 {
