@@ -226,17 +226,5 @@ func (n *Node) checkHashes(ctx context.Context) error {
 	if len(bad) == 0 {
 		return nil
 	}
-	var errs []error
-	for _, id := range bad {
-		n.log.Error("corruption check: hash mismatch, raising CORRUPT", "alarm_member_id", fmt.Sprintf("%x", id),
-			"revision", leader.Revision, "compact_revision", leader.CompactRevision)
-		n.metrics.hashMismatches.Inc()
-		ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		_, err := n.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_CORRUPT})
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("raise CORRUPT for %x: %w", id, err))
-		}
-	}
-	return errors.Join(errs...)
+	return n.raiseCorrupt(ctx, bad, leader.Revision, leader.CompactRevision)
 }

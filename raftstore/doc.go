@@ -37,7 +37,9 @@
 //   - Corruption checks (corrupt.go): InitialCorruptCheck compares this member's HashKV with
 //     its peers' before it serves clients; with Config.CorruptCheckInterval the leader compares
 //     every member's and raises CORRUPT through the log for those that differ. Peers answer
-//     over etcd's Maintenance.HashKV on the peer gRPC server (registered by server).
+//     over etcd's Maintenance.HashKV on the peer gRPC server (registered by server). With
+//     Config.CompactHashCheckInterval the leader also compares the hashes members' compactors
+//     recorded of the history they erased (compacthash.go).
 //   - RestoreDataDir turns a backend snapshot into the data dir of a member of a new cluster
 //     (consistent index reset, old members and alarms dropped, raft log bootstrapped).
 //

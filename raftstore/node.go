@@ -133,6 +133,9 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.CorruptCheckInterval > 0 {
 		n.goFunc(n.runCorruptCheck)
 	}
+	if cfg.CompactHashCheckInterval > 0 {
+		n.goFunc(n.runCompactHashCheck)
+	}
 	return n, nil
 }
 

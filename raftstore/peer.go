@@ -106,6 +106,15 @@ func (c *peerClients) client(addr string) (keelpb.PeerClient, error) {
 // maintenance returns a client of etcd's Maintenance service on the member at addr (the peer
 // gRPC server carries its HashKV for the corruption checks), sharing the Peer connection.
 func (c *peerClients) maintenance(addr string) (pb.MaintenanceClient, error) {
+	conn, err := c.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewMaintenanceClient(conn), nil
+}
+
+// conn returns the gRPC connection to the member at addr that its Peer client uses.
+func (c *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 	if _, err := c.client(addr); err != nil {
 		return nil, err
 	}
@@ -115,7 +124,7 @@ func (c *peerClients) maintenance(addr string) (pb.MaintenanceClient, error) {
 	if !ok {
 		return nil, errors.New("raftstore: hash checks need the gRPC peer transport")
 	}
-	return pb.NewMaintenanceClient(conn), nil
+	return conn, nil
 }
 
 func (c *peerClients) close() {

@@ -234,6 +234,7 @@ func NewPeerServer(node *raftstore.Node) *grpc.Server {
 		grpc.MaxSendMsgSize(math.MaxInt32))
 	keelpb.RegisterPeerServer(g, node.PeerService())
 	pb.RegisterMaintenanceServer(g, &peerHashServer{node: node})
+	node.RegisterCompactHashService(g)
 	return g
 }
 

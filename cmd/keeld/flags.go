@@ -59,8 +59,10 @@ type options struct {
 	// peerDialProxy is for fault injection in tests: see raftstore.NewPeerDialer.
 	peerDialProxy string
 	// initialCorruptCheck and corruptCheckTime: docs/RELIABILITY.md "Corruption checks".
-	initialCorruptCheck bool
-	corruptCheckTime    time.Duration
+	initialCorruptCheck  bool
+	corruptCheckTime     time.Duration
+	compactHashCheck     bool
+	compactHashCheckTime time.Duration
 	// printVersion: print the build information and exit (etcd's --version).
 	printVersion bool
 }
@@ -135,6 +137,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.corruptCheckTime, "experimental-corrupt-check-time", 0,
 		"how often the leader compares every member's HashKV and raises CORRUPT on a mismatch (0 = off)")
 	fs.DurationVar(&o.corruptCheckTime, "corrupt-check-time", 0, "etcd 3.6's name of --experimental-corrupt-check-time")
+	fs.BoolVar(&o.compactHashCheck, "experimental-compact-hash-check-enabled", false,
+		"let the leader compare the hashes members record as they compact, raising CORRUPT on a mismatch")
+	fs.DurationVar(&o.compactHashCheckTime, "experimental-compact-hash-check-time", time.Minute,
+		"how often the compaction hash check runs")
+	fs.DurationVar(&o.compactHashCheckTime, "compact-hash-check-time", time.Minute,
+		"etcd 3.6's name of --experimental-compact-hash-check-time")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
@@ -185,6 +193,9 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 
 func (o *options) validate() error {
 	var errs []error
+	if o.compactHashCheck && o.compactHashCheckTime <= 0 {
+		errs = append(errs, fmt.Errorf("--experimental-compact-hash-check-time must be positive, got %v", o.compactHashCheckTime))
+	}
 	if o.corruptCheckTime < 0 {
 		errs = append(errs, fmt.Errorf("--experimental-corrupt-check-time must not be negative, got %v", o.corruptCheckTime))
 	}
@@ -221,6 +232,14 @@ func (o *options) validate() error {
 	}
 	errs = append(errs, o.validateTLS())
 	return errors.Join(errs...)
+}
+
+// compactHashCheckInterval is raftstore's CompactHashCheckInterval: 0 unless the check is enabled.
+func (o *options) compactHashCheckInterval() time.Duration {
+	if !o.compactHashCheck {
+		return 0
+	}
+	return o.compactHashCheckTime
 }
 
 func (o *options) heartbeat() time.Duration {

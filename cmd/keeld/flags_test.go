@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -114,5 +115,22 @@ func TestCorruptCheckFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--experimental-corrupt-check-time", "-1s"}, io.Discard); err == nil {
 		t.Error("a negative --experimental-corrupt-check-time was accepted")
+	}
+	for args, want := range map[string]time.Duration{
+		"": 0,
+		"--experimental-compact-hash-check-time=5s":                              0, // not enabled
+		"--experimental-compact-hash-check-enabled":                              time.Minute,
+		"--experimental-compact-hash-check-enabled --compact-hash-check-time=5s": 5 * time.Second,
+	} {
+		o, err := parseFlags(strings.Fields(args), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if got := o.compactHashCheckInterval(); got != want {
+			t.Errorf("%q: compaction hash check every %v, want %v", args, got, want)
+		}
+	}
+	if _, err := parseFlags([]string{"--experimental-compact-hash-check-enabled", "--experimental-compact-hash-check-time=0s"}, io.Discard); err == nil {
+		t.Error("an enabled compaction hash check with no interval was accepted")
 	}
 }

@@ -3,8 +3,9 @@
 // leader's periodic check (--experimental-corrupt-check-time), which raises CORRUPT for that
 // member on every member; writes are then refused with etcd's "etcdserver: corrupt cluster",
 // reads go on, Debian's etcdctl lists the alarm, and a disarm alone does not hide it: the next
-// check raises it again. With --experimental-initial-corrupt-check the corrupted member
-// refuses to start instead (docs/RELIABILITY.md "Corruption checks").
+// check raises it again. The compaction hash check finds the same once a compaction covers
+// the flipped value. With --experimental-initial-corrupt-check the corrupted member refuses
+// to start instead (docs/RELIABILITY.md "Corruption checks").
 package corrupt_test
 
 import (
@@ -355,6 +356,61 @@ func TestPeriodicCheckRaisesCorrupt(t *testing.T) {
 			t.Errorf("etcdctl alarm list after disarm and a new check printed %q, want %q", out, want)
 		}
 	})
+}
+
+// TestCompactHashCheckRaisesCorrupt: with --experimental-compact-hash-check-enabled and no
+// periodic check, the corruption is found through the hashes the members' compactors record:
+// a compaction over the flipped value raises CORRUPT for the follower on every member.
+func TestCompactHashCheckRaisesCorrupt(t *testing.T) {
+	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3,
+		ExtraArgs: []string{"--experimental-compact-hash-check-enabled",
+			"--experimental-compact-hash-check-time", checkInterval.String()}})
+	ctx := timeout(t, 3*time.Minute)
+	cli := c.Client(t)
+	// A healthy compaction is compared and raises nothing.
+	resp, err := cli.Put(ctx, "corrupt/first", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "the leader compares the first compaction", func(ctx context.Context) error {
+		v, err := leaderMetric(ctx, c, "keel_raftstore_corruption_checks_total")
+		if err == nil && v < 1 {
+			err = errors.New("no compaction hash compared yet")
+		}
+		return err
+	})
+	writeAndSettle(t, ctx, c)
+	f := follower(t, ctx, c)
+	c.Stop(f)
+	flipValueByte(t, c, f)
+	c.Restart(f)
+	if err := c.WaitMember(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Size() {
+		if ids, err := corruptAlarms(ctx, c.Client(t, i)); err != nil || len(ids) != 0 {
+			t.Fatalf("m%d before the compaction: CORRUPT alarms %x, %v; want none", i, ids, err)
+		}
+	}
+	resp, err = cli.Put(ctx, "corrupt/last", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	waitCorruptEverywhere(t, ctx, c, f)
+	if _, err := cli.Put(ctx, "corrupt/after", "x"); !isCorrupt(err) {
+		t.Errorf("put under CORRUPT = %v, want %v", err, rpctypes.ErrCorrupt)
+	}
+	// A disarm alone does not hide it.
+	if _, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: c.MemberID(f), Alarm: pb.AlarmType_CORRUPT}); err != nil {
+		t.Fatal(err)
+	}
+	waitCorruptEverywhere(t, ctx, c, f)
 }
 
 // TestInitialCheckRefusesStart: a member started with --experimental-initial-corrupt-check
