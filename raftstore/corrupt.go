@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/raft"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc/status"
 )
 
 // Corruption detection, as etcd's (etcdserver/corrupt.go): members compare HashKV — a hash of
@@ -156,7 +155,7 @@ func (n *Node) peerHash(ctx context.Context, s raft.Server, rev int64, waitBehin
 			return MemberHash{ID: parseServerID(s.ID), Hash: resp.Hash, Revision: resp.HashRevision,
 				CompactRevision: resp.CompactRevision}, nil
 		}
-		if !waitBehind || status.Convert(err).Message() != rpctypes.ErrGRPCFutureRev.Error() {
+		if !waitBehind || !isFutureRev(err) {
 			return MemberHash{}, err
 		}
 		t := time.NewTimer(n.cfg.HeartbeatInterval)
@@ -167,6 +166,12 @@ func (n *Node) peerHash(ctx context.Context, s raft.Server, rev int64, waitBehin
 		case <-t.C:
 		}
 	}
+}
+
+// isFutureRev reports whether err is a peer's HashKV refusal of a revision it has not
+// applied yet (etcd's ErrGRPCFutureRev, as a gRPC status).
+func isFutureRev(err error) bool {
+	return err != nil && rpctypes.ErrorDesc(err) == rpctypes.ErrorDesc(rpctypes.ErrGRPCFutureRev)
 }
 
 // InitialCorruptCheck compares this member's HashKV at its current revision with every

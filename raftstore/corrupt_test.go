@@ -1,8 +1,11 @@
 package raftstore
 
 import (
+	"errors"
 	"slices"
 	"testing"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 func TestInitialMismatches(t *testing.T) {
@@ -57,5 +60,22 @@ func TestCorruptMembers(t *testing.T) {
 				t.Errorf("corruptMembers = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestIsFutureRev: the periodic check waits for a peer only on etcd's future-revision status.
+func TestIsFutureRev(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{rpctypes.ErrGRPCFutureRev, true},
+		{rpctypes.ErrGRPCCompacted, false},
+		{errors.New("connection refused"), false},
+		{nil, false},
+	} {
+		if got := isFutureRev(tt.err); got != tt.want {
+			t.Errorf("isFutureRev(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }
