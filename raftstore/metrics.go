@@ -24,7 +24,7 @@ type metrics struct {
 	backendCommit  prometheus.Histogram // mvcc batch commits
 	logBackend     *prometheus.GaugeVec // 1 for the raft log backend in use
 	wal            *walCollector        // raft-wal's own counters
-	hashChecks     prometheus.Counter   // periodic corruption checks run as leader
+	hashChecks     prometheus.Counter   // hash comparisons run as leader (periodic and compaction)
 	hashMismatches prometheus.Counter   // members found corrupt by them
 
 	// The mvcc compactor's, with etcd's names and units (milliseconds) for its dashboards.
@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "etcd_server_proposals_pending", Help: "Proposals in flight from this member."}),
 		hashChecks: f.NewCounter(prometheus.CounterOpts{
-			Name: "keel_raftstore_corruption_checks_total", Help: "Periodic corruption checks this member ran as leader."}),
+			Name: "keel_raftstore_corruption_checks_total", Help: "Hash comparisons this member ran as leader (periodic checks and compaction records)."}),
 		hashMismatches: f.NewCounter(prometheus.CounterOpts{
 			Name: "keel_raftstore_corruption_mismatches_total",
 			Help: "Members whose HashKV differed in this member's corruption checks (each raises CORRUPT)."}),
