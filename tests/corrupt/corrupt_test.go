@@ -28,6 +28,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/keeldb/keel/internal/proccluster"
@@ -275,9 +276,12 @@ func checksUnderLoad(t *testing.T, ctx context.Context, c *proccluster.Cluster, 
 	}
 }
 
-// isCorrupt reports whether err is etcd's CORRUPT refusal as clientv3 returns it.
+// isCorrupt reports whether err is etcd's CORRUPT refusal as clientv3 returns it: the
+// EtcdError with codes.DataLoss and "etcdserver: corrupt cluster".
 func isCorrupt(err error) bool {
-	return err != nil && (errors.Is(err, rpctypes.ErrCorrupt) || strings.Contains(err.Error(), rpctypes.ErrCorrupt.Error()))
+	var ee rpctypes.EtcdError
+	return errors.Is(err, rpctypes.ErrCorrupt) && errors.As(err, &ee) && ee.Code() == codes.DataLoss &&
+		ee.Error() == "etcdserver: corrupt cluster"
 }
 
 // TestPeriodicCheckRaisesCorrupt is acceptance item 3 of issue 13.
