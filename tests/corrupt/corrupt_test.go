@@ -331,6 +331,24 @@ func TestPeriodicCheckRaisesCorrupt(t *testing.T) {
 		t.Errorf("put after disarm and a new check = %v, want %v", err, rpctypes.ErrCorrupt)
 	}
 
+	t.Run("the corrupt member leads", func(t *testing.T) {
+		// Its own hash is then the odd one out: the two others agree (a quorum), so the check
+		// it runs as leader blames itself, not them.
+		if _, err := cli.MoveLeader(ctx, c.MemberID(f)); err != nil {
+			t.Fatalf("move leadership to m%d: %v", f, err)
+		}
+		if l, err := c.WaitLeader(ctx); err != nil || l != f {
+			t.Fatalf("leader m%d, %v; want m%d", l, err, f)
+		}
+		if _, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: c.MemberID(f), Alarm: pb.AlarmType_CORRUPT}); err != nil {
+			t.Fatal(err)
+		}
+		waitCorruptEverywhere(t, ctx, c, f)
+		if l, err := c.Leader(ctx); err != nil || l != f {
+			t.Fatalf("leader m%d, %v after the check; want m%d", l, err, f)
+		}
+	})
+
 	t.Run("etcdctl", func(t *testing.T) {
 		etcdctl := proccluster.EtcdctlBinary(t)
 		ctl := func(args ...string) string {
