@@ -10,7 +10,7 @@ import (
 
 // Chunk sizing of RangeStream, as etcd 3.7's: the first chunk holds firstChunkKeys keys and
 // each next one doubles while a chunk encodes to under half the target size, or halves while
-// it encodes to over twice the target (docs/ARCHITECTURE.md "RangeStream").
+// it encodes to over twice the target (docs/ARCHITECTURE.md "The read paths").
 const firstChunkKeys = 10
 
 // RangeStream serves r from view as etcd 3.7's KV.RangeStream: it calls send with each

@@ -98,7 +98,7 @@ type RangeOptions struct {
 	// SkipCount stops the index walk once Limit keys are found, so the cost of a page is
 	// O(Limit) rather than O(keys in the range); Count is then only the number of keys
 	// returned. RangeStream pages with it after counting the range once (docs/ARCHITECTURE.md
-	// "RangeStream"). It has no effect without a positive Limit.
+	// "The read paths"). It has no effect without a positive Limit.
 	SkipCount bool
 }
 
