@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build build-failpoints run test test-short test-integration bench bench-vs-etcd bench-orch chaos robustness docker fuzz lint fmt vet proto verify-proto verify tools clean
+.PHONY: all build build-failpoints run test test-short test-integration bench bench-rangestream bench-vs-etcd bench-orch chaos robustness docker fuzz lint fmt vet proto verify-proto verify tools clean
 
 all: build
 
@@ -28,6 +28,11 @@ test-short:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./mvcc/ ./apply/ ./watch/
 	KEEL_ONLY=1 MEM_KEYS=0 OUT=bench/results/keel-only ./scripts/bench-vs-etcd.sh
+
+# A member's peak RSS growth while it serves 1M small keys with RangeStream and with one plain
+# Range (tests/rangestream; figures in bench/PERFORMANCE.md "RangeStream memory").
+bench-rangestream:
+	$(GO) test -run '^$$' -bench RangeStreamMemory -benchtime=1x -timeout 40m ./tests/rangestream/
 
 # Keel and Debian's etcd side by side (installs etcd-server if missing); writes
 # bench/results/REPORT.md. ROUNDS=5 SCALE=2 for longer runs.

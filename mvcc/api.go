@@ -92,8 +92,14 @@ type RangeOptions struct {
 	Limit int64
 	// Rev is the revision to read at; 0 means the view's current revision.
 	Rev int64
-	// CountOnly returns only Count, no KVs.
+	// CountOnly returns only Count, no KVs. It is served from the index alone: no value is
+	// read from the write buffers or the backend.
 	CountOnly bool
+	// SkipCount stops the index walk once Limit keys are found, so the cost of a page is
+	// O(Limit) rather than O(keys in the range); Count is then only the number of keys
+	// returned. RangeStream pages with it after counting the range once (docs/ARCHITECTURE.md
+	// "The read paths"). It has no effect without a positive Limit.
+	SkipCount bool
 }
 
 // RangeResult is the answer of a Range.

@@ -62,8 +62,9 @@ type liveKey struct {
 
 // live returns the keys of the range live at revision at (all of them when limit == 0, at
 // most limit when limit > 0, none when limit < 0) and the total number of live keys in the
-// range regardless of limit.
-func (ti *treeIndex) live(key, end []byte, at int64, limit int64) (keys []liveKey, count int) {
+// range regardless of limit. With stop and limit > 0 the walk ends at the limit-th live key,
+// and count is len(keys).
+func (ti *treeIndex) live(key, end []byte, at int64, limit int64, stop bool) (keys []liveKey, count int) {
 	ti.visit(key, end, func(ki *keyIndex) bool {
 		r, ok := ki.liveAt(at)
 		if !ok {
@@ -73,7 +74,7 @@ func (ti *treeIndex) live(key, end []byte, at int64, limit int64) (keys []liveKe
 		if limit == 0 || int64(len(keys)) < limit {
 			keys = append(keys, liveKey{ki: ki, rev: r})
 		}
-		return true
+		return !stop || limit <= 0 || int64(len(keys)) < limit
 	})
 	return keys, count
 }

@@ -77,6 +77,9 @@ func TestRanges(t *testing.T) {
 		{name: "limit", key: "a", end: "\x00", ro: RangeOptions{Limit: 2}, wantKeys: "a ab", wantCount: 6},
 		{name: "limit above count", key: "a", end: "b", ro: RangeOptions{Limit: 10}, wantKeys: "a ab abc", wantCount: 3},
 		{name: "count only", key: "a", end: "\x00", ro: RangeOptions{CountOnly: true}, wantKeys: "", wantCount: 6},
+		{name: "skip count stops at limit", key: "a", end: "\x00", ro: RangeOptions{Limit: 2, SkipCount: true}, wantKeys: "a ab", wantCount: 2},
+		{name: "skip count past deleted", key: "b", end: "\x00", ro: RangeOptions{Limit: 2, SkipCount: true}, wantKeys: "b \xff", wantCount: 2},
+		{name: "skip count without limit", key: "a", end: "b", ro: RangeOptions{SkipCount: true}, wantKeys: "a ab abc", wantCount: 3},
 		{name: "historical includes deleted", key: "b", end: "d", ro: RangeOptions{Rev: 2}, wantKeys: "b c", wantCount: 2},
 		{name: "historical before writes", key: "a", end: "\x00", ro: RangeOptions{Rev: 1}, wantKeys: "", wantCount: 0},
 	}

@@ -59,7 +59,7 @@ func (s *Store) rangeAt(key, end []byte, at int64, ro RangeOptions, own map[revi
 		s.mu.RUnlock()
 		return nil, ErrCompacted
 	}
-	keys, count := s.idx.live(key, end, at, limit)
+	keys, count := s.idx.live(key, end, at, limit, ro.SkipCount)
 	v := s.viewLocked(own)
 	s.mu.RUnlock()
 

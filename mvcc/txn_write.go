@@ -124,7 +124,7 @@ func (t *WriteTxn) DeleteRange(key, end []byte) (prev []mvccpb.KeyValue) {
 	if t.closed {
 		return nil
 	}
-	keys, _ := t.idx.live(key, end, t.readRev(), 0)
+	keys, _ := t.idx.live(key, end, t.readRev(), 0, false)
 	if len(keys) == 0 {
 		return nil
 	}

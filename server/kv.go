@@ -122,8 +122,31 @@ func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Co
 	return resp, nil
 }
 
-// RangeStream is left to UnimplementedKVServer: kube-apiserver falls back to paginated Range
-// on exactly codes.Unimplemented.
+// RangeStream serves etcd 3.7's streamed Range: the same validation, read barrier and errors
+// as Range, the result sent in chunks read one at a time at one revision (apply.RangeStream),
+// the final chunk carrying the header, count and more. A compaction that passes the revision
+// while the stream runs ends it with ErrGRPCCompacted, as etcd's.
+func (k *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer) error {
+	if err := apply.ValidateRange(r); err != nil {
+		return toGRPCError(err)
+	}
+	ctx := stream.Context()
+	if err := k.s.readBarrier(ctx, r.Serializable); err != nil {
+		return toGRPCError(err)
+	}
+	view := k.s.node.Store().Read()
+	defer view.End()
+	err := apply.RangeStream(view, r, k.s.cfg.MaxRequestBytes, func(resp *pb.RangeResponse) error {
+		if resp.Header != nil {
+			resp.Header = k.s.fillHeader(resp.Header)
+		}
+		return stream.Send(&pb.RangeStreamResponse{RangeResponse: resp})
+	})
+	if err != nil {
+		return toGRPCError(err)
+	}
+	return nil
+}
 
 // txnSerializable reports whether a read-only txn may be served from local state: only when
 // every op of both branches is a serializable Range (as etcd decides; a nested txn makes it

@@ -12,7 +12,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/keeldb/keel/internal/testcluster"
@@ -127,13 +126,6 @@ func TestErrorsMatchEtcd(t *testing.T) {
 				t.Fatalf("got %v %q, want %v %q", got.Code(), got.Message(), want.Code(), want.Message())
 			}
 		})
-	}
-	stream, err := kv.RangeStream(ctx, &pb.RangeRequest{Key: []byte("a")})
-	if err == nil {
-		_, err = stream.Recv()
-	}
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("RangeStream: got %v, want Unimplemented", err)
 	}
 }
 

@@ -346,6 +346,18 @@ func (c *Cluster) LogPath(i int) string { return c.members[i].logPath }
 // Args returns a copy of the flags member i is started with.
 func (c *Cluster) Args(i int) []string { return append([]string(nil), c.members[i].args...) }
 
+// Pid returns the process ID of member i's latest process, 0 before its first start. The
+// process may have exited since; a benchmark reads the member's memory from /proc with it.
+func (c *Cluster) Pid(i int) int {
+	m := c.members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return 0
+	}
+	return m.proc.cmd.Process.Pid
+}
+
 // Running reports whether member i's process is alive (it may be paused).
 func (c *Cluster) Running(i int) bool { return c.members[i].running() }
 
