@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -172,6 +173,16 @@ func TestMigrateEtcdToKeel(t *testing.T) {
 	orig := proccluster.Start(t, proccluster.Config{Binary: etcd, Members: 1})
 	src := writeMigrationSource(t, ctx, orig.Client(t))
 	snap := saveWithEtcdctl(t, ctx, etcdctl, orig.Endpoint(0))
+	var status struct {
+		Revision int64 `json:"revision"`
+		TotalKey int   `json:"totalKey"`
+	}
+	if err := json.Unmarshal([]byte(runTool(t, ctx, cleanEnv(), keelctl, "snapshot", "status", snap, "-w", "json")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Revision != src.rev || status.TotalKey != len(src.kvs) {
+		t.Fatalf("keelctl snapshot status of etcd's snapshot = %+v; want revision %d, %d keys", status, src.rev, len(src.kvs))
+	}
 
 	dst := proccluster.Start(t, proccluster.Config{Binary: keeld, Members: 3})
 	restoreInto(t, ctx, dst, keelctl, snap)
