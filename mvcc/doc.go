@@ -76,6 +76,14 @@
 // HashKV hashes the backend entries with main revision in (compaction revision, rev], which
 // no compaction removes, so replicas with the same history agree.
 //
+// # etcd's backend
+//
+// The key bucket and the meta bucket's consistent_index have etcd's layout. ExportEtcdLayout
+// adds to a snapshot file what etcd reads under its own names (its compaction revisions, and
+// the auxiliary buckets the caller maps to etcd's buckets, e.g. raftstore's leases), and
+// ImportEtcdLayout turns a file etcd wrote into one Open reads, so snapshots move both ways
+// (README "Moving from etcd").
+//
 // # Caveats
 //
 // A ReadTxn whose revision is passed by a concurrent Compact gets ErrCompacted. Until the

@@ -53,8 +53,11 @@ func (c RestoreConfig) Validate() error {
 }
 
 // RestoreDataDir creates a data dir from which a member of a new cluster starts with the
-// snapshot's keys, revisions and leases (etcd's snapshot restore). The backend is the
-// snapshot's with:
+// snapshot's keys, revisions, compaction revision and leases (etcd's snapshot restore). The
+// snapshot may be Keel's or etcd's (see mvcc.ImportEtcdLayout); etcd's leases keep their
+// TTL and the remaining TTL of their last checkpoint, if any: the leader gives each the
+// remaining or else its whole TTL afresh, as etcd's lessor does on promotion. The backend is
+// the snapshot's with:
 //   - its consistent index reset to 0, because the new cluster's raft log starts from scratch
 //     and entries at or below the stored index would be skipped;
 //   - the old cluster's member attributes and alarms removed, and the cluster ID replaced by
@@ -86,6 +89,13 @@ func RestoreDataDir(c RestoreConfig) error {
 	if err := copySnapshot(kvPath, c.Snapshot, c.SkipHashCheck); err != nil {
 		return err
 	}
+	fromEtcd, err := mvcc.ImportEtcdLayout(kvPath, etcdBuckets)
+	if err != nil {
+		return fmt.Errorf("raftstore: restore: %w", err)
+	}
+	if fromEtcd {
+		lg.Info("snapshot is etcd's: imported its compaction revision and leases")
+	}
 	conf, ids, err := bootstrapConfiguration(c.InitialCluster, c.Token)
 	if err != nil {
 		return err
@@ -111,6 +121,22 @@ func RestoreDataDir(c RestoreConfig) error {
 	lg.Info("restored snapshot into a new data dir", "data_dir", c.DataDir, "member_id", fmt.Sprintf("%x", self),
 		"cluster_id", fmt.Sprintf("%x", cid))
 	return nil
+}
+
+// etcdBuckets maps etcd's top-level buckets to the auxiliary buckets holding the same
+// records in Keel's backend: a lease record (keelpb.LeaseRecord under the lease ID as 8
+// big-endian bytes) is etcd's leasepb.Lease byte for byte.
+var etcdBuckets = map[string]string{"lease": string(bucketLeases)}
+
+// ExportSnapshot makes the backend copy at path (written by mvcc.Store.Snapshot, not open)
+// a snapshot etcd restores too (etcdctl|etcdutl snapshot restore): etcd's compaction
+// revisions and lease bucket are added beside Keel's own, which RestoreDataDir reads.
+func ExportSnapshot(path string) error {
+	exp := make(map[string]string, len(etcdBuckets))
+	for etcd, aux := range etcdBuckets {
+		exp[aux] = etcd
+	}
+	return mvcc.ExportEtcdLayout(path, exp)
 }
 
 // copySnapshot writes the backend part of the snapshot file src to dst, checking the
@@ -269,6 +295,9 @@ func ReadSnapshotInfo(path string, skipHashCheck bool) (SnapshotInfo, error) {
 	defer os.RemoveAll(tmp)
 	db := filepath.Join(tmp, "kv.db")
 	if err := copySnapshot(db, path, skipHashCheck); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if _, err := mvcc.ImportEtcdLayout(db, etcdBuckets); err != nil {
 		return SnapshotInfo{}, err
 	}
 	st, err := mvcc.Open(mvcc.Config{Path: db})

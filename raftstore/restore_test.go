@@ -3,6 +3,7 @@ package raftstore_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/keeldb/keel/raftstore"
 )
@@ -211,5 +214,91 @@ func TestRestoreDataDirChecksTheSnapshotHash(t *testing.T) {
 	if err := raftstore.RestoreDataDir(raftstore.RestoreConfig{Snapshot: snap, Name: "nobody", DataDir: t.TempDir(),
 		InitialCluster: members}); err == nil {
 		t.Error("restore of a member not in the initial cluster succeeded")
+	}
+}
+
+// etcdifySnapshot turns a Keel snapshot file (with its SHA-256 trailer) into what etcd's
+// snapshot save writes: etcd's lease bucket and compaction revisions (ExportSnapshot), no
+// Keel "rev" in meta, and lease remaining the record's RemainingTTL (as etcd's checkpoints
+// leave it).
+func etcdifySnapshot(t *testing.T, snap string, leaseID, ttl, remaining int64) {
+	t.Helper()
+	b, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := snap + ".db"
+	if err := os.WriteFile(db, b[:len(b)-sha256.Size], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftstore.ExportSnapshot(db); err != nil {
+		t.Fatal(err)
+	}
+	bdb, err := bolt.Open(db, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("meta")).Delete([]byte("rev")); err != nil {
+			return err
+		}
+		var rec []byte
+		for i, v := range []int64{leaseID, ttl, remaining} {
+			rec = protowire.AppendTag(rec, protowire.Number(i+1), protowire.VarintType)
+			rec = protowire.AppendVarint(rec, uint64(v))
+		}
+		return tx.Bucket([]byte("lease")).Put(binary.BigEndian.AppendUint64(nil, uint64(leaseID)), rec)
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(db, snap); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An etcd snapshot restores with its leases: the remaining TTL etcd checkpointed is what the
+// new leader gives the lease, not its whole TTL, and its key stays attached.
+func TestRestoreDataDirImportsEtcdLeases(t *testing.T) {
+	old := newCluster(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	grant, err := old.nodes[0].LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.nodes[0].Put(ctx, &pb.PutRequest{Key: []byte("leased"), Value: []byte("v"), Lease: grant.ID}); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	saveSnapshot(t, old.nodes[0], snap)
+	old.stop(0)
+	etcdifySnapshot(t, snap, grant.ID, 600, 30)
+
+	info, err := raftstore.ReadSnapshotInfo(snap, true)
+	if err != nil || info.Leases != 1 {
+		t.Fatalf("snapshot info = %+v, %v; want 1 lease", info, err)
+	}
+	dir := t.TempDir()
+	members := []raftstore.Member{{Name: "m0", PeerURLs: []string{"http://" + addr(0)}}}
+	if err := raftstore.RestoreDataDir(raftstore.RestoreConfig{Snapshot: snap, Name: "m0", DataDir: dir,
+		InitialCluster: members, Token: "etcd", SkipHashCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClusterOn(t, []string{dir}, "etcd")
+	n := c.nodes[c.leader(t)]
+	remaining, granted, err := n.LeaseTimeToLive(ctx, grant.ID)
+	// Remaining only decreases: at most the checkpointed 30 s plus the leader's promotion
+	// extension, far below the whole TTL it would have without the checkpoint.
+	if err != nil || granted != 600 || remaining <= 0 || remaining > 60 {
+		t.Fatalf("restored lease: remaining %d, granted %d, %v; want granted 600, at most the checkpointed 30 s left (plus the promotion extension)",
+			remaining, granted, err)
+	}
+	li, err := n.Lessor().Lookup(grant.ID)
+	if err != nil || len(li.Keys) != 1 || li.Keys[0] != "leased" {
+		t.Fatalf("restored lease = %+v, %v; want leased attached", li, err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/keeldb/keel/raftstore"
 )
 
 type maintenanceServer struct {
@@ -122,7 +124,8 @@ func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 const snapshotChunk = 32 * 1024
 
 // Snapshot streams a consistent copy of the backend followed by its SHA-256, as etcdctl
-// snapshot save expects.
+// snapshot save expects. The copy also carries etcd's lease bucket and compaction
+// revisions (raftstore.ExportSnapshot), so etcd restores it as well as keelctl does.
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
 	f, err := os.CreateTemp("", "keel-snapshot-*")
 	if err != nil {
@@ -131,13 +134,24 @@ func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerSt
 	defer os.Remove(f.Name())
 	defer f.Close()
 	header := m.s.header()
-	size, err := m.s.node.Store().Snapshot(f)
-	if err != nil {
+	if _, err := m.s.node.Store().Snapshot(f); err != nil {
 		return toGRPCError(err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if err := f.Close(); err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
+	if err := raftstore.ExportSnapshot(f.Name()); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	if f, err = os.Open(f.Name()); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	size := st.Size()
 	h := sha256.New()
 	buf := make([]byte, snapshotChunk)
 	sent := int64(0)

@@ -1,6 +1,6 @@
 // Command keelctl is Keel's operator CLI: etcdctl's maintenance, membership and key-value
-// commands over clientv3, etcdctl's check perf, plus
-// the offline snapshot restore that turns a snapshot into the data dirs of a new cluster.
+// commands over clientv3, etcdctl's check perf, plus the offline snapshot restore that turns a
+// snapshot (Keel's or etcd's) into the data dirs of a new cluster.
 //
 //	keelctl [global flags] snapshot save FILE
 //	keelctl [global flags] snapshot status FILE
@@ -60,7 +60,7 @@ const usage = `usage: keelctl [global flags] <command> [args] [flags]
 commands:
   snapshot save FILE       stream a snapshot from one endpoint into FILE
   snapshot status FILE     describe a snapshot file (-w simple|table|json)
-  snapshot restore FILE    write a new member data dir from a snapshot
+  snapshot restore FILE    write a new member data dir from a snapshot (Keel's or etcd's)
   alarm list               list the cluster's active alarms
   alarm disarm             deactivate every active alarm
   defrag                   defragment every endpoint's backend

@@ -86,7 +86,7 @@ func writeSource(t *testing.T, ctx context.Context, c *proccluster.Cluster) sour
 // restoreInto stops every member of c, replaces its data dir with one restored from snap by
 // keelctl (with the member's own --name, --initial-cluster, token and peer URL) and starts
 // it again.
-func restoreInto(t *testing.T, ctx context.Context, c *proccluster.Cluster, keelctl, snap string) {
+func restoreInto(t *testing.T, ctx context.Context, c *proccluster.Cluster, tool, snap string) {
 	t.Helper()
 	for i := range c.Size() {
 		c.Stop(i)
@@ -96,7 +96,7 @@ func restoreInto(t *testing.T, ctx context.Context, c *proccluster.Cluster, keel
 		if err := os.RemoveAll(c.DataDir(i)); err != nil {
 			t.Fatal(err)
 		}
-		runTool(t, ctx, cleanEnv(), keelctl, "snapshot", "restore", snap,
+		runTool(t, ctx, cleanEnv(), tool, "snapshot", "restore", snap,
 			"--name", flagValue(args, "--name"),
 			"--data-dir", c.DataDir(i),
 			"--initial-cluster", flagValue(args, "--initial-cluster"),
