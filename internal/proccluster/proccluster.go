@@ -74,6 +74,11 @@ type Config struct {
 	PeerProxies bool
 	// PeerProxySeed seeds member i's proxy with PeerProxySeed+i (jitter and drop decisions).
 	PeerProxySeed uint64
+	// GofailHTTP, when set, gives every member of a keeld built with failpoints
+	// (BuildKeeldWithTags(t, "failpoints")) its own gofail endpoint, GOFAIL_HTTP on a free
+	// loopback port kept across restarts, for ArmFailpoint, DisarmFailpoint and FailpointCount
+	// (docs/RELIABILITY.md "Failpoints").
+	GofailHTTP bool
 }
 
 func (cfg Config) withDefaults(t testing.TB) Config {
@@ -132,6 +137,8 @@ type Cluster struct {
 	clientTLS *tls.Config
 	// logsDumped makes teardown print the member logs at most once.
 	logsDumped atomic.Bool
+	// gofailPorts are the members' GOFAIL_HTTP ports with Config.GofailHTTP, else nil.
+	gofailPorts []int
 }
 
 // clusterSeq makes initial-cluster tokens unique within the test binary.
@@ -185,9 +192,16 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 			return c, err
 		}
 	}
-	ports, err := freePorts(2 * cfg.Members)
+	n := 2 * cfg.Members
+	if cfg.GofailHTTP {
+		n += cfg.Members // picked together, so no gofail port repeats a member's port
+	}
+	ports, err := freePorts(n)
 	if err != nil {
 		return c, err
+	}
+	if cfg.GofailHTTP {
+		c.gofailPorts = ports[2*cfg.Members:]
 	}
 	initial := make([]string, cfg.Members)
 	for i := range cfg.Members {
@@ -218,10 +232,10 @@ func tryStart(t testing.TB, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// memberEnv returns the environment entries member i starts with: Config.Env, then
-// Config.MemberEnv(i).
+// memberEnv returns the environment entries member i starts with: Config.Env, its
+// GOFAIL_HTTP with Config.GofailHTTP, then Config.MemberEnv(i).
 func (c *Cluster) memberEnv(i int) []string {
-	env := append([]string(nil), c.cfg.Env...)
+	env := append(append([]string(nil), c.cfg.Env...), c.gofailEnv(i)...)
 	if c.cfg.MemberEnv != nil {
 		env = append(env, c.cfg.MemberEnv(i)...)
 	}
