@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,9 +126,9 @@ func check(ctx context.Context, env *Env, sc Scenario, traffic Traffic, watchers
 	notes := strings.Join(env.notes, "; ")
 	env.mu.Unlock()
 	rep.summary = fmt.Sprintf("%d members, traffic %s, fault %s: %d operations checked by porcupine (%d unknown, %d failed reads), "+
-		"%d events to revision %d, %d member watchers; faults: %s; violations: %d",
+		"%d events to revision %d, %d member watchers; faults fired: %s; fault notes: %s; violations: %d",
 		sc.Members, sc.Traffic.Name, sc.Fault.Name(), len(h.Ops), h.Unknown, h.FailedReads, len(res.hist), res.final,
-		len(watchers), notes, len(rep.violations))
+		len(watchers), strings.Join(env.firedFaults(), ", "), notes, len(rep.violations))
 	if keep && len(rep.violations) > 0 {
 		rep.artifacts = dir
 		keepArtifacts(t, env, sc, dir, res, rep)
@@ -262,22 +263,40 @@ func converge(ctx context.Context, env *Env, rev int64) error {
 // panicMarkers are what a Go runtime crash or a detected race writes to a member log.
 var panicMarkers = []string{"panic:", "fatal error:", "WARNING: DATA RACE"}
 
-// panics returns the member log lines that show a crash.
+// panics returns the member log lines that show a crash no fault declared (Env.ExpectPanic).
+// A panic re-raised from a deferred recover is printed as a "panic: ... [recovered]" line and
+// then the new panic's line; the two are judged together.
 func panics(env *Env) []string {
 	var out []string
 	for i := range env.C.Size() {
+		expected := env.expectedPanics(i)
 		f, err := os.Open(env.C.LogPath(i))
 		if err != nil {
 			continue
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var pending string // a "[recovered]" panic line, judged with the next one
 		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
 			for _, m := range panicMarkers {
-				if strings.HasPrefix(strings.TrimSpace(sc.Text()), m) {
-					out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), sc.Text()))
+				if !strings.HasPrefix(line, m) {
+					continue
 				}
+				if m == "panic:" && strings.Contains(line, "[recovered") {
+					pending += line + " "
+					continue
+				}
+				crash := pending + line
+				pending = ""
+				if m == "panic:" && slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(crash, e) }) {
+					continue
+				}
+				out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), crash))
 			}
+		}
+		if pending != "" {
+			out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), pending))
 		}
 		f.Close()
 	}

@@ -69,12 +69,19 @@ func (tg target) pick(ctx context.Context, env *Env) (int, error) {
 
 // allFaults are the faults the suite knows, for TestRobustnessRandom.
 func allFaults() []Fault {
-	return []Fault{
+	fs := []Fault{
 		killFault{anyMember}, killFault{leaderMember}, killFault{followerMember},
 		pauseFault{anyMember}, pauseFault{leaderMember}, pauseFault{followerMember},
 		restartFault{anyMember}, restartFault{leaderMember}, restartFault{followerMember},
 		memberReplaceFault{},
 	}
+	for _, f := range failpointFaults() {
+		fs = append(fs, f)
+	}
+	for _, f := range netFaults() {
+		fs = append(fs, f)
+	}
+	return fs
 }
 
 // downPhase is what the cluster does while a member is down: with a quorum left, the
