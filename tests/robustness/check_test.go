@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -264,41 +265,49 @@ func converge(ctx context.Context, env *Env, rev int64) error {
 var panicMarkers = []string{"panic:", "fatal error:", "WARNING: DATA RACE"}
 
 // panics returns the member log lines that show a crash no fault declared (Env.ExpectPanic).
-// A panic re-raised from a deferred recover is printed as a "panic: ... [recovered]" line and
-// then the new panic's line; the two are judged together.
 func panics(env *Env) []string {
 	var out []string
 	for i := range env.C.Size() {
-		expected := env.expectedPanics(i)
 		f, err := os.Open(env.C.LogPath(i))
 		if err != nil {
 			continue
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var pending string // a "[recovered]" panic line, judged with the next one
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			for _, m := range panicMarkers {
-				if !strings.HasPrefix(line, m) {
-					continue
-				}
-				if m == "panic:" && strings.Contains(line, "[recovered") {
-					pending += line + " "
-					continue
-				}
-				crash := pending + line
-				pending = ""
-				if m == "panic:" && slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(crash, e) }) {
-					continue
-				}
-				out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), crash))
-			}
-		}
-		if pending != "" {
-			out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), pending))
+		for _, p := range logPanics(f, env.expectedPanics(i)) {
+			out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), p))
 		}
 		f.Close()
+	}
+	return out
+}
+
+// logPanics returns the crash lines of one member log, leaving out panics whose message
+// contains one of expected. A panic re-raised from a deferred recover is printed as a
+// "panic: ... [recovered]" line and then the new panic's line; the two are judged together.
+func logPanics(r io.Reader, expected []string) []string {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var pending string // a "[recovered]" panic line, judged with the next one
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		for _, m := range panicMarkers {
+			if !strings.HasPrefix(line, m) {
+				continue
+			}
+			if m == "panic:" && strings.Contains(line, "[recovered") {
+				pending += line + " "
+				continue
+			}
+			crash := pending + line
+			pending = ""
+			if m == "panic:" && slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(crash, e) }) {
+				continue
+			}
+			out = append(out, crash)
+		}
+	}
+	if pending != "" {
+		out = append(out, strings.TrimSpace(pending))
 	}
 	return out
 }
