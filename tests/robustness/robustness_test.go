@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// ciScenarios is TestRobustness's fixed subset: every fault and profile at least once, over
-// cluster sizes 1, 3 and 5, a few seconds of traffic each.
+// ciScenarios is TestRobustness's fixed subset: every process fault and profile at least
+// once, over cluster sizes 1, 3 and 5, a few seconds of traffic each, and every failpoint and
+// network fault kind at least once in chains (TestFaultCoverage checks).
 func ciScenarios() []Scenario {
 	return []Scenario{
 		{Name: "kv-1-kill", Members: 1, Traffic: kvProfile, Fault: killFault{anyMember}, Seed: 101},
