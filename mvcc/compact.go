@@ -4,7 +4,8 @@ import "context"
 
 // Compact makes every revision below rev unreadable and schedules the removal of superseded
 // versions and tombstones at or below rev: for each key the newest version <= rev stays
-// unless it is a tombstone. Applied at raft index index, which is recorded even when the
+// unless it is a tombstone below rev (a tombstone at rev stays, so a watch from rev sees the
+// delete: etcd-io/etcd#18089). Applied at raft index index, which is recorded even when the
 // compaction is refused (the refusal is the deterministic outcome of the entry) unless the
 // store is closed.
 //

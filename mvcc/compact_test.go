@@ -27,12 +27,15 @@ func TestCompact(t *testing.T) {
 		{name: "at 3 keeps newest a", at: 3,
 			readAt:  map[int64]string{2: "ERR", 3: "a=2@2/3/2", 4: "a=2@2/3/2 b=1@4/4/1", 8: "a=3@7/7/1 b=1@4/4/1"},
 			backend: []string{"3", "4", "5t", "6", "7", "8t"}},
-		{name: "at 5 drops tombstone and generation", at: 5,
+		{name: "at 5 keeps the tombstone at 5 only", at: 5,
 			readAt:  map[int64]string{4: "ERR", 5: "b=1@4/4/1", 6: "b=1@4/4/1 c=1@6/6/1"},
+			backend: []string{"4", "5t", "6", "7", "8t"}},
+		{name: "at 6 drops tombstone and generation", at: 6,
+			readAt:  map[int64]string{5: "ERR", 6: "b=1@4/4/1 c=1@6/6/1"},
 			backend: []string{"4", "6", "7", "8t"}},
-		{name: "at 8 drops deleted c", at: 8,
+		{name: "at 8 keeps deleted c's tombstone", at: 8,
 			readAt:  map[int64]string{7: "ERR", 8: "a=3@7/7/1 b=1@4/4/1"},
-			backend: []string{"4", "7"}},
+			backend: []string{"4", "7", "8t"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,7 +63,8 @@
 // The compactor goroutine does the work in the background, as etcd's scheduled compaction
 // does: it commits the pending batch, then walks the key index in chunks of at most
 // Config.CompactionChunkKeys keys, dropping for each key the versions no read at or above
-// rev needs (it keeps the newest version at or below rev, unless it is a tombstone), then
+// rev needs (it keeps the newest version at or below rev, unless it is a tombstone below
+// rev: a tombstone at rev stays for watches from rev, etcd-io/etcd#18089), then
 // scans the backend up to rev in revision order, Config.CompactionBatchRevisions entries
 // per transaction with Config.CompactionBatchPause between them, deleting what the index no
 // longer keeps. The last transaction records the finished compaction revision

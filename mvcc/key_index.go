@@ -16,8 +16,10 @@ import "sort"
 //	gens = [{2.0, 3.0, 4.0(tombstone)}, {6.0}]
 //
 // liveAt(3) = 3.0; liveAt(4) = none (the tombstone 4 <= 4); liveAt(5) = none; liveAt(7) = 6.0.
-// compact(4) drops the whole first generation, whose tombstone is <= 4, leaving [{6.0}];
-// compact(3) instead keeps the newest revision <= 3 and everything after it: [{3.0, 4.0}, {6.0}].
+// compact(5) drops the whole first generation, whose tombstone is < 5, leaving [{6.0}];
+// compact(4) keeps only the tombstone at 4, so a watch from 4 still sees the delete:
+// [{4.0(tombstone)}, {6.0}]; compact(3) keeps the newest revision <= 3 and everything after
+// it: [{3.0, 4.0}, {6.0}].
 type keyIndex struct {
 	key  []byte
 	gens []generation
@@ -65,17 +67,17 @@ func (ki *keyIndex) liveAt(at int64) (revision, bool) {
 	return revision{}, false
 }
 
-// compact removes every revision not needed to read at revisions >= at: whole generations
-// whose tombstone is <= at, and inside the first remaining generation every revision older
-// than the newest one <= at. drop is called for each removed revision, with tomb set for
-// tombstones. It reports whether the key has no history left.
+// compact removes every revision not needed to read or watch at revisions >= at: whole
+// generations whose tombstone is < at, and inside the first remaining generation every
+// revision older than the newest one <= at. A tombstone at exactly at stays (alone in its
+// generation), as in etcd since etcd-io/etcd#18274: a watch may start at the compaction
+// revision, and must then see that delete (etcd-io/etcd#18089, tests/regression). drop is
+// called for each removed revision, with tomb set for tombstones. It reports whether the
+// key has no history left.
 func (ki *keyIndex) compact(at int64, drop func(r revision, tomb bool)) (empty bool) {
 	n := 0 // closed generations removed entirely
-	for n < len(ki.gens)-1 {
+	for n < len(ki.gens)-1 && !ki.keepsGen(n, at) {
 		revs := ki.gens[n].revs
-		if revs[len(revs)-1].main > at {
-			break
-		}
 		for j, r := range revs {
 			drop(r, j == len(revs)-1)
 		}
@@ -86,11 +88,26 @@ func (ki *keyIndex) compact(at int64, drop func(r revision, tomb bool)) (empty b
 	if len(g.revs) > 0 && g.revs[0].main <= at {
 		j := sort.Search(len(g.revs), func(j int) bool { return g.revs[j].main > at }) - 1
 		for _, r := range g.revs[:j] {
-			drop(r, false) // never the tombstone: it is > at here, or g is open
+			drop(r, false) // never the tombstone: it is >= at here, or g is open
 		}
 		g.revs = append([]revision(nil), g.revs[j:]...)
 	}
 	return len(ki.gens) == 1 && len(ki.gens[0].revs) == 0
+}
+
+// keepsGen reports whether compacting at revision at leaves anything of the closed
+// generation i: it does unless its tombstone is below at, or at at but superseded by a later
+// generation's revision at at (several changes of one key in one revision).
+func (ki *keyIndex) keepsGen(i int, at int64) bool {
+	revs := ki.gens[i].revs
+	switch tomb := revs[len(revs)-1].main; {
+	case tomb > at:
+		return true
+	case tomb < at:
+		return false
+	}
+	next := ki.gens[i+1].revs
+	return len(next) == 0 || next[0].main > at
 }
 
 // keeps reports whether compacting at revision at leaves r in the history, whether or not
@@ -106,7 +123,9 @@ func (ki *keyIndex) keeps(r revision, at int64) bool {
 			return true
 		}
 		if closed := i < len(ki.gens)-1; closed && g.revs[len(g.revs)-1].main <= at {
-			return false // the generation was deleted at or before at
+			// The generation was deleted at or before at: only a tombstone at exactly at
+			// stays (see compact).
+			return j == len(g.revs)-1 && ki.keepsGen(i, at)
 		}
 		return j == len(g.revs)-1 || g.revs[j+1].main > at // the newest version <= at
 	}

@@ -61,7 +61,9 @@ func TestKeyIndexCompact(t *testing.T) {
 		{name: "nothing below", changes: []int64{5, 6}, at: 4,
 			wantLive: map[int64]int64{4: 0, 5: 5}},
 		{name: "tombstone at", changes: []int64{2, 3, -4}, at: 4,
-			wantDrop: []string{"2", "3", "4t"}, wantEmpty: true},
+			wantDrop: []string{"2", "3"}, wantLive: map[int64]int64{4: 0, 5: 0}},
+		{name: "tombstone at, then nothing", changes: []int64{2, -4}, at: 5,
+			wantDrop: []string{"2", "4t"}, wantEmpty: true},
 		{name: "tombstone below", changes: []int64{2, -3}, at: 9,
 			wantDrop: []string{"2", "3t"}, wantEmpty: true},
 		{name: "tombstone above", changes: []int64{2, 3, -5}, at: 4,
@@ -197,9 +199,12 @@ func TestTreeIndexCompactChunks(t *testing.T) {
 		at := 1 + rng.Int64N(maxRev+1)
 		var wantKeep []revision
 		want.tree.Ascend(func(ki *keyIndex) bool {
-			if !ki.compact(at, func(revision, bool) {}) {
-				if r, ok := ki.liveAt(at); ok {
-					wantKeep = append(wantKeep, r)
+			ki.compact(at, func(revision, bool) {})
+			for _, g := range ki.gens { // what the compacted history still holds at or below at
+				for _, r := range g.revs {
+					if r.main <= at {
+						wantKeep = append(wantKeep, r)
+					}
 				}
 			}
 			return true

@@ -39,6 +39,13 @@
 //	c.BlackholeBetween(0, 1)                     // everything m0 sends m1 is lost
 //	c.HealPeers()
 //
+// With Config.GofailHTTP every member of a keeld built with failpoints
+// (BuildKeeldWithTags(t, "failpoints")) serves gofail's HTTP endpoint on its own port, and
+// ArmFailpoint, DisarmFailpoint and FailpointCount speak to it (docs/RELIABILITY.md
+// "Failpoints"):
+//
+//	err := c.ArmFailpoint(ctx, leader, failpoint.BackendBeforeCommit, "panic")
+//
 // Guarantees:
 //   - Start returns only when every member answers a Maintenance.Status call and all of them
 //     report the same, non-zero leader. It polls with a deadline (Config.StartTimeout) and never
