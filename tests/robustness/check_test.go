@@ -153,7 +153,9 @@ func checkMemberWatchers(ctx context.Context, env *Env, res *result, watchers []
 			continue
 		}
 		resps, relists, sessions := w.record()
-		if err := watchcheck.CheckGuarantees(resps, res.hist, w.cfg.opts); err != nil {
+		opts := w.cfg.opts
+		opts.CompactedAt = env.compactions()
+		if err := watchcheck.CheckGuarantees(resps, res.hist, opts); err != nil {
 			add("watch", "watcher %s from revision %d: %v", w.cfg.name, w.cfg.start, err)
 		}
 		if removed {

@@ -377,7 +377,9 @@ func startTrigger(ctx context.Context, env *Env, tr trigger, i int) *triggerLoop
 					return err
 				}
 			}
-			_, err := others.Compact(ctx, env.CompactBound())
+			rev := env.CompactBound()
+			env.Compacting(rev)
+			_, err := others.Compact(ctx, rev)
 			_ = err // an older bound than the last compaction is refused; the next step retries
 			return nil
 		}

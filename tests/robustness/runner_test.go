@@ -112,6 +112,24 @@ type Env struct {
 	expected map[int][]string
 	// fired lists the faults that were injected, in order, for the report.
 	fired []string
+	// compactedAt are the revisions compactions were sent at.
+	compactedAt []int64
+}
+
+// Compacting records that a compaction at rev is about to be sent (it may apply even if
+// the call fails): a watch event at that revision may then carry no prev_kv
+// (watchcheck.Options.CompactedAt).
+func (e *Env) Compacting(rev int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.compactedAt = append(e.compactedAt, rev)
+}
+
+// compactions returns what Compacting recorded.
+func (e *Env) compactions() []int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.compactedAt)
 }
 
 // ExpectPanic declares that member i's log may hold a panic whose message contains text (a
