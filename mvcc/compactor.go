@@ -61,6 +61,8 @@ var errRestored = errors.New("mvcc: state replaced during compaction")
 // compactPass is one run of the compactor at one compaction revision.
 type compactPass struct {
 	rev     int64
+	prev    int64 // the finished compaction revision when the pass began
+	hash    bool  // nothing in (prev, rev] was removed before the pass: record its hash
 	gen     uint64
 	start   time.Time
 	chunks  int
@@ -87,8 +89,12 @@ func (s *Store) compactLoop() {
 		case errors.Is(err, errCompactorStopped), errors.Is(err, ErrClosed):
 			return
 		default:
-			// The backend failed (disk full, I/O error): retry the pass later.
+			// The backend failed (disk full, I/O error): retry the pass later. Part of its
+			// range may be gone, so the retry records no compaction hash.
 			s.log.Error("compaction failed", "revision", p.rev, "error", err)
+			s.mu.Lock()
+			s.hashFrom = max(s.hashFrom, p.rev)
+			s.mu.Unlock()
 			if !s.compactPause(s.cfg.BatchInterval) {
 				return
 			}
@@ -103,7 +109,8 @@ func (s *Store) nextPass() (*compactPass, bool) {
 	if s.closed || s.compactRev <= s.finishedRev {
 		return nil, false
 	}
-	return &compactPass{rev: s.compactRev, gen: s.compactGen, start: time.Now()}, true
+	return &compactPass{rev: s.compactRev, prev: s.finishedRev, hash: s.finishedRev >= s.hashFrom,
+		gen: s.compactGen, start: time.Now()}, true
 }
 
 // runPass compacts the index and the backend at p.rev and records it as finished.
@@ -112,6 +119,7 @@ func (s *Store) runPass(p *compactPass) error {
 	if err := s.Commit(); err != nil {
 		return err
 	}
+	s.recordCompactHash(p)
 	var keep []revision
 	var after []byte
 	for more := true; more; {

@@ -58,6 +58,11 @@ type Store struct {
 	// finishedRev is the revision of the last compaction whose backend deletes are all
 	// committed (finishedRev <= compactRev; the compactor works while it is below).
 	finishedRev int64
+	// compactHashes are the newest compactions' hashes, oldest first (compacthash.go);
+	// hashFrom is the lowest finished revision a pass may start from and record one: above
+	// any compaction that was resumed or retried.
+	compactHashes []CompactHash
+	hashFrom      int64
 	// finishedCh is closed and replaced whenever finishedRev changes, and closed on Close.
 	finishedCh chan struct{}
 	// compactGen changes when Restore replaces the state; the compactor abandons the work
@@ -155,6 +160,10 @@ func (s *Store) installLocked(st *state) {
 	s.ci = st.meta.consistentIndex
 	s.compactGen++
 	s.setFinishedLocked(min(st.finishedRev, st.meta.compactRev))
+	s.compactHashes, s.hashFrom = nil, 0
+	if st.finishedRev < st.meta.compactRev {
+		s.hashFrom = st.meta.compactRev // a compaction to resume: part of it may be gone
+	}
 }
 
 // commitLoop commits the pending batch on every tick and whenever the batch limit is hit.

@@ -165,3 +165,66 @@ func TestBackendQuotaRaisesNoSpaceAtApply(t *testing.T) {
 		t.Fatalf("put after the alarm = %v, want ErrNoSpace", err)
 	}
 }
+
+// TestCorruptAlarmRefusesWrites: while a CORRUPT alarm is active every member refuses puts,
+// deletes, writing txns, compactions and lease grants and revokes with ErrCorrupt (etcd's
+// corrupt applier); reads go on, and a disarm lets writes through again.
+func TestCorruptAlarmRefusesWrites(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := c.leader(t)
+	if _, err := put(ctx, c.nodes[l], "a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	grant, err := c.nodes[l].LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := c.nodes[c.follower(t)].ID()
+	if _, err := c.nodes[l].Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: target,
+		Alarm: pb.AlarmType_CORRUPT}); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+	want := fmt.Sprintf("%x:CORRUPT,", target)
+	for i, n := range c.nodes {
+		if _, err := n.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_GET}); err != nil {
+			t.Fatal(err)
+		}
+		if got := alarmList(n); got != want || !n.Corrupt() {
+			t.Fatalf("member %d: alarms %q (Corrupt %v), want %q", i, got, n.Corrupt(), want)
+		}
+		writes := map[string]func() error{
+			"put": func() error { _, err := put(ctx, n, "b", "2"); return err },
+			"delete": func() error {
+				_, err := n.DeleteRange(ctx, &pb.DeleteRangeRequest{Key: []byte("a")})
+				return err
+			},
+			"txn": func() error {
+				_, err := n.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestDeleteRange{
+					RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("a")}}}}})
+				return err
+			},
+			"compact":      func() error { _, err := n.Compact(ctx, &pb.CompactionRequest{Revision: 1}); return err },
+			"lease grant":  func() error { _, err := n.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60}); return err },
+			"lease revoke": func() error { _, err := n.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: grant.ID}); return err },
+		}
+		for name, w := range writes {
+			if err := w(); !errors.Is(err, raftstore.ErrCorrupt) {
+				t.Errorf("member %d: %s under CORRUPT = %v, want ErrCorrupt", i, name, err)
+			}
+		}
+		if kvs := n.Store().Read(); kvs == nil {
+			t.Fatalf("member %d: no read view", i)
+		} else {
+			kvs.End()
+		}
+	}
+	if _, err := c.nodes[l].Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: target,
+		Alarm: pb.AlarmType_CORRUPT}); err != nil {
+		t.Fatalf("deactivate: %v", err)
+	}
+	if _, err := put(ctx, c.nodes[l], "b", "2"); err != nil {
+		t.Fatalf("put after disarm: %v", err)
+	}
+}

@@ -66,6 +66,14 @@ type Config struct {
 	// JoinTimeout bounds how long a member joining an existing cluster asks the members of
 	// InitialCluster for its ID. Default 60s.
 	JoinTimeout time.Duration
+	// CorruptCheckInterval is how often the leader compares every member's HashKV and raises
+	// CORRUPT for those that differ (etcd's --experimental-corrupt-check-time). 0 disables
+	// the periodic check.
+	CorruptCheckInterval time.Duration
+	// CompactHashCheckInterval is how often the leader compares the hashes that members'
+	// compactions recorded (etcd's --experimental-compact-hash-check-time, with
+	// --experimental-compact-hash-check-enabled). 0 disables the check.
+	CompactHashCheckInterval time.Duration
 	// LeaseCheckpointInterval is how often the leader records remaining TTLs of long leases.
 	// Default 5 minutes.
 	LeaseCheckpointInterval time.Duration

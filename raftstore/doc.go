@@ -32,7 +32,14 @@
 //     NOSPACE alarm is active every member refuses the same entries (puts, txns with a put,
 //     lease grants) with ErrNoSpace; deletes, compactions and revokes go on. A member whose
 //     backend reaches its quota (SetBackendQuota) raises its own NOSPACE alarm after applying
-//     a write.
+//     a write. While a CORRUPT alarm is active every member refuses writes, compactions and
+//     lease grants and revokes with ErrCorrupt (corrupt.go).
+//   - Corruption checks (corrupt.go): InitialCorruptCheck compares this member's HashKV with
+//     its peers' before it serves clients; with Config.CorruptCheckInterval the leader compares
+//     every member's and raises CORRUPT through the log for those that differ. Peers answer
+//     over etcd's Maintenance.HashKV on the peer gRPC server (registered by server). With
+//     Config.CompactHashCheckInterval the leader also compares the hashes members' compactors
+//     recorded of the history they erased (compacthash.go).
 //   - RestoreDataDir turns a backend snapshot into the data dir of a member of a new cluster
 //     (consistent index reset, old members and alarms dropped, raft log bootstrapped).
 //

@@ -84,6 +84,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		if err := apply.ValidatePut(&r); err != nil {
 			return n.refuse(l.Index, err) // see applyLimits
 		}
+		if n.Corrupt() {
+			return n.refuse(l.Index, ErrCorrupt)
+		}
 		if n.NoSpace() {
 			return n.refuse(l.Index, ErrNoSpace)
 		}
@@ -95,12 +98,19 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		if err := apply.ValidateDeleteRange(&r); err != nil {
 			return n.refuse(l.Index, err)
 		}
+		if n.Corrupt() {
+			return n.refuse(l.Index, ErrCorrupt)
+		}
 		return n.applyWrite(l.Index, func(w writeTxn) (proto.Message, error) { return apply.DeleteRange(w, &r) })
 	case *keelpb.Command_Txn:
 		var r pb.TxnRequest
 		mustUnmarshal(c.Txn, &r, l.Index)
 		if err := apply.ValidateTxn(&r, applyLimits); err != nil {
 			return n.refuse(l.Index, err)
+		}
+		if n.Corrupt() {
+			// Only txns that write are proposed (servers answer read-only ones locally).
+			return n.refuse(l.Index, ErrCorrupt)
 		}
 		if TxnHasPut(&r) {
 			// While NOSPACE is active only txns that cannot put (deletes, reads) go on.
@@ -115,6 +125,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		// the work in the background (mvcc logs both).
 		var r pb.CompactionRequest
 		mustUnmarshal(c.Compaction, &r, l.Index)
+		if n.Corrupt() {
+			return n.refuse(l.Index, ErrCorrupt)
+		}
 		if err := n.store.Compact(l.Index, r.Revision); err != nil {
 			return &applyResult{err: err}
 		}
@@ -127,6 +140,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_LeaseGrant:
 		var r pb.LeaseGrantRequest
 		mustUnmarshal(c.LeaseGrant, &r, l.Index)
+		if n.Corrupt() {
+			return n.refuse(l.Index, ErrCorrupt)
+		}
 		if n.NoSpace() {
 			return n.refuse(l.Index, ErrNoSpace)
 		}
@@ -135,6 +151,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 	case *keelpb.Command_LeaseRevoke:
 		var r pb.LeaseRevokeRequest
 		mustUnmarshal(c.LeaseRevoke, &r, l.Index)
+		if n.Corrupt() {
+			return n.refuse(l.Index, ErrCorrupt)
+		}
 		return n.applyLeaseRevoke(l.Index, &r)
 	case *keelpb.Command_LeaseRevokes:
 		return n.applyLeaseRevokes(l.Index, c.LeaseRevokes)

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -24,7 +25,17 @@ func (a *hclogAdapter) log(level slog.Level, msg string, args ...any) {
 	if !a.l.Enabled(context.Background(), level) {
 		return
 	}
-	a.l.Log(context.Background(), level, msg, append(a.args, args...)...)
+	all := append(append([]any{}, a.args...), args...)
+	for i, v := range all {
+		// hclog.Fmt values (hashicorp/raft's "initial configuration" servers) are a format
+		// and its arguments, which slog would print as the literal format string.
+		if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				all[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	a.l.Log(context.Background(), level, msg, all...)
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {

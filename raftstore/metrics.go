@@ -24,6 +24,8 @@ type metrics struct {
 	backendCommit  prometheus.Histogram // mvcc batch commits
 	logBackend     *prometheus.GaugeVec // 1 for the raft log backend in use
 	wal            *walCollector        // raft-wal's own counters
+	hashChecks     prometheus.Counter   // hash comparisons run as leader (periodic and compaction)
+	hashMismatches prometheus.Counter   // members found corrupt by them
 
 	// The mvcc compactor's, with etcd's names and units (milliseconds) for its dashboards.
 	indexCompactionPause prometheus.Histogram
@@ -48,6 +50,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "etcd_server_proposals_failed_total", Help: "Proposals that failed (no leader, timeout, leader change)."}),
 		pending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "etcd_server_proposals_pending", Help: "Proposals in flight from this member."}),
+		hashChecks: f.NewCounter(prometheus.CounterOpts{
+			Name: "keel_raftstore_corruption_checks_total", Help: "Hash comparisons this member ran as leader (periodic checks and compaction records)."}),
+		hashMismatches: f.NewCounter(prometheus.CounterOpts{
+			Name: "keel_raftstore_corruption_mismatches_total",
+			Help: "Members whose HashKV differed in this member's corruption checks (each raises CORRUPT)."}),
 		readIndexBatch: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "keel_raft_read_index_batch_size", Help: "Linearizable reads served by one leadership confirmation.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),

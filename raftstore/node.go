@@ -130,6 +130,12 @@ func Open(cfg Config) (*Node, error) {
 	n.goFunc(n.runLeaseExpiry)
 	n.goFunc(n.runLeaseCheckpoints)
 	n.goFunc(n.watchRemoval)
+	if cfg.CorruptCheckInterval > 0 {
+		n.goFunc(n.runCorruptCheck)
+	}
+	if cfg.CompactHashCheckInterval > 0 {
+		n.goFunc(n.runCompactHashCheck)
+	}
 	return n, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -100,6 +101,30 @@ func (c *peerClients) client(addr string) (keelpb.PeerClient, error) {
 	pc := keelpb.NewPeerClient(conn)
 	c.clients[addr] = pc
 	return pc, nil
+}
+
+// maintenance returns a client of etcd's Maintenance service on the member at addr (the peer
+// gRPC server carries its HashKV for the corruption checks), sharing the Peer connection.
+func (c *peerClients) maintenance(addr string) (pb.MaintenanceClient, error) {
+	conn, err := c.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewMaintenanceClient(conn), nil
+}
+
+// conn returns the gRPC connection to the member at addr that its Peer client uses.
+func (c *peerClients) conn(addr string) (*grpc.ClientConn, error) {
+	if _, err := c.client(addr); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn, ok := c.conns[addr]
+	if !ok {
+		return nil, errors.New("raftstore: hash checks need the gRPC peer transport")
+	}
+	return conn, nil
 }
 
 func (c *peerClients) close() {

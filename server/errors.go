@@ -48,6 +48,7 @@ var errorMap = []struct {
 	{raftstore.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
 	{raftstore.ErrBadLeaderTarget, rpctypes.ErrGRPCBadLeaderTransferee},
 	{raftstore.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{raftstore.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{context.Canceled, rpctypes.ErrGRPCCanceled},
 	{context.DeadlineExceeded, rpctypes.ErrGRPCDeadlineExceeded},
 }

@@ -238,12 +238,32 @@ func ignoreClosed(err error) error {
 // and growing its stack was 3-4% of a member's CPU under put load).
 const streamWorkers = 128
 
-// NewPeerServer returns the gRPC server for the Peer service on the peer listener.
+// NewPeerServer returns the gRPC server for the Peer service on the peer listener. It also
+// carries etcd's Maintenance service with HashKV alone, which members call for the
+// corruption checks (raftstore.Node.InitialCorruptCheck and the leader's periodic check).
 func NewPeerServer(node *raftstore.Node) *grpc.Server {
 	g := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers), grpc.MaxRecvMsgSize(math.MaxInt32),
 		grpc.MaxSendMsgSize(math.MaxInt32))
 	keelpb.RegisterPeerServer(g, node.PeerService())
+	pb.RegisterMaintenanceServer(g, &peerHashServer{node: node})
+	node.RegisterCompactHashService(g)
 	return g
+}
+
+// peerHashServer is the Maintenance service on the peer listener: HashKV only.
+type peerHashServer struct {
+	pb.UnimplementedMaintenanceServer
+	node *raftstore.Node
+}
+
+// HashKV hashes this member's MVCC history up to r.Revision (see maintenanceServer.HashKV).
+func (p *peerHashServer) HashKV(_ context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	h, hashRev, compactRev, err := p.node.Store().HashKV(r.Revision)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.HashKVResponse{Header: &pb.ResponseHeader{MemberId: p.node.ID()}, Hash: h,
+		CompactRevision: compactRev, HashRevision: hashRev}, nil
 }
 
 func (s *Server) limits() apply.Limits {

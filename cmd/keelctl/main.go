@@ -13,6 +13,7 @@
 //	        | member remove ID | member promote ID | member update ID --peer-urls U
 //	keelctl [global flags] check perf [--load s|m|l|xl] [--duration D] [--prefix P]
 //	keelctl [global flags] get KEY [END] | put KEY VALUE | del KEY [END] | watch KEY [END]
+//	keelctl version
 //
 // Global flags (accepted anywhere on the line, as etcdctl's): --endpoints (comma-separated,
 // default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379), --dial-timeout, --command-timeout and
@@ -33,6 +34,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/keeldb/keel/version"
 )
 
 func main() {
@@ -73,6 +76,7 @@ commands:
   put KEY VALUE            write a key (--lease ID in hex)
   del KEY [END]            delete keys (--prefix)
   watch KEY [END]          print events until interrupted (--prefix, --rev, --max-events N)
+  version                  print keelctl's version, git SHA and Go version
 
 global flags:
   --endpoints LIST         comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
@@ -165,6 +169,15 @@ var commands = []command{
 	{words: []string{"put"}, args: 2, flags: putFlags},
 	{words: []string{"del"}, args: 1, opt: 1, flags: delFlags},
 	{words: []string{"watch"}, args: 1, opt: 1, flags: watchFlags},
+	{words: []string{"version"}, flags: versionFlags},
+}
+
+// versionFlags prints keelctl's build information (etcdctl version); it needs no endpoint.
+func versionFlags(*flag.FlagSet) func(ctx context.Context, e *env) error {
+	return func(_ context.Context, e *env) error {
+		version.Print(e.stdout, "keelctl")
+		return nil
+	}
 }
 
 // run parses args and runs the command they name.

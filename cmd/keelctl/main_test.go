@@ -204,3 +204,39 @@ func TestMaintenanceCommands(t *testing.T) {
 		t.Errorf("restored backend = %+v; want revision 51, consistent index 0, cluster %x", info, raftstore.ClusterID(ids))
 	}
 }
+
+// TestVersionCommand runs keelctl version: etcd-style build information, no endpoint needed.
+func TestVersionCommand(t *testing.T) {
+	out := keelctl(t, "version", "--endpoints", "127.0.0.1:1")
+	for _, want := range []string{"keelctl Version: ", "Git SHA: ", "Go Version: ", "API Version: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keelctl version printed %q, missing %q", out, want)
+		}
+	}
+}
+
+// TestAlarmListCorrupt: keelctl lists a CORRUPT alarm as etcdctl does, a put under it fails
+// with etcd's "etcdserver: corrupt cluster", and alarm disarm clears it.
+func TestAlarmListCorrupt(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cli := c.Client()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	eps := "--endpoints=" + strings.Join(c.Endpoints(), ",")
+	id := c.Members[c.Leader()].Node.ID()
+	mc := pb.NewMaintenanceClient(cli.ActiveConnection())
+	if _, err := mc.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_CORRUPT}); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("memberID:%d alarm:CORRUPT \n", id)
+	if out := keelctl(t, eps, "alarm", "list"); out != want {
+		t.Fatalf("alarm list = %q, want %q", out, want)
+	}
+	if out, err := keelctlErr(t, eps, "put", "k", "v"); err == nil || !strings.Contains(err.Error()+out, "etcdserver: corrupt cluster") {
+		t.Fatalf("put under CORRUPT = %v (%q), want etcdserver: corrupt cluster", err, out)
+	}
+	if out := keelctl(t, eps, "alarm", "disarm"); out != want {
+		t.Fatalf("alarm disarm = %q, want %q", out, want)
+	}
+	keelctl(t, eps, "put", "k", "v")
+}

@@ -62,11 +62,17 @@ type options struct {
 	unsafeDropWatchEvents bool
 	// unsafeLoseAckedWrites is test-only: see mvcc.Config.UnsafeLoseDataOnClose.
 	unsafeLoseAckedWrites bool
+	// initialCorruptCheck and corruptCheckTime: docs/RELIABILITY.md "Corruption checks".
+	initialCorruptCheck  bool
+	corruptCheckTime     time.Duration
+	compactHashCheck     bool
+	compactHashCheckTime time.Duration
+	// printVersion: print the build information and exit (etcd's --version).
+	printVersion bool
 }
 
 // ignoredFlags are etcd flags keeld accepts so etcd command lines work, but does not act on.
-var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "strict-reconfig-check", "max-snapshots", "max-wals", "cors",
-	"experimental-initial-corrupt-check"}
+var ignoredFlags = []string{"logger", "log-outputs", "enable-v2", "strict-reconfig-check", "max-snapshots", "max-wals", "cors"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -134,6 +140,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"TEST ONLY, breaks the watch guarantees: drop an event from every 16th watch response with events")
 	fs.BoolVar(&o.unsafeLoseAckedWrites, "unsafe-lose-acked-writes", false,
 		"TEST ONLY, breaks durability: a graceful shutdown drops the backend's uncommitted writes but records them as applied")
+	fs.BoolVar(&o.initialCorruptCheck, "experimental-initial-corrupt-check", false,
+		"compare this member's HashKV with its peers' before serving clients; refuse to start on a mismatch")
+	fs.DurationVar(&o.corruptCheckTime, "experimental-corrupt-check-time", 0,
+		"how often the leader compares every member's HashKV and raises CORRUPT on a mismatch (0 = off)")
+	fs.DurationVar(&o.corruptCheckTime, "corrupt-check-time", 0, "etcd 3.6's name of --experimental-corrupt-check-time")
+	fs.BoolVar(&o.compactHashCheck, "experimental-compact-hash-check-enabled", false,
+		"let the leader compare the hashes members record as they compact, raising CORRUPT on a mismatch")
+	fs.DurationVar(&o.compactHashCheckTime, "experimental-compact-hash-check-time", time.Minute,
+		"how often the compaction hash check runs")
+	fs.DurationVar(&o.compactHashCheckTime, "compact-hash-check-time", time.Minute,
+		"etcd 3.6's name of --experimental-compact-hash-check-time")
+	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
 	}
@@ -142,6 +160,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.printVersion {
+		return o, nil // as etcd: --version wins over every other setting
 	}
 	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return nil, err
@@ -180,6 +201,12 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 
 func (o *options) validate() error {
 	var errs []error
+	if o.compactHashCheck && o.compactHashCheckTime <= 0 {
+		errs = append(errs, fmt.Errorf("--experimental-compact-hash-check-time must be positive, got %v", o.compactHashCheckTime))
+	}
+	if o.corruptCheckTime < 0 {
+		errs = append(errs, fmt.Errorf("--experimental-corrupt-check-time must not be negative, got %v", o.corruptCheckTime))
+	}
 	if _, err := raftstore.ParseLogBackend(o.raftLogBackend); err != nil {
 		errs = append(errs, fmt.Errorf("--raft-log-backend: %w", err))
 	}
@@ -213,6 +240,14 @@ func (o *options) validate() error {
 	}
 	errs = append(errs, o.validateTLS())
 	return errors.Join(errs...)
+}
+
+// compactHashCheckInterval is raftstore's CompactHashCheckInterval: 0 unless the check is enabled.
+func (o *options) compactHashCheckInterval() time.Duration {
+	if !o.compactHashCheck {
+		return 0
+	}
+	return o.compactHashCheckTime
 }
 
 func (o *options) heartbeat() time.Duration {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,5 +89,48 @@ func TestPeerDialProxyFlag(t *testing.T) {
 	}
 	if o.peerDialProxy != "127.0.0.1:4000" {
 		t.Fatalf("--peer-dial-proxy: got %q, want 127.0.0.1:4000", o.peerDialProxy)
+	}
+}
+
+func TestCorruptCheckFlags(t *testing.T) {
+	tests := []struct {
+		args        []string
+		wantInitial bool
+		wantEvery   time.Duration
+	}{
+		{nil, false, 0},
+		{[]string{"--experimental-initial-corrupt-check"}, true, 0},
+		{[]string{"--experimental-initial-corrupt-check=true", "--experimental-corrupt-check-time", "2m"}, true, 2 * time.Minute},
+		{[]string{"--corrupt-check-time", "30s"}, false, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		o, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if o.initialCorruptCheck != tt.wantInitial || o.corruptCheckTime != tt.wantEvery {
+			t.Errorf("%v: initial %v every %v, want %v and %v", tt.args, o.initialCorruptCheck, o.corruptCheckTime,
+				tt.wantInitial, tt.wantEvery)
+		}
+	}
+	if _, err := parseFlags([]string{"--experimental-corrupt-check-time", "-1s"}, io.Discard); err == nil {
+		t.Error("a negative --experimental-corrupt-check-time was accepted")
+	}
+	for args, want := range map[string]time.Duration{
+		"": 0,
+		"--experimental-compact-hash-check-time=5s":                              0, // not enabled
+		"--experimental-compact-hash-check-enabled":                              time.Minute,
+		"--experimental-compact-hash-check-enabled --compact-hash-check-time=5s": 5 * time.Second,
+	} {
+		o, err := parseFlags(strings.Fields(args), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if got := o.compactHashCheckInterval(); got != want {
+			t.Errorf("%q: compaction hash check every %v, want %v", args, got, want)
+		}
+	}
+	if _, err := parseFlags([]string{"--experimental-compact-hash-check-enabled", "--experimental-compact-hash-check-time=0s"}, io.Discard); err == nil {
+		t.Error("an enabled compaction hash check with no interval was accepted")
 	}
 }

@@ -24,10 +24,11 @@ import (
 	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/raftstore"
 	"github.com/keeldb/keel/server"
+	"github.com/keeldb/keel/version"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errHelp) {
 			fmt.Fprintln(os.Stderr, "keeld:", err)
 		}
@@ -37,13 +38,17 @@ func main() {
 
 var errHelp = errors.New("help requested")
 
-func run(args []string, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		if strings.Contains(err.Error(), "help requested") {
 			return errHelp
 		}
 		return err
+	}
+	if opts.printVersion {
+		version.Print(stdout, "keeld")
+		return nil
 	}
 	log := newLogger(opts, stderr)
 	if failpoint.Enabled {
@@ -102,26 +107,28 @@ func run(args []string, stderr io.Writer) error {
 	defer mux.Close()
 
 	cfg := raftstore.Config{
-		Name:                    opts.name,
-		DataDir:                 opts.dataDir,
-		NewCluster:              opts.initialClusterState == "new",
-		Token:                   opts.initialClusterToken,
-		ClientURLs:              splitList(opts.advertiseClientURLs),
-		HeartbeatInterval:       opts.heartbeat(),
-		ElectionTimeout:         opts.election(),
-		SnapshotCount:           opts.snapshotCount,
-		SnapshotCatchupEntries:  opts.snapshotCatchupEntries,
-		SnapshotCheckInterval:   opts.snapshotCheckInterval,
-		LeaseCheckpointInterval: opts.leaseCheckpointInterval,
-		LogBackend:              raftstore.LogBackend(opts.raftLogBackend),
-		MigrateLog:              opts.raftLogMigrate,
-		WALSegmentBytes:         opts.raftWALSegmentBytes,
-		Transport:               raftstore.NewNetworkTransport(mux, log, opts.raftMaxInFlight),
-		MaxAppendEntries:        opts.raftMaxAppendEntries,
-		CommitTimeout:           opts.raftCommitTimeout,
-		CompactionBatchLimit:    opts.compactionBatchLimit,
-		CompactionSleepInterval: opts.compactionSleepInterval,
-		PeerDialer:              mux.Dialer(),
+		Name:                     opts.name,
+		DataDir:                  opts.dataDir,
+		NewCluster:               opts.initialClusterState == "new",
+		Token:                    opts.initialClusterToken,
+		ClientURLs:               splitList(opts.advertiseClientURLs),
+		HeartbeatInterval:        opts.heartbeat(),
+		ElectionTimeout:          opts.election(),
+		SnapshotCount:            opts.snapshotCount,
+		SnapshotCatchupEntries:   opts.snapshotCatchupEntries,
+		SnapshotCheckInterval:    opts.snapshotCheckInterval,
+		LeaseCheckpointInterval:  opts.leaseCheckpointInterval,
+		CorruptCheckInterval:     opts.corruptCheckTime,
+		CompactHashCheckInterval: opts.compactHashCheckInterval(),
+		LogBackend:               raftstore.LogBackend(opts.raftLogBackend),
+		MigrateLog:               opts.raftLogMigrate,
+		WALSegmentBytes:          opts.raftWALSegmentBytes,
+		Transport:                raftstore.NewNetworkTransport(mux, log, opts.raftMaxInFlight),
+		MaxAppendEntries:         opts.raftMaxAppendEntries,
+		CommitTimeout:            opts.raftCommitTimeout,
+		CompactionBatchLimit:     opts.compactionBatchLimit,
+		CompactionSleepInterval:  opts.compactionSleepInterval,
+		PeerDialer:               mux.Dialer(),
 		// Test-only fault injection (tests/robustness); off unless the flag is given.
 		UnsafeLoseDataOnClose: opts.unsafeLoseAckedWrites,
 		Logger:                log,
@@ -136,6 +143,15 @@ func run(args []string, stderr io.Writer) error {
 	}
 	peerSrv := server.NewPeerServer(node)
 	go func() { _ = peerSrv.Serve(mux.GRPCListener()) }()
+	if opts.initialCorruptCheck {
+		// As etcd: before serving clients (docs/RELIABILITY.md "Corruption checks").
+		if err := node.InitialCorruptCheck(ctx); err != nil {
+			log.Error("initial corruption check failed", "error", err)
+			_ = node.Close()
+			peerSrv.Stop()
+			return err
+		}
+	}
 
 	policy, err := server.ParseCompactionPolicy(opts.autoCompactionMode, opts.autoCompactionRetention)
 	if err != nil {

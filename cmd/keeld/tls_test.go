@@ -99,7 +99,7 @@ func TestTLSFilesAreLoadedAtStart(t *testing.T) {
 		t.Fatalf("missing client certificate: got %v", err)
 	}
 	// The process refuses to start rather than serve without the certificate.
-	err = run(append(tlsCluster(tlsFiles...), "--data-dir", dir), io.Discard)
+	err = run(append(tlsCluster(tlsFiles...), "--data-dir", dir), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "TLS") {
 		t.Fatalf("run with missing certificate files: got %v", err)
 	}

@@ -34,6 +34,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/keeldb/keel/version"
 )
 
 func main() {
@@ -56,6 +58,7 @@ var errUsage = errors.New("usage")
 const usage = `usage: orch <command> [args] [flags]
 
 commands:
+  version                   print orch's version, git SHA and Go version
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
@@ -119,6 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCtl(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		version.Print(stdout, "orch")
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
