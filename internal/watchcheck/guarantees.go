@@ -3,6 +3,7 @@ package watchcheck
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Response is one entry of a watcher's recorded stream: a watch response as received, or,
@@ -38,6 +39,12 @@ type Options struct {
 	PrevKV bool
 	// NoPut and NoDelete are the watch's filters.
 	NoPut, NoDelete bool
+	// CompactedAt are the revisions the history was compacted at (or a compaction was
+	// attempted at) while the watch ran. An event at one of them may carry no prev_kv: the
+	// server reads the previous value at the revision before, which that compaction removed
+	// (etcd does the same, and its robustness validator accepts a missing prev_kv). A prev_kv
+	// that is there must still be right.
+	CompactedAt []int64
 }
 
 // maxErrors bounds what CheckGuarantees reports.
@@ -155,7 +162,7 @@ func CheckGuarantees(resps []Response, hist []Event, opts Options) error {
 			if !inHist {
 				continue // Check reports events the history does not have
 			}
-			checkPrev(fail, i, e, p, opts.PrevKV)
+			checkPrev(fail, i, e, p, opts)
 		}
 		for rev, n := range count {
 			if j, ok := revResp[rev]; ok {
@@ -172,8 +179,11 @@ func CheckGuarantees(resps []Response, hist []Event, opts Options) error {
 
 // checkPrev checks one event's prev_kv and create fields against p, the key's previous put in
 // the history (nil if the key was absent).
-func checkPrev(fail func(string, ...any), i int, e WatchEvent, p *Event, wantPrevKV bool) {
+func checkPrev(fail func(string, ...any), i int, e WatchEvent, p *Event, opts Options) {
+	wantPrevKV := opts.PrevKV
 	switch {
+	case wantPrevKV && p != nil && e.Prev == nil && slices.Contains(opts.CompactedAt, e.Rev):
+		// The previous value was compacted away just as the event was read: no prev_kv.
 	case !wantPrevKV && e.Prev != nil:
 		fail("prevKV: response %d: %s at revision %d carries prev_kv unasked", i, e.Key, e.Rev)
 	case wantPrevKV && p == nil && e.Prev != nil:

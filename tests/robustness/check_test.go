@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,9 +127,9 @@ func check(ctx context.Context, env *Env, sc Scenario, traffic Traffic, watchers
 	notes := strings.Join(env.notes, "; ")
 	env.mu.Unlock()
 	rep.summary = fmt.Sprintf("%d members, traffic %s, fault %s: %d operations checked by porcupine (%d unknown, %d failed reads), "+
-		"%d events to revision %d, %d member watchers; faults: %s; violations: %d",
+		"%d events to revision %d, %d member watchers; faults fired: %s; fault notes: %s; violations: %d",
 		sc.Members, sc.Traffic.Name, sc.Fault.Name(), len(h.Ops), h.Unknown, h.FailedReads, len(res.hist), res.final,
-		len(watchers), notes, len(rep.violations))
+		len(watchers), strings.Join(env.firedFaults(), ", "), notes, len(rep.violations))
 	if keep && len(rep.violations) > 0 {
 		rep.artifacts = dir
 		keepArtifacts(t, env, sc, dir, res, rep)
@@ -151,7 +153,9 @@ func checkMemberWatchers(ctx context.Context, env *Env, res *result, watchers []
 			continue
 		}
 		resps, relists, sessions := w.record()
-		if err := watchcheck.CheckGuarantees(resps, res.hist, w.cfg.opts); err != nil {
+		opts := w.cfg.opts
+		opts.CompactedAt = env.compactions()
+		if err := watchcheck.CheckGuarantees(resps, res.hist, opts); err != nil {
 			add("watch", "watcher %s from revision %d: %v", w.cfg.name, w.cfg.start, err)
 		}
 		if removed {
@@ -262,7 +266,7 @@ func converge(ctx context.Context, env *Env, rev int64) error {
 // panicMarkers are what a Go runtime crash or a detected race writes to a member log.
 var panicMarkers = []string{"panic:", "fatal error:", "WARNING: DATA RACE"}
 
-// panics returns the member log lines that show a crash.
+// panics returns the member log lines that show a crash no fault declared (Env.ExpectPanic).
 func panics(env *Env) []string {
 	var out []string
 	for i := range env.C.Size() {
@@ -270,16 +274,42 @@ func panics(env *Env) []string {
 		if err != nil {
 			continue
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			for _, m := range panicMarkers {
-				if strings.HasPrefix(strings.TrimSpace(sc.Text()), m) {
-					out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), sc.Text()))
-				}
-			}
+		for _, p := range logPanics(f, env.expectedPanics(i)) {
+			out = append(out, fmt.Sprintf("%s: %s", env.C.Name(i), p))
 		}
 		f.Close()
+	}
+	return out
+}
+
+// logPanics returns the crash lines of one member log, leaving out panics whose message
+// contains one of expected. A panic re-raised from a deferred recover is printed as a
+// "panic: ... [recovered]" line and then the new panic's line; the two are judged together.
+func logPanics(r io.Reader, expected []string) []string {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var pending string // a "[recovered]" panic line, judged with the next one
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		for _, m := range panicMarkers {
+			if !strings.HasPrefix(line, m) {
+				continue
+			}
+			if m == "panic:" && strings.Contains(line, "[recovered") {
+				pending += line + " "
+				continue
+			}
+			crash := pending + line
+			pending = ""
+			if m == "panic:" && slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(crash, e) }) {
+				continue
+			}
+			out = append(out, crash)
+		}
+	}
+	if pending != "" {
+		out = append(out, strings.TrimSpace(pending))
 	}
 	return out
 }

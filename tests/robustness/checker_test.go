@@ -1,6 +1,7 @@
 package robustness_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,4 +120,32 @@ func wantViolation(t *testing.T, vs []violation, want string) {
 		}
 	}
 	t.Errorf("got violations %v, want one mentioning %q", vs, want)
+}
+
+// TestLogPanics checks the panic check: a failpoint panic a fault declared is not flagged, any
+// other panic, fatal error or race is, including a declared failpoint's panic in another name.
+func TestLogPanics(t *testing.T) {
+	log := strings.Join([]string{
+		`{"level":"INFO","msg":"started"}`,
+		`panic: failpoint panic: raftBeforeSave [recovered]`,
+		`	panic: failpoint raftBeforeSave: failpoint panic: raftBeforeSave`,
+		`goroutine 1 [running]:`,
+		`panic: failpoint backendAfterCommit: failpoint panic: backendAfterCommit`,
+		`panic: runtime error: index out of range [3] with length 3`,
+		`fatal error: concurrent map writes`,
+		`WARNING: DATA RACE`,
+	}, "\n")
+	got := logPanics(strings.NewReader(log), []string{"failpoint raftBeforeSave:"})
+	want := []string{
+		`panic: failpoint backendAfterCommit: failpoint panic: backendAfterCommit`,
+		`panic: runtime error: index out of range [3] with length 3`,
+		`fatal error: concurrent map writes`,
+		`WARNING: DATA RACE`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("logPanics = %q, want %q", got, want)
+	}
+	if got := logPanics(strings.NewReader(log), nil); len(got) != 5 {
+		t.Errorf("with nothing expected, logPanics = %q, want all 5 crashes", got)
+	}
 }

@@ -13,11 +13,20 @@
 // Faults (Fault; ClusterConfigurer for faults that need the cluster built or started
 // differently): kill -9 and restart, SIGSTOP/SIGCONT (of a leader with a stale-read
 // probe), graceful restart, member replacement (remove, then add a fresh member), each of a
-// random member, the leader or a follower. Failpoint and network faults plug in as more
-// Fault implementations: write the type (Inject must heal what it broke before it returns;
-// Env gives the cluster, a seeded Rand, Note for the report, Live, IsLeader, WaitProgress),
-// implement ClusterConfigurer if the members need another binary, environment or peer
-// proxies, list it in allFaults (for TestRobustnessRandom) and give it a ciScenarios entry.
+// random member, the leader or a follower; failpoint faults (failpointFault: a panic at every
+// failpoint of internal/failpoint, sleeps at some, on the member the failpoint's trigger
+// reaches; the fault sets Config.GofailHTTP, the runner then builds keeld with -tags
+// failpoints; the fault drives its trigger itself, waits for the panic to stop the member or
+// the sleep to fire, and fails when the failpoint never fired; its panic is declared with
+// Env.ExpectPanic); network faults (netFault, through the peer proxies: blackhole both ways,
+// Tx or Rx of the leader or a follower, until a snapshot, a pair partition, delay, drop);
+// and chains of them (chainFault, several faults on one cluster, healed in between). To add
+// one: write the type (Inject must heal what it broke before it returns; Env gives the
+// cluster, a seeded Rand, Note and Fired for the report, Live, IsLeader, WaitProgress),
+// implement ClusterConfigurer if the members need another binary, environment, flags or peer
+// proxies, and list it in allFaults (for TestRobustnessRandom). TestFaultCoverage requires
+// every failpoint and network fault kind to have a fault in allFaults and to be injected by
+// some ciScenarios entry.
 //
 // Checks, after every scenario: porcupine linearizability of the recorded KV history (a
 // failed write has an unknown outcome, a failed read is dropped); every acknowledged write
@@ -27,7 +36,7 @@
 // member, from a revision a little in the past, with progress requests, prev_kv at random
 // and a delete filter on one, checked for etcd's watch guarantees (internal/watchcheck:
 // ordered, unique, atomic, reliable, resumable, bookmarkable, prevKV, isCreate, filter);
-// all members at the same HashKV; no panic in any member log.
+// all members at the same HashKV; no panic in any member log but those faults declared.
 //
 // TestRobustness runs a fixed-seed subset (make test); TestRobustnessRandom runs random
 // scenarios for $KEEL_ROBUSTNESS_DURATION (make robustness DURATION=10m SEED=...);

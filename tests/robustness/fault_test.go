@@ -17,8 +17,9 @@ import (
 // on the test goroutine (it may use the cluster's lifecycle methods, which fail the test),
 // after the traffic has warmed up; it injects the fault and heals it (restarts, resumes,
 // re-adds) before it returns, so that the runner can check a healthy cluster afterwards.
-// Failpoint and network faults plug in as more implementations: a fault that needs the
-// cluster built or started differently also implements ClusterConfigurer.
+// Process faults are here; failpoint faults in fault_failpoint_test.go, network faults in
+// fault_net_test.go, chains of faults in fault_chain_test.go. A fault that needs the cluster
+// built or started differently also implements ClusterConfigurer.
 type Fault interface {
 	// Name is the fault's short, stable name (reports, reproduce commands, TestRobustness's
 	// subtest names).
@@ -30,9 +31,10 @@ type Fault interface {
 	Inject(ctx context.Context, env *Env) error
 }
 
-// ClusterConfigurer is implemented by faults that need the cluster set up for them: a
-// binary built with failpoints, environment for member processes, peer proxies. The runner
-// calls it before starting the cluster.
+// ClusterConfigurer is implemented by faults that need the cluster set up for them: gofail
+// endpoints (Config.GofailHTTP: the runner then builds keeld with -tags failpoints), flags,
+// environment for member processes, peer proxies. The runner calls it before starting the
+// cluster; it only adds to cfg, so that the faults of a chain can each ask for theirs.
 type ClusterConfigurer interface {
 	ConfigureCluster(cfg *proccluster.Config)
 }
@@ -69,12 +71,19 @@ func (tg target) pick(ctx context.Context, env *Env) (int, error) {
 
 // allFaults are the faults the suite knows, for TestRobustnessRandom.
 func allFaults() []Fault {
-	return []Fault{
+	fs := []Fault{
 		killFault{anyMember}, killFault{leaderMember}, killFault{followerMember},
 		pauseFault{anyMember}, pauseFault{leaderMember}, pauseFault{followerMember},
 		restartFault{anyMember}, restartFault{leaderMember}, restartFault{followerMember},
 		memberReplaceFault{},
 	}
+	for _, f := range failpointFaults() {
+		fs = append(fs, f)
+	}
+	for _, f := range netFaults() {
+		fs = append(fs, f)
+	}
+	return fs
 }
 
 // downPhase is what the cluster does while a member is down: with a quorum left, the

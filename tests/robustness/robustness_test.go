@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// ciScenarios is TestRobustness's fixed subset: every fault and profile at least once, over
-// cluster sizes 1, 3 and 5, a few seconds of traffic each.
+// ciScenarios is TestRobustness's fixed subset: every process fault and profile at least
+// once, over cluster sizes 1, 3 and 5, a few seconds of traffic each, and every failpoint and
+// network fault kind at least once in chains (TestFaultCoverage checks).
 func ciScenarios() []Scenario {
 	return []Scenario{
 		{Name: "kv-1-kill", Members: 1, Traffic: kvProfile, Fault: killFault{anyMember}, Seed: 101},
@@ -21,6 +22,21 @@ func ciScenarios() []Scenario {
 		{Name: "k8s-1-restart", Members: 1, Traffic: k8sProfile, Fault: restartFault{anyMember}, Seed: 107},
 		{Name: "lock-3-kill-leader", Members: 3, Traffic: lockProfile, Fault: killFault{leaderMember}, Seed: 108},
 		{Name: "lock-5-pause-member", Members: 5, Traffic: lockProfile, Fault: pauseFault{anyMember}, Seed: 109},
+		// Every failpoint and network fault at least once (TestFaultCoverage checks), as
+		// chains: one cluster each, every fault healed before the next.
+		{Name: "kv-3-failpoints", Members: 3, Traffic: kvProfile, Seed: 110, Fault: chain("failpoints-raft-backend-lease-forward-watch",
+			"raftBeforeSave-panic-leader", "raftAfterSave-panic-follower", "backendBeforeCommit-panic-member",
+			"backendAfterCommit-panic-member", "beforeForwardReply-panic-leader", "beforeSendWatchResponse-panic-member",
+			"beforeLeaseRevoke-panic-member", "afterLeaseRevoke-panic-member", "beforeLeaseCheckpoint-panic-member",
+			"raftBeforeSave-sleep-leader", "beforeForwardReply-sleep-leader", "beforeSendWatchResponse-sleep-member")},
+		{Name: "k8s-3-failpoints", Members: 3, Traffic: k8sProfile, Seed: 111, Fault: chain("failpoints-compact-defrag-snapshot",
+			"compactBeforeCommitBatch-panic-member", "compactAfterCommitBatch-panic-member", "compactBeforeCommitBatch-sleep-member",
+			"defragBeforeCopy-panic-member", "defragBeforeRename-panic-member",
+			"raftBeforeSaveSnap-panic-member", "raftAfterSaveSnap-panic-member",
+			"beforeRestoreSwap-panic-follower", "afterRestoreSwap-panic-follower")},
+		{Name: "kv-3-network", Members: 3, Traffic: kvProfile, Seed: 112, Fault: chain("network",
+			"net-blackhole-leader", "net-blackhole-follower", "net-blackhole-tx-leader", "net-blackhole-rx-follower",
+			"net-partition-pair-leader", "net-delay-member", "net-drop-member", "net-blackhole-until-snapshot-follower")},
 	}
 }
 

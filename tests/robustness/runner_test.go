@@ -48,6 +48,8 @@ const (
 	defaultTrafficTime = 6 * time.Second
 	// probeIDBase is the first client ID faults take for the operations they record.
 	probeIDBase = 1000
+	// faultTimeout bounds one fault's injection and healing (a chain gets one per fault).
+	faultTimeout = 2 * time.Minute
 )
 
 // Scenario is one robustness run: a cluster size, a traffic profile and one fault, seeded.
@@ -106,6 +108,61 @@ type Env struct {
 	removed []int
 	notes   []string
 	markers map[string]bool
+	// expected maps a member to the texts of the panics faults caused on purpose in it.
+	expected map[int][]string
+	// fired lists the faults that were injected, in order, for the report.
+	fired []string
+	// compactedAt are the revisions compactions were sent at.
+	compactedAt []int64
+}
+
+// Compacting records that a compaction at rev is about to be sent (it may apply even if
+// the call fails): a watch event at that revision may then carry no prev_kv
+// (watchcheck.Options.CompactedAt).
+func (e *Env) Compacting(rev int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.compactedAt = append(e.compactedAt, rev)
+}
+
+// compactions returns what Compacting recorded.
+func (e *Env) compactions() []int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.compactedAt)
+}
+
+// ExpectPanic declares that member i's log may hold a panic whose message contains text (a
+// failpoint's panic, caused on purpose): the panic check does not flag it.
+func (e *Env) ExpectPanic(i int, text string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.expected == nil {
+		e.expected = map[int][]string{}
+	}
+	e.expected[i] = append(e.expected[i], text)
+}
+
+// expectedPanics returns the texts ExpectPanic declared for member i.
+func (e *Env) expectedPanics(i int) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.expected[i])
+}
+
+// Fired records that a fault was injected and did what it should (a failpoint fired, a
+// network fault bit), for the scenario's report.
+func (e *Env) Fired(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fired = append(e.fired, name)
+}
+
+// firedFaults returns what Fired recorded.
+func (e *Env) firedFaults() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.fired)
 }
 
 // Note records (and logs) what a fault did, for the report.
@@ -223,10 +280,19 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 	if cc, ok := sc.Fault.(ClusterConfigurer); ok {
 		cc.ConfigureCluster(&cfg)
 	}
+	// A fault that asks for gofail endpoints needs keeld built with failpoints; proxies
+	// draw their jitter and drops from the scenario's seed.
+	if cfg.GofailHTTP {
+		cfg.Binary = proccluster.BuildKeeldWithTags(t, "failpoints")
+	}
+	if cfg.PeerProxies && cfg.PeerProxySeed == 0 {
+		cfg.PeerProxySeed = sc.Seed
+	}
 	c := proccluster.Start(t, cfg)
 	env := &Env{T: t, C: c, Rand: rand.New(rand.NewPCG(sc.Seed, 0xfa17)), Rec: kvhist.NewRecorder(), Seed: sc.Seed,
 		markers: map[string]bool{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	steps := time.Duration(faultSteps(sc.Fault))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+steps*faultTimeout)
 	defer cancel()
 
 	env.ref = startWatcher(watcherConfig{name: "reference", cli: c.Client(t), start: 1, member: -1,
@@ -247,14 +313,18 @@ func runScenario(t *testing.T, sc Scenario, keep bool) report {
 	if rest := sc.TrafficTime/4 - time.Since(began); rest > 0 {
 		<-time.After(rest) // a quarter of the traffic before the fault, not a wait for state
 	}
-	watchers := startMemberWatchers(env, sc.Traffic.Compacts)
+	watchers := startMemberWatchers(env, sc.Traffic.Compacts || faultCompacts(sc.Fault))
 
-	fctx, fcancel := context.WithTimeout(ctx, 2*time.Minute)
+	fctx, fcancel := context.WithTimeout(ctx, steps*faultTimeout)
 	err := sc.Fault.Inject(fctx, env)
 	fcancel()
 	if err != nil {
 		fatal("fault "+sc.Fault.Name(), err)
 	}
+	if _, chain := sc.Fault.(chainFault); !chain {
+		env.Fired(sc.Fault.Name())
+	}
+	t.Logf("robustness: scenario %s: faults fired: %s", sc.Name, strings.Join(env.firedFaults(), ", "))
 	wctx, wcancel := context.WithTimeout(ctx, waitTimeout)
 	err = env.WaitProgress(wctx, faultWrites)
 	wcancel()

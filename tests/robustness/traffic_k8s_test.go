@@ -229,6 +229,7 @@ func (k *k8sTraffic) compactor(ctx context.Context, cli *clientv3.Client, env *E
 		if rev <= last {
 			continue
 		}
+		env.Compacting(rev)
 		cctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		_, err := cli.Compact(cctx, rev)
 		cancel()
