@@ -7,8 +7,12 @@ PKGS := ./...
 
 all: build
 
+# The commit goes into --version for builds without VCS information (version.gitCommit).
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/keeldb/keel/version.gitCommit=$(GIT_COMMIT)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 # keeld with gofail's failpoints compiled in (internal/failpoint, docs/RELIABILITY.md
 # "Failpoints"): armed by GOFAIL_FAILPOINTS at start or over GOFAIL_HTTP. For tests only.

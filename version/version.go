@@ -16,6 +16,10 @@ import (
 // APIVersion is the etcd API version Keel serves (etcd's Status and /version report it).
 const APIVersion = "3.6.0"
 
+// gitCommit is the commit the Makefile stamps in with -ldflags -X (`make build`), for builds
+// that carry no VCS information (GOFLAGS=-buildvcs=false, a tarball); VCS information wins.
+var gitCommit string
+
 // Info describes one build.
 type Info struct {
 	Version string // the main module's version, "(devel)" for a build from a checkout
@@ -52,6 +56,9 @@ func gitSHA(settings []debug.BuildSetting) string {
 		}
 	}
 	if rev == "" {
+		if gitCommit != "" {
+			return gitCommit
+		}
 		return "Not provided"
 	}
 	if len(rev) > 12 {

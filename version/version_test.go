@@ -39,3 +39,18 @@ func TestPrint(t *testing.T) {
 		}
 	}
 }
+
+// TestGitSHAStamped: without VCS information the commit stamped by the Makefile is used;
+// VCS information wins over it.
+func TestGitSHAStamped(t *testing.T) {
+	old := gitCommit
+	t.Cleanup(func() { gitCommit = old })
+	gitCommit = "fedcba987654"
+	if got := gitSHA(nil); got != "fedcba987654" {
+		t.Errorf("gitSHA without VCS info = %q, want the stamped fedcba987654", got)
+	}
+	vcs := []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}}
+	if got := gitSHA(vcs); got != "0123456789ab" {
+		t.Errorf("gitSHA with VCS info = %q, want 0123456789ab", got)
+	}
+}
