@@ -266,6 +266,7 @@ func TestRestoreDataDirImportsEtcdLeases(t *testing.T) {
 	old := newCluster(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	old.leader(t) // a grant before the election ends fails with "no leader"
 	grant, err := old.nodes[0].LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 600})
 	if err != nil {
 		t.Fatal(err)
