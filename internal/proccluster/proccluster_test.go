@@ -11,6 +11,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
+
 	"github.com/keeldb/keel/internal/netfault"
 	"github.com/keeldb/keel/internal/proccluster"
 )
@@ -27,24 +29,6 @@ func waitCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually retries f until it succeeds or ctx ends, and fails the test with the last error.
-func eventually(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
-	t.Helper()
-	ticker := time.NewTicker(50 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		err := f(ctx)
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v; last error: %v", what, ctx.Err(), err)
-		case <-ticker.C:
-		}
-	}
 }
 
 func put(ctx context.Context, cli *clientv3.Client, k, v string) error {
@@ -147,7 +131,7 @@ func TestKillLeaderRestart(t *testing.T) {
 		}
 	}
 	survivorsCli := c.Client(t, survivors...)
-	eventually(t, ctx, "put after leader kill", func(ctx context.Context) error {
+	poll.Until(t, ctx, "put after leader kill", func(ctx context.Context) error {
 		return put(ctx, survivorsCli, "after", "2")
 	})
 
@@ -159,7 +143,7 @@ func TestKillLeaderRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := c.Client(t, old)
-	eventually(t, ctx, "linearizable read on the restarted member", func(ctx context.Context) error {
+	poll.Until(t, ctx, "linearizable read on the restarted member", func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		resp, err := restarted.Get(cctx, "after")
@@ -191,7 +175,7 @@ func TestStopPauseResume(t *testing.T) {
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatalf("WaitHealthy with one member stopped: %v", err)
 	}
-	eventually(t, ctx, "put with one member stopped", func(ctx context.Context) error {
+	poll.Until(t, ctx, "put with one member stopped", func(ctx context.Context) error {
 		return put(ctx, leaderCli, "stopped", "1")
 	})
 	c.Restart(follower)
@@ -209,7 +193,7 @@ func TestStopPauseResume(t *testing.T) {
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatalf("WaitHealthy with one member paused: %v", err)
 	}
-	eventually(t, ctx, "put with one member paused", func(ctx context.Context) error {
+	poll.Until(t, ctx, "put with one member paused", func(ctx context.Context) error {
 		return put(ctx, leaderCli, "paused", "1")
 	})
 	c.Resume(follower)
@@ -217,7 +201,7 @@ func TestStopPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	followerCli := c.Client(t, follower)
-	eventually(t, ctx, "read on the resumed member", func(ctx context.Context) error {
+	poll.Until(t, ctx, "read on the resumed member", func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		resp, err := followerCli.Get(cctx, "paused")
@@ -288,7 +272,7 @@ func TestPeerProxies(t *testing.T) {
 	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3, PeerProxies: true})
 	ctx := waitCtx(t)
 	cli := c.Client(t)
-	eventually(t, ctx, "a put", func(ctx context.Context) error { return put(ctx, cli, "k", "v") })
+	poll.Until(t, ctx, "a put", func(ctx context.Context) error { return put(ctx, cli, "k", "v") })
 	for i := range c.Size() {
 		p := c.PeerProxy(i)
 		if want := "http://" + p.Addr(); c.AdvertisedPeerURL(i) != want {
@@ -310,13 +294,13 @@ func TestPeerProxies(t *testing.T) {
 	}
 	f := (leader + 1) % c.Size()
 	c.Kill(f)
-	eventually(t, ctx, "a put without m"+fmt.Sprint(f), func(ctx context.Context) error { return put(ctx, cli, "k", "v2") })
+	poll.Until(t, ctx, "a put without m"+fmt.Sprint(f), func(ctx context.Context) error { return put(ctx, cli, "k", "v2") })
 	c.Restart(f)
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
 	fcli := c.Client(t, f)
-	eventually(t, ctx, "a linearizable read through the restarted member", func(ctx context.Context) error {
+	poll.Until(t, ctx, "a linearizable read through the restarted member", func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		get, err := fcli.Get(rctx, "k")

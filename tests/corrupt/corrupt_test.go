@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -45,40 +46,9 @@ const (
 	checkInterval = 500 * time.Millisecond
 	// opTimeout bounds one RPC or etcdctl run.
 	opTimeout = 20 * time.Second
-	// pollInterval is the pause between two polls of a wait.
-	pollInterval = 50 * time.Millisecond
 	// victimKey is the key whose stored value the test corrupts.
 	victimKey = "corrupt/victim"
 )
-
-// timeout returns a context bounded by d and by the test, cancelled at cleanup.
-func timeout(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// eventually calls f every pollInterval until it returns nil, and fails the test with the
-// last error when ctx ends first.
-func eventually(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
-	t.Helper()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		err := f(cctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v; last error: %v", what, ctx.Err(), err)
-		case <-ticker.C:
-		}
-	}
-}
 
 // writeAndSettle puts a few keys, the victim among them, and waits until every member has
 // applied them (a serializable read of the last key on each).
@@ -288,7 +258,7 @@ func isCorrupt(err error) bool {
 func TestPeriodicCheckRaisesCorrupt(t *testing.T) {
 	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3,
 		ExtraArgs: []string{"--experimental-corrupt-check-time", checkInterval.String()}})
-	ctx := timeout(t, 3*time.Minute)
+	ctx := poll.Context(t, 3*time.Minute)
 	writeAndSettle(t, ctx, c)
 	checksUnderLoad(t, ctx, c, 3)
 	f := follower(t, ctx, c)
@@ -387,7 +357,7 @@ func TestCompactHashCheckRaisesCorrupt(t *testing.T) {
 	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3,
 		ExtraArgs: []string{"--experimental-compact-hash-check-enabled",
 			"--experimental-compact-hash-check-time", checkInterval.String()}})
-	ctx := timeout(t, 3*time.Minute)
+	ctx := poll.Context(t, 3*time.Minute)
 	cli := c.Client(t)
 	// A healthy compaction is compared and raises nothing.
 	resp, err := cli.Put(ctx, "corrupt/first", "v")
@@ -441,7 +411,7 @@ func TestCompactHashCheckRaisesCorrupt(t *testing.T) {
 func TestInitialCheckRefusesStart(t *testing.T) {
 	c := proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3,
 		ExtraArgs: []string{"--experimental-initial-corrupt-check"}})
-	ctx := timeout(t, 3*time.Minute)
+	ctx := poll.Context(t, 3*time.Minute)
 	writeAndSettle(t, ctx, c)
 	f := follower(t, ctx, c)
 
@@ -482,4 +452,10 @@ func etcdctlFreeEnv() []string {
 		}
 	}
 	return env
+}
+
+// eventually polls f, each attempt bounded by opTimeout, until it holds or ctx ends.
+func eventually(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
+	t.Helper()
+	poll.UntilEach(t, ctx, what, opTimeout, f)
 }

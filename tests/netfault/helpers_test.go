@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -45,7 +46,7 @@ func startCluster(t *testing.T, extraArgs ...string) *proccluster.Cluster {
 // waitLog polls until the log at path has want since the member's last start.
 func waitLog(t *testing.T, ctx context.Context, path, want string) {
 	t.Helper()
-	poll(t, ctx, fmt.Sprintf("%q in %s", want, path), func(context.Context) error {
+	poll.Until(t, ctx, fmt.Sprintf("%q in %s", want, path), func(context.Context) error {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -68,24 +69,6 @@ func scenarioCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// poll calls f until it returns nil or ctx ends, then fails the test with the last error.
-func poll(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
-	t.Helper()
-	ticker := time.NewTicker(20 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		err := f(ctx)
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v; last error: %v", what, ctx.Err(), err)
-		case <-ticker.C:
-		}
-	}
-}
-
 func others(c *proccluster.Cluster, i int) []int {
 	var out []int
 	for j := range c.Size() {
@@ -102,7 +85,7 @@ func others(c *proccluster.Cluster, i int) []int {
 func waitLeaderAmong(t *testing.T, ctx context.Context, c *proccluster.Cluster, ms []int, not int) int {
 	t.Helper()
 	leader := -1
-	poll(t, ctx, fmt.Sprintf("a leader among %v other than m%d", ms, not), func(ctx context.Context) error {
+	poll.Until(t, ctx, fmt.Sprintf("a leader among %v other than m%d", ms, not), func(ctx context.Context) error {
 		var id uint64
 		for _, i := range ms {
 			st, err := c.Status(ctx, i)
@@ -179,7 +162,7 @@ func (l *load) count() int {
 func (l *load) waitMore(t *testing.T, ctx context.Context, n int) {
 	t.Helper()
 	want := l.count() + n
-	poll(t, ctx, fmt.Sprintf("%d acknowledged writes", want), func(context.Context) error {
+	poll.Until(t, ctx, fmt.Sprintf("%d acknowledged writes", want), func(context.Context) error {
 		if got := l.count(); got < want {
 			return fmt.Errorf("%d acknowledged", got)
 		}
@@ -213,7 +196,7 @@ func checkConverged(t *testing.T, ctx context.Context, c *proccluster.Cluster, a
 	t.Helper()
 	cli := c.Client(t)
 	var rev int64
-	poll(t, ctx, "a linearizable read after heal", func(ctx context.Context) error {
+	poll.Until(t, ctx, "a linearizable read after heal", func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, opTimeout)
 		defer cancel()
 		get, err := cli.Get(rctx, "load/", clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -227,7 +210,7 @@ func checkConverged(t *testing.T, ctx context.Context, c *proccluster.Cluster, a
 	for i := range c.Size() {
 		mc := c.Client(t, i)
 		var get *clientv3.GetResponse
-		poll(t, ctx, fmt.Sprintf("m%d at revision %d", i, rev), func(ctx context.Context) error {
+		poll.Until(t, ctx, fmt.Sprintf("m%d at revision %d", i, rev), func(ctx context.Context) error {
 			rctx, cancel := context.WithTimeout(ctx, opTimeout)
 			defer cancel()
 			var err error
@@ -250,7 +233,7 @@ func checkConverged(t *testing.T, ctx context.Context, c *proccluster.Cluster, a
 			}
 		}
 		var h *clientv3.HashKVResponse
-		poll(t, ctx, fmt.Sprintf("HashKV of m%d", i), func(ctx context.Context) error {
+		poll.Until(t, ctx, fmt.Sprintf("HashKV of m%d", i), func(ctx context.Context) error {
 			rctx, cancel := context.WithTimeout(ctx, opTimeout)
 			defer cancel()
 			var err error

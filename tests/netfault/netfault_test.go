@@ -15,6 +15,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/internal/netfault"
+
+	"github.com/keeldb/keel/internal/poll"
 )
 
 // A leader whose peer traffic is blackholed (both ways, only what it sends, or only what it
@@ -40,7 +42,7 @@ func TestBlackholedLeader(t *testing.T) {
 			l.waitMore(t, ctx, 20)
 
 			c.HealPeers()
-			poll(t, ctx, fmt.Sprintf("m%d following m%d after heal", old, leader), func(ctx context.Context) error {
+			poll.Until(t, ctx, fmt.Sprintf("m%d following m%d after heal", old, leader), func(ctx context.Context) error {
 				st, err := c.Status(ctx, old)
 				if err != nil {
 					return err
@@ -71,7 +73,7 @@ func TestStaleReadThroughBlackholeIsVisible(t *testing.T) {
 	rest := others(c, old)
 	w := c.Client(t, rest...)
 	put := func(v string) {
-		poll(t, ctx, "put "+v, func(ctx context.Context) error {
+		poll.Until(t, ctx, "put "+v, func(ctx context.Context) error {
 			rctx, cancel := context.WithTimeout(ctx, opTimeout)
 			defer cancel()
 			_, err := w.Put(rctx, "stale/k", v)
@@ -81,7 +83,7 @@ func TestStaleReadThroughBlackholeIsVisible(t *testing.T) {
 	put("old")
 	// The old leader must have applied "old" before it is cut off.
 	r := c.Client(t, old)
-	poll(t, ctx, "old value on the old leader", func(ctx context.Context) error {
+	poll.Until(t, ctx, "old value on the old leader", func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, opTimeout)
 		defer cancel()
 		get, err := r.Get(rctx, "stale/k", clientv3.WithSerializable())
@@ -198,13 +200,13 @@ func TestDelayedPeerTraffic(t *testing.T) {
 		cli := c.Client(t, i)
 		for n := range 3 {
 			k, v := fmt.Sprintf("delayed/m%d/%d", i, n), fmt.Sprint(n)
-			poll(t, ctx, "a write through m"+fmt.Sprint(i), func(ctx context.Context) error {
+			poll.Until(t, ctx, "a write through m"+fmt.Sprint(i), func(ctx context.Context) error {
 				rctx, cancel := context.WithTimeout(ctx, opTimeout)
 				defer cancel()
 				_, err := cli.Put(rctx, k, v)
 				return err
 			})
-			poll(t, ctx, "a linearizable read through m"+fmt.Sprint(i), func(ctx context.Context) error {
+			poll.Until(t, ctx, "a linearizable read through m"+fmt.Sprint(i), func(ctx context.Context) error {
 				rctx, cancel := context.WithTimeout(ctx, opTimeout)
 				defer cancel()
 				get, err := cli.Get(rctx, k)
@@ -241,7 +243,7 @@ func TestDroppedPeerTraffic(t *testing.T) {
 	for i := range c.Size() {
 		c.PeerProxy(i).Drop(netfault.Both, 0.05)
 	}
-	poll(t, ctx, "connections dropped on every member's proxy", func(context.Context) error {
+	poll.Until(t, ctx, "connections dropped on every member's proxy", func(context.Context) error {
 		for i := range c.Size() {
 			st := c.PeerProxy(i).Stats()
 			if st.Rx.DroppedConns+st.Tx.DroppedConns == 0 {

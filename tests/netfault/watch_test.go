@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 	"github.com/keeldb/keel/internal/watchcheck"
 )
@@ -35,7 +36,7 @@ func startWatcher(t *testing.T, ctx context.Context, c *proccluster.Cluster, i i
 	t.Helper()
 	cli := c.Client(t, i)
 	var from int64
-	poll(t, ctx, "the revision to watch from", func(ctx context.Context) error {
+	poll.Until(t, ctx, "the revision to watch from", func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, opTimeout)
 		defer cancel()
 		get, err := cli.Get(rctx, "load/", clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -90,7 +91,7 @@ func (w *watcher) stop() {
 // compares its events with the history read through another member.
 func (w *watcher) check(t *testing.T, ctx context.Context, historyCli *clientv3.Client, to int64) {
 	t.Helper()
-	poll(t, ctx, fmt.Sprintf("the watcher at revision %d", to), func(context.Context) error {
+	poll.Until(t, ctx, fmt.Sprintf("the watcher at revision %d", to), func(context.Context) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if n := len(w.events); n == 0 || w.events[n-1].Rev < to {

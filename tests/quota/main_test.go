@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -33,43 +34,12 @@ const (
 	valueBytes = 100 << 10
 	// opTimeout bounds one RPC.
 	opTimeout = 10 * time.Second
-	// pollInterval is the pause between two polls of a wait.
-	pollInterval = 25 * time.Millisecond
 )
 
 func startKeel(t *testing.T) *proccluster.Cluster {
 	t.Helper()
 	return proccluster.Start(t, proccluster.Config{Binary: proccluster.BuildKeeld(t), Members: 3,
 		ExtraArgs: []string{"--quota-backend-bytes", fmt.Sprint(quotaBytes)}})
-}
-
-// timeout returns a context bounded by d and by the test, cancelled at cleanup.
-func timeout(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// eventually calls f every pollInterval until it returns nil, and fails the test with the
-// last error when ctx ends first.
-func eventually(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
-	t.Helper()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		err := f(cctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v; last error: %v", what, ctx.Err(), err)
-		case <-ticker.C:
-		}
-	}
 }
 
 // isNoSpace reports whether err is etcd's NOSPACE refusal as clientv3 returns it.
@@ -114,4 +84,10 @@ func dbSizes(ctx context.Context, c *proccluster.Cluster) ([]int64, error) {
 		sizes = append(sizes, st.DbSize)
 	}
 	return sizes, nil
+}
+
+// eventually polls f, each attempt bounded by opTimeout, until it holds or ctx ends.
+func eventually(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
+	t.Helper()
+	poll.UntilEach(t, ctx, what, opTimeout, f)
 }

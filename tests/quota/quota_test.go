@@ -16,6 +16,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -23,7 +24,7 @@ import (
 // with compaction, defragmentation of every member and disarm.
 func TestNoSpaceAlarmRoundTrip(t *testing.T) {
 	c := startKeel(t)
-	ctx := timeout(t, 3*time.Minute)
+	ctx := poll.Context(t, 3*time.Minute)
 	cli := c.Client(t)
 	keys := fill(t, ctx, cli)
 	if len(keys) < quotaBytes/valueBytes/2 {
@@ -188,7 +189,7 @@ func checkHealth(t *testing.T, ctx context.Context, c *proccluster.Cluster, path
 func TestNoSpaceAlarmWithEtcdctl(t *testing.T) {
 	etcdctl := proccluster.EtcdctlBinary(t)
 	c := startKeel(t)
-	ctx := timeout(t, 3*time.Minute)
+	ctx := poll.Context(t, 3*time.Minute)
 	fill(t, ctx, c.Client(t))
 	ctl := func(args ...string) (string, error) {
 		t.Helper()

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -98,31 +99,8 @@ func flagValue(args []string, name string) string {
 	return ""
 }
 
-// timeout returns a context bounded by d and by the test, cancelled at cleanup.
-func timeout(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// eventually calls f every 25ms until it returns nil, and fails the test with the last error
-// when ctx ends first.
+// eventually polls f, each attempt bounded by 10 s, until it holds or ctx ends.
 func eventually(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
 	t.Helper()
-	ticker := time.NewTicker(25 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := f(cctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v; last error: %v", what, ctx.Err(), err)
-		case <-ticker.C:
-		}
-	}
+	poll.UntilEach(t, ctx, what, 10*time.Second, f)
 }

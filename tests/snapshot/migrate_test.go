@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -168,7 +169,7 @@ func TestMigrateEtcdToKeel(t *testing.T) {
 	etcdctl := proccluster.EtcdctlBinary(t)
 	keelctl := buildKeelctl(t)
 	keeld := proccluster.BuildKeeld(t)
-	ctx := timeout(t, 2*time.Minute)
+	ctx := poll.Context(t, 2*time.Minute)
 
 	orig := proccluster.Start(t, proccluster.Config{Binary: etcd, Members: 1})
 	src := writeMigrationSource(t, ctx, orig.Client(t))
@@ -193,7 +194,7 @@ func TestMigrateKeelToEtcd(t *testing.T) {
 	etcd := proccluster.EtcdBinary(t)
 	etcdctl := proccluster.EtcdctlBinary(t)
 	keeld := proccluster.BuildKeeld(t)
-	ctx := timeout(t, 2*time.Minute)
+	ctx := poll.Context(t, 2*time.Minute)
 
 	orig := proccluster.Start(t, proccluster.Config{Binary: keeld, Members: 3})
 	src := writeMigrationSource(t, ctx, orig.Client(t))

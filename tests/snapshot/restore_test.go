@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/keeldb/keel/internal/poll"
 	"github.com/keeldb/keel/internal/proccluster"
 )
 
@@ -115,7 +116,7 @@ func TestSnapshotSaveWithEtcdctlRestoreWithKeelctl(t *testing.T) {
 	etcdctl := proccluster.EtcdctlBinary(t)
 	keelctl := buildKeelctl(t)
 	keeld := proccluster.BuildKeeld(t)
-	ctx := timeout(t, 4*time.Minute)
+	ctx := poll.Context(t, 4*time.Minute)
 
 	orig := proccluster.Start(t, proccluster.Config{Binary: keeld, Members: 3})
 	src := writeSource(t, ctx, orig)
