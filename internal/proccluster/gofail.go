@@ -23,8 +23,9 @@ func (c *Cluster) gofailEnv(i int) []string {
 	return []string{fmt.Sprintf("GOFAIL_HTTP=127.0.0.1:%d", c.gofailPorts[i])}
 }
 
-// gofail sends one request to member i's gofail endpoint and returns the status and body.
-func (c *Cluster) gofail(ctx context.Context, i int, method, path, body string) (int, string, error) {
+// Gofail sends one request to member i's gofail endpoint (Config.GofailHTTP), e.g. GET "" for
+// the list of failpoints, and returns the status and body.
+func (c *Cluster) Gofail(ctx context.Context, i int, method, path, body string) (int, string, error) {
 	if len(c.gofailPorts) == 0 {
 		return 0, "", fmt.Errorf("proccluster: Config.GofailHTTP is not set")
 	}
@@ -49,7 +50,7 @@ func (c *Cluster) gofail(ctx context.Context, i int, method, path, body string) 
 // refuses, e.g. for a name the binary does not register, so a renamed failpoint breaks the
 // tests that arm it.
 func (c *Cluster) ArmFailpoint(ctx context.Context, i int, name failpoint.Name, term string) error {
-	code, body, err := c.gofail(ctx, i, http.MethodPut, string(name), term)
+	code, body, err := c.Gofail(ctx, i, http.MethodPut, string(name), term)
 	if err == nil && code != http.StatusNoContent {
 		err = fmt.Errorf("status %d %q", code, body)
 	}
@@ -61,7 +62,7 @@ func (c *Cluster) ArmFailpoint(ctx context.Context, i int, name failpoint.Name, 
 
 // DisarmFailpoint clears failpoint name on member i.
 func (c *Cluster) DisarmFailpoint(ctx context.Context, i int, name failpoint.Name) error {
-	code, body, err := c.gofail(ctx, i, http.MethodDelete, string(name), "")
+	code, body, err := c.Gofail(ctx, i, http.MethodDelete, string(name), "")
 	if err == nil && code != http.StatusNoContent {
 		err = fmt.Errorf("status %d %q", code, body)
 	}
@@ -73,7 +74,7 @@ func (c *Cluster) DisarmFailpoint(ctx context.Context, i int, name failpoint.Nam
 
 // FailpointCount returns how often failpoint name fired on member i since it was armed.
 func (c *Cluster) FailpointCount(ctx context.Context, i int, name failpoint.Name) (int, error) {
-	code, body, err := c.gofail(ctx, i, http.MethodGet, string(name)+"/count", "")
+	code, body, err := c.Gofail(ctx, i, http.MethodGet, string(name)+"/count", "")
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("status %d %q", code, body)
 	}

@@ -108,7 +108,7 @@ func (f *fpCluster) stall(fp failpoint.Name, term string, target int, survivor *
 	f.t.Helper()
 	f.arm(target, fp, term)
 	ctx := f.ctx()
-	for f.count(target, fp) == "0" {
+	for f.count(target, fp) == 0 {
 		if ctx.Err() != nil {
 			f.t.Fatalf("%s never fired on m%d", fp, target)
 		}
@@ -263,7 +263,7 @@ func TestSnapshotRestoreBoltLog(t *testing.T) {
 // Keel's failpoints, and that arming a name that does not exist fails loudly.
 func checkEndpoint(t *testing.T, f *fpCluster) {
 	t.Helper()
-	code, body, err := f.gofail(0, http.MethodGet, "", "")
+	code, body, err := f.c.Gofail(f.ctx(), 0, http.MethodGet, "", "")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET /: status %d %q, %v", code, body, err)
 	}
@@ -279,7 +279,7 @@ func checkEndpoint(t *testing.T, f *fpCluster) {
 	if !slices.Equal(got, want) {
 		t.Errorf("GET / lists %v, want %v", got, want)
 	}
-	code, body, err = f.gofail(0, http.MethodPut, "noSuchFailpoint", "panic")
+	code, body, err = f.c.Gofail(f.ctx(), 0, http.MethodPut, "noSuchFailpoint", "panic")
 	if err != nil || code != http.StatusBadRequest || !strings.Contains(body, "does not exist") {
 		t.Errorf("PUT /noSuchFailpoint: status %d %q, %v; want 400 saying it does not exist", code, body, err)
 	}

@@ -15,8 +15,6 @@ package failpoints_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -44,9 +42,8 @@ const stepTimeout = 5 * time.Second
 // fpCluster is a 3-member keeld cluster built with failpoints, with the writes acknowledged
 // on it so far.
 type fpCluster struct {
-	t     *testing.T
-	c     *proccluster.Cluster
-	ports []int // GOFAIL_HTTP port of each member
+	t *testing.T
+	c *proccluster.Cluster
 	// startEnv holds, per member, a GOFAIL_FAILPOINTS value for its next start only (read
 	// by Config.MemberEnv on the test goroutine, in Restart).
 	startEnv map[int]string
@@ -58,21 +55,17 @@ type fpCluster struct {
 // startCluster starts the cluster with extra keeld flags.
 func startCluster(t *testing.T, args ...string) *fpCluster {
 	t.Helper()
-	ports, err := proccluster.FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fpCluster{t: t, ports: ports, startEnv: map[int]string{}, acked: map[string]string{}}
+	f := &fpCluster{t: t, startEnv: map[int]string{}, acked: map[string]string{}}
 	f.c = proccluster.Start(t, proccluster.Config{
-		Binary:    proccluster.BuildKeeldWithTags(t, "failpoints"),
-		Members:   3,
-		ExtraArgs: args,
+		Binary:     proccluster.BuildKeeldWithTags(t, "failpoints"),
+		Members:    3,
+		ExtraArgs:  args,
+		GofailHTTP: true,
 		MemberEnv: func(i int) []string {
-			env := []string{fmt.Sprintf("GOFAIL_HTTP=127.0.0.1:%d", ports[i])}
 			if fps, ok := f.startEnv[i]; ok {
-				env = append(env, "GOFAIL_FAILPOINTS="+fps)
+				return []string{"GOFAIL_FAILPOINTS=" + fps}
 			}
-			return env
+			return nil
 		},
 	})
 	for i := range 3 {
@@ -89,48 +82,31 @@ func (f *fpCluster) ctx() context.Context {
 	return ctx
 }
 
-// gofail sends one request to member i's gofail endpoint and returns the status and body.
-func (f *fpCluster) gofail(i int, method, path, body string) (int, string, error) {
-	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d/%s", f.ports[i], path), strings.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req) // a hang guard
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
 // arm sets term on failpoint name of member i and fails the test unless gofail accepted it,
 // so a renamed or removed failpoint breaks the test that arms it.
 func (f *fpCluster) arm(i int, name failpoint.Name, term string) {
 	f.t.Helper()
-	code, body, err := f.gofail(i, http.MethodPut, string(name), term)
-	if err != nil || code != http.StatusNoContent {
-		f.t.Fatalf("arming %s=%s on m%d: status %d %q, %v", name, term, i, code, body, err)
+	if err := f.c.ArmFailpoint(f.ctx(), i, name, term); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
 // disarm clears failpoint name on member i.
 func (f *fpCluster) disarm(i int, name failpoint.Name) {
 	f.t.Helper()
-	code, body, err := f.gofail(i, http.MethodDelete, string(name), "")
-	if err != nil || code != http.StatusNoContent {
-		f.t.Fatalf("disarming %s on m%d: status %d %q, %v", name, i, code, body, err)
+	if err := f.c.DisarmFailpoint(f.ctx(), i, name); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
 // count returns how many times failpoint name has fired on member i since it was armed.
-func (f *fpCluster) count(i int, name failpoint.Name) string {
+func (f *fpCluster) count(i int, name failpoint.Name) int {
 	f.t.Helper()
-	code, body, err := f.gofail(i, http.MethodGet, string(name)+"/count", "")
-	if err != nil || code != http.StatusOK {
-		f.t.Fatalf("count of %s on m%d: status %d %q, %v", name, i, code, body, err)
+	n, err := f.c.FailpointCount(f.ctx(), i, name)
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	return strings.TrimSpace(body)
+	return n
 }
 
 // roles returns the leader and the two followers.
