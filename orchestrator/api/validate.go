@@ -41,6 +41,11 @@ func Validate(obj Object) ErrorList {
 		if o.InvolvedObject.Name == "" {
 			errs = append(errs, required("involvedObject.name", ""))
 		}
+	case *Job:
+		errs = append(errs, validateJobSpec(&o.Spec, "spec")...)
+	case *CronJob:
+		errs = append(errs, validateCronJobName(o.Name, "metadata.name")...)
+		errs = append(errs, validateCronJobSpec(&o.Spec, "spec")...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))

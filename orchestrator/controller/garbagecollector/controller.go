@@ -78,6 +78,8 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Pod":        newWatched(cli, s.Pods, ic, c),
 		"Service":    newWatched(cli, s.Services, ic, c),
 		"Endpoints":  newWatched(cli, s.Endpoints, ic, c),
+		"Job":        newWatched(cli, s.Jobs, ic, c),
+		"CronJob":    newWatched(cli, s.CronJobs, ic, c),
 	}
 	c.getters = map[string]getter{
 		"Namespace": get(s.Namespaces), "Node": get(s.Nodes), "Pod": get(s.Pods), "Service": get(s.Services),
