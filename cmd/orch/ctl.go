@@ -39,6 +39,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"apply": timed(applyFlags), "get": getFlags, "delete": timed(deleteFlags), "scale": timed(scaleFlags),
 		"describe": timed(describeFlags), "rollout": rolloutFlags, "logs": logsFlags,
 		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
+		"create": timed(createFlags),
 	}
 	mk, ok := verbs[args[0]]
 	if !ok {

@@ -14,6 +14,7 @@
 //	orch ctl cordon|uncordon NODE
 //	orch ctl drain NODE [--ignore-daemonsets] [--force] [--grace-period N] [--timeout D]
 //	orch ctl logs POD|deployment/NAME [-c CONTAINER] [-f] [--tail N] [-p]
+//	orch ctl create job NAME --from=cronjob/NAME [-n NS]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
 // 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line.
@@ -84,6 +85,8 @@ commands:
                             --grace-period N, --timeout D)
   ctl logs POD              print a container's log from its node agent (-c CONTAINER, -f,
                             --tail N, -p; also deployment/NAME)
+  ctl create job NAME --from=cronjob/CJ
+                            start a Job now from a CronJob's template
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
 global flags:

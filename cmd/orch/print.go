@@ -189,6 +189,10 @@ func columns(resource string) []column {
 			{header: "COUNT", wide: true, value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(max(ev(o).Count, 1))) }},
 			{header: "NAME", wide: true, value: func(o api.Object, _ time.Time) string { return o.Meta().Name }},
 		}
+	case "jobs":
+		return jobColumns()
+	case "cronjobs":
+		return cronJobColumns()
 	case "leases":
 		return []column{n,
 			{header: "HOLDER", value: func(o api.Object, _ time.Time) string {
