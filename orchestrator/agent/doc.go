@@ -18,7 +18,9 @@
 //     seeing one, writes a single status: phase Running, conditions PodScheduled,
 //     Initialized, ContainersReady and Ready True, hostIP, a deterministic fake podIP, and
 //     every container running with restartCount 0; a pod with deletionTimestamp set is
-//     deleted from the store (there is nothing to stop); a deleted pod is forgotten.
+//     deleted from the store (there is nothing to stop); a deleted pod is forgotten. A pod
+//     that runs to completion (restartPolicy Never or OnFailure, a Job's) is then, StartDelay
+//     later, reported Succeeded with its containers terminated (exit code 0, Completed).
 //
 // # The process runtime
 //
