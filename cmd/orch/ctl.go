@@ -263,7 +263,7 @@ func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Sele
 	}
 	var everything []api.Object
 	first := true
-	for _, name := range []string{"pods", "services", "deployments", "replicasets"} {
+	for _, name := range []string{"pods", "services", "deployments", "replicasets", "cronjobs", "jobs"} {
 		rc := c.clients[name]
 		objs, err := rc.list(ctx, ns, sel)
 		if err != nil {
