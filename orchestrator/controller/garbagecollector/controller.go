@@ -85,6 +85,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Namespace": get(s.Namespaces), "Node": get(s.Nodes), "Pod": get(s.Pods), "Service": get(s.Services),
 		"Endpoints": get(s.Endpoints), "Event": get(s.Events), "ReplicaSet": get(s.ReplicaSets),
 		"Deployment": get(s.Deployments), "Lease": get(s.Leases),
+		"Job": get(s.Jobs), "CronJob": get(s.CronJobs),
 	}
 	return c
 }
