@@ -36,7 +36,8 @@
 // command"; the image is not run). The environment is PATH and HOME from the agent (what an
 // image would provide), HOSTNAME (the pod's hostname), then env in order: literal values
 // with Kubernetes' $(VAR) expansion ($$ escapes; undefined references stay as they are) and
-// valueFrom.fieldRef (api.EnvFieldPaths); command and args are expanded against env too.
+// valueFrom.fieldRef (api.EnvFieldPaths, and metadata.labels['KEY'] or
+// metadata.annotations['KEY']); command and args are expanded against env too.
 // argv[0] is resolved through the agent's PATH; workingDir defaults to the agent's.
 //
 // Each container run is started through a shim: the agent re-executes its own binary

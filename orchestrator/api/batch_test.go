@@ -87,6 +87,8 @@ func TestValidateBatch(t *testing.T) {
 		{"bad zone", cron("  schedule: \"@hourly\"\n  timeZone: Mars/Base\n"), `spec.timeZone: Invalid value: "Mars/Base": unknown time zone Mars/Base`},
 		{"policy", cron("  schedule: \"@hourly\"\n  concurrencyPolicy: Sometimes\n"), `spec.concurrencyPolicy: Unsupported value: "Sometimes"`},
 		{"history", cron("  schedule: \"@hourly\"\n  failedJobsHistoryLimit: -1\n"), `spec.failedJobsHistoryLimit: Invalid value: "-1"`},
+		{"bad fieldRef subscript", strings.Replace(job(""), "{name: c, image: i}", "{name: c, image: i, env: [{name: X, valueFrom: {fieldRef: {fieldPath: \"metadata.annotations['bad key']\"}}}]}", 1),
+			`spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: "metadata.annotations['bad key']"`},
 		{"long name", strings.Replace(cron("  schedule: \"@daily\"\n"), "name: c", "name: "+strings.Repeat("c", 53), 1), `metadata.name: Invalid value`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,7 +98,8 @@ func TestValidateBatch(t *testing.T) {
 			}
 		})
 	}
-	for _, ok := range []string{cron("  schedule: \"@hourly\"\n"), cron("  schedule: \"*/5 1-3 * * MON-FRI\"\n"), job("  completions: 3\n  completionMode: Indexed\n")} {
+	for _, ok := range []string{cron("  schedule: \"@hourly\"\n"), cron("  schedule: \"*/5 1-3 * * MON-FRI\"\n"), job("  completions: 3\n  completionMode: Indexed\n"),
+		strings.Replace(job(""), "{name: c, image: i}", "{name: c, image: i, env: [{name: I, valueFrom: {fieldRef: {fieldPath: \"metadata.annotations['batch.kubernetes.io/job-completion-index']\"}}}]}", 1)} {
 		if _, err := api.DecodeManifests(strings.NewReader(ok)); err != nil {
 			t.Errorf("valid manifest refused: %v", err)
 		}

@@ -288,8 +288,8 @@ func validateContainer(c *Container, names map[string]bool, p Path, init bool) E
 			errs = append(errs, invalid(ep.Child("valueFrom"), "", "may not be specified when `value` is not empty"))
 		case e.ValueFrom.FieldRef == nil:
 			errs = append(errs, required(ep.Child("valueFrom.fieldRef"), "only fieldRef is supported"))
-		case !slices.Contains(EnvFieldPaths, e.ValueFrom.FieldRef.FieldPath):
-			errs = append(errs, notSupported(ep.Child("valueFrom.fieldRef.fieldPath"), e.ValueFrom.FieldRef.FieldPath, EnvFieldPaths...))
+		case !IsEnvFieldPath(e.ValueFrom.FieldRef.FieldPath):
+			errs = append(errs, notSupported(ep.Child("valueFrom.fieldRef.fieldPath"), e.ValueFrom.FieldRef.FieldPath, envFieldPathsHelp()...))
 		}
 	}
 	errs = append(errs, validateResources(c.Resources.Requests, p.Child("resources.requests"))...)

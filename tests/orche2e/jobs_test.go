@@ -14,7 +14,8 @@ import (
 )
 
 // jobsManifest is plain batch/v1 YAML: a Job of 5 completions 2 at a time, a Job whose pod
-// always fails, and a CronJob every minute keeping 2 successful Jobs.
+// always fails, an Indexed Job whose pods succeed only when JOB_COMPLETION_INDEX matches
+// their hostname NAME-IDX, and a CronJob every minute keeping 2 successful Jobs.
 const jobsManifest = `apiVersion: batch/v1
 kind: Job
 metadata:
@@ -43,6 +44,23 @@ spec:
       - name: fail
         image: busybox
         command: ["sh", "-c", "exit 3"]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: indexed
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: worker
+        image: busybox
+        command: ["sh", "-c", "test -n \"$JOB_COMPLETION_INDEX\" && test \"$JOB_COMPLETION_INDEX\" = \"${HOSTNAME##*-}\""]
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -115,7 +133,15 @@ func TestJobs(t *testing.T) {
 		t.Errorf("job fail: got %+v %v, want 2 failed pods", j.Status, err)
 	}
 
-	// 3. The CronJob: Jobs keep coming; at most 2 successful ones are kept.
+	// 3. Indexed: each pod sees its index in JOB_COMPLETION_INDEX and its hostname.
+	waitFor(t, ctx, "job indexed Complete", 60*time.Second, func() error {
+		return s.jobCondition(ctx, "indexed", api.JobComplete, "")
+	})
+	if j, err = s.stores.Jobs.Get(ctx, "default", "indexed"); err != nil || j.Status.CompletedIndexes != "0-2" || j.Status.Failed != 0 {
+		t.Errorf("job indexed: got %+v %v, want completedIndexes 0-2 and no failure", j.Status, err)
+	}
+
+	// 4. The CronJob: Jobs keep coming; at most 2 successful ones are kept.
 	seen, completed := map[string]bool{}, map[string]bool{}
 	waitFor(t, ctx, "cronjob tick ran 5 Jobs keeping 2 successful", 90*time.Second, func() error {
 		l, err := s.stores.Jobs.List(ctx, registry.ListOptions{Namespace: "default"})

@@ -254,7 +254,8 @@ func (c *Controller) createPods(ctx context.Context, job *api.Job, plan Plan) er
 // NewPod returns the pod job creates, for completion index idx (-1 when not Indexed): the
 // template with the labels controller-uid and job-name (and their batch.kubernetes.io/
 // forms), the controller owner reference and, when Indexed, the completion index as
-// annotation, label, hostname NAME-IDX and env JOB_COMPLETION_INDEX.
+// annotation, label, hostname NAME-IDX and env JOB_COMPLETION_INDEX (a fieldRef to the
+// annotation, as Kubernetes).
 func NewPod(job *api.Job, idx int) *api.Pod {
 	t := api.DeepCopy(&api.Pod{ObjectMeta: job.Spec.Template.ObjectMeta, Spec: job.Spec.Template.Spec})
 	lbl := maps.Clone(t.Labels)
@@ -288,7 +289,8 @@ func NewPod(job *api.Job, idx int) *api.Pod {
 		}
 		for _, cs := range [][]api.Container{p.Spec.InitContainers, p.Spec.Containers} {
 			for i := range cs {
-				cs[i].Env = append(cs[i].Env, api.EnvVar{Name: api.JobCompletionIndexEnv, Value: s})
+				cs[i].Env = append(cs[i].Env, api.EnvVar{Name: api.JobCompletionIndexEnv, ValueFrom: &api.EnvVarSource{
+					FieldRef: &api.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + api.JobCompletionIndexKey + "']"}}})
 			}
 		}
 	}

@@ -32,8 +32,8 @@
 // Pods (NewPod): the template's labels plus controller-uid and job-name (and their
 // batch.kubernetes.io/ forms), generateName NAME-; an Indexed pod also gets the
 // annotation and label batch.kubernetes.io/job-completion-index, generateName NAME-IDX-,
-// hostname NAME-IDX and env JOB_COMPLETION_INDEX (a literal value, where Kubernetes uses a
-// fieldRef to the annotation: the container sees the same variable).
+// hostname NAME-IDX and env JOB_COMPLETION_INDEX (a fieldRef to the annotation, as
+// Kubernetes).
 //
 // Expectations: as the ReplicaSet controller, pod creations and deletions issued but not
 // yet seen by the informer block the next sync of that Job, so a lagging cache never

@@ -225,7 +225,7 @@ func TestReconcileIndexed(t *testing.T) {
 	}
 	np := job.NewPod(&api.Job{ObjectMeta: api.ObjectMeta{Name: "pi", Namespace: "default", UID: "u1"}, Spec: j.Spec}, 3)
 	if np.Annotations[api.JobCompletionIndexKey] != "3" || np.Spec.Hostname != "pi-3" || np.GenerateName != "pi-3-" ||
-		np.Labels["job-name"] != "pi" || np.Labels["controller-uid"] != "u1" || np.Spec.Containers[0].Env[0].Value != "3" ||
+		np.Labels["job-name"] != "pi" || np.Labels["controller-uid"] != "u1" || np.Spec.Containers[0].Env[0].ValueFrom.FieldRef.FieldPath != "metadata.annotations['batch.kubernetes.io/job-completion-index']" ||
 		np.ControllerRef() == nil || np.ControllerRef().Kind != "Job" {
 		t.Fatalf("NewPod: got %+v", np)
 	}
