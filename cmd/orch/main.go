@@ -99,6 +99,8 @@ component flags (scheduler, controller-manager):
   --leader-elect=false      run without leader election
   --timing fast|kubernetes  leader election (and node lifecycle) timings (default fast: lease 5s)
   --id ID                   identity in leader election (default hostname_pid)
+  --job-backoff-base D      controller-manager, tests only: Job failure back-off base (default 10s)
+  --cronjob-clock-rate R    controller-manager, tests only: run the CronJob clock R× faster
 `
 
 // run executes one command line.

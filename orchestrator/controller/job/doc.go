@@ -46,6 +46,7 @@
 // two workers at once.
 //
 // Not here: podFailurePolicy, backoffLimitPerIndex, successPolicy, podReplacementPolicy,
-// manual selectors, and finalizer-based pod tracking (counts come from the pods present:
-// a finished pod deleted by hand is no longer counted).
+// manual selectors, finalizer-based pod tracking (counts come from the pods present: a
+// finished pod deleted by hand is no longer counted), and the immutability of
+// spec.template and spec.completions on update (the registry has no update validation).
 package job
