@@ -37,6 +37,10 @@ var (
 	ReplicaSetResource = Resource{Name: "replicasets", Kind: "ReplicaSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"rs"}}
 	DeploymentResource = Resource{Name: "deployments", Kind: "Deployment", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"deploy"}}
 	LeaseResource      = Resource{Name: "leases", Kind: "Lease", APIVersion: "coordination.k8s.io/v1", Namespaced: true}
+
+	// Workloads of apps_sets.go.
+	DaemonSetResource   = Resource{Name: "daemonsets", Kind: "DaemonSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"ds"}}
+	StatefulSetResource = Resource{Name: "statefulsets", Kind: "StatefulSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"sts"}}
 )
 
 var kinds = map[string]struct {
@@ -52,6 +56,10 @@ var kinds = map[string]struct {
 	"ReplicaSet": {ReplicaSetResource, reflect.TypeFor[ReplicaSet]()},
 	"Deployment": {DeploymentResource, reflect.TypeFor[Deployment]()},
 	"Lease":      {LeaseResource, reflect.TypeFor[Lease]()},
+
+	// Workloads of apps_sets.go.
+	"DaemonSet":   {DaemonSetResource, reflect.TypeFor[DaemonSet]()},
+	"StatefulSet": {StatefulSetResource, reflect.TypeFor[StatefulSet]()},
 }
 
 // Resources returns every supported resource, sorted by name.

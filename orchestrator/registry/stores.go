@@ -17,6 +17,9 @@ type Stores struct {
 	ReplicaSets *Store[api.ReplicaSet, *api.ReplicaSet]
 	Deployments *Store[api.Deployment, *api.Deployment]
 	Leases      *Store[api.Lease, *api.Lease]
+
+	DaemonSets   *Store[api.DaemonSet, *api.DaemonSet]
+	StatefulSets *Store[api.StatefulSet, *api.StatefulSet]
 }
 
 // NewStores returns a Store for every resource.
@@ -31,5 +34,8 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 		ReplicaSets: New[api.ReplicaSet](cli, cfg),
 		Deployments: New[api.Deployment](cli, cfg),
 		Leases:      New[api.Lease](cli, cfg),
+
+		DaemonSets:   New[api.DaemonSet](cli, cfg),
+		StatefulSets: New[api.StatefulSet](cli, cfg),
 	}
 }
