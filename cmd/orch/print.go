@@ -67,6 +67,9 @@ func int32Ptr(p *int32) int32 {
 // columns returns the table columns of a resource.
 func columns(resource string) []column {
 	n, a := nameColumn(), ageColumn()
+	if cs := setColumns(resource); cs != nil {
+		return cs
+	}
 	switch resource {
 	case "pods":
 		return []column{n,
