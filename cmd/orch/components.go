@@ -22,6 +22,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/controller/statefulset"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
 	"github.com/keeldb/keel/orchestrator/proxy"
@@ -199,6 +200,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			"endpoints": func(ctx context.Context) error { return endpoints.Run(ctx, cli, endpoints.Config{Logger: log}) },
 			"daemonset": func(ctx context.Context) error {
 				return daemonset.Run(ctx, cli, daemonset.Config{Logger: log, Recorder: rec})
+			},
+			"statefulset": func(ctx context.Context) error {
+				return statefulset.Run(ctx, cli, statefulset.Config{Logger: log, Recorder: rec})
 			},
 			"garbagecollector": func(ctx context.Context) error {
 				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
@@ -184,5 +186,196 @@ func (s *system) taintNode(ctx context.Context, node string, taints ...api.Taint
 	}
 }
 
-// statefulSetPhase is filled in with the StatefulSet controller.
-func (s *system) statefulSetPhase(ctx context.Context, t *testing.T, rec *podRecorder) {}
+// statefulSetManifest is the Kubernetes docs' StatefulSet with its headless Service, with
+// `orch hello-server` for nginx.
+const statefulSetManifest = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app: web-sts}
+spec:
+  clusterIP: None
+  selector: {app: web-sts}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web-sts}
+  serviceName: web
+  replicas: 3
+  template:
+    metadata:
+      labels: {app: web-sts}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: keel/hello:1
+        command: ["orch", "hello-server", "--listen", "$(POD_IP):8080"]
+        env:
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        ports: [{name: web, containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: web}
+          periodSeconds: 1
+`
+
+// statefulSetPhase: web-0, web-1, web-2 start in order, each after the one before is
+// Ready (proved from the store's revisions); a deleted web-1 comes back as web-1; scaled
+// to 1, web-2 goes before web-1 starts terminating.
+func (s *system) statefulSetPhase(ctx context.Context, t *testing.T, rec *podRecorder) {
+	s.applyManifest(t, "sts.yaml", statefulSetManifest)
+	waitFor(t, ctx, "web-0, web-1, web-2 Running and Ready", 60*time.Second, func() error {
+		return s.statefulPods(ctx, "web-0", "web-1", "web-2")
+	})
+	s.catchUp(ctx, t, rec)
+	for i := 1; i <= 2; i++ {
+		prev, cur := fmt.Sprintf("web-%d", i-1), fmt.Sprintf("web-%d", i)
+		ready, created := rec.firstReady(prev), rec.created(cur)
+		if ready == 0 || created == 0 || created <= ready {
+			t.Errorf("%s created at revision %d, not after %s was Ready at revision %d", cur, created, prev, ready)
+		} else {
+			t.Logf("%s Ready at revision %d, %s created at revision %d", prev, ready, cur, created)
+		}
+	}
+	p, err := s.stores.Pods.Get(ctx, "default", "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec.Hostname != "web-1" || p.Spec.Subdomain != "web" || p.Labels["statefulset.kubernetes.io/pod-name"] != "web-1" ||
+		p.Labels["apps.kubernetes.io/pod-index"] != "1" {
+		t.Errorf("web-1: hostname %q subdomain %q labels %v", p.Spec.Hostname, p.Spec.Subdomain, p.Labels)
+	}
+	t.Logf("get sts:\n%s", s.mustCtl("get", "sts"))
+	if out := s.mustCtl("rollout", "status", "sts/web", "--timeout", "30s"); !strings.Contains(out, "statefulset rolling update complete 3 pods at revision web-") {
+		t.Errorf("rollout status sts/web = %q", out)
+	}
+
+	// A deleted pod comes back under its name.
+	s.mustCtl("delete", "pod", "web-1")
+	waitFor(t, ctx, "web-1 back with a new uid", 60*time.Second, func() error {
+		if err := s.statefulPods(ctx, "web-0", "web-1", "web-2"); err != nil {
+			return err
+		}
+		q, err := s.stores.Pods.Get(ctx, "default", "web-1")
+		if err != nil {
+			return err
+		}
+		if q.UID == p.UID {
+			return fmt.Errorf("web-1 still has uid %s", p.UID)
+		}
+		return nil
+	})
+
+	// Ordered scale-down.
+	s.mustCtl("scale", "sts/web", "--replicas", "1")
+	waitFor(t, ctx, "only web-0 left", 60*time.Second, func() error { return s.statefulPods(ctx, "web-0") })
+	s.catchUp(ctx, t, rec)
+	gone2, term1 := rec.lastDeleted("web-2"), rec.terminating("web-1")
+	if gone2 == 0 || term1 == 0 || term1 <= gone2 {
+		t.Errorf("web-1 began terminating at revision %d, not after web-2 was gone at revision %d", term1, gone2)
+	} else {
+		t.Logf("web-2 gone at revision %d, web-1 terminating from revision %d", gone2, term1)
+	}
+}
+
+// catchUp waits until the recorder has seen the store's present revision, asking its watch
+// for a progress notification (the watch carries only pod events).
+func (s *system) catchUp(ctx context.Context, t *testing.T, rec *podRecorder) {
+	t.Helper()
+	want := s.revision(ctx)
+	waitFor(t, ctx, "pod recorder caught up", 10*time.Second, func() error {
+		if rec.revision() >= want {
+			return nil
+		}
+		if err := s.cli.RequestProgress(clientv3.WithRequireLeader(ctx)); err != nil {
+			return err
+		}
+		return fmt.Errorf("recorder at %d, store at %d", rec.revision(), want)
+	})
+}
+
+// statefulPods checks that exactly the named StatefulSet pods exist, Running and Ready.
+func (s *system) statefulPods(ctx context.Context, names ...string) error {
+	l, err := s.stores.Pods.List(ctx, registry.ListOptions{Namespace: "default"})
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, p := range l.Items {
+		if p.Labels["app"] != "web-sts" {
+			continue
+		}
+		if p.DeletionTimestamp != nil || p.Status.Phase != api.PodRunning || !podReady(p) {
+			return fmt.Errorf("pod %s: %s, ready %v, terminating %v", p.Name, p.Status.Phase, podReady(p), p.DeletionTimestamp != nil)
+		}
+		got = append(got, p.Name)
+	}
+	sort.Strings(got)
+	if !slices.Equal(got, names) {
+		return fmt.Errorf("pods %v, want %v", got, names)
+	}
+	return nil
+}
+
+// podEvents returns the recorded events of the default namespace's pod name.
+func (r *podRecorder) podEvents(name string) []podEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []podEvent
+	for _, ev := range r.events {
+		if strings.HasSuffix(ev.key, "/default/"+name) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// firstReady is the first revision at which pod name was Ready (0 if never).
+func (r *podRecorder) firstReady(name string) int64 {
+	for _, ev := range r.podEvents(name) {
+		if ev.pod != nil && podReady(ev.pod) {
+			return ev.rev
+		}
+	}
+	return 0
+}
+
+// created is the first revision at which pod name was created (0 if never).
+func (r *podRecorder) created(name string) int64 {
+	for _, ev := range r.podEvents(name) {
+		if ev.pod != nil {
+			return ev.rev
+		}
+	}
+	return 0
+}
+
+// lastDeleted is the last revision at which pod name was deleted (0 if never).
+func (r *podRecorder) lastDeleted(name string) int64 {
+	var rev int64
+	for _, ev := range r.podEvents(name) {
+		if ev.deleted {
+			rev = ev.rev
+		}
+	}
+	return rev
+}
+
+// terminating is the last revision at which pod name got a deletionTimestamp (0 if never).
+func (r *podRecorder) terminating(name string) int64 {
+	var rev int64
+	wasTerminating := false
+	for _, ev := range r.podEvents(name) {
+		now := ev.pod != nil && ev.pod.DeletionTimestamp != nil
+		if now && !wasTerminating {
+			rev = ev.rev
+		}
+		wasTerminating = now
+	}
+	return rev
+}
