@@ -118,7 +118,9 @@ func split(sts *api.StatefulSet, pods []*api.Pod) (replicas []*api.Pod, condemne
 			condemned = append(condemned, p)
 		}
 	}
-	sort.Slice(condemned, func(i, j int) bool { return Ordinal(sts.Name, condemned[i].Name) > Ordinal(sts.Name, condemned[j].Name) })
+	sort.Slice(condemned, func(i, j int) bool {
+		return Ordinal(sts.Name, condemned[i].Name) > Ordinal(sts.Name, condemned[j].Name)
+	})
 	return replicas, condemned
 }
 
