@@ -49,6 +49,7 @@ type benchOptions struct {
 	agentWorkers    int
 	bindWorkers     int
 	cpuProfile      string
+	daemonset       bool // bench_daemonset.go
 }
 
 // benchResult is what `orch bench` measures; --json prints it.
@@ -91,10 +92,12 @@ type benchResult struct {
 	// GoalMet: every pod Running within 60 s of the apply.
 	GoalMet bool   `json:"goal_met"`
 	Error   string `json:"error,omitempty"`
+	// DaemonSet is the --daemonset phase's result (bench_daemonset.go).
+	DaemonSet *benchDaemonSetResult `json:"daemonset,omitempty"`
 }
 
 const benchUsage = "usage: orch bench [--endpoints LIST] [--nodes N] [--replicas M] [--start-delay D] [--timeout D] " +
-	"[--namespace NS] [--external] [--json] [--keep]"
+	"[--namespace NS] [--external] [--json] [--keep] [--daemonset]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
@@ -115,6 +118,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.agentWorkers, "agent-workers", 128, "in-process agent: pod workers (the agent's own default, 4, cannot keep up with 1,000 nodes)")
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
+	fs.BoolVar(&o.daemonset, "daemonset", false, "then create a DaemonSet over all the nodes and time its pods to Running")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -203,7 +207,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return b.measure(ctx)
+	if err := b.measure(ctx); err != nil || !b.o.daemonset {
+		return err
+	}
+	return b.measureDaemonSet(ctx)
 }
 
 // startComponents runs a sim agent with the nodes, the scheduler, and the controllers the
@@ -229,6 +236,9 @@ func (b *bench) startComponents(ctx context.Context, wg *sync.WaitGroup) {
 			return garbagecollector.Run(ctx, b.cli, garbagecollector.Config{Logger: log})
 		},
 		"event recorder": rec.Run,
+	}
+	if b.o.daemonset {
+		components["daemonset controller"] = b.runDaemonSetController
 	}
 	for name, run := range components {
 		wg.Go(func() {
@@ -488,6 +498,7 @@ func (b *bench) cleanup(ctx context.Context) error {
 		clientv3.OpDelete(s.ReplicaSets.NamespacePrefix(ns), clientv3.WithPrefix()),
 		clientv3.OpDelete(s.Pods.NamespacePrefix(ns), clientv3.WithPrefix()),
 		clientv3.OpDelete(s.Events.NamespacePrefix(ns), clientv3.WithPrefix()),
+		clientv3.OpDelete(s.DaemonSets.NamespacePrefix(ns), clientv3.WithPrefix()),
 	}
 	if !b.o.external {
 		ops = append(ops,
@@ -529,6 +540,7 @@ func (b *bench) print(w io.Writer) error {
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
+	r.DaemonSet.print(tw)
 	if r.Error != "" {
 		fmt.Fprintf(tw, "error\t%s\n", r.Error)
 	}
