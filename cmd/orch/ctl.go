@@ -193,7 +193,7 @@ func getFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) 
 		}
 		if pos[0] == "all" {
 			if *watch || *watchOnly {
-				return errors.New("watch is only supported on individual resources and resource collections, but 4 resources were found")
+				return errors.New("watch is only supported on individual resources and resource collections, but 6 resources were found")
 			}
 			return c.getAll(ctx, *ns, *all, selector, *out)
 		}
@@ -262,7 +262,7 @@ func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Sele
 	}
 	var everything []api.Object
 	first := true
-	for _, name := range []string{"pods", "services", "deployments", "replicasets"} {
+	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets"} {
 		rc := c.clients[name]
 		objs, err := rc.list(ctx, ns, sel)
 		if err != nil {

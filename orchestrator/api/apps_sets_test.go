@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -154,5 +155,25 @@ func TestNodeMatcherFields(t *testing.T) {
 		if got := m.Matches(n); got != tt.match {
 			t.Errorf("Matches(%s, role=%s) = %v, want %v", tt.name, tt.role, got, tt.match)
 		}
+	}
+}
+
+// TestExampleSets decodes examples/sets.yaml, the README's DaemonSet and StatefulSet.
+func TestExampleSets(t *testing.T) {
+	f, err := os.Open("../../examples/sets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	objs, err := api.DecodeManifests(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, o := range objs {
+		kinds = append(kinds, o.TypeInfo().Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "DaemonSet,Service,StatefulSet" {
+		t.Errorf("kinds = %s", got)
 	}
 }
