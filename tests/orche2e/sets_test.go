@@ -74,6 +74,23 @@ func TestSets(t *testing.T) {
 		t.Errorf("rollout status ds/node-agent = %q", out)
 	}
 
+	// A rolling update (maxUnavailable 1) replaces every daemon pod with the new template.
+	s.applyManifest(t, "ds2.yaml", strings.Replace(daemonSetManifest, "keel/hello:1", "keel/hello:2", 1))
+	if out := s.mustCtl("rollout", "status", "ds/node-agent", "--timeout", "60s"); !strings.Contains(out, `daemon set "node-agent" successfully rolled out`) {
+		t.Errorf("rollout status ds/node-agent after an update = %q", out)
+	}
+	waitFor(t, ctx, "every daemon pod at keel/hello:2", 30*time.Second, func() error {
+		if err := s.daemonPodsOn(ctx, "n1", "n2", "n3"); err != nil {
+			return err
+		}
+		for _, p := range s.daemonPods(ctx) {
+			if img := p.Spec.Containers[0].Image; img != "keel/hello:2" {
+				return fmt.Errorf("pod %s runs %s", p.Name, img)
+			}
+		}
+		return nil
+	})
+
 	s.startAgent(4)
 	waitFor(t, ctx, "the 4th node gets its daemon pod", 60*time.Second, func() error {
 		return s.daemonPodsOn(ctx, "n1", "n2", "n3", "n4")
@@ -255,6 +272,40 @@ func (s *system) statefulSetPhase(ctx context.Context, t *testing.T, rec *podRec
 		t.Errorf("rollout status sts/web = %q", out)
 	}
 
+	// A rolling update replaces web-2, then web-1, then web-0, each after the one above is
+	// Ready again.
+	before := rec.revision()
+	s.applyManifest(t, "sts2.yaml", strings.Replace(statefulSetManifest, "keel/hello:1", "keel/hello:2", 1))
+	if out := s.mustCtl("rollout", "status", "sts/web", "--timeout", "60s"); !strings.Contains(out, "statefulset rolling update complete 3 pods at revision web-") {
+		t.Errorf("rollout status sts/web after an update = %q", out)
+	}
+	s.catchUp(ctx, t, rec)
+	var order []string
+	for _, name := range []string{"web-0", "web-1", "web-2"} {
+		if rev := rec.terminatingAfter(name, before); rev > 0 {
+			order = append(order, fmt.Sprintf("%d:%s", rev, name))
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return rvOf(strings.Split(order[i], ":")[0]) < rvOf(strings.Split(order[j], ":")[0]) })
+	var names []string
+	for _, o := range order {
+		names = append(names, strings.Split(o, ":")[1])
+	}
+	if !slices.Equal(names, []string{"web-2", "web-1", "web-0"}) {
+		t.Errorf("rolling update terminated %v, want web-2, web-1, web-0", order)
+	}
+	for _, pair := range [][2]string{{"web-2", "web-1"}, {"web-1", "web-0"}} {
+		ready, next := rec.readyAfter(pair[0], before), rec.terminatingAfter(pair[1], before)
+		if ready == 0 || next <= ready {
+			t.Errorf("%s began terminating at revision %d, not after the new %s was Ready at revision %d", pair[1], next, pair[0], ready)
+		}
+	}
+	t.Logf("rolling update: terminated %v", order)
+	p, err = s.stores.Pods.Get(ctx, "default", "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// A deleted pod comes back under its name.
 	s.mustCtl("delete", "pod", "web-1")
 	waitFor(t, ctx, "web-1 back with a new uid", 60*time.Second, func() error {
@@ -364,6 +415,39 @@ func (r *podRecorder) lastDeleted(name string) int64 {
 		}
 	}
 	return rev
+}
+
+// terminatingAfter is the first revision after from at which pod name got a
+// deletionTimestamp (0 if none).
+func (r *podRecorder) terminatingAfter(name string, from int64) int64 {
+	for _, ev := range r.podEvents(name) {
+		if ev.rev > from && ev.pod != nil && ev.pod.DeletionTimestamp != nil {
+			return ev.rev
+		}
+	}
+	return 0
+}
+
+// readyAfter is the first revision after from at which a pod name created after from was
+// Ready (0 if none).
+func (r *podRecorder) readyAfter(name string, from int64) int64 {
+	created := false
+	for _, ev := range r.podEvents(name) {
+		if ev.rev <= from {
+			continue
+		}
+		if ev.deleted {
+			created = false
+			continue
+		}
+		if ev.pod != nil && ev.pod.DeletionTimestamp == nil && !created && ev.pod.Status.Phase == "" {
+			created = true
+		}
+		if created && ev.pod != nil && podReady(ev.pod) {
+			return ev.rev
+		}
+	}
+	return 0
 }
 
 // terminating is the last revision at which pod name got a deletionTimestamp (0 if never).
