@@ -286,7 +286,9 @@ func (s *system) statefulSetPhase(ctx context.Context, t *testing.T, rec *podRec
 			order = append(order, fmt.Sprintf("%d:%s", rev, name))
 		}
 	}
-	sort.Slice(order, func(i, j int) bool { return rvOf(strings.Split(order[i], ":")[0]) < rvOf(strings.Split(order[j], ":")[0]) })
+	sort.Slice(order, func(i, j int) bool {
+		return rvOf(strings.Split(order[i], ":")[0]) < rvOf(strings.Split(order[j], ":")[0])
+	})
 	var names []string
 	for _, o := range order {
 		names = append(names, strings.Split(o, ":")[1])
