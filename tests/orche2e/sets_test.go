@@ -3,6 +3,8 @@ package orche2e_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -267,6 +269,10 @@ func (s *system) statefulSetPhase(ctx context.Context, t *testing.T, rec *podRec
 		p.Labels["apps.kubernetes.io/pod-index"] != "1" {
 		t.Errorf("web-1: hostname %q subdomain %q labels %v", p.Spec.Hostname, p.Spec.Subdomain, p.Labels)
 	}
+	// The process runtime gives the pod its stable hostname as $HOSTNAME.
+	if out, err := httpGet(ctx, "http://"+p.Status.PodIP+":8080/"); err != nil || out != "hello from web-1\n" {
+		t.Errorf("web-1 answers %q, %v; want \"hello from web-1\"", out, err)
+	}
 	t.Logf("get sts:\n%s", s.mustCtl("get", "sts"))
 	if out := s.mustCtl("rollout", "status", "sts/web", "--timeout", "30s"); !strings.Contains(out, "statefulset rolling update complete 3 pods at revision web-") {
 		t.Errorf("rollout status sts/web = %q", out)
@@ -334,6 +340,21 @@ func (s *system) statefulSetPhase(ctx context.Context, t *testing.T, rec *podRec
 	} else {
 		t.Logf("web-2 gone at revision %d, web-1 terminating from revision %d", gone2, term1)
 	}
+
+	// The garbage collector removes a deleted StatefulSet's pods.
+	s.mustCtl("delete", "sts", "web")
+	waitFor(t, ctx, "the StatefulSet's pods deleted", 30*time.Second, func() error {
+		l, err := s.stores.Pods.List(ctx, registry.ListOptions{Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		for _, p := range l.Items {
+			if p.Labels["app"] == "web-sts" {
+				return fmt.Errorf("pod %s left", p.Name)
+			}
+		}
+		return nil
+	})
 }
 
 // catchUp waits until the recorder has seen the store's present revision, asking its watch
@@ -350,6 +371,21 @@ func (s *system) catchUp(ctx context.Context, t *testing.T, rec *podRecorder) {
 		}
 		return fmt.Errorf("recorder at %d, store at %d", rec.revision(), want)
 	})
+}
+
+// httpGet returns the body of a GET of url.
+func httpGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 // statefulPods checks that exactly the named StatefulSet pods exist, Running and Ready.
