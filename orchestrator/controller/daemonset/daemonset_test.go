@@ -43,7 +43,10 @@ func TestController(t *testing.T) {
 		}
 	}()
 
-	ds := newDS(func(d *api.DaemonSet) { d.UID = ""; d.Spec.Template.Spec.NodeSelector = map[string]string{"role": "edge"} })
+	ds := newDS(func(d *api.DaemonSet) {
+		d.UID = ""
+		d.Spec.Template.Spec.NodeSelector = map[string]string{"role": "edge"}
+	})
 	ds, err := st.DaemonSets.Create(ctx, ds)
 	if err != nil {
 		t.Fatal(err)
