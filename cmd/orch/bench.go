@@ -50,6 +50,7 @@ type benchOptions struct {
 	bindWorkers     int
 	cpuProfile      string
 	job             benchJobOptions
+	daemonset       bool // bench_daemonset.go
 }
 
 // benchResult is what `orch bench` measures; --json prints it.
@@ -94,10 +95,12 @@ type benchResult struct {
 	Error   string `json:"error,omitempty"`
 	// Jobs is the Job phase's result (--jobs N).
 	Jobs *benchJobsResult `json:"jobs,omitempty"`
+	// DaemonSet is the --daemonset phase's result (bench_daemonset.go).
+	DaemonSet *benchDaemonSetResult `json:"daemonset,omitempty"`
 }
 
 const benchUsage = "usage: orch bench [--endpoints LIST] [--nodes N] [--replicas M] [--start-delay D] [--timeout D] " +
-	"[--namespace NS] [--external] [--json] [--keep] [--jobs N --job-completions M]"
+	"[--namespace NS] [--external] [--json] [--keep] [--jobs N --job-completions M] [--daemonset]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
@@ -119,6 +122,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
 	o.job.register(fs)
+	fs.BoolVar(&o.daemonset, "daemonset", false, "then create a DaemonSet over all the nodes and time its pods to Running")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -210,7 +214,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := b.measure(ctx); err != nil {
 		return err
 	}
-	return b.measureJobs(ctx)
+	if err := b.measureJobs(ctx); err != nil || !b.o.daemonset {
+		return err
+	}
+	return b.measureDaemonSet(ctx)
 }
 
 // startComponents runs a sim agent with the nodes, the scheduler, and the controllers the
@@ -238,6 +245,9 @@ func (b *bench) startComponents(ctx context.Context, wg *sync.WaitGroup) {
 		"event recorder": rec.Run,
 	}
 	b.addJobController(components, log, rec)
+	if b.o.daemonset {
+		components["daemonset controller"] = b.runDaemonSetController
+	}
 	for name, run := range components {
 		wg.Go(func() {
 			if err := run(ctx); err != nil && ctx.Err() == nil {
@@ -496,6 +506,7 @@ func (b *bench) cleanup(ctx context.Context) error {
 		clientv3.OpDelete(s.ReplicaSets.NamespacePrefix(ns), clientv3.WithPrefix()),
 		clientv3.OpDelete(s.Pods.NamespacePrefix(ns), clientv3.WithPrefix()),
 		clientv3.OpDelete(s.Events.NamespacePrefix(ns), clientv3.WithPrefix()),
+		clientv3.OpDelete(s.DaemonSets.NamespacePrefix(ns), clientv3.WithPrefix()),
 	}
 	ops = append(ops, b.jobCleanupOps()...)
 	if !b.o.external {
@@ -539,6 +550,7 @@ func (b *bench) print(w io.Writer) error {
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
+	r.DaemonSet.print(tw)
 	if r.Error != "" {
 		fmt.Fprintf(tw, "error\t%s\n", r.Error)
 	}

@@ -16,11 +16,13 @@ import (
 
 	"github.com/keeldb/keel/orchestrator/agent"
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/controller/daemonset"
 	"github.com/keeldb/keel/orchestrator/controller/deployment"
 	"github.com/keeldb/keel/orchestrator/controller/endpoints"
 	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/controller/statefulset"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
 	"github.com/keeldb/keel/orchestrator/proxy"
@@ -198,6 +200,12 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})
 			},
 			"endpoints": func(ctx context.Context) error { return endpoints.Run(ctx, cli, endpoints.Config{Logger: log}) },
+			"daemonset": func(ctx context.Context) error {
+				return daemonset.Run(ctx, cli, daemonset.Config{Logger: log, Recorder: rec})
+			},
+			"statefulset": func(ctx context.Context) error {
+				return statefulset.Run(ctx, cli, statefulset.Config{Logger: log, Recorder: rec})
+			},
 			"garbagecollector": func(ctx context.Context) error {
 				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})
 			},

@@ -194,7 +194,7 @@ func getFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) 
 		}
 		if pos[0] == "all" {
 			if *watch || *watchOnly {
-				return errors.New("watch is only supported on individual resources and resource collections, but 4 resources were found")
+				return errors.New("watch is only supported on individual resources and resource collections, but 6 resources were found")
 			}
 			return c.getAll(ctx, *ns, *all, selector, *out)
 		}
@@ -263,7 +263,7 @@ func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Sele
 	}
 	var everything []api.Object
 	first := true
-	for _, name := range []string{"pods", "services", "deployments", "replicasets", "cronjobs", "jobs"} {
+	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "cronjobs", "jobs"} {
 		rc := c.clients[name]
 		objs, err := rc.list(ctx, ns, sel)
 		if err != nil {
@@ -337,7 +337,7 @@ func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string
 			}
 		}
 		if len(pos) != 2 || *replicas < 0 {
-			fmt.Fprintln(c.stderr, "usage: orch ctl scale deployment|replicaset NAME --replicas N [-n NS]")
+			fmt.Fprintln(c.stderr, "usage: orch ctl scale deployment|replicaset|statefulset NAME --replicas N [-n NS]")
 			return errUsage
 		}
 		r, ok := api.LookupResource(pos[0])
@@ -358,8 +358,10 @@ func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string
 				rs.Spec.Replicas = &n
 				return rs, nil
 			})
+		case "statefulsets":
+			err = scaleStatefulSet(ctx, st, *ns, pos[1], n)
 		default:
-			return fmt.Errorf("cannot scale %s (only deployments and replicasets)", r.Name)
+			return fmt.Errorf("cannot scale %s (only deployments, replicasets and statefulsets)", r.Name)
 		}
 		if err != nil {
 			return err

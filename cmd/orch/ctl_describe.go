@@ -102,6 +102,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		err = d.job(ctx, w, o)
 	case *api.CronJob:
 		d.cronJob(w, o)
+	case *api.DaemonSet:
+		err = d.daemonSet(ctx, w, o)
+	case *api.StatefulSet:
+		err = d.statefulSet(ctx, w, o)
 	default:
 		d.generic(w, obj)
 	}

@@ -41,7 +41,7 @@ var rollbackSkippedAnnotations = map[string]bool{
 }
 
 const rolloutUsage = `usage: orch ctl rollout SUBCOMMAND deployment/NAME [-n NS]
-  status   [--timeout D] [--watch=false]  wait until the rollout finishes
+  status   [--timeout D] [--watch=false]  wait until the rollout finishes (also ds/NAME, sts/NAME)
   history  [--revision N]                 list revisions, or show one revision's pod template
   undo     [--to-revision N]              roll back to the previous (or the given) revision
   pause | resume | restart`
@@ -58,9 +58,20 @@ func rolloutFlags(fs *flag.FlagSet) verbFunc {
 			fmt.Fprintln(c.stderr, rolloutUsage)
 			return errUsage
 		}
-		t, err := oneTarget(pos[1:], "deployments")
+		t, err := oneTarget(pos[1:], "deployments", "daemonsets", "statefulsets")
 		if err != nil {
 			return err
+		}
+		if t.res.Name != "deployments" {
+			if pos[0] != "status" {
+				return fmt.Errorf("rollout %s supports only deployments (%s keep no revision history)", pos[0], t.res.Name)
+			}
+			if *timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, *timeout)
+				defer cancel()
+			}
+			return setRolloutStatus(ctx, c, t.res, *ns, t.name, *watch)
 		}
 		st := registry.NewStores(c.cli, registry.Config{})
 		r := &rollout{c: c, st: st, ns: *ns, name: t.name}

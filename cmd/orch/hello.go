@@ -12,7 +12,7 @@ import (
 )
 
 // runHello is the hidden `orch hello-server --listen ADDR` command, a demo workload for
-// examples and end-to-end tests: GET / answers "hello from <$POD_NAME or hostname>", GET
+// examples and end-to-end tests: GET / answers "hello from <$POD_NAME, $HOSTNAME or hostname>", GET
 // /healthz answers "ok"; SIGTERM (ctx) stops it cleanly.
 func runHello(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
@@ -27,6 +27,9 @@ func runHello(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	name := os.Getenv("POD_NAME")
+	if name == "" {
+		name = os.Getenv("HOSTNAME") // the pod's hostname, as the process runtime sets it
+	}
 	if name == "" {
 		name, _ = os.Hostname()
 	}

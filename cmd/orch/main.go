@@ -8,7 +8,7 @@
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
 //	orch ctl delete RESOURCE NAME... [-n NS]
-//	orch ctl scale deployment|replicaset NAME --replicas N [-n NS]
+//	orch ctl scale deployment|replicaset|statefulset NAME --replicas N [-n NS]
 //	orch ctl describe RESOURCE [NAME...] [-n NS | -A] [-l SELECTOR]
 //	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
 //	orch ctl cordon|uncordon NODE
@@ -74,12 +74,13 @@ commands:
                             -w/--watch: then stream changes; --watch-only)
   ctl delete RESOURCE NAME  delete objects (-n NS)
   ctl scale deployment NAME --replicas N
-                            set the replica count of a deployment or replica set
+                            set the replica count of a deployment, replica set or stateful set
   ctl describe RESOURCE [NAME]
                             show objects in detail, with their events (-n NS, -A, -l SELECTOR)
   ctl rollout status|history|undo|pause|resume|restart deployment/NAME
                             manage a deployment's rollout (status: --timeout D, --watch=false;
-                            history: --revision N; undo: --to-revision N)
+                            history: --revision N; undo: --to-revision N); status also
+                            takes ds/NAME and sts/NAME
   ctl cordon|uncordon NODE  mark a node unschedulable or schedulable
   ctl drain NODE            cordon a node and evict its pods (--ignore-daemonsets, --force,
                             --grace-period N, --timeout D)

@@ -67,6 +67,9 @@ func int32Ptr(p *int32) int32 {
 // columns returns the table columns of a resource.
 func columns(resource string) []column {
 	n, a := nameColumn(), ageColumn()
+	if cs := setColumns(resource); cs != nil {
+		return cs
+	}
 	switch resource {
 	case "pods":
 		return []column{n,
@@ -446,4 +449,21 @@ func formatQuantity(resource string, milli int64) string {
 		}
 	}
 	return strconv.FormatInt(v, 10)
+}
+
+// containerNames and containerImages are the CONTAINERS and IMAGES columns of kubectl -o wide.
+func containerNames(s api.PodSpec) string {
+	var out []string
+	for _, c := range s.Containers {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ",")
+}
+
+func containerImages(s api.PodSpec) string {
+	var out []string
+	for _, c := range s.Containers {
+		out = append(out, c.Image)
+	}
+	return strings.Join(out, ",")
 }

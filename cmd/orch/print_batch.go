@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keeldb/keel/orchestrator/api"
@@ -96,20 +95,4 @@ func jobDuration(j *api.Job, now time.Time) string {
 		end = j.Status.CompletionTime.Time
 	}
 	return humanDuration(end.Sub(j.Status.StartTime.Time))
-}
-
-func containerNames(s api.PodSpec) string {
-	var out []string
-	for _, c := range s.Containers {
-		out = append(out, c.Name)
-	}
-	return strings.Join(out, ",")
-}
-
-func containerImages(s api.PodSpec) string {
-	var out []string
-	for _, c := range s.Containers {
-		out = append(out, c.Image)
-	}
-	return strings.Join(out, ",")
 }

@@ -123,6 +123,7 @@ type PodSpec struct {
 	ServiceAccountName            string            `json:"serviceAccountName,omitempty"`
 	NodeName                      string            `json:"nodeName,omitempty"`
 	Hostname                      string            `json:"hostname,omitempty"`
+	Subdomain                     string            `json:"subdomain,omitempty"`
 	Affinity                      *Affinity         `json:"affinity,omitempty"`
 	SchedulerName                 string            `json:"schedulerName,omitempty"`
 	Tolerations                   []Toleration      `json:"tolerations,omitempty"`
@@ -248,9 +249,11 @@ type NodeSelector struct {
 	NodeSelectorTerms []NodeSelectorTerm `json:"nodeSelectorTerms"`
 }
 
-// NodeSelectorTerm is a conjunction of requirements on node labels.
+// NodeSelectorTerm is a conjunction of requirements on node labels (matchExpressions) and
+// node fields (matchFields: metadata.name only, as Kubernetes).
 type NodeSelectorTerm struct {
 	MatchExpressions []NodeSelectorRequirement `json:"matchExpressions,omitempty"`
+	MatchFields      []NodeSelectorRequirement `json:"matchFields,omitempty"`
 }
 
 // NodeSelectorRequirement is one node label requirement (In, NotIn, Exists, DoesNotExist,

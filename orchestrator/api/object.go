@@ -39,6 +39,10 @@ var (
 	LeaseResource      = Resource{Name: "leases", Kind: "Lease", APIVersion: "coordination.k8s.io/v1", Namespaced: true}
 	JobResource        = Resource{Name: "jobs", Kind: "Job", APIVersion: "batch/v1", Namespaced: true, HasStatus: true}
 	CronJobResource    = Resource{Name: "cronjobs", Kind: "CronJob", APIVersion: "batch/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"cj"}}
+
+	// Workloads of apps_sets.go.
+	DaemonSetResource   = Resource{Name: "daemonsets", Kind: "DaemonSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"ds"}}
+	StatefulSetResource = Resource{Name: "statefulsets", Kind: "StatefulSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"sts"}}
 )
 
 var kinds = map[string]struct {
@@ -56,6 +60,10 @@ var kinds = map[string]struct {
 	"Lease":      {LeaseResource, reflect.TypeFor[Lease]()},
 	"Job":        {JobResource, reflect.TypeFor[Job]()},
 	"CronJob":    {CronJobResource, reflect.TypeFor[CronJob]()},
+
+	// Workloads of apps_sets.go.
+	"DaemonSet":   {DaemonSetResource, reflect.TypeFor[DaemonSet]()},
+	"StatefulSet": {StatefulSetResource, reflect.TypeFor[StatefulSet]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -46,6 +46,10 @@ func Validate(obj Object) ErrorList {
 	case *CronJob:
 		errs = append(errs, validateCronJobName(o.Name, "metadata.name")...)
 		errs = append(errs, validateCronJobSpec(&o.Spec, "spec")...)
+	case *DaemonSet:
+		errs = append(errs, validateDaemonSet(&o.Spec, "spec")...)
+	case *StatefulSet:
+		errs = append(errs, validateStatefulSet(&o.Spec, "spec")...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))
@@ -239,6 +243,7 @@ func validatePodSpec(s *PodSpec, p Path) ErrorList {
 	for i, t := range s.Tolerations {
 		errs = append(errs, validateToleration(t, p.Child("tolerations").Index(i))...)
 	}
+	errs = append(errs, validatePodHostname(s, p)...)
 	if s.Affinity != nil && s.Affinity.NodeAffinity != nil {
 		errs = append(errs, validateNodeAffinity(s.Affinity.NodeAffinity, p.Child("affinity.nodeAffinity"))...)
 	}
@@ -461,6 +466,7 @@ func validateNodeSelectorTerm(t NodeSelectorTerm, p Path) ErrorList {
 			errs = append(errs, invalid(ep, nil, err.Error()))
 		}
 	}
+	errs = append(errs, validateMatchFields(t.MatchFields, p.Child("matchFields"))...)
 	return errs
 }
 

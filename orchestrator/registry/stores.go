@@ -19,6 +19,9 @@ type Stores struct {
 	Leases      *Store[api.Lease, *api.Lease]
 	Jobs        *Store[api.Job, *api.Job]
 	CronJobs    *Store[api.CronJob, *api.CronJob]
+
+	DaemonSets   *Store[api.DaemonSet, *api.DaemonSet]
+	StatefulSets *Store[api.StatefulSet, *api.StatefulSet]
 }
 
 // NewStores returns a Store for every resource.
@@ -35,5 +38,8 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 		Leases:      New[api.Lease](cli, cfg),
 		Jobs:        New[api.Job](cli, cfg),
 		CronJobs:    New[api.CronJob](cli, cfg),
+
+		DaemonSets:   New[api.DaemonSet](cli, cfg),
+		StatefulSets: New[api.StatefulSet](cli, cfg),
 	}
 }

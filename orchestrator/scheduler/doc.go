@@ -7,7 +7,8 @@
 //
 //   - filters: node Ready, not spec.unschedulable (unless tolerated), spec.nodeSelector and
 //     required node affinity (OR of terms, AND of matchExpressions: In, NotIn, Exists,
-//     DoesNotExist, Gt, Lt), every NoSchedule/NoExecute taint tolerated, and resources:
+//     DoesNotExist, Gt, Lt, and of matchFields on metadata.name, which DaemonSet pods
+//     use to name their node), every NoSchedule/NoExecute taint tolerated, and resources:
 //     the requests of the pods bound to the node plus the pod's own (max of the largest
 //     init container and the sum of the app containers) within status.allocatable, and
 //     the pod count within allocatable "pods" when the node sets it;

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/keeldb/keel/orchestrator/api"
-	"github.com/keeldb/keel/orchestrator/labels"
 )
 
 // Resource names the scheduler counts.
@@ -159,13 +158,9 @@ type podFit struct {
 	names    []string // resources with a non-zero request other than "pods", sorted
 	cpu, mem int64    // non-zero scoring requests
 	owner    string   // controller owner uid, "" when none
-	// nodeSelector is spec.nodeSelector as a selector (nil when empty); terms are the
-	// required node affinity terms' selectors (nil when there is no required affinity;
-	// a term that cannot match is left out).
-	nodeSelector labels.Selector
-	hasSelector  bool
-	terms        []labels.Selector
-	hasAffinity  bool
+	// nodes is spec.nodeSelector and the required node affinity (matchExpressions and
+	// matchFields), compiled.
+	nodes api.NodeMatcher
 }
 
 func newPodFit(p *api.Pod) *podFit {
@@ -180,20 +175,7 @@ func newPodFit(p *api.Pod) *podFit {
 	if ref := p.ControllerRef(); ref != nil {
 		f.owner = ref.UID
 	}
-	if len(p.Spec.NodeSelector) > 0 {
-		f.nodeSelector, f.hasSelector = labels.SelectorFromSet(p.Spec.NodeSelector), true
-	}
-	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		f.hasAffinity = true
-		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-			if len(term.MatchExpressions) == 0 {
-				continue
-			}
-			if sel, err := api.NodeSelectorTermSelector(term); err == nil {
-				f.terms = append(f.terms, sel)
-			}
-		}
-	}
+	f.nodes = api.NewNodeMatcher(&p.Spec)
 	return f
 }
 
@@ -248,40 +230,11 @@ func nodeReady(n *api.Node) bool {
 }
 
 // tolerates reports whether some toleration matches the taint (key, value, effect).
-func tolerates(tols []api.Toleration, t api.Taint) bool {
-	for _, tol := range tols {
-		if tol.Effect != "" && tol.Effect != t.Effect {
-			continue
-		}
-		if tol.Key == "" && tol.Operator == "Exists" {
-			return true
-		}
-		if tol.Key != t.Key {
-			continue
-		}
-		if tol.Operator == "Exists" || tol.Value == t.Value {
-			return true
-		}
-	}
-	return false
-}
+func tolerates(tols []api.Toleration, t api.Taint) bool { return api.ToleratesTaint(tols, t) }
 
 // matchesNode checks spec.nodeSelector and the required node affinity terms (any term
 // matches; an empty term matches nothing).
-func (f *podFit) matchesNode(n *api.Node) bool {
-	if f.hasSelector && !f.nodeSelector.Matches(n.Labels) {
-		return false
-	}
-	if !f.hasAffinity {
-		return true
-	}
-	for _, sel := range f.terms {
-		if sel.Matches(n.Labels) {
-			return true
-		}
-	}
-	return false
-}
+func (f *podFit) matchesNode(n *api.Node) bool { return f.nodes.Matches(n) }
 
 // fits checks every requested resource and the pod count against allocatable. A node
 // without a "pods" allocatable has no pod limit; any other missing resource is zero.

@@ -80,12 +80,16 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Endpoints":  newWatched(cli, s.Endpoints, ic, c),
 		"Job":        newWatched(cli, s.Jobs, ic, c),
 		"CronJob":    newWatched(cli, s.CronJobs, ic, c),
+
+		"DaemonSet":   newWatched(cli, s.DaemonSets, ic, c),
+		"StatefulSet": newWatched(cli, s.StatefulSets, ic, c),
 	}
 	c.getters = map[string]getter{
 		"Namespace": get(s.Namespaces), "Node": get(s.Nodes), "Pod": get(s.Pods), "Service": get(s.Services),
 		"Endpoints": get(s.Endpoints), "Event": get(s.Events), "ReplicaSet": get(s.ReplicaSets),
 		"Deployment": get(s.Deployments), "Lease": get(s.Leases),
 		"Job": get(s.Jobs), "CronJob": get(s.CronJobs),
+		"DaemonSet": get(s.DaemonSets), "StatefulSet": get(s.StatefulSets),
 	}
 	return c
 }
