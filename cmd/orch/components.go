@@ -191,6 +191,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			"replicaset": func(ctx context.Context) error {
 				return replicaset.Run(ctx, cli, replicaset.Config{Logger: log, Recorder: rec})
 			},
+			"replicationcontroller": func(ctx context.Context) error {
+				return replicaset.RunReplicationManager(ctx, cli, replicaset.Config{Logger: log, Recorder: rec})
+			},
 			"nodelifecycle": func(ctx context.Context) error { return nodelifecycle.Run(ctx, cli, nlc) },
 			"deployment": func(ctx context.Context) error {
 				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})

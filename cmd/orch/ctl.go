@@ -336,7 +336,7 @@ func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string
 			}
 		}
 		if len(pos) != 2 || *replicas < 0 {
-			fmt.Fprintln(c.stderr, "usage: orch ctl scale deployment|replicaset NAME --replicas N [-n NS]")
+			fmt.Fprintln(c.stderr, "usage: orch ctl scale deployment|replicaset|rc NAME --replicas N [-n NS]")
 			return errUsage
 		}
 		r, ok := api.LookupResource(pos[0])
@@ -357,8 +357,10 @@ func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string
 				rs.Spec.Replicas = &n
 				return rs, nil
 			})
+		case "replicationcontrollers":
+			err = scaleReplicationController(ctx, c, *ns, pos[1], n)
 		default:
-			return fmt.Errorf("cannot scale %s (only deployments and replicasets)", r.Name)
+			return fmt.Errorf("cannot scale %s (only deployments, replicasets and replicationcontrollers)", r.Name)
 		}
 		if err != nil {
 			return err

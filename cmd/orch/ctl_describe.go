@@ -98,6 +98,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		err = d.service(ctx, w, o)
 	case *api.Endpoints:
 		d.endpoints(w, o)
+	case *api.ReplicationController:
+		err = d.replicationController(ctx, w, o)
+	case *api.HorizontalPodAutoscaler:
+		d.horizontalPodAutoscaler(w, o)
 	default:
 		d.generic(w, obj)
 	}

@@ -8,7 +8,7 @@
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
 //	orch ctl delete RESOURCE NAME... [-n NS]
-//	orch ctl scale deployment|replicaset NAME --replicas N [-n NS]
+//	orch ctl scale deployment|replicaset|rc NAME --replicas N [-n NS]
 //	orch ctl describe RESOURCE [NAME...] [-n NS | -A] [-l SELECTOR]
 //	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
 //	orch ctl cordon|uncordon NODE

@@ -189,6 +189,8 @@ func columns(resource string) []column {
 			{header: "COUNT", wide: true, value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(max(ev(o).Count, 1))) }},
 			{header: "NAME", wide: true, value: func(o api.Object, _ time.Time) string { return o.Meta().Name }},
 		}
+	case "replicationcontrollers", "horizontalpodautoscalers":
+		return autoscalingColumns(resource)
 	case "leases":
 		return []column{n,
 			{header: "HOLDER", value: func(o api.Object, _ time.Time) string {

@@ -19,6 +19,10 @@ func Default(obj Object) {
 		defaultPodSpec(&o.Spec.Template.Spec)
 	case *Deployment:
 		defaultDeployment(&o.Spec)
+	case *ReplicationController:
+		defaultReplicationController(o)
+	case *HorizontalPodAutoscaler:
+		defaultHorizontalPodAutoscaler(&o.Spec)
 	case *Service:
 		if o.Spec.Type == "" {
 			o.Spec.Type = "ClusterIP"

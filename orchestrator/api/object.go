@@ -37,6 +37,11 @@ var (
 	ReplicaSetResource = Resource{Name: "replicasets", Kind: "ReplicaSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"rs"}}
 	DeploymentResource = Resource{Name: "deployments", Kind: "Deployment", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"deploy"}}
 	LeaseResource      = Resource{Name: "leases", Kind: "Lease", APIVersion: "coordination.k8s.io/v1", Namespaced: true}
+
+	ReplicationControllerResource   = Resource{Name: "replicationcontrollers", Kind: "ReplicationController", APIVersion: "v1", Namespaced: true, HasStatus: true, ShortNames: []string{"rc"}}
+	HorizontalPodAutoscalerResource = Resource{Name: "horizontalpodautoscalers", Kind: "HorizontalPodAutoscaler", APIVersion: "autoscaling/v2", Namespaced: true, HasStatus: true, ShortNames: []string{"hpa"}}
+	PodMetricsResource              = Resource{Name: "podmetrics", Kind: "PodMetrics", APIVersion: "metrics.k8s.io/v1beta1", Namespaced: true}
+	NodeMetricsResource             = Resource{Name: "nodemetrics", Kind: "NodeMetrics", APIVersion: "metrics.k8s.io/v1beta1"}
 )
 
 var kinds = map[string]struct {
@@ -52,6 +57,11 @@ var kinds = map[string]struct {
 	"ReplicaSet": {ReplicaSetResource, reflect.TypeFor[ReplicaSet]()},
 	"Deployment": {DeploymentResource, reflect.TypeFor[Deployment]()},
 	"Lease":      {LeaseResource, reflect.TypeFor[Lease]()},
+
+	"ReplicationController":   {ReplicationControllerResource, reflect.TypeFor[ReplicationController]()},
+	"HorizontalPodAutoscaler": {HorizontalPodAutoscalerResource, reflect.TypeFor[HorizontalPodAutoscaler]()},
+	"PodMetrics":              {PodMetricsResource, reflect.TypeFor[PodMetrics]()},
+	"NodeMetrics":             {NodeMetricsResource, reflect.TypeFor[NodeMetrics]()},
 }
 
 // Resources returns every supported resource, sorted by name.

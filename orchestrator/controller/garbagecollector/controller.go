@@ -84,6 +84,9 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Endpoints": get(s.Endpoints), "Event": get(s.Events), "ReplicaSet": get(s.ReplicaSets),
 		"Deployment": get(s.Deployments), "Lease": get(s.Leases),
 	}
+	rcs := registry.New[api.ReplicationController](cli, registry.Config{Now: cfg.Now})
+	c.watched["ReplicationController"] = newWatched(cli, rcs, ic, c)
+	c.getters["ReplicationController"] = get(rcs)
 	return c
 }
 
