@@ -237,6 +237,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	capacity := fs.String("capacity", "cpu=32,memory=256Gi,pods=110", "each node's capacity, as name=quantity,...")
 	lbls := fs.String("labels", "", "extra node labels, as key=value,...")
 	workers := fs.Int("workers", 0, "pod workers (default 4, plus one per 8 simulated nodes up to 128)")
+	metricsInterval := fs.Duration("metrics-interval", agent.DefaultMetricsInterval, "how often pod and node usage is written as PodMetrics/NodeMetrics (0 = never)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -246,7 +247,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 			"       process runtime: [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit] [--timing fast|kubernetes]")
 		return errUsage
 	}
-	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, Runtime: *runtime, Workers: *workers}
+	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, Runtime: *runtime, Workers: *workers,
+		MetricsInterval: *metricsInterval}
+	if cfg.MetricsInterval == 0 {
+		cfg.MetricsInterval = -1
+	}
 	switch *runtime {
 	case agent.RuntimeSim:
 	case agent.RuntimeProcess:

@@ -40,6 +40,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"describe": timed(describeFlags), "rollout": rolloutFlags, "logs": logsFlags,
 		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
 	}
+	verbs["top"], verbs["autoscale"] = timed(topFlags), timed(autoscaleFlags)
 	mk, ok := verbs[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "unknown ctl command %q\n%s", args[0], usage)

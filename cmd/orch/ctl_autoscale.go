@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -203,4 +204,65 @@ func (d *describer) horizontalPodAutoscaler(w *describeWriter, h *api.Horizontal
 			w.line(1, "%s\t%s\t%s\t%s", c.Type, c.Status, c.Reason, c.Message)
 		}
 	}
+}
+
+// autoscaleFlags is `orch ctl autoscale deployment|rs|rc NAME --max N [--min N]
+// [--cpu-percent P] [--name HPA]`: it creates an autoscaling/v2 HorizontalPodAutoscaler
+// as kubectl autoscale does (no --cpu-percent: Kubernetes' default of 80%).
+func autoscaleFlags(fs *flag.FlagSet) verbFunc {
+	ns := namespaceFlag(fs)
+	minR := fs.Int("min", -1, "lower limit of the number of pods (default 1)")
+	maxR := fs.Int("max", -1, "upper limit of the number of pods (required)")
+	cpu := fs.Int("cpu-percent", -1, "target average CPU utilization, as a percentage of requests (default 80)")
+	name := fs.String("name", "", "the autoscaler's name (default: the target's)")
+	return func(ctx context.Context, c *ctl, pos []string) error {
+		if len(pos) == 1 {
+			if kind, n, ok := strings.Cut(pos[0], "/"); ok {
+				pos = []string{kind, n}
+			}
+		}
+		if len(pos) != 2 || *maxR < 1 {
+			fmt.Fprintln(c.stderr, "usage: orch ctl autoscale deployment|replicaset|rc NAME --max N [--min N] [--cpu-percent P] [--name NAME] [-n NS]")
+			return errUsage
+		}
+		r, ok := api.LookupResource(pos[0])
+		if !ok {
+			return fmt.Errorf("the server doesn't have a resource type %q", pos[0])
+		}
+		if !autoscalable(r.Kind) {
+			return fmt.Errorf("cannot autoscale a %s", r.Kind)
+		}
+		if _, err := c.clients[r.Name].get(ctx, *ns, pos[1]); err != nil {
+			return err
+		}
+		h := &api.HorizontalPodAutoscaler{ObjectMeta: api.ObjectMeta{Namespace: *ns, Name: *name},
+			Spec: api.HorizontalPodAutoscalerSpec{MaxReplicas: int32(*maxR),
+				ScaleTargetRef: api.CrossVersionObjectReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: pos[1]}}}
+		if h.Name == "" {
+			h.Name = pos[1]
+		}
+		if *minR >= 0 {
+			m := int32(*minR)
+			h.Spec.MinReplicas = &m
+		}
+		if *cpu >= 0 {
+			p := int32(*cpu)
+			h.Spec.Metrics = []api.MetricSpec{{Type: api.ResourceMetricSourceType, Resource: &api.ResourceMetricSource{
+				Name: "cpu", Target: api.MetricTarget{Type: api.UtilizationMetricType, AverageUtilization: &p}}}}
+		}
+		if _, err := registry.New[api.HorizontalPodAutoscaler](c.cli, registry.Config{}).Create(ctx, h); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "horizontalpodautoscaler.autoscaling/%s autoscaled\n", h.Name)
+		return nil
+	}
+}
+
+// autoscalable tells the kinds `autoscale` accepts: those the autoscaler can scale.
+func autoscalable(kind string) bool {
+	switch kind {
+	case "Deployment", "ReplicaSet", "ReplicationController", "StatefulSet":
+		return true
+	}
+	return false
 }
