@@ -20,6 +20,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/endpoints"
 	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
+	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
@@ -151,6 +152,8 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	var le election
 	fs := newFlagSet("orch controller-manager", stderr, &g)
 	le.register(fs)
+	var hpaf hpaFlags
+	hpaf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -195,6 +198,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 				return replicaset.RunReplicationManager(ctx, cli, replicaset.Config{Logger: log, Recorder: rec})
 			},
 			"nodelifecycle": func(ctx context.Context) error { return nodelifecycle.Run(ctx, cli, nlc) },
+			"horizontalpodautoscaling": func(ctx context.Context) error {
+				return podautoscaler.Run(ctx, cli, hpaf.config(log, rec))
+			},
 			"deployment": func(ctx context.Context) error {
 				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})
 			},

@@ -46,6 +46,7 @@ var forbidden = map[string][]string{
 	"orchestrator/controller/deployment":       {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/scheduler", "orchestrator/leaderelection"},
 	"orchestrator/controller/endpoints":        {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/controller/garbagecollector", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	"orchestrator/controller/garbagecollector": {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/controller/endpoints", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
+	"orchestrator/controller/podautoscaler":    {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/controller/endpoints", "orchestrator/controller/garbagecollector", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	// The Service proxy reads Services and Endpoints; it knows no component.
 	"orchestrator/proxy": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection"},
 	// Events are a leaf the components share.
