@@ -63,4 +63,20 @@ func TestSimMetrics(t *testing.T) {
 		}
 		return nil
 	})
+	// Revoking each round's predecessor lease keeps the metrics rewritten since: p1's stay
+	// through later rounds (each newer than the last).
+	var last time.Time
+	for range 3 {
+		poll.Eventually(t, 20*time.Second, func() error {
+			m, err := podMetrics.Get(ctx, "default", "p1")
+			if err != nil {
+				return err
+			}
+			if !m.CreationTimestamp.After(last) && !last.IsZero() {
+				return fmt.Errorf("p1's metrics not rewritten since %v", last)
+			}
+			last = m.CreationTimestamp.Time
+			return nil
+		})
+	}
 }
