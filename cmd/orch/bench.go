@@ -228,7 +228,8 @@ func (b *bench) startComponents(ctx context.Context, wg *sync.WaitGroup) {
 	rec := events.NewRecorder(b.cli, events.Config{Component: "controller-manager", Host: "orch-bench", Logger: log})
 	ag := agent.New(b.cli, agent.Config{NodeName: b.o.nodePrefix, Nodes: b.o.nodes,
 		Capacity:   api.ResourceList{"cpu": "32", "memory": "256Gi", "pods": "110"},
-		StartDelay: b.o.startDelay, Workers: b.o.agentWorkers, Logger: log})
+		StartDelay: b.o.startDelay, Workers: b.o.agentWorkers, Logger: log,
+		MetricsInterval: -1}) // the bench times placement; metrics would only add load
 	sched := scheduler.New(b.cli, scheduler.Config{BindWorkers: b.o.bindWorkers, Logger: log})
 	components := map[string]func(context.Context) error{
 		"agent":     ag.Run,

@@ -21,6 +21,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/endpoints"
 	"github.com/keeldb/keel/orchestrator/controller/garbagecollector"
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
+	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
 	"github.com/keeldb/keel/orchestrator/events"
@@ -155,6 +156,8 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	le.register(fs)
 	var bf batchFlags
 	bf.register(fs)
+	var hpaf hpaFlags
+	hpaf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -195,7 +198,13 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			"replicaset": func(ctx context.Context) error {
 				return replicaset.Run(ctx, cli, replicaset.Config{Logger: log, Recorder: rec})
 			},
+			"replicationcontroller": func(ctx context.Context) error {
+				return replicaset.RunReplicationManager(ctx, cli, replicaset.Config{Logger: log, Recorder: rec})
+			},
 			"nodelifecycle": func(ctx context.Context) error { return nodelifecycle.Run(ctx, cli, nlc) },
+			"horizontalpodautoscaling": func(ctx context.Context) error {
+				return podautoscaler.Run(ctx, cli, hpaf.config(log, rec))
+			},
 			"deployment": func(ctx context.Context) error {
 				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})
 			},
@@ -245,6 +254,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	capacity := fs.String("capacity", "cpu=32,memory=256Gi,pods=110", "each node's capacity, as name=quantity,...")
 	lbls := fs.String("labels", "", "extra node labels, as key=value,...")
 	workers := fs.Int("workers", 0, "pod workers (default 4, plus one per 8 simulated nodes up to 128)")
+	metricsInterval := fs.Duration("metrics-interval", agent.DefaultMetricsInterval, "how often pod and node usage is written as PodMetrics/NodeMetrics (0 = never)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -254,7 +264,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 			"       process runtime: [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit] [--timing fast|kubernetes]")
 		return errUsage
 	}
-	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, Runtime: *runtime, Workers: *workers}
+	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, Runtime: *runtime, Workers: *workers,
+		MetricsInterval: *metricsInterval}
+	if cfg.MetricsInterval == 0 {
+		cfg.MetricsInterval = -1
+	}
 	switch *runtime {
 	case agent.RuntimeSim:
 	case agent.RuntimeProcess:

@@ -41,6 +41,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
 		"create": timed(createFlags),
 	}
+	verbs["top"], verbs["autoscale"] = timed(topFlags), timed(autoscaleFlags)
 	mk, ok := verbs[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "unknown ctl command %q\n%s", args[0], usage)
@@ -263,7 +264,7 @@ func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Sele
 	}
 	var everything []api.Object
 	first := true
-	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "cronjobs", "jobs"} {
+	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "replicationcontrollers", "horizontalpodautoscalers", "cronjobs", "jobs"} {
 		rc := c.clients[name]
 		objs, err := rc.list(ctx, ns, sel)
 		if err != nil {
@@ -337,7 +338,7 @@ func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string
 			}
 		}
 		if len(pos) != 2 || *replicas < 0 {
-			fmt.Fprintln(c.stderr, "usage: orch ctl scale deployment|replicaset|statefulset NAME --replicas N [-n NS]")
+			fmt.Fprintln(c.stderr, "usage: orch ctl scale deployment|replicaset|statefulset|rc NAME --replicas N [-n NS]")
 			return errUsage
 		}
 		r, ok := api.LookupResource(pos[0])
@@ -360,8 +361,10 @@ func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string
 			})
 		case "statefulsets":
 			err = scaleStatefulSet(ctx, st, *ns, pos[1], n)
+		case "replicationcontrollers":
+			err = scaleReplicationController(ctx, c, *ns, pos[1], n)
 		default:
-			return fmt.Errorf("cannot scale %s (only deployments, replicasets and statefulsets)", r.Name)
+			return fmt.Errorf("cannot scale %s (only deployments, replicasets, statefulsets and replicationcontrollers)", r.Name)
 		}
 		if err != nil {
 			return err

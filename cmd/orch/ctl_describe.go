@@ -106,6 +106,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		err = d.daemonSet(ctx, w, o)
 	case *api.StatefulSet:
 		err = d.statefulSet(ctx, w, o)
+	case *api.ReplicationController:
+		err = d.replicationController(ctx, w, o)
+	case *api.HorizontalPodAutoscaler:
+		d.horizontalPodAutoscaler(w, o)
 	default:
 		d.generic(w, obj)
 	}

@@ -40,6 +40,17 @@ func TestHelloServer(t *testing.T) {
 			t.Errorf("GET %s: %d %q, want %q", path, resp.StatusCode, b, want)
 		}
 	}
+	for path, want := range map[string]int{"/burn?seconds=1&millicores=10": http.StatusOK, "/burn?seconds=x": http.StatusBadRequest} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// The burn started above stops with the server.
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("hello-server: %v", err)

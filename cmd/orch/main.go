@@ -8,7 +8,7 @@
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
 //	orch ctl delete RESOURCE NAME... [-n NS]
-//	orch ctl scale deployment|replicaset|statefulset NAME --replicas N [-n NS]
+//	orch ctl scale deployment|replicaset|statefulset|rc NAME --replicas N [-n NS]
 //	orch ctl describe RESOURCE [NAME...] [-n NS | -A] [-l SELECTOR]
 //	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
 //	orch ctl cordon|uncordon NODE
@@ -63,7 +63,8 @@ commands:
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
-                            --start-delay D, --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...)
+                            --start-delay D, --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...,
+                            --metrics-interval D (default 15s; 0 = no PodMetrics/NodeMetrics))
   agent --node NAME --runtime process
                             run one node whose pods are local processes (--address IP (default
                             127.0.0.1), --pod-cidr CIDR, --root-dir DIR (default ./data/agent-NAME),
@@ -74,7 +75,10 @@ commands:
                             -w/--watch: then stream changes; --watch-only)
   ctl delete RESOURCE NAME  delete objects (-n NS)
   ctl scale deployment NAME --replicas N
-                            set the replica count of a deployment, replica set or stateful set
+                            set the replica count of a deployment, replica set, stateful set or rc
+  ctl autoscale deployment NAME --max N [--min N] [--cpu-percent P]
+                            create a HorizontalPodAutoscaler for a deployment, rs or rc
+  ctl top pods|nodes        show the usage agents report (-n NS, -A, -l SELECTOR, --sort-by cpu|memory)
   ctl describe RESOURCE [NAME]
                             show objects in detail, with their events (-n NS, -A, -l SELECTOR)
   ctl rollout status|history|undo|pause|resume|restart deployment/NAME

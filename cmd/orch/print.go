@@ -196,6 +196,8 @@ func columns(resource string) []column {
 		return jobColumns()
 	case "cronjobs":
 		return cronJobColumns()
+	case "replicationcontrollers", "horizontalpodautoscalers":
+		return autoscalingColumns(resource)
 	case "leases":
 		return []column{n,
 			{header: "HOLDER", value: func(o api.Object, _ time.Time) string {

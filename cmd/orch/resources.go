@@ -70,6 +70,9 @@ func clients(cli *clientv3.Client) map[string]resourceClient {
 	} {
 		out[rc.resource().Name] = rc
 	}
+	for _, rc := range autoscalingClients(cli) {
+		out[rc.resource().Name] = rc
+	}
 	return out
 }
 

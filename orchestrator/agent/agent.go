@@ -64,6 +64,9 @@ type Config struct {
 	Runtime string
 	// Process configures the process runtime.
 	Process ProcessConfig
+	// MetricsInterval is how often the pods' and nodes' usage is written as PodMetrics and
+	// NodeMetrics (metrics.go); default 15 s, negative disables.
+	MetricsInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Runtime == "" {
 		c.Runtime = RuntimeSim
+	}
+	if c.MetricsInterval == 0 {
+		c.MetricsInterval = DefaultMetricsInterval
 	}
 }
 
@@ -188,6 +194,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	run(func() { a.heartbeat(ctx, leases) })
 	if a.proc != nil {
 		run(func() { a.proc.run(ctx) })
+	}
+	if a.cfg.MetricsInterval > 0 {
+		run(func() { newMetricsReporter(a).run(ctx) })
 	}
 	for range a.cfg.Workers {
 		run(func() { a.queue.Work(ctx, a.syncPod, a.podSyncFailed) })

@@ -14,6 +14,13 @@
 //     spec.renewTime it rewrites every HeartbeatInterval; the renewals of all its nodes are
 //     batched into a few transactions (at most 100 puts each), so thousands of nodes cost a
 //     handful of writes per interval;
+//   - reports usage every MetricsInterval (metrics.go): a PodMetrics per Running pod and a
+//     NodeMetrics per node (metrics.k8s.io/v1beta1 shapes), 100 puts per transaction on one
+//     store lease per round, the previous round's lease revoked once written (so a gone
+//     pod's metrics go at once, a stopped agent's within the TTL); the process runtime
+//     measures each container's process group in /proc (utime+stime as a rate between
+//     two samples, RSS), the sim runtime reports the keel.dev/simulated-cpu and
+//     keel.dev/simulated-memory annotations; a node's usage is its pods' sum;
 //   - sim: watches the pods bound to its nodes (spec.nodeName) and, StartDelay after first
 //     seeing one, writes a single status: phase Running, conditions PodScheduled,
 //     Initialized, ContainersReady and Ready True, hostIP, a deterministic fake podIP, and

@@ -23,6 +23,10 @@ func Default(obj Object) {
 		defaultDaemonSet(&o.Spec)
 	case *StatefulSet:
 		defaultStatefulSet(&o.Spec)
+	case *ReplicationController:
+		defaultReplicationController(o)
+	case *HorizontalPodAutoscaler:
+		defaultHorizontalPodAutoscaler(&o.Spec)
 	case *Service:
 		if o.Spec.Type == "" {
 			o.Spec.Type = "ClusterIP"

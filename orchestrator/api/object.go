@@ -43,6 +43,11 @@ var (
 	// Workloads of apps_sets.go.
 	DaemonSetResource   = Resource{Name: "daemonsets", Kind: "DaemonSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"ds"}}
 	StatefulSetResource = Resource{Name: "statefulsets", Kind: "StatefulSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"sts"}}
+
+	ReplicationControllerResource   = Resource{Name: "replicationcontrollers", Kind: "ReplicationController", APIVersion: "v1", Namespaced: true, HasStatus: true, ShortNames: []string{"rc"}}
+	HorizontalPodAutoscalerResource = Resource{Name: "horizontalpodautoscalers", Kind: "HorizontalPodAutoscaler", APIVersion: "autoscaling/v2", Namespaced: true, HasStatus: true, ShortNames: []string{"hpa"}}
+	PodMetricsResource              = Resource{Name: "podmetrics", Kind: "PodMetrics", APIVersion: "metrics.k8s.io/v1beta1", Namespaced: true}
+	NodeMetricsResource             = Resource{Name: "nodemetrics", Kind: "NodeMetrics", APIVersion: "metrics.k8s.io/v1beta1"}
 )
 
 var kinds = map[string]struct {
@@ -64,6 +69,11 @@ var kinds = map[string]struct {
 	// Workloads of apps_sets.go.
 	"DaemonSet":   {DaemonSetResource, reflect.TypeFor[DaemonSet]()},
 	"StatefulSet": {StatefulSetResource, reflect.TypeFor[StatefulSet]()},
+
+	"ReplicationController":   {ReplicationControllerResource, reflect.TypeFor[ReplicationController]()},
+	"HorizontalPodAutoscaler": {HorizontalPodAutoscalerResource, reflect.TypeFor[HorizontalPodAutoscaler]()},
+	"PodMetrics":              {PodMetricsResource, reflect.TypeFor[PodMetrics]()},
+	"NodeMetrics":             {NodeMetricsResource, reflect.TypeFor[NodeMetrics]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -29,6 +29,10 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validateSelectorTemplate(o.Spec.Selector, &o.Spec.Template, "spec")...)
 	case *Deployment:
 		errs = append(errs, validateDeployment(&o.Spec, "spec")...)
+	case *ReplicationController:
+		errs = append(errs, validateReplicationController(&o.Spec, "spec")...)
+	case *HorizontalPodAutoscaler:
+		errs = append(errs, validateHorizontalPodAutoscaler(&o.Spec, "spec")...)
 	case *Service:
 		errs = append(errs, validateService(&o.Spec, "spec")...)
 	case *Node:

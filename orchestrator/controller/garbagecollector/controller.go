@@ -91,6 +91,9 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Job": get(s.Jobs), "CronJob": get(s.CronJobs),
 		"DaemonSet": get(s.DaemonSets), "StatefulSet": get(s.StatefulSets),
 	}
+	rcs := registry.New[api.ReplicationController](cli, registry.Config{Now: cfg.Now})
+	c.watched["ReplicationController"] = newWatched(cli, rcs, ic, c)
+	c.getters["ReplicationController"] = get(rcs)
 	return c
 }
 

@@ -3,7 +3,7 @@
 // background cascading deletion. Deleting a Deployment thereby removes its ReplicaSets, and
 // then their pods.
 //
-// It watches Deployments, ReplicaSets, Pods, Services and Endpoints with informers whose
+// It watches Deployments, ReplicaSets, ReplicationControllers, Pods, Services and Endpoints with informers whose
 // caches are indexed by owner uid. An object is checked when it first appears in a cache
 // (so a restarted collector checks every object that has owners, catching owners deleted
 // while it was down), when its ownerReferences change, and when one of its owners is

@@ -47,11 +47,18 @@ type Config struct {
 }
 
 // Controller is the ReplicaSet controller.
-type Controller struct {
+type Controller = controller[api.ReplicaSet, *api.ReplicaSet]
+
+// controller keeps the pods of one replicated kind, ReplicaSet or ReplicationController
+// (replication.go): Kubernetes runs its ReplicationManager as the ReplicaSet controller
+// over converted objects; here the kind is a type parameter and kind[P] its accessors.
+type controller[T any, P registry.ObjectPtr[T]] struct {
 	cfg    Config
+	kind   kind[P]
 	log    *slog.Logger
 	stores *registry.Stores
-	rsInf  *informer.Informer[api.ReplicaSet, *api.ReplicaSet]
+	owners *registry.Store[T, P]
+	rsInf  *informer.Informer[T, P]
 	podInf *informer.Informer[api.Pod, *api.Pod]
 	queue  *workqueue.Queue[string]
 	exp    *expectations
@@ -66,6 +73,29 @@ const (
 
 // New returns a Controller; call Run to start it.
 func New(cli *clientv3.Client, cfg Config) *Controller {
+	return newController(cli, cfg, replicaSetKind)
+}
+
+// kind is the accessors of a replicated kind's fields.
+type kind[P any] struct {
+	name, apiVersion, component string
+	selector                    func(P) *api.LabelSelector
+	replicas                    func(P) int32
+	minReadySeconds             func(P) int32
+	template                    func(P) *api.PodTemplateSpec
+	status                      func(P) *api.ReplicaSetStatus
+}
+
+var replicaSetKind = kind[*api.ReplicaSet]{
+	name: "ReplicaSet", apiVersion: "apps/v1", component: "replicaset-controller",
+	selector:        func(rs *api.ReplicaSet) *api.LabelSelector { return rs.Spec.Selector },
+	replicas:        func(rs *api.ReplicaSet) int32 { return *rs.Spec.Replicas },
+	minReadySeconds: func(rs *api.ReplicaSet) int32 { return rs.Spec.MinReadySeconds },
+	template:        func(rs *api.ReplicaSet) *api.PodTemplateSpec { return &rs.Spec.Template },
+	status:          func(rs *api.ReplicaSet) *api.ReplicaSetStatus { return &rs.Status },
+}
+
+func newController[T any, P registry.ObjectPtr[T]](cli *clientv3.Client, cfg Config, k kind[P]) *controller[T, P] {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
@@ -81,11 +111,12 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "replicaset-controller"),
-		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now})}
+	c := &controller[T, P]{cfg: cfg, kind: k, log: cfg.Logger.With("component", k.component),
+		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now}),
+		owners: registry.New[T, P](cli, registry.Config{Now: cfg.Now})}
 	c.exp = newExpectations(cfg.Now, cfg.ExpectationsTimeout)
 	c.queue = workqueue.New[string](workqueue.Config{})
-	c.rsInf = informer.New(cli, c.stores.ReplicaSets, informer.Config{Logger: cfg.Logger})
+	c.rsInf = informer.New(cli, c.owners, informer.Config{Logger: cfg.Logger})
 	c.podInf = informer.New(cli, c.stores.Pods, informer.Config{Logger: cfg.Logger})
 	c.podInf.AddIndex(controllerIndex, func(p *api.Pod) []string {
 		if ref := p.ControllerRef(); ref != nil {
@@ -93,10 +124,10 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		}
 		return []string{orphan}
 	})
-	c.rsInf.AddHandler(informer.Handler[*api.ReplicaSet]{
-		OnAdd:    func(rs *api.ReplicaSet) { c.queue.Add(api.KeyFunc(rs)) },
-		OnUpdate: func(_, rs *api.ReplicaSet) { c.queue.Add(api.KeyFunc(rs)) },
-		OnDelete: func(rs *api.ReplicaSet) { c.queue.Add(api.KeyFunc(rs)) },
+	c.rsInf.AddHandler(informer.Handler[P]{
+		OnAdd:    func(rs P) { c.queue.Add(api.KeyFunc(rs)) },
+		OnUpdate: func(_, rs P) { c.queue.Add(api.KeyFunc(rs)) },
+		OnDelete: func(rs P) { c.queue.Add(api.KeyFunc(rs)) },
 	})
 	c.podInf.AddHandler(informer.Handler[*api.Pod]{
 		OnAdd:    c.podAdded,
@@ -113,19 +144,19 @@ func Run(ctx context.Context, cli *clientv3.Client, cfg Config) error {
 
 // Run runs the informers and workers until ctx ends, then returns nil. It may be called
 // once.
-func (c *Controller) Run(ctx context.Context) error {
+func (c *controller[T, P]) Run(ctx context.Context) error {
 	workqueue.RunWorkers(ctx, c.queue, c.cfg.Workers, c.sync, c.syncFailed, c.rsInf, c.podInf)
 	return nil
 }
 
 // syncFailed logs a failed sync before the key is retried.
-func (c *Controller) syncFailed(key string, err error) {
+func (c *controller[T, P]) syncFailed(key string, err error) {
 	c.log.Debug("sync failed", "replicaset", key, "err", err)
 }
 
-func ownerKey(p *api.Pod) (string, bool) {
+func (c *controller[T, P]) ownerKey(p *api.Pod) (string, bool) {
 	ref := p.ControllerRef()
-	if ref == nil || ref.Kind != "ReplicaSet" {
+	if ref == nil || ref.Kind != c.kind.name {
 		return "", false
 	}
 	return p.Namespace + "/" + ref.Name, true
@@ -133,16 +164,16 @@ func ownerKey(p *api.Pod) (string, bool) {
 
 // enqueueMatching queues every ReplicaSet of p's namespace whose selector matches p (for
 // adoption of an orphan).
-func (c *Controller) enqueueMatching(p *api.Pod) {
+func (c *controller[T, P]) enqueueMatching(p *api.Pod) {
 	for _, rs := range c.rsInf.Cache().ByIndex(informer.NamespaceIndex, p.Namespace) {
-		if sel, err := rs.Spec.Selector.Selector(); err == nil && sel.Matches(p.Labels) {
+		if sel, err := c.kind.selector(rs).Selector(); err == nil && sel.Matches(p.Labels) {
 			c.queue.Add(api.KeyFunc(rs))
 		}
 	}
 }
 
-func (c *Controller) podAdded(p *api.Pod) {
-	if key, ok := ownerKey(p); ok {
+func (c *controller[T, P]) podAdded(p *api.Pod) {
+	if key, ok := c.ownerKey(p); ok {
 		c.exp.observeAdd(key)
 		c.queue.Add(key)
 		return
@@ -152,9 +183,9 @@ func (c *Controller) podAdded(p *api.Pod) {
 	}
 }
 
-func (c *Controller) podUpdated(old, p *api.Pod) {
-	oldKey, oldOK := ownerKey(old)
-	key, ok := ownerKey(p)
+func (c *controller[T, P]) podUpdated(old, p *api.Pod) {
+	oldKey, oldOK := c.ownerKey(old)
+	key, ok := c.ownerKey(p)
 	if oldOK && (!ok || oldKey != key) {
 		c.queue.Add(oldKey)
 	}
@@ -167,22 +198,22 @@ func (c *Controller) podUpdated(old, p *api.Pod) {
 	}
 }
 
-func (c *Controller) podDeleted(p *api.Pod) {
-	if key, ok := ownerKey(p); ok {
+func (c *controller[T, P]) podDeleted(p *api.Pod) {
+	if key, ok := c.ownerKey(p); ok {
 		c.exp.observeDelete(key, api.KeyFunc(p))
 		c.queue.Add(key)
 	}
 }
 
 // sync reconciles one ReplicaSet.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 	rs, ok := c.rsInf.Cache().Get(key)
 	if !ok {
 		c.exp.forget(key)
 		c.warm.forget(key)
 		return nil // its dependents are the garbage collector's
 	}
-	sel, err := rs.Spec.Selector.Selector()
+	sel, err := c.kind.selector(rs).Selector()
 	if err != nil {
 		return nil // invalid selectors are refused by validation; nothing to do
 	}
@@ -201,7 +232,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		}
 	}
 	var manageErr error
-	if rs.DeletionTimestamp == nil && satisfied {
+	if rs.Meta().DeletionTimestamp == nil && satisfied {
 		manageErr = c.manage(ctx, rs, active)
 	}
 	if err := c.updateStatus(ctx, rs, active); err != nil {
@@ -216,11 +247,11 @@ func isActive(p *api.Pod) bool {
 
 // claim adopts matching orphans and releases non-matching owned pods, and returns the pods
 // rs controls afterwards.
-func (c *Controller) claim(ctx context.Context, rs *api.ReplicaSet, sel labels.Selector) ([]*api.Pod, error) {
+func (c *controller[T, P]) claim(ctx context.Context, rs P, sel labels.Selector) ([]*api.Pod, error) {
 	var owned []*api.Pod
 	var errs []error
-	adoptable, rechecked := rs.DeletionTimestamp == nil, false
-	for _, p := range c.podInf.Cache().ByIndex(controllerIndex, rs.UID) {
+	adoptable, rechecked := rs.Meta().DeletionTimestamp == nil, false
+	for _, p := range c.podInf.Cache().ByIndex(controllerIndex, rs.Meta().UID) {
 		if sel.Matches(p.Labels) || p.DeletionTimestamp != nil {
 			owned = append(owned, p)
 			continue
@@ -233,7 +264,7 @@ func (c *Controller) claim(ctx context.Context, rs *api.ReplicaSet, sel labels.S
 		if !adoptable {
 			break
 		}
-		if p.Namespace != rs.Namespace || p.DeletionTimestamp != nil || !sel.Matches(p.Labels) ||
+		if p.Namespace != rs.Meta().Namespace || p.DeletionTimestamp != nil || !sel.Matches(p.Labels) ||
 			p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
 			continue
 		}
@@ -255,25 +286,26 @@ func (c *Controller) claim(ctx context.Context, rs *api.ReplicaSet, sel labels.S
 
 // stillOwner re-reads rs to check it still exists with the same uid and is not being
 // deleted, before adopting (Kubernetes' RecheckDeletionTimestamp).
-func (c *Controller) stillOwner(ctx context.Context, rs *api.ReplicaSet) bool {
-	cur, err := c.stores.ReplicaSets.Get(ctx, rs.Namespace, rs.Name)
-	return err == nil && cur.UID == rs.UID && cur.DeletionTimestamp == nil
+func (c *controller[T, P]) stillOwner(ctx context.Context, rs P) bool {
+	m := rs.Meta()
+	cur, err := c.owners.Get(ctx, m.Namespace, m.Name)
+	return err == nil && cur.Meta().UID == m.UID && cur.Meta().DeletionTimestamp == nil
 }
 
 var errSkip = errors.New("replicaset: pod changed, skip")
 
-func controllerRef(rs *api.ReplicaSet) api.OwnerReference {
+func (c *controller[T, P]) controllerRef(rs P) api.OwnerReference {
 	t := true
-	return api.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID,
+	return api.OwnerReference{APIVersion: c.kind.apiVersion, Kind: c.kind.name, Name: rs.Meta().Name, UID: rs.Meta().UID,
 		Controller: &t, BlockOwnerDeletion: &t}
 }
 
-func (c *Controller) adopt(ctx context.Context, rs *api.ReplicaSet, sel labels.Selector, p *api.Pod) (*api.Pod, error) {
+func (c *controller[T, P]) adopt(ctx context.Context, rs P, sel labels.Selector, p *api.Pod) (*api.Pod, error) {
 	out, err := c.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
 		if cur.UID != p.UID || cur.ControllerRef() != nil || cur.DeletionTimestamp != nil || !sel.Matches(cur.Labels) {
 			return nil, errSkip
 		}
-		cur.OwnerReferences = append(cur.OwnerReferences, controllerRef(rs))
+		cur.OwnerReferences = append(cur.OwnerReferences, c.controllerRef(rs))
 		return cur, nil
 	})
 	if errors.Is(err, errSkip) || errors.Is(err, registry.ErrNotFound) {
@@ -285,14 +317,14 @@ func (c *Controller) adopt(ctx context.Context, rs *api.ReplicaSet, sel labels.S
 	return out, err
 }
 
-func (c *Controller) release(ctx context.Context, rs *api.ReplicaSet, p *api.Pod) error {
+func (c *controller[T, P]) release(ctx context.Context, rs P, p *api.Pod) error {
 	_, err := c.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
 		if cur.UID != p.UID {
 			return nil, errSkip
 		}
 		refs := cur.OwnerReferences[:0]
 		for _, r := range cur.OwnerReferences {
-			if r.UID != rs.UID {
+			if r.UID != rs.Meta().UID {
 				refs = append(refs, r)
 			}
 		}
@@ -309,9 +341,9 @@ func (c *Controller) release(ctx context.Context, rs *api.ReplicaSet, p *api.Pod
 }
 
 // manage creates or deletes pods so that len(active) reaches spec.replicas.
-func (c *Controller) manage(ctx context.Context, rs *api.ReplicaSet, active []*api.Pod) error {
+func (c *controller[T, P]) manage(ctx context.Context, rs P, active []*api.Pod) error {
 	key := api.KeyFunc(rs)
-	want := int(*rs.Spec.Replicas)
+	want := int(c.kind.replicas(rs))
 	diff := len(active) - want
 	switch {
 	case diff < 0:
@@ -371,15 +403,15 @@ func slowStart(n int, fn func() error) (int, error) {
 	return created, err
 }
 
-func (c *Controller) createPod(ctx context.Context, rs *api.ReplicaSet) error {
-	t := rs.Spec.Template
+func (c *controller[T, P]) createPod(ctx context.Context, rs P) error {
+	t := c.kind.template(rs)
 	p := &api.Pod{
 		ObjectMeta: api.ObjectMeta{
-			Namespace:       rs.Namespace,
-			GenerateName:    rs.Name + "-",
+			Namespace:       rs.Meta().Namespace,
+			GenerateName:    rs.Meta().Name + "-",
 			Labels:          maps.Clone(t.Labels),
 			Annotations:     maps.Clone(t.Annotations),
-			OwnerReferences: []api.OwnerReference{controllerRef(rs)},
+			OwnerReferences: []api.OwnerReference{c.controllerRef(rs)},
 		},
 		Spec: t.Spec,
 	}
@@ -444,12 +476,12 @@ func podReady(p *api.Pod) bool {
 
 // updateStatus writes rs's status computed from its active pods, when it changed, and
 // schedules a resync for pods about to become available.
-func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, active []*api.Pod) error {
+func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api.Pod) error {
 	now := c.cfg.Now()
-	minReady := time.Duration(rs.Spec.MinReadySeconds) * time.Second
-	st := api.ReplicaSetStatus{Replicas: int32(len(active)), ObservedGeneration: rs.Generation,
-		Conditions: rs.Status.Conditions}
-	tmplSel := labels.SelectorFromSet(rs.Spec.Template.Labels)
+	minReady := time.Duration(c.kind.minReadySeconds(rs)) * time.Second
+	st := api.ReplicaSetStatus{Replicas: int32(len(active)), ObservedGeneration: rs.Meta().Generation,
+		Conditions: c.kind.status(rs).Conditions}
+	tmplSel := labels.SelectorFromSet(c.kind.template(rs).Labels)
 	var nextAvailable time.Duration
 	for _, p := range active {
 		if tmplSel.Matches(p.Labels) {
@@ -469,12 +501,12 @@ func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, activ
 	if nextAvailable > 0 {
 		c.queue.AddAfter(api.KeyFunc(rs), nextAvailable+time.Second)
 	}
-	if statusEqual(st, rs.Status) {
+	if statusEqual(st, *c.kind.status(rs)) {
 		return nil
 	}
 	next := api.DeepCopy(rs)
-	next.Status = st
-	_, err := c.stores.ReplicaSets.UpdateStatus(ctx, next)
+	*c.kind.status(next) = st
+	_, err := c.owners.UpdateStatus(ctx, next)
 	if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
 		// The ReplicaSet changed or went away: its informer event queues another sync.
 		return nil

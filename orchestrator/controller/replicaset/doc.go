@@ -29,6 +29,10 @@
 // Concurrency: Run owns its two informers and Workers workers; the work queue never hands
 // one ReplicaSet to two workers at once. Failed syncs are retried with per-key back-off.
 //
+// ReplicationControllers (v1) are kept by the same code, generic over the kind
+// (replication.go, ReplicationManager): their equality selector is read as matchLabels and
+// their pods carry a ReplicationController controller reference.
+//
 // Not here: deleting the pods of a deleted ReplicaSet (the garbage collector does, by their
 // owner reference), the ReplicaFailure condition, pod-deletion-cost.
 package replicaset
