@@ -66,6 +66,14 @@ func TestSetsCtl(t *testing.T) {
 	if err != nil || *s.Spec.Replicas != 1 {
 		t.Fatalf("after scale: %v, %v", s, err)
 	}
+	wantLines(t, o.ok("ctl", "rollout", "restart", "ds/node-agent"), "daemonset.apps/node-agent restarted")
+	wantLines(t, o.ok("ctl", "rollout", "restart", "sts/db"), "statefulset.apps/db restarted")
+	if s, err := st.StatefulSets.Get(context.Background(), "default", "db"); err != nil || s.Spec.Template.Annotations[restartedAtAnnotation] == "" {
+		t.Errorf("after restart: %v, %v", s, err)
+	}
+	if _, _, err := o.run("ctl", "rollout", "undo", "sts/db"); err == nil {
+		t.Error("rollout undo sts/db succeeded without revision history")
+	}
 	if out := o.ok("ctl", "describe", "sts", "db"); !strings.Contains(out, "Replicas:") || !strings.Contains(out, "Update Strategy:") {
 		t.Errorf("describe sts:\n%s", out)
 	}
