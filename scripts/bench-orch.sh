@@ -117,6 +117,11 @@ for i, r in enumerate(rows, 1):
         g(r, "pod_writes_per_second", "%.0f"),
         "%s → %s" % (r.get("load_before", "?"), r.get("load_after", "?")),
         "met" if r.get("goal_met") else "missed" + (" (%s)" % r["error"] if r.get("error") else "")))
+for i, r in enumerate(rows, 1):
+    j = r.get("jobs")
+    if j:  # BENCH_ARGS="--jobs N --job-completions M"
+        lines += ["", "Round %d Jobs: %d Jobs of %d completions, all Complete %s s after the first was created (%d pods Succeeded, %s pods/s)." % (
+            i, j.get("jobs", 0), j.get("completions", 0), g(j, "complete_seconds", "%.2f"), j.get("pods_succeeded", 0), g(j, "pods_succeeded_per_second", "%.0f"))]
 lines += ["", "Nodes Ready after registration: " + ", ".join(g(r, "nodes_ready_seconds") + " s" for r in rows if "running_seconds" in r) + ".",
           "", "Raw results (orch bench --json):", "", "```json"]
 lines += [json.dumps(r, indent=2) for r in rows]

@@ -49,6 +49,7 @@ type benchOptions struct {
 	agentWorkers    int
 	bindWorkers     int
 	cpuProfile      string
+	job             benchJobOptions
 	daemonset       bool // bench_daemonset.go
 }
 
@@ -92,12 +93,14 @@ type benchResult struct {
 	// GoalMet: every pod Running within 60 s of the apply.
 	GoalMet bool   `json:"goal_met"`
 	Error   string `json:"error,omitempty"`
+	// Jobs is the Job phase's result (--jobs N).
+	Jobs *benchJobsResult `json:"jobs,omitempty"`
 	// DaemonSet is the --daemonset phase's result (bench_daemonset.go).
 	DaemonSet *benchDaemonSetResult `json:"daemonset,omitempty"`
 }
 
 const benchUsage = "usage: orch bench [--endpoints LIST] [--nodes N] [--replicas M] [--start-delay D] [--timeout D] " +
-	"[--namespace NS] [--external] [--json] [--keep] [--daemonset]"
+	"[--namespace NS] [--external] [--json] [--keep] [--jobs N --job-completions M] [--daemonset]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
@@ -118,6 +121,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.agentWorkers, "agent-workers", 128, "in-process agent: pod workers (the agent's own default, 4, cannot keep up with 1,000 nodes)")
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
+	o.job.register(fs)
 	fs.BoolVar(&o.daemonset, "daemonset", false, "then create a DaemonSet over all the nodes and time its pods to Running")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -207,7 +211,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := b.measure(ctx); err != nil || !b.o.daemonset {
+	if err := b.measure(ctx); err != nil {
+		return err
+	}
+	if err := b.measureJobs(ctx); err != nil || !b.o.daemonset {
 		return err
 	}
 	return b.measureDaemonSet(ctx)
@@ -237,6 +244,7 @@ func (b *bench) startComponents(ctx context.Context, wg *sync.WaitGroup) {
 		},
 		"event recorder": rec.Run,
 	}
+	b.addJobController(components, log, rec)
 	if b.o.daemonset {
 		components["daemonset controller"] = b.runDaemonSetController
 	}
@@ -500,6 +508,7 @@ func (b *bench) cleanup(ctx context.Context) error {
 		clientv3.OpDelete(s.Events.NamespacePrefix(ns), clientv3.WithPrefix()),
 		clientv3.OpDelete(s.DaemonSets.NamespacePrefix(ns), clientv3.WithPrefix()),
 	}
+	ops = append(ops, b.jobCleanupOps()...)
 	if !b.o.external {
 		ops = append(ops,
 			clientv3.OpDelete(s.Nodes.Key("", b.o.nodePrefix), clientv3.WithPrefix()),
@@ -537,6 +546,7 @@ func (b *bench) print(w io.Writer) error {
 		{"raft proposals committed", fmt.Sprintf("%d (%.0f/s; from the members' /metrics, 0 if not served)", r.ProposalsCommitted, r.ProposalsCommittedPerSecond)},
 		{"goal (all Running ≤ 60 s)", goal},
 	}
+	rows = append(rows, r.Jobs.rows()...)
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}

@@ -153,6 +153,8 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	var le election
 	fs := newFlagSet("orch controller-manager", stderr, &g)
 	le.register(fs)
+	var bf batchFlags
+	bf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -208,6 +210,7 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})
 			},
 		}
+		bf.add(controllers, cli, log, rec)
 		errs := make(chan error, len(controllers))
 		for name, run := range controllers {
 			go func() {

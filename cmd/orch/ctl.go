@@ -39,6 +39,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"apply": timed(applyFlags), "get": getFlags, "delete": timed(deleteFlags), "scale": timed(scaleFlags),
 		"describe": timed(describeFlags), "rollout": rolloutFlags, "logs": logsFlags,
 		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
+		"create": timed(createFlags),
 	}
 	mk, ok := verbs[args[0]]
 	if !ok {
@@ -262,7 +263,7 @@ func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Sele
 	}
 	var everything []api.Object
 	first := true
-	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets"} {
+	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "cronjobs", "jobs"} {
 		rc := c.clients[name]
 		objs, err := rc.list(ctx, ns, sel)
 		if err != nil {

@@ -98,6 +98,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		err = d.service(ctx, w, o)
 	case *api.Endpoints:
 		d.endpoints(w, o)
+	case *api.Job:
+		err = d.job(ctx, w, o)
+	case *api.CronJob:
+		d.cronJob(w, o)
 	case *api.DaemonSet:
 		err = d.daemonSet(ctx, w, o)
 	case *api.StatefulSet:

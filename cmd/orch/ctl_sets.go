@@ -62,22 +62,6 @@ func labelsString(m map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-func containerNames(s api.PodSpec) string {
-	var out []string
-	for _, c := range s.Containers {
-		out = append(out, c.Name)
-	}
-	return strings.Join(out, ",")
-}
-
-func containerImages(s api.PodSpec) string {
-	var out []string
-	for _, c := range s.Containers {
-		out = append(out, c.Image)
-	}
-	return strings.Join(out, ",")
-}
-
 // daemonSetRolloutStatus is kubectl's DaemonSetStatusViewer.
 func daemonSetRolloutStatus(ds *api.DaemonSet) (string, bool, error) {
 	if ds.Spec.UpdateStrategy.Type != api.RollingUpdateStrategy {

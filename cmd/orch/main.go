@@ -14,6 +14,7 @@
 //	orch ctl cordon|uncordon NODE
 //	orch ctl drain NODE [--ignore-daemonsets] [--force] [--grace-period N] [--timeout D]
 //	orch ctl logs POD|deployment/NAME [-c CONTAINER] [-f] [--tail N] [-p]
+//	orch ctl create job NAME --from=cronjob/NAME [-n NS]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
 // 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line.
@@ -85,6 +86,8 @@ commands:
                             --grace-period N, --timeout D)
   ctl logs POD              print a container's log from its node agent (-c CONTAINER, -f,
                             --tail N, -p; also deployment/NAME)
+  ctl create job NAME --from=cronjob/CJ
+                            start a Job now from a CronJob's template
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
 global flags:
@@ -97,6 +100,8 @@ component flags (scheduler, controller-manager):
   --leader-elect=false      run without leader election
   --timing fast|kubernetes  leader election (and node lifecycle) timings (default fast: lease 5s)
   --id ID                   identity in leader election (default hostname_pid)
+  --job-backoff-base D      controller-manager, tests only: Job failure back-off base (default 10s)
+  --cronjob-clock-rate R    controller-manager, tests only: run the CronJob clock R× faster
 `
 
 // run executes one command line.

@@ -192,6 +192,10 @@ func columns(resource string) []column {
 			{header: "COUNT", wide: true, value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(max(ev(o).Count, 1))) }},
 			{header: "NAME", wide: true, value: func(o api.Object, _ time.Time) string { return o.Meta().Name }},
 		}
+	case "jobs":
+		return jobColumns()
+	case "cronjobs":
+		return cronJobColumns()
 	case "leases":
 		return []column{n,
 			{header: "HOLDER", value: func(o api.Object, _ time.Time) string {
@@ -445,4 +449,21 @@ func formatQuantity(resource string, milli int64) string {
 		}
 	}
 	return strconv.FormatInt(v, 10)
+}
+
+// containerNames and containerImages are the CONTAINERS and IMAGES columns of kubectl -o wide.
+func containerNames(s api.PodSpec) string {
+	var out []string
+	for _, c := range s.Containers {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ",")
+}
+
+func containerImages(s api.PodSpec) string {
+	var out []string
+	for _, c := range s.Containers {
+		out = append(out, c.Image)
+	}
+	return strings.Join(out, ",")
 }

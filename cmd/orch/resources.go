@@ -65,6 +65,7 @@ func clients(cli *clientv3.Client) map[string]resourceClient {
 		typed[api.Endpoints, *api.Endpoints]{st.Endpoints}, typed[api.Event, *api.Event]{st.Events},
 		typed[api.ReplicaSet, *api.ReplicaSet]{st.ReplicaSets}, typed[api.Deployment, *api.Deployment]{st.Deployments},
 		typed[api.Lease, *api.Lease]{st.Leases},
+		typed[api.Job, *api.Job]{st.Jobs}, typed[api.CronJob, *api.CronJob]{st.CronJobs},
 		typed[api.DaemonSet, *api.DaemonSet]{st.DaemonSets}, typed[api.StatefulSet, *api.StatefulSet]{st.StatefulSets},
 	} {
 		out[rc.resource().Name] = rc

@@ -469,6 +469,9 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		}
 		return err
 	}
+	if handled, err := a.simComplete(ctx, key, p); handled {
+		return err
+	}
 	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed ||
 		p.Status.Phase == api.PodRunning && p.Status.PodIP == PodIP(p) && podReady(p) {
 		return nil

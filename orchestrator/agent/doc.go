@@ -18,7 +18,9 @@
 //     seeing one, writes a single status: phase Running, conditions PodScheduled,
 //     Initialized, ContainersReady and Ready True, hostIP, a deterministic fake podIP, and
 //     every container running with restartCount 0; a pod with deletionTimestamp set is
-//     deleted from the store (there is nothing to stop); a deleted pod is forgotten.
+//     deleted from the store (there is nothing to stop); a deleted pod is forgotten. A pod
+//     that runs to completion (restartPolicy Never or OnFailure, a Job's) is then, StartDelay
+//     later, reported Succeeded with its containers terminated (exit code 0, Completed).
 //
 // # The process runtime
 //
@@ -34,7 +36,8 @@
 // command"; the image is not run). The environment is PATH and HOME from the agent (what an
 // image would provide), HOSTNAME (the pod's hostname), then env in order: literal values
 // with Kubernetes' $(VAR) expansion ($$ escapes; undefined references stay as they are) and
-// valueFrom.fieldRef (api.EnvFieldPaths); command and args are expanded against env too.
+// valueFrom.fieldRef (api.EnvFieldPaths, and metadata.labels['KEY'] or
+// metadata.annotations['KEY']); command and args are expanded against env too.
 // argv[0] is resolved through the agent's PATH; workingDir defaults to the agent's.
 //
 // Each container run is started through a shim: the agent re-executes its own binary

@@ -51,6 +51,14 @@ func expand(s string, lookup func(string) (string, bool)) string {
 
 // fieldValue returns the value of a downward-API field path of p.
 func fieldValue(p *api.Pod, path, podIP, hostIP string) (string, error) {
+	if base, key, ok := api.SubscriptedFieldPath(path); ok {
+		switch base {
+		case "metadata.labels":
+			return p.Labels[key], nil
+		case "metadata.annotations":
+			return p.Annotations[key], nil
+		}
+	}
 	switch path {
 	case "metadata.name":
 		return p.Name, nil

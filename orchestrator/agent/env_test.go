@@ -32,7 +32,8 @@ func TestExpand(t *testing.T) {
 }
 
 func TestContainerEnv(t *testing.T) {
-	p := &api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1"},
+	p := &api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1",
+		Labels: map[string]string{"app": "web"}, Annotations: map[string]string{api.JobCompletionIndexKey: "3"}},
 		Spec: api.PodSpec{NodeName: "n1", ServiceAccountName: "sa"}}
 	ref := func(path string) *api.EnvVarSource {
 		return &api.EnvVarSource{FieldRef: &api.ObjectFieldSelector{FieldPath: path}}
@@ -41,7 +42,8 @@ func TestContainerEnv(t *testing.T) {
 		Env: []api.EnvVar{{Name: "IP", ValueFrom: ref("status.podIP")}, {Name: "NODE", ValueFrom: ref("spec.nodeName")},
 			{Name: "UID", ValueFrom: ref("metadata.uid")}, {Name: "SA", ValueFrom: ref("spec.serviceAccountName")},
 			{Name: "HOST", ValueFrom: ref("status.hostIP")}, {Name: "GREETING", Value: "hi $(NODE) $(LATER)"},
-			{Name: "LATER", Value: "x"}}}
+			{Name: "LATER", Value: "x"}, {Name: "APP", ValueFrom: ref("metadata.labels['app']")},
+			{Name: "INDEX", ValueFrom: ref("metadata.annotations['" + api.JobCompletionIndexKey + "']")}}}
 	env, user, err := containerEnv(p, c, "127.1.1.2", "127.0.1.1")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +54,7 @@ func TestContainerEnv(t *testing.T) {
 		got[k] = v
 	}
 	want := map[string]string{"IP": "127.1.1.2", "NODE": "n1", "UID": "u1", "SA": "sa", "HOST": "127.0.1.1",
-		"GREETING": "hi n1 $(LATER)", "LATER": "x", "HOSTNAME": "p"}
+		"GREETING": "hi n1 $(LATER)", "LATER": "x", "HOSTNAME": "p", "APP": "web", "INDEX": "3"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)

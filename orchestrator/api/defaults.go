@@ -39,6 +39,10 @@ func Default(obj Object) {
 				p.TargetPort = FromInt(p.Port)
 			}
 		}
+	case *Job:
+		defaultJobSpec(&o.Spec)
+	case *CronJob:
+		defaultCronJobSpec(&o.Spec)
 	case *Namespace:
 		if o.Status.Phase == "" {
 			o.Status.Phase = "Active"

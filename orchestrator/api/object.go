@@ -37,6 +37,8 @@ var (
 	ReplicaSetResource = Resource{Name: "replicasets", Kind: "ReplicaSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"rs"}}
 	DeploymentResource = Resource{Name: "deployments", Kind: "Deployment", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"deploy"}}
 	LeaseResource      = Resource{Name: "leases", Kind: "Lease", APIVersion: "coordination.k8s.io/v1", Namespaced: true}
+	JobResource        = Resource{Name: "jobs", Kind: "Job", APIVersion: "batch/v1", Namespaced: true, HasStatus: true}
+	CronJobResource    = Resource{Name: "cronjobs", Kind: "CronJob", APIVersion: "batch/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"cj"}}
 
 	// Workloads of apps_sets.go.
 	DaemonSetResource   = Resource{Name: "daemonsets", Kind: "DaemonSet", APIVersion: "apps/v1", Namespaced: true, HasStatus: true, ShortNames: []string{"ds"}}
@@ -56,6 +58,8 @@ var kinds = map[string]struct {
 	"ReplicaSet": {ReplicaSetResource, reflect.TypeFor[ReplicaSet]()},
 	"Deployment": {DeploymentResource, reflect.TypeFor[Deployment]()},
 	"Lease":      {LeaseResource, reflect.TypeFor[Lease]()},
+	"Job":        {JobResource, reflect.TypeFor[Job]()},
+	"CronJob":    {CronJobResource, reflect.TypeFor[CronJob]()},
 
 	// Workloads of apps_sets.go.
 	"DaemonSet":   {DaemonSetResource, reflect.TypeFor[DaemonSet]()},

@@ -41,6 +41,11 @@ func Validate(obj Object) ErrorList {
 		if o.InvolvedObject.Name == "" {
 			errs = append(errs, required("involvedObject.name", ""))
 		}
+	case *Job:
+		errs = append(errs, validateJobSpec(&o.Spec, "spec")...)
+	case *CronJob:
+		errs = append(errs, validateCronJobName(o.Name, "metadata.name")...)
+		errs = append(errs, validateCronJobSpec(&o.Spec, "spec")...)
 	case *DaemonSet:
 		errs = append(errs, validateDaemonSet(&o.Spec, "spec")...)
 	case *StatefulSet:
@@ -288,8 +293,8 @@ func validateContainer(c *Container, names map[string]bool, p Path, init bool) E
 			errs = append(errs, invalid(ep.Child("valueFrom"), "", "may not be specified when `value` is not empty"))
 		case e.ValueFrom.FieldRef == nil:
 			errs = append(errs, required(ep.Child("valueFrom.fieldRef"), "only fieldRef is supported"))
-		case !slices.Contains(EnvFieldPaths, e.ValueFrom.FieldRef.FieldPath):
-			errs = append(errs, notSupported(ep.Child("valueFrom.fieldRef.fieldPath"), e.ValueFrom.FieldRef.FieldPath, EnvFieldPaths...))
+		case !IsEnvFieldPath(e.ValueFrom.FieldRef.FieldPath):
+			errs = append(errs, notSupported(ep.Child("valueFrom.fieldRef.fieldPath"), e.ValueFrom.FieldRef.FieldPath, envFieldPathsHelp()...))
 		}
 	}
 	errs = append(errs, validateResources(c.Resources.Requests, p.Child("resources.requests"))...)

@@ -17,6 +17,8 @@ type Stores struct {
 	ReplicaSets *Store[api.ReplicaSet, *api.ReplicaSet]
 	Deployments *Store[api.Deployment, *api.Deployment]
 	Leases      *Store[api.Lease, *api.Lease]
+	Jobs        *Store[api.Job, *api.Job]
+	CronJobs    *Store[api.CronJob, *api.CronJob]
 
 	DaemonSets   *Store[api.DaemonSet, *api.DaemonSet]
 	StatefulSets *Store[api.StatefulSet, *api.StatefulSet]
@@ -34,6 +36,8 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 		ReplicaSets: New[api.ReplicaSet](cli, cfg),
 		Deployments: New[api.Deployment](cli, cfg),
 		Leases:      New[api.Lease](cli, cfg),
+		Jobs:        New[api.Job](cli, cfg),
+		CronJobs:    New[api.CronJob](cli, cfg),
 
 		DaemonSets:   New[api.DaemonSet](cli, cfg),
 		StatefulSets: New[api.StatefulSet](cli, cfg),

@@ -78,6 +78,8 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Pod":        newWatched(cli, s.Pods, ic, c),
 		"Service":    newWatched(cli, s.Services, ic, c),
 		"Endpoints":  newWatched(cli, s.Endpoints, ic, c),
+		"Job":        newWatched(cli, s.Jobs, ic, c),
+		"CronJob":    newWatched(cli, s.CronJobs, ic, c),
 
 		"DaemonSet":   newWatched(cli, s.DaemonSets, ic, c),
 		"StatefulSet": newWatched(cli, s.StatefulSets, ic, c),
@@ -86,6 +88,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		"Namespace": get(s.Namespaces), "Node": get(s.Nodes), "Pod": get(s.Pods), "Service": get(s.Services),
 		"Endpoints": get(s.Endpoints), "Event": get(s.Events), "ReplicaSet": get(s.ReplicaSets),
 		"Deployment": get(s.Deployments), "Lease": get(s.Leases),
+		"Job": get(s.Jobs), "CronJob": get(s.CronJobs),
 		"DaemonSet": get(s.DaemonSets), "StatefulSet": get(s.StatefulSets),
 	}
 	return c
