@@ -41,7 +41,7 @@ var rollbackSkippedAnnotations = map[string]bool{
 }
 
 const rolloutUsage = `usage: orch ctl rollout SUBCOMMAND deployment/NAME [-n NS]
-  status   [--timeout D] [--watch=false]  wait until the rollout finishes (also ds/NAME, sts/NAME)
+  status   [--timeout D] [--watch=false]  wait until the rollout finishes (also ds/NAME, sts/NAME; restart too)
   history  [--revision N]                 list revisions, or show one revision's pod template
   undo     [--to-revision N]              roll back to the previous (or the given) revision
   pause | resume | restart`
@@ -63,6 +63,11 @@ func rolloutFlags(fs *flag.FlagSet) verbFunc {
 			return err
 		}
 		if t.res.Name != "deployments" {
+			if pos[0] == "restart" {
+				ctx, cancel := c.bounded(ctx)
+				defer cancel()
+				return restartSet(ctx, c, t.res, *ns, t.name)
+			}
 			if pos[0] != "status" {
 				return fmt.Errorf("rollout %s supports only deployments (%s keep no revision history)", pos[0], t.res.Name)
 			}

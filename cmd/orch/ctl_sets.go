@@ -179,6 +179,37 @@ func setRolloutStatus(ctx context.Context, c *ctl, res api.Resource, ns, name st
 	return ctx.Err()
 }
 
+// restartSet restarts a DaemonSet's or StatefulSet's pods as kubectl does: a new
+// restartedAt annotation on the pod template makes a new revision that the rolling update
+// rolls out.
+func restartSet(ctx context.Context, c *ctl, res api.Resource, ns, name string) error {
+	st := registry.NewStores(c.cli, registry.Config{})
+	stamp := func(t *api.PodTemplateSpec) {
+		if t.Annotations == nil {
+			t.Annotations = map[string]string{}
+		}
+		t.Annotations[restartedAtAnnotation] = c.now().Format(time.RFC3339)
+	}
+	var err error
+	switch res.Name {
+	case "daemonsets":
+		_, err = st.DaemonSets.GuaranteedUpdate(ctx, ns, name, func(d *api.DaemonSet) (*api.DaemonSet, error) {
+			stamp(&d.Spec.Template)
+			return d, nil
+		})
+	case "statefulsets":
+		_, err = st.StatefulSets.GuaranteedUpdate(ctx, ns, name, func(s *api.StatefulSet) (*api.StatefulSet, error) {
+			stamp(&s.Spec.Template)
+			return s, nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%s/%s restarted\n", qualifiedKind(res), name)
+	return nil
+}
+
 // scaleStatefulSet sets a StatefulSet's spec.replicas.
 func scaleStatefulSet(ctx context.Context, st *registry.Stores, ns, name string, n int32) error {
 	_, err := st.StatefulSets.GuaranteedUpdate(ctx, ns, name, func(s *api.StatefulSet) (*api.StatefulSet, error) {

@@ -83,8 +83,8 @@ commands:
                             show objects in detail, with their events (-n NS, -A, -l SELECTOR)
   ctl rollout status|history|undo|pause|resume|restart deployment/NAME
                             manage a deployment's rollout (status: --timeout D, --watch=false;
-                            history: --revision N; undo: --to-revision N); status also
-                            takes ds/NAME and sts/NAME
+                            history: --revision N; undo: --to-revision N); status and
+                            restart also take ds/NAME and sts/NAME
   ctl cordon|uncordon NODE  mark a node unschedulable or schedulable
   ctl drain NODE            cordon a node and evict its pods (--ignore-daemonsets, --force,
                             --grace-period N, --timeout D)

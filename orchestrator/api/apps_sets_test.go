@@ -145,6 +145,12 @@ func TestNodeMatcherFields(t *testing.T) {
 		RequiredDuringSchedulingIgnoredDuringExecution: &api.NodeSelector{NodeSelectorTerms: []api.NodeSelectorTerm{
 			{MatchFields: []api.NodeSelectorRequirement{{Key: api.NodeFieldName, Operator: "In", Values: []string{"n1"}}}},
 		}}}}}
+	if names, ok := api.RequiredNodeNames(spec); !ok || len(names) != 1 || names[0] != "n1" {
+		t.Errorf("RequiredNodeNames = %v, %v; want [n1], true", names, ok)
+	}
+	if _, ok := api.RequiredNodeNames(&api.PodSpec{}); ok {
+		t.Error("RequiredNodeNames of a spec without affinity is ok")
+	}
 	m := api.NewNodeMatcher(spec)
 	for _, tt := range []struct {
 		name  string

@@ -79,6 +79,34 @@ func (m *NodeMatcher) Matches(n *Node) bool {
 	return false
 }
 
+// RequiredNodeNames returns the nodes a pod's required node affinity allows by name when
+// every term has a matchFields metadata.name In requirement (as DaemonSet pods do), so a
+// scheduler need only check those nodes (Kubernetes' NodeAffinity PreFilter); ok is false
+// when the affinity does not restrict nodes by name.
+func RequiredNodeNames(spec *PodSpec) (names []string, ok bool) {
+	a := spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return nil, false
+	}
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) == 0 {
+		return nil, false
+	}
+	for _, t := range terms {
+		found := false
+		for _, f := range t.MatchFields {
+			if f.Key == NodeFieldName && f.Operator == "In" {
+				names, found = append(names, f.Values...), true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	return names, true
+}
+
 // ToleratesTaint reports whether some toleration matches the taint (key, value, effect).
 func ToleratesTaint(tols []Toleration, t Taint) bool {
 	for _, tol := range tols {

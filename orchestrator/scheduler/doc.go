@@ -16,6 +16,10 @@
 //     (1), and spreading the pods of one controller owner (ownerReferences) across nodes
 //     (2); ties go to the first node found.
 //
+// A pod whose required affinity names its nodes through matchFields metadata.name In (a
+// DaemonSet pod) is checked against those nodes only, as kube-scheduler's NodeAffinity
+// PreFilter; all nodes are filtered only to explain a failure.
+//
 // As kube-scheduler's adaptive percentageOfNodesToScore, a cycle in a cluster of 100 nodes
 // or more stops filtering once it has found max(100, nodes × (50 − nodes/125) %, floored
 // at 5 %) feasible nodes (1,000 nodes → 420), and the next cycle starts where it stopped,

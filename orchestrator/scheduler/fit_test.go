@@ -74,6 +74,9 @@ func TestFilter(t *testing.T) {
 			p.Spec.Affinity = &api.Affinity{NodeAffinity: &api.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &api.NodeSelector{
 				NodeSelectorTerms: []api.NodeSelectorTerm{{}}}}}
 		}), want: reasonSelector},
+		{name: "matchFields names the node", pod: podWith("1", fieldAffinity("In", "n"))},
+		{name: "matchFields names another node", pod: podWith("1", fieldAffinity("In", "m")), want: reasonSelector},
+		{name: "matchFields NotIn", pod: podWith("1", fieldAffinity("NotIn", "n")), want: reasonSelector},
 		{name: "NoSchedule taint", pod: podWith("1", nil), node: taint("NoSchedule"), want: "untolerated taint {dedicated: gpu}"},
 		{name: "NoExecute taint", pod: podWith("1", nil), node: taint("NoExecute"), want: "untolerated taint"},
 		{name: "PreferNoSchedule taint is not a filter", pod: podWith("1", nil), node: taint("PreferNoSchedule")},
@@ -98,6 +101,14 @@ func TestFilter(t *testing.T) {
 				t.Fatalf("filter = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// fieldAffinity is a required node affinity on the node's name, as DaemonSet pods carry.
+func fieldAffinity(op, name string) func(*api.Pod) {
+	return func(p *api.Pod) {
+		p.Spec.Affinity = &api.Affinity{NodeAffinity: &api.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &api.NodeSelector{
+			NodeSelectorTerms: []api.NodeSelectorTerm{{MatchFields: []api.NodeSelectorRequirement{{Key: api.NodeFieldName, Operator: op, Values: []string{name}}}}}}}}
 	}
 }
 

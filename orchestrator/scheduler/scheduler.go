@@ -349,6 +349,22 @@ var (
 	errAlreadyBound = errors.New("scheduler: pod already bound")
 )
 
+// namedNodesLocked returns the known nodes p's required node affinity names through
+// matchFields, or nil when it names none (api.RequiredNodeNames). Requires s.mu held.
+func (s *Scheduler) namedNodesLocked(p *api.Pod) []*nodeInfo {
+	names, ok := api.RequiredNodeNames(&p.Spec)
+	if !ok {
+		return nil
+	}
+	var out []*nodeInfo
+	for _, n := range names {
+		if ni := s.infos[n]; ni != nil && ni.node != nil {
+			out = append(out, ni)
+		}
+	}
+	return out
+}
+
 // scheduleOne runs one scheduling cycle for the pod with key. When a node fits, the pod
 // is assumed on it and the binding to write is returned.
 func (s *Scheduler) scheduleOne(ctx context.Context, key string) (bindJob, bool) {
@@ -363,7 +379,12 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) (bindJob, bool)
 		return bindJob{}, false // bound by this scheduler; the cache does not show it yet
 	}
 	d := decision{message: unschedulableMessage(0, nil)}
-	if len(s.order) > 0 {
+	if named := s.namedNodesLocked(p); len(named) > 0 {
+		// The pod's affinity names its nodes (a DaemonSet pod): check only those, and
+		// filter every node only to explain a failure.
+		d = schedule(p, named, 0)
+	}
+	if d.node == "" && len(s.order) > 0 {
 		// The next cycle starts where this one stopped filtering (kube-scheduler's
 		// nextStartNodeIndex), or one further when it saw every node, so ties rotate.
 		d = schedule(p, s.order, s.start%len(s.order))
