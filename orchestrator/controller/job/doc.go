@@ -25,8 +25,8 @@
 //   - otherwise keeps min(parallelism, completions - succeeded) pods active: NonIndexed
 //     creates or deletes (unscheduled, pending, not ready, newest first); Indexed creates
 //     the lowest missing indexes and deletes duplicates and out-of-range indexes;
-//   - after failures, a new pod waits Backoff.Base × 2^(failed-1), capped at Backoff.Max,
-//     from the last failure (Kubernetes: 10 s to 6 min; `orch controller-manager
+//   - after failures, a new pod waits Backoff.Base × 2^(n-1), n the pods failed since the
+//     last success, capped at Backoff.Max, from the last failure (Kubernetes: 10 s to 6 min; `orch controller-manager
 //     --job-backoff-base` lowers it for tests).
 //
 // Pods (NewPod): the template's labels plus controller-uid and job-name (and their

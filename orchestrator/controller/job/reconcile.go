@@ -77,7 +77,7 @@ func Reconcile(job *api.Job, pods []*api.Pod, now time.Time, bo Backoff) Plan {
 		pl.manageNonIndexed(job, o.active, int(st.Succeeded))
 	}
 	if pl.Create > 0 {
-		if wait := backoffWait(o.failed, now, bo); wait > 0 {
+		if wait := backoffWait(o.failed, o.succeeded, now, bo); wait > 0 {
 			pl.Create, pl.Indexes = 0, nil
 			pl.requeue(wait)
 		}
@@ -340,22 +340,37 @@ func exceedsBackoffLimit(job *api.Job, failed int, active []*api.Pod) bool {
 }
 
 // backoffWait returns how long to wait before the next pod after failures: Base doubled
-// per failed pod beyond the first, capped at Max, from the last failure.
-func backoffWait(failed []*api.Pod, now time.Time, bo Backoff) time.Duration {
+// per pod that failed since the last success, beyond the first, capped at Max, from the
+// last failure (Kubernetes' backoff record: a success resets the count).
+func backoffWait(failed, succeeded []*api.Pod, now time.Time, bo Backoff) time.Duration {
 	if len(failed) == 0 || bo.Base <= 0 {
 		return 0
 	}
-	delay := bo.Base
-	for i := 1; i < len(failed) && delay < bo.Max; i++ {
-		delay *= 2
+	var lastSuccess, last time.Time
+	for _, p := range succeeded {
+		if t := finishTime(p); t.After(lastSuccess) {
+			lastSuccess = t
+		}
 	}
-	delay = min(delay, bo.Max)
-	var last time.Time
+	n := 0
 	for _, p := range failed {
-		if t := finishTime(p); t.After(last) {
+		t := finishTime(p)
+		if t.Before(lastSuccess) {
+			continue
+		}
+		n++
+		if t.After(last) {
 			last = t
 		}
 	}
+	if n == 0 {
+		return 0
+	}
+	delay := bo.Base
+	for i := 1; i < n && delay < bo.Max; i++ {
+		delay *= 2
+	}
+	delay = min(delay, bo.Max)
 	return last.Add(delay).Sub(now)
 }
 

@@ -119,6 +119,13 @@ func TestReconcileBackoff(t *testing.T) {
 	if pl = job.Reconcile(jm, many, t0, bo); pl.RequeueAfter != bo.Max {
 		t.Fatalf("cap: got requeue %v, want %v", pl.RequeueAfter, bo.Max)
 	}
+	// A success after the failures resets the count: one failure after it waits 10 s.
+	ok := pod("s", api.PodSucceeded, t0.Add(-30*time.Second))
+	j5 := newJob(5, 1, 10, nil)
+	reset := append(failed[1:3:3], ok, pod("f9", api.PodFailed, t0))
+	if pl = job.Reconcile(j5, reset, t0.Add(9*time.Second), bo); pl.Create != 0 || pl.RequeueAfter != time.Second {
+		t.Fatalf("after a success: got create %d requeue %v, want 0 and 1s", pl.Create, pl.RequeueAfter)
+	}
 	// One more failure than backoffLimit: Failed, BackoffLimitExceeded, active deleted.
 	failed = append(failed, pod("f3", api.PodFailed, t0))
 	pl = job.Reconcile(j, append(failed, pod("r", api.PodRunning, time.Time{})), t0, bo)
