@@ -92,6 +92,9 @@ type observed struct {
 	active, succeeded, failed []*api.Pod
 	doneIdx                   map[int]bool
 	status                    api.JobStatus
+	// failJob is the message of the first failed pod a podFailurePolicy FailJob rule
+	// matched; failed pods an Ignore rule matched are left out of failed.
+	failJob string
 }
 
 func observe(job *api.Job, pods []*api.Pod) observed {
@@ -101,6 +104,14 @@ func observe(job *api.Job, pods []*api.Pod) observed {
 		case p.Status.Phase == api.PodSucceeded:
 			o.succeeded = append(o.succeeded, p)
 		case p.Status.Phase == api.PodFailed:
+			switch action, msg := matchPodFailurePolicy(job.Spec.PodFailurePolicy, p); action {
+			case api.PodFailurePolicyIgnore:
+				continue
+			case api.PodFailurePolicyFailJob:
+				if o.failJob == "" {
+					o.failJob = msg
+				}
+			}
 			o.failed = append(o.failed, p)
 		case p.DeletionTimestamp == nil:
 			o.active = append(o.active, p)
@@ -119,9 +130,12 @@ func observe(job *api.Job, pods []*api.Pod) observed {
 	return o
 }
 
-// failure returns the reason and message of the Failed condition the Job must get: the
-// back-off limit first, then the deadline (requeueing for it when it is ahead).
+// failure returns the reason and message of the Failed condition the Job must get: a
+// podFailurePolicy FailJob rule first, then the back-off limit, then the deadline (requeueing for it when it is ahead).
 func (pl *Plan) failure(job *api.Job, o observed, now time.Time) (reason, msg string) {
+	if o.failJob != "" {
+		return api.JobReasonPodFailurePolicy, o.failJob
+	}
 	if exceedsBackoffLimit(job, len(o.failed), o.active) {
 		return api.JobReasonBackoffLimitExceeded, msgBackoffLimit
 	}

@@ -251,3 +251,41 @@ func TestReconcileDoesNotMutate(t *testing.T) {
 		t.Fatal("Reconcile changed its job")
 	}
 }
+
+func exited(name string, code int32) *api.Pod {
+	p := pod(name, api.PodFailed, t0)
+	p.Namespace = "default"
+	p.Status.ContainerStatuses[0].State.Terminated.ExitCode = code
+	return p
+}
+
+func TestReconcilePodFailurePolicy(t *testing.T) {
+	c := "c"
+	j := newJob(3, 1, 1, func(j *api.Job) {
+		j.Spec.PodFailurePolicy = &api.PodFailurePolicy{Rules: []api.PodFailurePolicyRule{
+			{Action: api.PodFailurePolicyFailJob, OnExitCodes: &api.PodFailurePolicyOnExitCodesRequirement{ContainerName: &c, Operator: "In", Values: []int32{42}}},
+			{Action: api.PodFailurePolicyIgnore, OnPodConditions: []api.PodFailurePolicyOnPodConditionsPattern{{Type: "DisruptionTarget"}}},
+			{Action: api.PodFailurePolicyIgnore, OnExitCodes: &api.PodFailurePolicyOnExitCodesRequirement{Operator: "In", Values: []int32{7}}},
+		}}
+	})
+	// Exit 42: the Job fails at once, with Kubernetes' message.
+	pl := job.Reconcile(j, []*api.Pod{exited("a", 42), pod("r", api.PodRunning, time.Time{})}, t0, bo)
+	cd := cond(pl.Status, api.JobFailed)
+	if cd == nil || cd.Reason != api.JobReasonPodFailurePolicy ||
+		cd.Message != "Container c for pod default/a failed with exit code 42 matching FailJob rule at index 0" || len(pl.Delete) != 1 {
+		t.Fatalf("FailJob: got %+v delete %d", cd, len(pl.Delete))
+	}
+	// Ignored failures (exit 7, or a DisruptionTarget condition) count neither in failed
+	// nor toward backoffLimit 1.
+	disrupted := exited("d", 1)
+	disrupted.Status.Conditions = []api.PodCondition{{Type: "DisruptionTarget", Status: api.ConditionTrue}}
+	pl = job.Reconcile(j, []*api.Pod{exited("b", 7), exited("e", 7), disrupted}, t0, bo)
+	if cond(pl.Status, api.JobFailed) != nil || pl.Status.Failed != 0 || pl.Create != 1 {
+		t.Fatalf("Ignore: got conditions %+v failed %d create %d", pl.Status.Conditions, pl.Status.Failed, pl.Create)
+	}
+	// Other exit codes count: two failures exceed backoffLimit 1.
+	pl = job.Reconcile(j, []*api.Pod{exited("f", 1), exited("g", 2)}, t0, bo)
+	if cd := cond(pl.Status, api.JobFailed); cd == nil || cd.Reason != api.JobReasonBackoffLimitExceeded || pl.Status.Failed != 2 {
+		t.Fatalf("Count: got %+v failed %d", cd, pl.Status.Failed)
+	}
+}
