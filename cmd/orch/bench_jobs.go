@@ -78,34 +78,9 @@ func (b *bench) measureJobs(ctx context.Context) error {
 	podCh := b.cli.Watch(clientv3.WithRequireLeader(wctx), b.stores.Pods.NamespacePrefix(b.o.namespace), clientv3.WithPrefix(),
 		clientv3.WithRev(resp.Header.Revision+1))
 
-	comp, p := int32(o.completions), int32(par)
-	req := api.ResourceList{"cpu": api.Quantity(b.o.cpuRequest), "memory": api.Quantity(b.o.memRequest)}
 	t0 := time.Now()
-	var createErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range 32 {
-		wg.Go(func() {
-			for i := range next {
-				j := &api.Job{ObjectMeta: api.ObjectMeta{Namespace: b.o.namespace, Name: fmt.Sprintf("bench-job-%d", i)},
-					Spec: api.JobSpec{Completions: &comp, Parallelism: &p,
-						Template: api.PodTemplateSpec{ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": "orch-bench-job"}},
-							Spec: api.PodSpec{RestartPolicy: api.RestartNever, Containers: []api.Container{{Name: "sim", Image: "sim",
-								Resources: api.ResourceRequirements{Requests: req}}}}}}}
-				if _, err := b.stores.Jobs.Create(ctx, j); err != nil {
-					once.Do(func() { createErr = err })
-				}
-			}
-		})
-	}
-	for i := range o.jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if createErr != nil {
-		return fmt.Errorf("create jobs: %w", createErr)
+	if err := b.createJobs(ctx, o.jobs, int32(o.completions), int32(par)); err != nil {
+		return err
 	}
 	r.CreatedSeconds = time.Since(t0).Seconds()
 
@@ -147,6 +122,38 @@ func (b *bench) measureJobs(ctx context.Context) error {
 	r.PodsSucceeded = len(succeeded)
 	if r.CompleteSeconds > 0 {
 		r.PodsSucceededPerSecond = float64(r.PodsSucceeded) / r.CompleteSeconds
+	}
+	return nil
+}
+
+// createJobs creates n Jobs of the given completions and parallelism, 32 at a time.
+func (b *bench) createJobs(ctx context.Context, n int, comp, par int32) error {
+	req := api.ResourceList{"cpu": api.Quantity(b.o.cpuRequest), "memory": api.Quantity(b.o.memRequest)}
+	var createErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				j := &api.Job{ObjectMeta: api.ObjectMeta{Namespace: b.o.namespace, Name: fmt.Sprintf("bench-job-%d", i)},
+					Spec: api.JobSpec{Completions: &comp, Parallelism: &par,
+						Template: api.PodTemplateSpec{ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": "orch-bench-job"}},
+							Spec: api.PodSpec{RestartPolicy: api.RestartNever, Containers: []api.Container{{Name: "sim", Image: "sim",
+								Resources: api.ResourceRequirements{Requests: req}}}}}}}
+				if _, err := b.stores.Jobs.Create(ctx, j); err != nil {
+					once.Do(func() { createErr = err })
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if createErr != nil {
+		return fmt.Errorf("create jobs: %w", createErr)
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func (c *ctl) logs(ctx context.Context, ref string, o logsOptions) error {
 	return nil
 }
 
-// logsPod resolves "POD", "pod/NAME", or a workload ("deployment/NAME", "rs/NAME") to a
+// logsPod resolves "POD", "pod/NAME", or a workload ("deployment/NAME", "rs/NAME", "job/NAME") to a
 // pod; for a workload, its first running pod, as kubectl does.
 func (c *ctl) logsPod(ctx context.Context, st *registry.Stores, ref, ns string) (*api.Pod, error) {
 	kind, name, ok := strings.Cut(ref, "/")
@@ -144,6 +144,12 @@ func (c *ctl) logsPod(ctx context.Context, st *registry.Stores, ref, ns string) 
 			return nil, err
 		}
 		sel = rs.Spec.Selector
+	case "jobs":
+		j, err := st.Jobs.Get(ctx, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		sel = &api.LabelSelector{MatchLabels: map[string]string{api.JobControllerUIDLabel: j.UID}}
 	default:
 		return nil, fmt.Errorf("cannot get the logs of %s", r.Name)
 	}

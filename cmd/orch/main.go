@@ -13,7 +13,7 @@
 //	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
 //	orch ctl cordon|uncordon NODE
 //	orch ctl drain NODE [--ignore-daemonsets] [--force] [--grace-period N] [--timeout D]
-//	orch ctl logs POD|deployment/NAME [-c CONTAINER] [-f] [--tail N] [-p]
+//	orch ctl logs POD|deployment/NAME|job/NAME [-c CONTAINER] [-f] [--tail N] [-p]
 //	orch ctl create job NAME --from=cronjob/NAME [-n NS]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
@@ -89,7 +89,7 @@ commands:
   ctl drain NODE            cordon a node and evict its pods (--ignore-daemonsets, --force,
                             --grace-period N, --timeout D)
   ctl logs POD              print a container's log from its node agent (-c CONTAINER, -f,
-                            --tail N, -p; also deployment/NAME)
+                            --tail N, -p; also deployment/NAME, job/NAME)
   ctl create job NAME --from=cronjob/CJ
                             start a Job now from a CronJob's template
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running

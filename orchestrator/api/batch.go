@@ -24,16 +24,17 @@ type Job struct {
 // The selector is always generated (batch.kubernetes.io/controller-uid); a manifest that
 // sets spec.selector or manualSelector is refused.
 type JobSpec struct {
-	Parallelism             *int32          `json:"parallelism,omitempty"`
-	Completions             *int32          `json:"completions,omitempty"`
-	ActiveDeadlineSeconds   *int64          `json:"activeDeadlineSeconds,omitempty"`
-	BackoffLimit            *int32          `json:"backoffLimit,omitempty"`
-	Selector                *LabelSelector  `json:"selector,omitempty"`
-	ManualSelector          *bool           `json:"manualSelector,omitempty"`
-	Template                PodTemplateSpec `json:"template,omitzero"`
-	TTLSecondsAfterFinished *int32          `json:"ttlSecondsAfterFinished,omitempty"`
-	CompletionMode          *string         `json:"completionMode,omitempty"`
-	Suspend                 *bool           `json:"suspend,omitempty"`
+	Parallelism             *int32            `json:"parallelism,omitempty"`
+	Completions             *int32            `json:"completions,omitempty"`
+	ActiveDeadlineSeconds   *int64            `json:"activeDeadlineSeconds,omitempty"`
+	BackoffLimit            *int32            `json:"backoffLimit,omitempty"`
+	Selector                *LabelSelector    `json:"selector,omitempty"`
+	ManualSelector          *bool             `json:"manualSelector,omitempty"`
+	Template                PodTemplateSpec   `json:"template,omitzero"`
+	TTLSecondsAfterFinished *int32            `json:"ttlSecondsAfterFinished,omitempty"`
+	CompletionMode          *string           `json:"completionMode,omitempty"`
+	Suspend                 *bool             `json:"suspend,omitempty"`
+	PodFailurePolicy        *PodFailurePolicy `json:"podFailurePolicy,omitempty"`
 }
 
 // Job completion modes.
@@ -160,6 +161,7 @@ func defaultJobSpec(s *JobSpec) {
 	if s.Suspend == nil {
 		s.Suspend = ptr(false)
 	}
+	defaultPodFailurePolicy(s.PodFailurePolicy)
 	defaultPodSpec(&s.Template.Spec)
 }
 
@@ -224,6 +226,7 @@ func validateJobSpec(s *JobSpec, p Path) ErrorList {
 	if rp := s.Template.Spec.RestartPolicy; rp != RestartOnFailure && rp != RestartNever {
 		errs = append(errs, notSupported(tp.Child("spec.restartPolicy"), rp, RestartOnFailure, RestartNever))
 	}
+	errs = append(errs, validatePodFailurePolicy(s, p)...)
 	return errs
 }
 

@@ -80,7 +80,17 @@ func TestValidateBatch(t *testing.T) {
 		{"indexed without completions", job("  parallelism: 2\n  completionMode: Indexed\n"), `spec.completions: Required value: when completion mode is Indexed`},
 		{"bad mode", job("  completionMode: Sparse\n"), `spec.completionMode: Unsupported value: "Sparse"`},
 		{"selector", job("  selector:\n    matchLabels: {a: b}\n"), "spec.selector: Forbidden: `selector` will be auto-generated"},
-		{"pod failure policy", job("  podFailurePolicy:\n    rules: []\n"), `spec.podFailurePolicy: Unsupported field`},
+		{"backoffLimitPerIndex", job("  backoffLimitPerIndex: 1\n"), `spec.backoffLimitPerIndex: Unsupported field`},
+		{"pod failure policy with OnFailure", strings.Replace(job("  podFailurePolicy:\n    rules:\n    - {action: Ignore, onPodConditions: [{type: DisruptionTarget}]}\n"), "Never", "OnFailure", 1),
+			`spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is supported when podFailurePolicy is specified`},
+		{"pod failure policy action", job("  podFailurePolicy:\n    rules:\n    - {action: FailIndex, onExitCodes: {operator: In, values: [1]}}\n"),
+			`spec.podFailurePolicy.rules[0].action: Unsupported value: "FailIndex": supported values: "Count", "FailJob", "Ignore"`},
+		{"pod failure policy both", job("  podFailurePolicy:\n    rules:\n    - {action: Count, onExitCodes: {operator: In, values: [1]}, onPodConditions: [{type: X}]}\n"),
+			`spec.podFailurePolicy.rules[0]: Invalid value: specifying both OnExitCodes and OnPodConditions is not supported`},
+		{"pod failure policy zero", job("  podFailurePolicy:\n    rules:\n    - {action: FailJob, onExitCodes: {operator: In, values: [0, 3]}}\n"),
+			`spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: "0": must not be 0 for the In operator`},
+		{"pod failure policy order", job("  podFailurePolicy:\n    rules:\n    - {action: FailJob, onExitCodes: {operator: NotIn, values: [3, 1]}}\n"),
+			`spec.podFailurePolicy.rules[0].onExitCodes.values[1]: Invalid value: "1": must be ordered`},
 		{"restart always", strings.Replace(job(""), "Never", "Always", 1), `spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"`},
 		{"bad schedule", cron("  schedule: \"61 * * * *\"\n"), `spec.schedule: Invalid value: "61 * * * *"`},
 		{"CRON_TZ", cron("  schedule: \"CRON_TZ=UTC 0 * * * *\"\n"), `spec.schedule: Invalid value: "CRON_TZ=UTC 0 * * * *": cannot use TZ or CRON_TZ in schedule, use timeZone field instead`},
@@ -99,6 +109,7 @@ func TestValidateBatch(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{cron("  schedule: \"@hourly\"\n"), cron("  schedule: \"*/5 1-3 * * MON-FRI\"\n"), job("  completions: 3\n  completionMode: Indexed\n"),
+		job("  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: c, operator: In, values: [42]}\n    - action: Ignore\n      onPodConditions: [{type: DisruptionTarget}]\n"),
 		strings.Replace(job(""), "{name: c, image: i}", "{name: c, image: i, env: [{name: I, valueFrom: {fieldRef: {fieldPath: \"metadata.annotations['batch.kubernetes.io/job-completion-index']\"}}}]}", 1)} {
 		if _, err := api.DecodeManifests(strings.NewReader(ok)); err != nil {
 			t.Errorf("valid manifest refused: %v", err)

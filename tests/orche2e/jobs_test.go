@@ -29,7 +29,7 @@ spec:
       containers:
       - name: pi
         image: busybox
-        command: ["sh", "-c", "sleep 0.5"]
+        command: ["sh", "-c", "echo computed; sleep 0.5"]
 ---
 apiVersion: batch/v1
 kind: Job
@@ -119,6 +119,9 @@ func TestJobs(t *testing.T) {
 		t.Errorf("job pi: at most %d pods active at once, want 1 or 2", most)
 	} else {
 		t.Logf("job pi: at most %d pods active at once", most)
+	}
+	if out := s.mustCtl("logs", "job/pi"); out != "computed\n" {
+		t.Errorf("logs job/pi: got %q, want \"computed\\n\"", out)
 	}
 	out := s.mustCtl("get", "jobs")
 	if !strings.Contains(out, "COMPLETIONS") || !regexpMatch(`(?m)^pi\s+Complete\s+5/5\s`, out) {

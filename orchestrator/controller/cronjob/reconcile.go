@@ -34,38 +34,11 @@ const tooManyMissed = 100
 // Reconcile computes what to do with cj given the Jobs it controls at now. It is a pure
 // function: it changes none of its arguments and does no I/O.
 func Reconcile(cj *api.CronJob, jobs []*api.Job, now time.Time) Plan {
-	var pl Plan
-	st := cj.Status
-	st.Active = nil
+	pl := Plan{Status: observe(cj, jobs)}
 	byUID := map[string]*api.Job{}
 	for _, j := range jobs {
 		byUID[j.UID] = j
 	}
-	// Active list: keep the known unfinished Jobs, add unfinished ones missing from it, drop
-	// finished and vanished ones, recording the last success.
-	listed := map[string]bool{}
-	for _, ref := range cj.Status.Active {
-		if j, ok := byUID[ref.UID]; ok {
-			if _, done := j.Finished(); !done {
-				st.Active = append(st.Active, ref)
-				listed[ref.UID] = true
-			}
-		}
-	}
-	for _, j := range sortedJobs(jobs) {
-		kind, done := j.Finished()
-		switch {
-		case !done && !listed[j.UID]:
-			st.Active = append(st.Active, jobRef(j))
-			listed[j.UID] = true
-		case done && kind == api.JobComplete && j.Status.CompletionTime != nil:
-			if st.LastSuccessfulTime == nil || j.Status.CompletionTime.After(st.LastSuccessfulTime.Time) {
-				t := *j.Status.CompletionTime
-				st.LastSuccessfulTime = &t
-			}
-		}
-	}
-	pl.Status = st
 	pl.cleanup(cj, jobs)
 	if cj.DeletionTimestamp != nil {
 		return pl
@@ -122,6 +95,41 @@ func Reconcile(cj *api.CronJob, jobs []*api.Job, now time.Time) Plan {
 	t := api.NewTime(scheduled)
 	pl.Status.LastScheduleTime = &t
 	return pl
+}
+
+// observe returns cj's status as its Jobs say: status.active lists the known unfinished
+// Jobs, then unfinished ones missing from it (finished and vanished ones are dropped), and
+// lastSuccessfulTime is the latest completion.
+func observe(cj *api.CronJob, jobs []*api.Job) api.CronJobStatus {
+	st := cj.Status
+	st.Active = nil
+	byUID := map[string]*api.Job{}
+	for _, j := range jobs {
+		byUID[j.UID] = j
+	}
+	listed := map[string]bool{}
+	for _, ref := range cj.Status.Active {
+		if j, ok := byUID[ref.UID]; ok {
+			if _, done := j.Finished(); !done {
+				st.Active = append(st.Active, ref)
+				listed[ref.UID] = true
+			}
+		}
+	}
+	for _, j := range sortedJobs(jobs) {
+		kind, done := j.Finished()
+		switch {
+		case !done && !listed[j.UID]:
+			st.Active = append(st.Active, jobRef(j))
+			listed[j.UID] = true
+		case done && kind == api.JobComplete && j.Status.CompletionTime != nil:
+			if st.LastSuccessfulTime == nil || j.Status.CompletionTime.After(st.LastSuccessfulTime.Time) {
+				t := *j.Status.CompletionTime
+				st.LastSuccessfulTime = &t
+			}
+		}
+	}
+	return st
 }
 
 func (pl *Plan) event(typ, reason, msg string) {

@@ -25,8 +25,8 @@
 //   - otherwise keeps min(parallelism, completions - succeeded) pods active: NonIndexed
 //     creates or deletes (unscheduled, pending, not ready, newest first); Indexed creates
 //     the lowest missing indexes and deletes duplicates and out-of-range indexes;
-//   - after failures, a new pod waits Backoff.Base × 2^(failed-1), capped at Backoff.Max,
-//     from the last failure (Kubernetes: 10 s to 6 min; `orch controller-manager
+//   - after failures, a new pod waits Backoff.Base × 2^(n-1), n the pods failed since the
+//     last success, capped at Backoff.Max, from the last failure (Kubernetes: 10 s to 6 min; `orch controller-manager
 //     --job-backoff-base` lowers it for tests).
 //
 // Pods (NewPod): the template's labels plus controller-uid and job-name (and their
@@ -45,7 +45,13 @@
 // Concurrency: Run owns its two informers and Workers workers; one Job is never synced by
 // two workers at once.
 //
-// Not here: podFailurePolicy, backoffLimitPerIndex, successPolicy, podReplacementPolicy,
+// podFailurePolicy (restartPolicy Never): each failed pod is matched against the rules in
+// order (non-zero exit codes In/NotIn, optionally of one container; or a pod condition); the
+// first match decides: FailJob fails the Job at once (reason PodFailurePolicy, Kubernetes'
+// message "Container C for pod NS/P failed with exit code N matching FailJob rule at index
+// I"), Ignore leaves the pod out of status.failed and of backoffLimit, Count counts it.
+//
+// Not here: the FailIndex action, backoffLimitPerIndex, successPolicy, podReplacementPolicy,
 // manual selectors, finalizer-based pod tracking (counts come from the pods present: a
 // finished pod deleted by hand is no longer counted), and the immutability of
 // spec.template and spec.completions on update (the registry has no update validation).

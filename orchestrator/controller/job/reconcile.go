@@ -46,36 +46,11 @@ const (
 // Reconcile computes what to do with job given its pods (those it controls) at now. It is
 // a pure function: it reads its arguments, changes none of them, and does no I/O.
 func Reconcile(job *api.Job, pods []*api.Pod, now time.Time, bo Backoff) Plan {
-	var pl Plan
-	st := job.Status
-	st.Conditions = slices.Clone(job.Status.Conditions)
-	var active, succeeded, failed []*api.Pod
-	for _, p := range pods {
-		switch {
-		case p.Status.Phase == api.PodSucceeded:
-			succeeded = append(succeeded, p)
-		case p.Status.Phase == api.PodFailed:
-			failed = append(failed, p)
-		case p.DeletionTimestamp == nil:
-			active = append(active, p)
-		}
-	}
-	spec := job.Spec
-	indexed := spec.CompletionMode != nil && *spec.CompletionMode == api.IndexedCompletion
-	st.Failed = int32(len(failed))
-	st.Succeeded = int32(len(succeeded))
-	var doneIdx map[int]bool
-	if indexed {
-		doneIdx = succeededIndexes(succeeded, completions(job))
-		st.Succeeded = int32(len(doneIdx))
-		st.CompletedIndexes = formatIndexes(doneIdx)
-	}
-	st.Ready = ptr(countReady(active))
-
+	o := observe(job, pods)
+	pl := Plan{Status: o.status}
+	st := &pl.Status
 	if kind, ok := job.Finished(); ok {
-		pl.Delete = active
-		st.Active = 0
-		pl.Status = st
+		pl.Delete, st.Active = o.active, 0
 		pl.finishTTL(job, kind, now)
 		return pl
 	}
@@ -83,69 +58,134 @@ func Reconcile(job *api.Job, pods []*api.Pod, now time.Time, bo Backoff) Plan {
 		t := api.NewTime(now)
 		st.StartTime = &t
 	}
-
-	// Failure: back-off limit, then deadline.
-	reason, msg := "", ""
-	if exceedsBackoffLimit(job, len(failed), active) {
-		reason, msg = api.JobReasonBackoffLimitExceeded, msgBackoffLimit
-	} else if d := spec.ActiveDeadlineSeconds; d != nil && st.StartTime != nil && !suspended(job) {
-		end := st.StartTime.Add(time.Duration(*d) * time.Second)
-		if !now.Before(end) {
-			reason, msg = api.JobReasonDeadlineExceeded, msgDeadline
-		} else {
-			pl.requeue(end.Sub(now))
-		}
-	}
-	if reason != "" {
-		setCondition(&st, api.JobFailed, reason, msg, now)
-		pl.Delete, st.Active = active, 0
-		pl.Events = append(pl.Events, [3]string{"Warning", reason, msg})
-		pl.Status = st
-		pl.finishTTL(&api.Job{Spec: spec, Status: st}, api.JobFailed, now)
+	if reason, msg := pl.failure(job, o, now); reason != "" {
+		pl.finish(job, api.JobFailed, reason, msg, o.active, now)
 		return pl
 	}
-
-	if complete(job, int(st.Succeeded), len(active)) {
-		setCondition(&st, api.JobComplete, "", "", now)
+	if complete(job, int(st.Succeeded), len(o.active)) {
 		t := api.NewTime(now)
 		st.CompletionTime = &t
-		pl.Delete, st.Active = active, 0
-		pl.Events = append(pl.Events, [3]string{"Normal", "Completed", "Job completed"})
-		pl.Status = st
-		pl.finishTTL(&api.Job{Spec: spec, Status: st}, api.JobComplete, now)
+		pl.finish(job, api.JobComplete, "", "", o.active, now)
 		return pl
 	}
-
-	if suspended(job) {
-		if c := findCondition(st.Conditions, api.JobSuspended); c == nil || c.Status != api.ConditionTrue {
-			setConditionStatus(&st, api.JobSuspended, api.ConditionTrue, "JobSuspended", "Job suspended", now)
-			pl.Events = append(pl.Events, [3]string{"Normal", "Suspended", "Job suspended"})
-		}
-		pl.Delete, st.Active = active, 0
-		pl.Status = st
+	if pl.suspendOrResume(job, o.active, now) {
 		return pl
 	}
-	if c := findCondition(st.Conditions, api.JobSuspended); c != nil && c.Status == api.ConditionTrue {
-		setConditionStatus(&st, api.JobSuspended, api.ConditionFalse, "JobResumed", "Job resumed", now)
-		t := api.NewTime(now) // the deadline counts from the resumption, as Kubernetes
-		st.StartTime = &t
-		pl.Events = append(pl.Events, [3]string{"Normal", "Resumed", "Job resumed"})
-	}
-
-	if indexed {
-		pl.manageIndexed(job, active, doneIdx)
+	if o.doneIdx != nil {
+		pl.manageIndexed(job, o.active, o.doneIdx)
 	} else {
-		pl.manageNonIndexed(job, active, int(st.Succeeded))
+		pl.manageNonIndexed(job, o.active, int(st.Succeeded))
 	}
 	if pl.Create > 0 {
-		if wait := backoffWait(failed, now, bo); wait > 0 {
+		if wait := backoffWait(o.failed, o.succeeded, now, bo); wait > 0 {
 			pl.Create, pl.Indexes = 0, nil
 			pl.requeue(wait)
 		}
 	}
-	st.Active = int32(len(active) - len(pl.Delete) + pl.Create)
-	pl.Status = st
+	st.Active = int32(len(o.active) - len(pl.Delete) + pl.Create)
 	return pl
+}
+
+// observed is what a Job's pods say: the active, succeeded and failed ones, the succeeded
+// indexes of an Indexed Job (nil otherwise), and the counts in a copy of the status.
+type observed struct {
+	active, succeeded, failed []*api.Pod
+	doneIdx                   map[int]bool
+	status                    api.JobStatus
+	// failJob is the message of the first failed pod a podFailurePolicy FailJob rule
+	// matched; failed pods an Ignore rule matched are left out of failed.
+	failJob string
+}
+
+func observe(job *api.Job, pods []*api.Pod) observed {
+	var o observed
+	for _, p := range pods {
+		switch {
+		case p.Status.Phase == api.PodSucceeded:
+			o.succeeded = append(o.succeeded, p)
+		case p.Status.Phase == api.PodFailed:
+			switch action, msg := matchPodFailurePolicy(job.Spec.PodFailurePolicy, p); action {
+			case api.PodFailurePolicyIgnore:
+				continue
+			case api.PodFailurePolicyFailJob:
+				if o.failJob == "" {
+					o.failJob = msg
+				}
+			}
+			o.failed = append(o.failed, p)
+		case p.DeletionTimestamp == nil:
+			o.active = append(o.active, p)
+		}
+	}
+	st := job.Status
+	st.Conditions = slices.Clone(job.Status.Conditions)
+	st.Failed, st.Succeeded = int32(len(o.failed)), int32(len(o.succeeded))
+	if m := job.Spec.CompletionMode; m != nil && *m == api.IndexedCompletion {
+		o.doneIdx = succeededIndexes(o.succeeded, completions(job))
+		st.Succeeded = int32(len(o.doneIdx))
+		st.CompletedIndexes = formatIndexes(o.doneIdx)
+	}
+	st.Ready = ptr(countReady(o.active))
+	o.status = st
+	return o
+}
+
+// failure returns the reason and message of the Failed condition the Job must get: a
+// podFailurePolicy FailJob rule first, then the back-off limit, then the deadline (requeueing for it when it is ahead).
+func (pl *Plan) failure(job *api.Job, o observed, now time.Time) (reason, msg string) {
+	if o.failJob != "" {
+		return api.JobReasonPodFailurePolicy, o.failJob
+	}
+	if exceedsBackoffLimit(job, len(o.failed), o.active) {
+		return api.JobReasonBackoffLimitExceeded, msgBackoffLimit
+	}
+	d, start := job.Spec.ActiveDeadlineSeconds, pl.Status.StartTime
+	if d == nil || start == nil || suspended(job) {
+		return "", ""
+	}
+	end := start.Add(time.Duration(*d) * time.Second)
+	if !now.Before(end) {
+		return api.JobReasonDeadlineExceeded, msgDeadline
+	}
+	pl.requeue(end.Sub(now))
+	return "", ""
+}
+
+// finish gives the Job its Complete or Failed condition, deletes its active pods, records
+// the event and plans the TTL deletion.
+func (pl *Plan) finish(job *api.Job, kind, reason, msg string, active []*api.Pod, now time.Time) {
+	st := &pl.Status
+	setCondition(st, kind, reason, msg, now)
+	pl.Delete, st.Active = active, 0
+	if kind == api.JobComplete {
+		pl.Events = append(pl.Events, [3]string{"Normal", "Completed", "Job completed"})
+	} else {
+		pl.Events = append(pl.Events, [3]string{"Warning", reason, msg})
+	}
+	pl.finishTTL(&api.Job{Spec: job.Spec, Status: *st}, kind, now)
+}
+
+// suspendOrResume applies spec.suspend: a suspended Job loses its active pods and gets
+// condition Suspended (true is returned: nothing else to do); a resumed one gets it False
+// and its deadline clock restarted, as Kubernetes.
+func (pl *Plan) suspendOrResume(job *api.Job, active []*api.Pod, now time.Time) bool {
+	st := &pl.Status
+	c := findCondition(st.Conditions, api.JobSuspended)
+	if suspended(job) {
+		if c == nil || c.Status != api.ConditionTrue {
+			setConditionStatus(st, api.JobSuspended, api.ConditionTrue, "JobSuspended", "Job suspended", now)
+			pl.Events = append(pl.Events, [3]string{"Normal", "Suspended", "Job suspended"})
+		}
+		pl.Delete, st.Active = active, 0
+		return true
+	}
+	if c != nil && c.Status == api.ConditionTrue {
+		setConditionStatus(st, api.JobSuspended, api.ConditionFalse, "JobResumed", "Job resumed", now)
+		t := api.NewTime(now)
+		st.StartTime = &t
+		pl.Events = append(pl.Events, [3]string{"Normal", "Resumed", "Job resumed"})
+	}
+	return false
 }
 
 func (pl *Plan) requeue(d time.Duration) {
@@ -314,22 +354,37 @@ func exceedsBackoffLimit(job *api.Job, failed int, active []*api.Pod) bool {
 }
 
 // backoffWait returns how long to wait before the next pod after failures: Base doubled
-// per failed pod beyond the first, capped at Max, from the last failure.
-func backoffWait(failed []*api.Pod, now time.Time, bo Backoff) time.Duration {
+// per pod that failed since the last success, beyond the first, capped at Max, from the
+// last failure (Kubernetes' backoff record: a success resets the count).
+func backoffWait(failed, succeeded []*api.Pod, now time.Time, bo Backoff) time.Duration {
 	if len(failed) == 0 || bo.Base <= 0 {
 		return 0
 	}
-	delay := bo.Base
-	for i := 1; i < len(failed) && delay < bo.Max; i++ {
-		delay *= 2
+	var lastSuccess, last time.Time
+	for _, p := range succeeded {
+		if t := finishTime(p); t.After(lastSuccess) {
+			lastSuccess = t
+		}
 	}
-	delay = min(delay, bo.Max)
-	var last time.Time
+	n := 0
 	for _, p := range failed {
-		if t := finishTime(p); t.After(last) {
+		t := finishTime(p)
+		if t.Before(lastSuccess) {
+			continue
+		}
+		n++
+		if t.After(last) {
 			last = t
 		}
 	}
+	if n == 0 {
+		return 0
+	}
+	delay := bo.Base
+	for i := 1; i < n && delay < bo.Max; i++ {
+		delay *= 2
+	}
+	delay = min(delay, bo.Max)
 	return last.Add(delay).Sub(now)
 }
 

@@ -119,6 +119,13 @@ func TestReconcileBackoff(t *testing.T) {
 	if pl = job.Reconcile(jm, many, t0, bo); pl.RequeueAfter != bo.Max {
 		t.Fatalf("cap: got requeue %v, want %v", pl.RequeueAfter, bo.Max)
 	}
+	// A success after the failures resets the count: one failure after it waits 10 s.
+	ok := pod("s", api.PodSucceeded, t0.Add(-30*time.Second))
+	j5 := newJob(5, 1, 10, nil)
+	reset := append(failed[1:3:3], ok, pod("f9", api.PodFailed, t0))
+	if pl = job.Reconcile(j5, reset, t0.Add(9*time.Second), bo); pl.Create != 0 || pl.RequeueAfter != time.Second {
+		t.Fatalf("after a success: got create %d requeue %v, want 0 and 1s", pl.Create, pl.RequeueAfter)
+	}
 	// One more failure than backoffLimit: Failed, BackoffLimitExceeded, active deleted.
 	failed = append(failed, pod("f3", api.PodFailed, t0))
 	pl = job.Reconcile(j, append(failed, pod("r", api.PodRunning, time.Time{})), t0, bo)
@@ -242,5 +249,43 @@ func TestReconcileDoesNotMutate(t *testing.T) {
 	job.Reconcile(j, []*api.Pod{pod("f", api.PodFailed, t0)}, t0, bo)
 	if a, b := api.DeepCopy(j), before; len(a.Status.Conditions) != len(b.Status.Conditions) || a.Status.Failed != b.Status.Failed {
 		t.Fatal("Reconcile changed its job")
+	}
+}
+
+func exited(name string, code int32) *api.Pod {
+	p := pod(name, api.PodFailed, t0)
+	p.Namespace = "default"
+	p.Status.ContainerStatuses[0].State.Terminated.ExitCode = code
+	return p
+}
+
+func TestReconcilePodFailurePolicy(t *testing.T) {
+	c := "c"
+	j := newJob(3, 1, 1, func(j *api.Job) {
+		j.Spec.PodFailurePolicy = &api.PodFailurePolicy{Rules: []api.PodFailurePolicyRule{
+			{Action: api.PodFailurePolicyFailJob, OnExitCodes: &api.PodFailurePolicyOnExitCodesRequirement{ContainerName: &c, Operator: "In", Values: []int32{42}}},
+			{Action: api.PodFailurePolicyIgnore, OnPodConditions: []api.PodFailurePolicyOnPodConditionsPattern{{Type: "DisruptionTarget"}}},
+			{Action: api.PodFailurePolicyIgnore, OnExitCodes: &api.PodFailurePolicyOnExitCodesRequirement{Operator: "In", Values: []int32{7}}},
+		}}
+	})
+	// Exit 42: the Job fails at once, with Kubernetes' message.
+	pl := job.Reconcile(j, []*api.Pod{exited("a", 42), pod("r", api.PodRunning, time.Time{})}, t0, bo)
+	cd := cond(pl.Status, api.JobFailed)
+	if cd == nil || cd.Reason != api.JobReasonPodFailurePolicy ||
+		cd.Message != "Container c for pod default/a failed with exit code 42 matching FailJob rule at index 0" || len(pl.Delete) != 1 {
+		t.Fatalf("FailJob: got %+v delete %d", cd, len(pl.Delete))
+	}
+	// Ignored failures (exit 7, or a DisruptionTarget condition) count neither in failed
+	// nor toward backoffLimit 1.
+	disrupted := exited("d", 1)
+	disrupted.Status.Conditions = []api.PodCondition{{Type: "DisruptionTarget", Status: api.ConditionTrue}}
+	pl = job.Reconcile(j, []*api.Pod{exited("b", 7), exited("e", 7), disrupted}, t0, bo)
+	if cond(pl.Status, api.JobFailed) != nil || pl.Status.Failed != 0 || pl.Create != 1 {
+		t.Fatalf("Ignore: got conditions %+v failed %d create %d", pl.Status.Conditions, pl.Status.Failed, pl.Create)
+	}
+	// Other exit codes count: two failures exceed backoffLimit 1.
+	pl = job.Reconcile(j, []*api.Pod{exited("f", 1), exited("g", 2)}, t0, bo)
+	if cd := cond(pl.Status, api.JobFailed); cd == nil || cd.Reason != api.JobReasonBackoffLimitExceeded || pl.Status.Failed != 2 {
+		t.Fatalf("Count: got %+v failed %d", cd, pl.Status.Failed)
 	}
 }
