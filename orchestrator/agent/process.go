@@ -646,7 +646,7 @@ func (r *podRunner) finishTermination(ctx context.Context, now time.Time) {
 			return
 		}
 	}
-	_, err := r.rt.a.stores.Pods.Delete(ctx, r.pod.Namespace, r.pod.Name, registry.DeleteOptions{UID: r.uid})
+	_, err := r.rt.a.stores.Pods.Delete(ctx, r.pod.Namespace, r.pod.Name, registry.DeleteOptions{UID: r.uid, GracePeriodSeconds: registry.GracePeriod(0)})
 	if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
 		if ctx.Err() == nil {
 			r.log.Debug("pod delete failed", "err", err)

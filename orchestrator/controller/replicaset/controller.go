@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -159,6 +160,11 @@ func (c *Controller) podUpdated(old, p *api.Pod) {
 		c.queue.Add(oldKey)
 	}
 	if ok {
+		if p.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
+			// A graceful delete: the pod stops counting now, so the deletion the
+			// expectations wait for is observed here, as Kubernetes' updatePod does.
+			c.exp.observeDelete(key, api.KeyFunc(p))
+		}
 		c.queue.Add(key)
 		return
 	}
@@ -394,8 +400,13 @@ func (c *Controller) createPod(ctx context.Context, rs *api.ReplicaSet) error {
 	return nil
 }
 
-// rankForDeletion sorts pods so that the best deletion candidates come first: unscheduled,
-// then by phase (Pending, Unknown, Running), not ready, more restarts, newer.
+// PodDeletionCostAnnotation ranks a controller's pods for scale-down: lower costs go first.
+const PodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
+
+// rankForDeletion sorts pods so that the best deletion candidates come first, as
+// Kubernetes' ActivePodsWithRanks does: unscheduled, then by phase (Pending, Unknown,
+// Running), not ready, lower pod-deletion-cost, ready for less time (never-timed first),
+// more restarts, newer. (Kubernetes also prefers pods doubled up on one node; not here.)
 func rankForDeletion(pods []*api.Pod) {
 	phaseRank := map[string]int{api.PodPending: 0, "": 0, api.PodUnknown: 1, api.PodRunning: 2}
 	sort.SliceStable(pods, func(i, j int) bool {
@@ -409,6 +420,15 @@ func rankForDeletion(pods []*api.Pod) {
 		if ra, rb := podReady(a), podReady(b); ra != rb {
 			return !ra
 		}
+		if ca, cb := deletionCost(a), deletionCost(b); ca != cb {
+			return ca < cb
+		}
+		if podReady(a) {
+			ta, tb := readyCondition(a).LastTransitionTime.Time, readyCondition(b).LastTransitionTime.Time
+			if !ta.Equal(tb) {
+				return ta.IsZero() || !tb.IsZero() && ta.After(tb)
+			}
+		}
 		if ra, rb := restarts(a), restarts(b); ra != rb {
 			return ra > rb
 		}
@@ -417,6 +437,15 @@ func rankForDeletion(pods []*api.Pod) {
 		}
 		return a.Name > b.Name
 	})
+}
+
+// deletionCost is p's pod-deletion-cost annotation, 0 when absent or not an int32.
+func deletionCost(p *api.Pod) int64 {
+	v, err := strconv.ParseInt(p.Annotations[PodDeletionCostAnnotation], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 func restarts(p *api.Pod) int32 {
