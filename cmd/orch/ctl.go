@@ -36,7 +36,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Verbs wrapped in timed end after --command-timeout; the others stream (get -w, logs -f,
 	// rollout status, drain) and bound only their requests, or honour their own --timeout.
 	verbs := map[string]func(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error{
-		"apply": timed(applyFlags), "get": getFlags, "delete": timed(deleteFlags), "scale": timed(scaleFlags),
+		"apply": timed(applyFlags), "get": getFlags, "delete": deleteFlags, "scale": timed(scaleFlags),
 		"describe": timed(describeFlags), "rollout": rolloutFlags, "logs": logsFlags,
 		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
 	}
@@ -303,27 +303,6 @@ func namespaceFlag(fs *flag.FlagSet) *string {
 	ns := fs.String("n", "default", "namespace")
 	fs.StringVar(ns, "namespace", "default", "namespace")
 	return ns
-}
-
-func deleteFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error {
-	ns := namespaceFlag(fs)
-	return func(ctx context.Context, c *ctl, pos []string) error {
-		if len(pos) < 2 {
-			fmt.Fprintln(c.stderr, "usage: orch ctl delete RESOURCE NAME... [-n NS]")
-			return errUsage
-		}
-		rc, err := c.lookup(pos[0])
-		if err != nil {
-			return err
-		}
-		for _, name := range pos[1:] {
-			if _, err := rc.delete(ctx, *ns, name); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "%s %q deleted\n", strings.ToLower(rc.resource().Kind), name)
-		}
-		return nil
-	}
 }
 
 func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error {

@@ -7,7 +7,7 @@
 //	orch agent --node NAME --runtime process [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit]
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
-//	orch ctl delete RESOURCE NAME... [-n NS]
+//	orch ctl delete RESOURCE NAME... [-n NS] [--grace-period N] [--force] [--now] [--wait=false] [--timeout D]
 //	orch ctl scale deployment|replicaset NAME --replicas N [-n NS]
 //	orch ctl describe RESOURCE [NAME...] [-n NS | -A] [-l SELECTOR]
 //	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
@@ -71,7 +71,9 @@ commands:
   ctl apply -f FILE         create or update the objects of a multi-document YAML file ("-" = stdin)
   ctl get RESOURCE [NAME]   list or show objects (-n NS, -A, -l SELECTOR, -o wide|yaml|json|name,
                             -w/--watch: then stream changes; --watch-only)
-  ctl delete RESOURCE NAME  delete objects (-n NS)
+  ctl delete RESOURCE NAME  delete objects (-n NS); pods gracefully, waiting until they are gone
+                            (--grace-period N, --now, --force with --grace-period=0: at once,
+                            --wait=false, --timeout D)
   ctl scale deployment NAME --replicas N
                             set the replica count of a deployment or replica set
   ctl describe RESOURCE [NAME]
