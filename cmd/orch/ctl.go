@@ -33,6 +33,18 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
+	if a := args[0]; strings.HasPrefix(a, "-") && a != "-h" && a != "--help" {
+		verb, rest, err := hoistCommand(args) // "orch ctl --endpoints X -n NS get pods"
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n%s", err, usage)
+			return errUsage
+		}
+		if verb == "" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		args = append([]string{verb}, rest...)
+	}
 	// Verbs wrapped in timed end after --command-timeout; the others stream (get -w, logs -f,
 	// rollout status, drain) and bound only their requests, or honour their own --timeout.
 	verbs := map[string]func(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error{
@@ -48,6 +60,11 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var g globals
 	fs := newFlagSet("orch ctl "+args[0], stderr, &g)
 	do := mk(fs)
+	if fs.Lookup("n") == nil {
+		// -n is global in kubectl: verbs about cluster-scoped objects ignore it.
+		fs.String("n", "", "namespace (ignored by this command)")
+		fs.String("namespace", "", "namespace (ignored by this command)")
+	}
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil {
 		return err

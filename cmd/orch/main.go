@@ -16,7 +16,9 @@
 //	orch ctl logs POD|deployment/NAME [-c CONTAINER] [-f] [--tail N] [-p]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
-// 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line.
+// 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line,
+// and the global ones (plus -n, -o, -l and -A for ctl) also before the command or ctl verb:
+// "orch ctl --endpoints X -n NS get pods", "orch --endpoints X ctl get pods".
 package main
 
 import (
@@ -88,7 +90,7 @@ commands:
                             --tail N, -p; also deployment/NAME)
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
-global flags:
+global flags (anywhere on the line, also before the command or ctl verb, with -n, -o, -l, -A):
   --endpoints LIST          comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
   --dial-timeout D          dial timeout (default 2s)
   --command-timeout D       ctl: give up on a command after D (default 30s)
@@ -105,6 +107,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
+	}
+	if a := args[0]; strings.HasPrefix(a, "-") && a != "--version" && a != "-h" && a != "--help" {
+		cmd, rest, err := hoistCommand(args) // "orch --endpoints X ctl get pods"
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n%s", err, usage)
+			return errUsage
+		}
+		if cmd == "" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		args = append([]string{cmd}, rest...)
 	}
 	switch args[0] {
 	case "scheduler":
