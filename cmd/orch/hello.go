@@ -8,16 +8,22 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
 // runHello is the hidden `orch hello-server --listen ADDR` command, a demo workload for
-// examples and end-to-end tests: GET / answers "hello from <$POD_NAME or hostname>", GET
-// /healthz answers "ok"; SIGTERM (ctx) stops it cleanly.
+// examples and end-to-end tests: / (any method) answers "hello from <$POD_NAME or
+// hostname>", after ?sleep=DURATION (at most 10 s) if asked; GET /healthz answers "ok". SIGTERM (ctx) drains it, as a Kubernetes server should: for
+// --shutdown-delay it keeps serving (with /healthz 503 and keep-alives off, so clients and
+// proxies move to other replicas while the endpoint removal propagates), then it stops
+// accepting and waits up to --shutdown-timeout for requests in flight (http.Server.Shutdown).
 func runHello(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
 	fs := newFlagSet("orch hello-server", stderr, &g)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	delay := fs.Duration("shutdown-delay", 0, "after SIGTERM, keep serving this long before draining")
+	timeout := fs.Duration("shutdown-timeout", 5*time.Second, "how long draining waits for requests in flight")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -31,10 +37,20 @@ func runHello(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		name, _ = os.Hostname()
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil && d > 0 {
+			time.Sleep(min(d, 10*time.Second)) // a slow request, to have some in flight
+		}
 		fmt.Fprintf(w, "hello from %s\n", name)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	var draining atomic.Bool
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -48,7 +64,19 @@ func runHello(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	fmt.Fprintln(stdout, "hello-server draining")
+	draining.Store(true)
+	srv.SetKeepAlivesEnabled(false)
+	if *delay > 0 {
+		t := time.NewTimer(*delay)
+		select {
+		case <-t.C:
+		case err := <-done:
+			t.Stop()
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
