@@ -201,16 +201,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	var active []*api.Pod
+	var terminating int32
 	for _, p := range pods {
 		if isActive(p) && !c.exp.pendingDelete(key, api.KeyFunc(p)) {
 			active = append(active, p)
+		}
+		if p.DeletionTimestamp != nil && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
+			terminating++
 		}
 	}
 	var manageErr error
 	if rs.DeletionTimestamp == nil && satisfied {
 		manageErr = c.manage(ctx, rs, active)
 	}
-	if err := c.updateStatus(ctx, rs, active); err != nil {
+	if err := c.updateStatus(ctx, rs, active, terminating); err != nil {
 		return errors.Join(manageErr, err)
 	}
 	return manageErr
@@ -471,13 +475,14 @@ func podReady(p *api.Pod) bool {
 	return c != nil && c.Status == api.ConditionTrue
 }
 
-// updateStatus writes rs's status computed from its active pods, when it changed, and
-// schedules a resync for pods about to become available.
-func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, active []*api.Pod) error {
+// updateStatus writes rs's status computed from its active pods and the number of its
+// terminating ones, when it changed, and schedules a resync for pods about to become
+// available.
+func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, active []*api.Pod, terminating int32) error {
 	now := c.cfg.Now()
 	minReady := time.Duration(rs.Spec.MinReadySeconds) * time.Second
 	st := api.ReplicaSetStatus{Replicas: int32(len(active)), ObservedGeneration: rs.Generation,
-		Conditions: rs.Status.Conditions}
+		Conditions: rs.Status.Conditions, TerminatingReplicas: terminating}
 	tmplSel := labels.SelectorFromSet(rs.Spec.Template.Labels)
 	var nextAvailable time.Duration
 	for _, p := range active {
@@ -514,5 +519,5 @@ func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, activ
 func statusEqual(a, b api.ReplicaSetStatus) bool {
 	return a.Replicas == b.Replicas && a.FullyLabeledReplicas == b.FullyLabeledReplicas &&
 		a.ReadyReplicas == b.ReadyReplicas && a.AvailableReplicas == b.AvailableReplicas &&
-		a.ObservedGeneration == b.ObservedGeneration
+		a.ObservedGeneration == b.ObservedGeneration && a.TerminatingReplicas == b.TerminatingReplicas
 }

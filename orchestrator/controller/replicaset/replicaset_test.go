@@ -222,6 +222,19 @@ func TestReplicaSet(t *testing.T) {
 			return nil
 		})
 		e.waitStatus(rs, 5, 2)
+		terminatingReplicas := func(want int32) func() error {
+			return func() error {
+				cur, err := e.stores.ReplicaSets.Get(ctx, "default", rs.Name)
+				if err != nil {
+					return err
+				}
+				if got := cur.Status.TerminatingReplicas; got != want {
+					return fmt.Errorf("status.terminatingReplicas %d, want %d", got, want)
+				}
+				return nil
+			}
+		}
+		poll.Eventually(t, 30*time.Second, terminatingReplicas(1))
 		poll.Eventually(t, 30*time.Second, func() error {
 			e.finalize()
 			all, owned := e.pods("web", rs.UID)
@@ -230,6 +243,7 @@ func TestReplicaSet(t *testing.T) {
 			}
 			return nil
 		})
+		poll.Eventually(t, 30*time.Second, terminatingReplicas(0))
 	})
 
 	t.Run("scales down, deleting unscheduled pods first", func(t *testing.T) {
