@@ -3,7 +3,7 @@
 //
 //	orch scheduler [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
 //	orch controller-manager [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
-//	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--capacity cpu=4,...] [--labels k=v,...]
+//	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--stop-delay D] [--capacity cpu=4,...] [--labels k=v,...]
 //	orch agent --node NAME --runtime process [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit]
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
@@ -64,7 +64,8 @@ commands:
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
-                            --start-delay D, --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...)
+                            --start-delay D, --stop-delay D (a deleted pod's simulated stop, at most
+                            its grace period), --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...)
   agent --node NAME --runtime process
                             run one node whose pods are local processes (--address IP (default
                             127.0.0.1), --pod-cidr CIDR, --root-dir DIR (default ./data/agent-NAME),
