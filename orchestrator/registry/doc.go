@@ -26,7 +26,9 @@
 // spec.terminationGracePeriodSeconds, else 30); its node agent stops the containers and
 // then removes the object with a Delete of grace period 0 and a UID precondition. A
 // repeated Delete may only shorten the grace period; grace period 0 (a force delete),
-// unscheduled pods and every other kind are removed at once. Every deleter (orch ctl
+// unscheduled pods and every other kind are removed at once. Updates cannot remove or change
+// a deletionTimestamp once set, nor remove deletionGracePeriodSeconds (the apiserver's
+// BeforeUpdate). Every deleter (orch ctl
 // delete/drain, the ReplicaSet controller, node lifecycle eviction, the garbage collector)
 // goes through this one path.
 //

@@ -69,6 +69,19 @@ func gracefulDelete(obj api.Object, requested *int64, now time.Time) deleteActio
 	return deleteMark
 }
 
+// keepDeletion makes an update keep cur's deletion, as the apiserver's BeforeUpdate does:
+// once set, deletionTimestamp cannot be removed or changed by an update, nor
+// deletionGracePeriodSeconds removed (only Delete changes them). next is modified.
+func keepDeletion(cur, next api.Object) {
+	cm, nm := cur.Meta(), next.Meta()
+	if cm.DeletionTimestamp != nil {
+		nm.DeletionTimestamp = cm.DeletionTimestamp
+	}
+	if cm.DeletionGracePeriodSeconds != nil && nm.DeletionGracePeriodSeconds == nil {
+		nm.DeletionGracePeriodSeconds = cm.DeletionGracePeriodSeconds
+	}
+}
+
 // GracePeriod returns a pointer to secs, for DeleteOptions.GracePeriodSeconds
 // (GracePeriod(0): remove at once).
 func GracePeriod(secs int64) *int64 { return &secs }

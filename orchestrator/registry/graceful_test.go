@@ -38,6 +38,16 @@ func testGracefulDelete(t *testing.T, pods *registry.Store[api.Pod, *api.Pod], n
 	if err != nil || again.ResourceVersion != marked.ResourceVersion {
 		t.Fatalf("second graceful Delete = %v, %v; want unchanged rv %s", again.ResourceVersion, err, marked.ResourceVersion)
 	}
+	// An update cannot undo the deletion, as in Kubernetes.
+	undo := api.DeepCopy(marked)
+	undo.DeletionTimestamp, undo.DeletionGracePeriodSeconds = nil, nil
+	undo.Labels = map[string]string{"touched": "yes"}
+	if _, err := pods.Update(ctx, undo); err != nil {
+		t.Fatalf("Update of a terminating pod: %v", err)
+	}
+	if cur, err := pods.Get(ctx, "graceful", "p"); err != nil || cur.DeletionTimestamp == nil || cur.DeletionGracePeriodSeconds == nil || cur.Labels["touched"] != "yes" {
+		t.Fatalf("after an update clearing the deletion: %+v (err %v), want the labels changed and the deletion kept", cur, err)
+	}
 	// A shorter grace period moves the deadline earlier.
 	two := int64(2)
 	shorter, err := pods.Delete(ctx, "graceful", "p", registry.DeleteOptions{GracePeriodSeconds: &two})

@@ -355,6 +355,7 @@ func (s *Store[T, P]) update(ctx context.Context, obj P, rv int64, statusOnly bo
 	if err != nil {
 		return nil, err
 	}
+	keepDeletion(cur, next)
 	out, ok, err := s.write(ctx, cur, next, modRev, st.lease)
 	if err != nil {
 		return nil, err
@@ -436,6 +437,7 @@ func (s *Store[T, P]) guaranteedUpdate(ctx context.Context, ns, name string, fn 
 		if err != nil {
 			return nil, err
 		}
+		keepDeletion(cur, next)
 		lease := st.lease
 		if setLease {
 			lease = id
