@@ -139,22 +139,22 @@ const (
 
 // Container is one container of a pod.
 type Container struct {
-	Name           string               `json:"name"`
-	Image          string               `json:"image,omitempty"`
-	Command        []string             `json:"command,omitempty"`
-	Args           []string             `json:"args,omitempty"`
-	WorkingDir     string               `json:"workingDir,omitempty"`
-	Ports          []ContainerPort      `json:"ports,omitempty"`
-	Env            []EnvVar             `json:"env,omitempty"`
-	Resources      ResourceRequirements `json:"resources,omitzero"`
-	LivenessProbe  *Probe               `json:"livenessProbe,omitempty"`
-	ReadinessProbe *Probe               `json:"readinessProbe,omitempty"`
-	StartupProbe   *Probe               `json:"startupProbe,omitempty"`
-	// Lifecycle holds the postStart and preStop hooks (lifecycle.go).
-	Lifecycle       *Lifecycle `json:"lifecycle,omitempty"`
-	ImagePullPolicy string     `json:"imagePullPolicy,omitempty"`
+	Name            string               `json:"name"`
+	Image           string               `json:"image,omitempty"`
+	Command         []string             `json:"command,omitempty"`
+	Args            []string             `json:"args,omitempty"`
+	WorkingDir      string               `json:"workingDir,omitempty"`
+	Ports           []ContainerPort      `json:"ports,omitempty"`
+	Env             []EnvVar             `json:"env,omitempty"`
+	Resources       ResourceRequirements `json:"resources,omitzero"`
+	LivenessProbe   *Probe               `json:"livenessProbe,omitempty"`
+	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
+	StartupProbe    *Probe               `json:"startupProbe,omitempty"`
+	ImagePullPolicy string               `json:"imagePullPolicy,omitempty"`
 	// RestartPolicy, only on init containers, "Always" makes a sidecar.
 	RestartPolicy string `json:"restartPolicy,omitempty"`
+	// Lifecycle holds the postStart and preStop hooks (lifecycle.go).
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // ContainerPort is a port the container listens on.
