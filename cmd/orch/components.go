@@ -251,6 +251,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	var pf processFlags
 	pf.register(fs)
 	startDelay := fs.Duration("start-delay", 0, "sim runtime: delay before a pod is reported Running")
+	stopDelay := fs.Duration("stop-delay", 0, "sim runtime: how long a deleted pod's containers take to stop (at most its grace period)")
 	capacity := fs.String("capacity", "cpu=32,memory=256Gi,pods=110", "each node's capacity, as name=quantity,...")
 	lbls := fs.String("labels", "", "extra node labels, as key=value,...")
 	workers := fs.Int("workers", 0, "pod workers (default 4, plus one per 8 simulated nodes up to 128)")
@@ -260,11 +261,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) > 0 || *node == "" {
-		fmt.Fprintln(stderr, "usage: orch agent --node NAME [--nodes N] [--runtime sim|process] [--start-delay D] [--capacity cpu=4,memory=8Gi,pods=110] [--labels k=v,...]\n"+
+		fmt.Fprintln(stderr, "usage: orch agent --node NAME [--nodes N] [--runtime sim|process] [--start-delay D] [--stop-delay D] [--capacity cpu=4,memory=8Gi,pods=110] [--labels k=v,...]\n"+
 			"       process runtime: [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit] [--timing fast|kubernetes]")
 		return errUsage
 	}
-	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, Runtime: *runtime, Workers: *workers,
+	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, StopDelay: *stopDelay, Runtime: *runtime, Workers: *workers,
 		MetricsInterval: *metricsInterval}
 	if cfg.MetricsInterval == 0 {
 		cfg.MetricsInterval = -1

@@ -33,10 +33,22 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
+	if a := args[0]; strings.HasPrefix(a, "-") && a != "-h" && a != "--help" {
+		verb, rest, err := hoistCommand(args) // "orch ctl --endpoints X -n NS get pods"
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n%s", err, usage)
+			return errUsage
+		}
+		if verb == "" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		args = append([]string{verb}, rest...)
+	}
 	// Verbs wrapped in timed end after --command-timeout; the others stream (get -w, logs -f,
 	// rollout status, drain) and bound only their requests, or honour their own --timeout.
 	verbs := map[string]func(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error{
-		"apply": timed(applyFlags), "get": getFlags, "delete": timed(deleteFlags), "scale": timed(scaleFlags),
+		"apply": timed(applyFlags), "get": getFlags, "delete": deleteFlags, "scale": timed(scaleFlags),
 		"describe": timed(describeFlags), "rollout": rolloutFlags, "logs": logsFlags,
 		"cordon": timed(cordonFlags(true)), "uncordon": timed(cordonFlags(false)), "drain": drainFlags,
 		"create": timed(createFlags),
@@ -50,6 +62,11 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var g globals
 	fs := newFlagSet("orch ctl "+args[0], stderr, &g)
 	do := mk(fs)
+	if fs.Lookup("n") == nil {
+		// -n is global in kubectl: verbs about cluster-scoped objects ignore it.
+		fs.String("n", "", "namespace (ignored by this command)")
+		fs.String("namespace", "", "namespace (ignored by this command)")
+	}
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil {
 		return err
@@ -305,27 +322,6 @@ func namespaceFlag(fs *flag.FlagSet) *string {
 	ns := fs.String("n", "default", "namespace")
 	fs.StringVar(ns, "namespace", "default", "namespace")
 	return ns
-}
-
-func deleteFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error {
-	ns := namespaceFlag(fs)
-	return func(ctx context.Context, c *ctl, pos []string) error {
-		if len(pos) < 2 {
-			fmt.Fprintln(c.stderr, "usage: orch ctl delete RESOURCE NAME... [-n NS]")
-			return errUsage
-		}
-		rc, err := c.lookup(pos[0])
-		if err != nil {
-			return err
-		}
-		for _, name := range pos[1:] {
-			if _, err := rc.delete(ctx, *ns, name); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "%s %q deleted\n", strings.ToLower(rc.resource().Kind), name)
-		}
-		return nil
-	}
 }
 
 func scaleFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error {

@@ -163,32 +163,16 @@ func podList(ps []*api.Pod) string {
 	return strings.Join(s, ", ")
 }
 
-// evict deletes p: at once with a grace period of 0, else by marking it terminating for its
-// node agent to stop and remove. Only this incarnation of the pod (its uid) is touched.
+// evict deletes p gracefully (the registry marks it for its node agent to stop and
+// remove; at once when unscheduled) with gracePeriod seconds, or the pod's own grace period
+// when gracePeriod < 0; 0 removes it at once. Only this incarnation of the pod (its uid) is
+// touched.
 func (c *ctl) evict(ctx context.Context, st *registry.Stores, p *api.Pod, gracePeriod int64) error {
-	grace := gracePeriod
-	if grace < 0 {
-		grace = 30
-		if g := p.Spec.TerminationGracePeriodSeconds; g != nil {
-			grace = *g
-		}
+	opts := registry.DeleteOptions{UID: p.UID}
+	if gracePeriod >= 0 {
+		opts.GracePeriodSeconds = &gracePeriod
 	}
-	if grace == 0 || p.Spec.NodeName == "" {
-		_, err := st.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
-		return ignoreGone(err)
-	}
-	_, err := st.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
-		if cur.UID != p.UID {
-			return nil, errSkipped
-		}
-		if cur.DeletionTimestamp != nil {
-			return nil, errSkipped // already terminating
-		}
-		t := api.NewTime(c.now().Add(time.Duration(grace) * time.Second))
-		cur.DeletionTimestamp = &t
-		cur.DeletionGracePeriodSeconds = &grace
-		return cur, nil
-	})
+	_, err := st.Pods.Delete(ctx, p.Namespace, p.Name, opts)
 	return ignoreGone(err)
 }
 
@@ -289,7 +273,7 @@ func (c *ctl) forceDelete(ctx context.Context, st *registry.Stores, left map[str
 	for _, p := range left {
 		fmt.Fprintf(c.stderr, "Warning: pod %s/%s still there after %v (is its node's agent down?); deleting it without waiting for confirmation\n",
 			p.Namespace, p.Name, timeout)
-		if _, err := st.Pods.Delete(rctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID}); ignoreGone(err) != nil {
+		if _, err := st.Pods.Delete(rctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID, GracePeriodSeconds: registry.GracePeriod(0)}); ignoreGone(err) != nil {
 			return err
 		}
 	}

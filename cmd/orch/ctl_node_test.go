@@ -85,7 +85,7 @@ func TestDrain(t *testing.T) {
 				}
 				return nil
 			})
-			if _, err := st.Pods.Delete(ctx, "default", name, registry.DeleteOptions{}); err != nil {
+			if _, err := st.Pods.Delete(ctx, "default", name, registry.DeleteOptions{GracePeriodSeconds: registry.GracePeriod(0)}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -3,11 +3,11 @@
 //
 //	orch scheduler [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
 //	orch controller-manager [--leader-elect=true] [--timing fast|kubernetes] [--id ID]
-//	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--capacity cpu=4,...] [--labels k=v,...]
+//	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--stop-delay D] [--capacity cpu=4,...] [--labels k=v,...]
 //	orch agent --node NAME --runtime process [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit]
 //	orch ctl apply -f FILE
 //	orch ctl get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
-//	orch ctl delete RESOURCE NAME... [-n NS]
+//	orch ctl delete RESOURCE NAME... [-n NS] [--grace-period N] [--force] [--now] [--wait=false] [--timeout D]
 //	orch ctl scale deployment|replicaset|statefulset|rc NAME --replicas N [-n NS]
 //	orch ctl describe RESOURCE [NAME...] [-n NS | -A] [-l SELECTOR]
 //	orch ctl rollout status|history|undo|pause|resume|restart deployment/NAME [-n NS]
@@ -17,7 +17,9 @@
 //	orch ctl create job NAME --from=cronjob/NAME [-n NS]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
-// 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line.
+// 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line,
+// and the global ones (plus -n, -o, -l and -A for ctl) also before the command or ctl verb:
+// "orch ctl --endpoints X -n NS get pods", "orch --endpoints X ctl get pods".
 package main
 
 import (
@@ -63,7 +65,8 @@ commands:
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
-                            --start-delay D, --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...,
+                            --start-delay D, --stop-delay D (a deleted pod's simulated stop, at most
+                            its grace period), --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...,
                             --metrics-interval D (default 15s; 0 = no PodMetrics/NodeMetrics))
   agent --node NAME --runtime process
                             run one node whose pods are local processes (--address IP (default
@@ -73,7 +76,9 @@ commands:
   ctl apply -f FILE         create or update the objects of a multi-document YAML file ("-" = stdin)
   ctl get RESOURCE [NAME]   list or show objects (-n NS, -A, -l SELECTOR, -o wide|yaml|json|name,
                             -w/--watch: then stream changes; --watch-only)
-  ctl delete RESOURCE NAME  delete objects (-n NS)
+  ctl delete RESOURCE NAME  delete objects (-n NS); pods gracefully, waiting until they are gone
+                            (--grace-period N, --now, --force with --grace-period=0: at once,
+                            --wait=false, --timeout D)
   ctl scale deployment NAME --replicas N
                             set the replica count of a deployment, replica set, stateful set or rc
   ctl autoscale deployment NAME --max N [--min N] [--cpu-percent P]
@@ -94,7 +99,7 @@ commands:
                             start a Job now from a CronJob's template
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
-global flags:
+global flags (anywhere on the line, also before the command or ctl verb, with -n, -o, -l, -A):
   --endpoints LIST          comma-separated endpoints (default $ETCDCTL_ENDPOINTS or 127.0.0.1:2379)
   --dial-timeout D          dial timeout (default 2s)
   --command-timeout D       ctl: give up on a command after D (default 30s)
@@ -113,6 +118,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
+	}
+	if a := args[0]; strings.HasPrefix(a, "-") && a != "--version" && a != "-h" && a != "--help" {
+		cmd, rest, err := hoistCommand(args) // "orch --endpoints X ctl get pods"
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n%s", err, usage)
+			return errUsage
+		}
+		if cmd == "" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		args = append([]string{cmd}, rest...)
 	}
 	switch args[0] {
 	case "scheduler":

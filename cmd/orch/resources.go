@@ -18,7 +18,8 @@ type resourceClient interface {
 	list(ctx context.Context, ns string, sel labels.Selector) ([]api.Object, error)
 	create(ctx context.Context, obj api.Object) (api.Object, error)
 	update(ctx context.Context, obj api.Object) (api.Object, error)
-	delete(ctx context.Context, ns, name string) (api.Object, error)
+	delete(ctx context.Context, ns, name string, opts registry.DeleteOptions) (api.Object, error)
+	key(ns, name string) string
 }
 
 type typed[T any, P registry.ObjectPtr[T]] struct{ s *registry.Store[T, P] }
@@ -51,9 +52,11 @@ func (t typed[T, P]) update(ctx context.Context, obj api.Object) (api.Object, er
 	return t.s.Update(ctx, obj.(P))
 }
 
-func (t typed[T, P]) delete(ctx context.Context, ns, name string) (api.Object, error) {
-	return t.s.Delete(ctx, ns, name, registry.DeleteOptions{})
+func (t typed[T, P]) delete(ctx context.Context, ns, name string, opts registry.DeleteOptions) (api.Object, error) {
+	return t.s.Delete(ctx, ns, name, opts)
 }
+
+func (t typed[T, P]) key(ns, name string) string { return t.s.Key(ns, name) }
 
 // clients returns a resourceClient for every resource, by resource name.
 func clients(cli *clientv3.Client) map[string]resourceClient {

@@ -48,6 +48,10 @@ type Config struct {
 	Labels map[string]string
 	// StartDelay is how long after first seeing a pod the agent reports it Running.
 	StartDelay time.Duration
+	// StopDelay (sim) is how long a simulated pod's containers take to stop after SIGTERM:
+	// a pod marked for deletion is removed from the store StopDelay after the mark, or at
+	// the end of its grace period if that comes first. Default 0: at once.
+	StopDelay time.Duration
 	// HeartbeatInterval is how often each node's Lease is renewed; default 2 s.
 	HeartbeatInterval time.Duration
 	// LeaseDuration is written as the Leases' leaseDurationSeconds; default 10 s.
@@ -472,7 +476,11 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return nil
 	}
 	if p.DeletionTimestamp != nil {
-		_, err := a.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
+		if wait := simStopAt(p, a.cfg.StopDelay).Sub(a.cfg.Now()); wait > 0 {
+			a.queue.AddAfter(key, wait)
+			return nil
+		}
+		_, err := a.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID, GracePeriodSeconds: registry.GracePeriod(0)})
 		if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) {
 			return nil
 		}
@@ -512,6 +520,16 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 }
 
 var errSkip = errors.New("agent: pod changed, skip")
+
+// simStopAt is when the simulated containers of p, marked for deletion, have stopped: the
+// mark (deletionTimestamp minus the grace period) plus stopDelay, at most the grace period.
+func simStopAt(p *api.Pod, stopDelay time.Duration) time.Time {
+	grace := time.Duration(0)
+	if g := p.DeletionGracePeriodSeconds; g != nil {
+		grace = time.Duration(max(*g, 0)) * time.Second
+	}
+	return p.DeletionTimestamp.Add(-grace).Add(min(stopDelay, grace))
+}
 
 // runningStatus writes the status of a pod all of whose containers run.
 func runningStatus(p *api.Pod, hostIP string, now time.Time) {

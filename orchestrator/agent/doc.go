@@ -25,9 +25,11 @@
 //     seeing one, writes a single status: phase Running, conditions PodScheduled,
 //     Initialized, ContainersReady and Ready True, hostIP, a deterministic fake podIP, and
 //     every container running with restartCount 0; a pod with deletionTimestamp set is
-//     deleted from the store (there is nothing to stop); a deleted pod is forgotten. A pod
-//     that runs to completion (restartPolicy Never or OnFailure, a Job's) is then, StartDelay
-//     later, reported Succeeded with its containers terminated (exit code 0, Completed).
+//     removed from the store (a delete with grace period 0 and its UID) once its simulated
+//     containers stopped: Config.StopDelay after the mark, at most its grace period
+//     (default at once); a deleted pod is forgotten. A pod that runs to completion
+//     (restartPolicy Never or OnFailure, a Job's) is then, StartDelay later, reported
+//     Succeeded with its containers terminated (exit code 0, Completed).
 //
 // # The process runtime
 //
@@ -76,10 +78,20 @@
 // (SIGTERM, grace period, SIGKILL) and the restart policy applies. The status is written only
 // when it changes.
 //
-// Deletion: a pod with deletionTimestamp gets SIGTERM on every container's process group,
-// SIGKILL after its grace period (deletionGracePeriodSeconds, else
-// terminationGracePeriodSeconds, default 30 s, capped by MaxGracePeriod), then is deleted
-// from the store with a UID precondition. A pod that disappears from the store, or that an
+// Lifecycle hooks (hooks.go), as the kubelet's: postStart (exec, httpGet or sleep) runs
+// right after a container starts, with the container's environment; the container is not
+// Ready until it ends, and a failing hook kills the container (its restart policy then
+// applies). preStop runs whenever the agent stops a container (deletion, a failed liveness
+// or startup probe or postStart, a finished pod's sidecars), inside the grace period;
+// SIGTERM follows when it ends (with at least 2 s left before SIGKILL), and SIGKILL comes
+// when the grace period is over whether the hook ended or not.
+//
+// Deletion: a pod with deletionTimestamp (set by the registry's graceful delete) has each
+// running container stopped as above — preStop, SIGTERM on its process group, SIGKILL
+// after the grace period (deletionGracePeriodSeconds, else terminationGracePeriodSeconds,
+// default 30 s, capped by MaxGracePeriod, counted from when the agent sees the mark) —
+// and once none runs the pod is removed from the store with grace period 0 and a UID
+// precondition; until then it stays, terminating. A pod that disappears from the store, or that an
 // agent finds at start-up gone or bound elsewhere, has its processes killed, its IP freed
 // and its directory removed. StopPods kills everything recorded under a root directory.
 //

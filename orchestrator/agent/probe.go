@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -110,47 +112,9 @@ func probe(ctx context.Context, pr *api.Probe, t probeTarget, timeout time.Durat
 	defer cancel()
 	switch {
 	case pr.Exec != nil:
-		if len(pr.Exec.Command) == 0 {
-			return false
-		}
-		cmd := exec.CommandContext(ctx, pr.Exec.Command[0], pr.Exec.Command[1:]...)
-		cmd.Env, cmd.Dir = t.env, t.workdir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = time.Second
-		return cmd.Run() == nil
+		return execAction(ctx, pr.Exec, t) == nil
 	case pr.HTTPGet != nil:
-		g := pr.HTTPGet
-		port, err := t.port(g.Port)
-		if err != nil {
-			return false
-		}
-		host := g.Host
-		if host == "" {
-			host = t.ip
-		}
-		scheme := "http"
-		if g.Scheme == "HTTPS" {
-			scheme = "https"
-		}
-		u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
-		if u.Path == "" {
-			u.Path = "/"
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return false
-		}
-		req.Header.Set("User-Agent", "kube-probe/keel")
-		tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // probes do not verify, like kubelet's
-		defer tr.CloseIdleConnections()
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		if err != nil {
-			return false
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
-		_ = resp.Body.Close()
-		return resp.StatusCode >= 200 && resp.StatusCode < 400
+		return httpGetAction(ctx, pr.HTTPGet, t) == nil
 	case pr.TCPSocket != nil:
 		port, err := t.port(pr.TCPSocket.Port)
 		if err != nil {
@@ -169,4 +133,61 @@ func probe(ctx context.Context, pr *api.Probe, t probeTarget, timeout time.Durat
 		return true
 	}
 	return false
+}
+
+// execAction runs a command with the container's environment and working directory, in
+// its own process group (killed when ctx ends). A non-zero exit is an error carrying the
+// end of the output.
+func execAction(ctx context.Context, a *api.ExecAction, t probeTarget) error {
+	if len(a.Command) == 0 {
+		return errors.New("exec: no command")
+	}
+	cmd := exec.CommandContext(ctx, a.Command[0], a.Command[1:]...)
+	cmd.Env, cmd.Dir = t.env, t.workdir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("exec %v: %w: %s", a.Command, err, bytes.TrimSpace(out[max(0, len(out)-256):]))
+	}
+	return nil
+}
+
+// httpGetAction issues a GET (host defaults to the pod IP); a status outside [200, 400) is
+// an error.
+func httpGetAction(ctx context.Context, g *api.HTTPGetAction, t probeTarget) error {
+	port, err := t.port(g.Port)
+	if err != nil {
+		return err
+	}
+	host := g.Host
+	if host == "" {
+		host = t.ip
+	}
+	scheme := "http"
+	if g.Scheme == "HTTPS" {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "kube-probe/keel")
+	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // probes do not verify, like kubelet's
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("GET %s: %s", u.String(), resp.Status)
+	}
+	return nil
 }

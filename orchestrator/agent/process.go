@@ -66,10 +66,14 @@ type ctr struct {
 	startedCh    chan struct{} // closed when the startup probe passed (or there is none)
 	startedAt    time.Time
 	backoff      time.Duration
-	nextStart    time.Time // restart due; zero = start now if not done
-	restart      bool      // the next start is a restart (restartCount grows)
-	killAt       time.Time // SIGKILL due (graceful stop in progress)
-	done         bool      // terminated for good, or refused
+	nextStart    time.Time          // restart due; zero = start now if not done
+	restart      bool               // the next start is a restart (restartCount grows)
+	killAt       time.Time          // SIGKILL due (graceful stop in progress)
+	done         bool               // terminated for good, or refused
+	postStarting bool               // the postStart hook of this attempt runs: not ready yet
+	preStopping  bool               // the preStop hook runs: SIGTERM when it ends
+	probeOK      bool               // the readiness probe's last result
+	hookCancel   context.CancelFunc // of the running preStop hook
 }
 
 // ctrState is <container dir>/state.json, written before each attempt starts.
@@ -80,13 +84,15 @@ type ctrState struct {
 	Backoff      time.Duration      `json:"backoff,omitempty"`
 }
 
-// ctrEvent is a waiter's or prober's report about attempt of container ctr.
+// ctrEvent is a waiter's, prober's or hook's report about attempt of container ctr.
 type ctrEvent struct {
 	ctr     int
 	attempt int32
 	exit    *shimExit // the attempt ended
 	probe   string    // liveness, readiness or startup
+	hook    string    // postStart or preStop ended
 	ok      bool
+	err     error // the hook's failure
 }
 
 func newPodRunner(rt *procRuntime, p *api.Pod, dir string, ip netip.Addr) *podRunner {
@@ -269,7 +275,7 @@ func (r *podRunner) prepareExec(c *ctr) error {
 func (r *podRunner) reconcile(ctx context.Context) {
 	now := time.Now()
 	if r.pod.DeletionTimestamp != nil && !r.terminating {
-		r.beginTermination(now)
+		r.beginTermination(ctx, now)
 	}
 	for _, c := range r.ctrs {
 		if c.pids != nil && !c.killAt.IsZero() && !now.Before(c.killAt) {
@@ -300,8 +306,7 @@ func (r *podRunner) reconcile(ctx context.Context) {
 		running := false
 		for _, c := range r.ctrs {
 			if c.pids != nil && c.sidecar && c.killAt.IsZero() {
-				r.signal(c, syscall.SIGTERM)
-				c.killAt = now.Add(r.gracePeriod())
+				r.stopContainer(ctx, c, now)
 			}
 			running = running || c.pids != nil
 		}
@@ -429,8 +434,12 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		c.containerID = "process://" + strconv.Itoa(pids.Pid)
 	}
 	started := c.spec.StartupProbe == nil
-	r.watch(ctx, i, pids, true, started, started && c.spec.ReadinessProbe == nil)
+	actx := r.watch(ctx, i, pids, true, started, started && c.spec.ReadinessProbe == nil)
 	r.log.Info("container started", "container", c.spec.Name, "pid", pids.Pid, "restart_count", n)
+	if lc := c.spec.Lifecycle; lc != nil && lc.PostStart != nil {
+		c.postStarting, c.ready = true, false
+		r.goHook(actx, i, n, "postStart", lc.PostStart, c)
+	}
 }
 
 // waitStarted waits (up to 10 s) for the shim to record the container's pid or its end.
@@ -454,12 +463,14 @@ func (r *podRunner) waitStarted(c *ctr, n int32, shimPid int) *shimPids {
 	return &shimPids{Shim: shimPid, ShimStart: start}
 }
 
-// watch starts the waiter and the probers of container i's current attempt.
-func (r *podRunner) watch(ctx context.Context, i int, pids *shimPids, child, started, ready bool) {
+// watch starts the waiter and the probers of container i's current attempt, and returns
+// the attempt's context (cancelled when the attempt ends).
+func (r *podRunner) watch(ctx context.Context, i int, pids *shimPids, child, started, ready bool) context.Context {
 	c := r.ctrs[i]
 	actx, cancel := context.WithCancel(ctx)
 	c.pids, c.child, c.stop, c.killAt = pids, child, cancel, time.Time{}
-	c.started, c.ready = started, ready
+	c.started, c.ready, c.probeOK = started, ready, ready
+	c.postStarting, c.preStopping = false, false
 	c.startedCh = make(chan struct{})
 	if started {
 		close(c.startedCh)
@@ -485,6 +496,7 @@ func (r *podRunner) watch(ctx context.Context, i int, pids *shimPids, child, sta
 			r.runProbe(actx, i, n, pr.kind, pr.probe, target, c.startedAt, initial, c.startedCh)
 		}()
 	}
+	return actx
 }
 
 // wait polls for the end of attempt n: the shim's exit record, or the shim gone without one.
@@ -534,17 +546,35 @@ func (r *podRunner) handle(ctx context.Context, ev ctrEvent) {
 	switch {
 	case ev.exit != nil:
 		r.exited(ev.ctr, ev.exit, time.Now())
+	case ev.hook == "preStop":
+		if c.preStopping {
+			c.preStopping = false
+			if ev.err != nil {
+				r.log.Info("preStop hook failed", "container", c.spec.Name, "err", ev.err)
+			}
+			r.signal(c, syscall.SIGTERM)
+			// As the kubelet, SIGTERM gets at least 2 s even when the hook used the grace period.
+			c.killAt = maxTime(c.killAt, time.Now().Add(minGraceAfterPreStop))
+		}
+	case ev.hook == "postStart":
+		c.postStarting = false
+		if ev.err == nil {
+			c.ready = c.started && (c.spec.ReadinessProbe == nil || c.probeOK)
+		} else if c.killAt.IsZero() {
+			r.log.Info("postStart hook failed, killing the container", "container", c.spec.Name, "err", ev.err)
+			r.stopContainer(ctx, c, time.Now())
+		}
 	case ev.probe == "readiness":
-		c.ready = ev.ok && c.started
+		c.probeOK = ev.ok
+		c.ready = ev.ok && c.started && !c.postStarting
 	case ev.probe == "startup" && ev.ok:
 		c.started = true
-		c.ready = c.spec.ReadinessProbe == nil
+		c.ready = c.spec.ReadinessProbe == nil && !c.postStarting
 		close(c.startedCh)
 	default: // liveness or startup failure: restart per policy
 		if c.killAt.IsZero() {
 			r.log.Info("container failed its probe, killing it", "container", c.spec.Name, "probe", ev.probe)
-			r.signal(c, syscall.SIGTERM)
-			c.killAt = time.Now().Add(r.gracePeriod())
+			r.stopContainer(ctx, c, time.Now())
 		}
 	}
 }
@@ -624,16 +654,14 @@ func (r *podRunner) gracePeriod() time.Duration {
 	return min(time.Duration(max(secs, 0))*time.Second, r.rt.cfg.MaxGracePeriod)
 }
 
-func (r *podRunner) beginTermination(now time.Time) {
+func (r *podRunner) beginTermination(ctx context.Context, now time.Time) {
 	r.terminating = true
-	grace := r.gracePeriod()
 	for _, c := range r.ctrs {
 		if c.pids != nil && c.killAt.IsZero() {
-			r.signal(c, syscall.SIGTERM)
-			c.killAt = now.Add(grace)
+			r.stopContainer(ctx, c, now)
 		}
 	}
-	r.log.Info("terminating pod", "grace_period", grace)
+	r.log.Info("terminating pod", "grace_period", r.gracePeriod())
 }
 
 // finishTermination deletes the pod once none of its containers runs.
@@ -646,7 +674,7 @@ func (r *podRunner) finishTermination(ctx context.Context, now time.Time) {
 			return
 		}
 	}
-	_, err := r.rt.a.stores.Pods.Delete(ctx, r.pod.Namespace, r.pod.Name, registry.DeleteOptions{UID: r.uid})
+	_, err := r.rt.a.stores.Pods.Delete(ctx, r.pod.Namespace, r.pod.Name, registry.DeleteOptions{UID: r.uid, GracePeriodSeconds: registry.GracePeriod(0)})
 	if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
 		if ctx.Err() == nil {
 			r.log.Debug("pod delete failed", "err", err)
@@ -668,6 +696,7 @@ func (r *podRunner) cleanup() {
 			recs = append(recs, *c.pids)
 		}
 	}
+	r.cancelHooks()
 	r.workers.Wait()
 	waitGone(recs, 5*time.Second)
 	killDir(r.dir)
@@ -687,6 +716,7 @@ func (r *podRunner) shutdown() {
 			c.stop()
 		}
 	}
+	r.cancelHooks()
 	r.workers.Wait()
 	if !r.rt.cfg.StopPodsOnExit {
 		return

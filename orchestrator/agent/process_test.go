@@ -347,12 +347,7 @@ func TestProcessRuntime(t *testing.T) {
 		create(t, "doomed", "", 5, api.Container{Name: "c", Command: []string{"sleep", "1000"}})
 		p := waitPod(t, "doomed", running)
 		pid := pidOf(t, p.Status.ContainerStatuses[0])
-		_, err := stores.Pods.GuaranteedUpdate(ctx, "default", "doomed", func(cur *api.Pod) (*api.Pod, error) {
-			now := api.NewTime(time.Now())
-			cur.DeletionTimestamp = &now
-			return cur, nil
-		})
-		if err != nil {
+		if _, err := stores.Pods.Delete(ctx, "default", "doomed", registry.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		poll.Eventually(t, 20*time.Second, func() error {
@@ -366,11 +361,79 @@ func TestProcessRuntime(t *testing.T) {
 		})
 	})
 
+	t.Run("lifecycle hooks", func(t *testing.T) {
+		dir := t.TempDir()
+		trace, started, release := filepath.Join(dir, "trace"), filepath.Join(dir, "started"), filepath.Join(dir, "release")
+		waitFile := func(f string) string { return "while [ ! -e " + f + " ]; do sleep 0.05; done" }
+		create(t, "hooked", "", 30, api.Container{Name: "c", Command: []string{"sh", "-c",
+			"trap 'echo term >> " + trace + "; exit 0' TERM; while :; do sleep 0.05; done"},
+			Lifecycle: &api.Lifecycle{
+				PostStart: &api.LifecycleHandler{Exec: &api.ExecAction{Command: []string{"sh", "-c", "echo poststart >> " + trace + "; " + waitFile(started)}}},
+				PreStop:   &api.LifecycleHandler{Exec: &api.ExecAction{Command: []string{"sh", "-c", "echo prestop >> " + trace + "; " + waitFile(release)}}},
+			}})
+		readTrace := func() string { b, _ := os.ReadFile(trace); return string(b) }
+		// postStart runs: the container runs but is not ready until the hook ends.
+		poll.Eventually(t, 20*time.Second, func() error {
+			if got := readTrace(); got != "poststart\n" {
+				return fmt.Errorf("trace %q, want the postStart hook's line", got)
+			}
+			return nil
+		})
+		if p, err := stores.Pods.Get(ctx, "default", "hooked"); err != nil || condition(p, "Ready") == api.ConditionTrue {
+			t.Fatalf("pod Ready while its postStart hook runs (%v)", err)
+		}
+		if err := os.WriteFile(started, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitPod(t, "hooked", running)
+		// Deleted: preStop runs first, the object stays (terminating), no SIGTERM yet.
+		if _, err := stores.Pods.Delete(ctx, "default", "hooked", registry.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll.Eventually(t, 20*time.Second, func() error {
+			if got := readTrace(); got != "poststart\nprestop\n" {
+				return fmt.Errorf("trace %q, want the preStop hook's line", got)
+			}
+			return nil
+		})
+		p, err := stores.Pods.Get(ctx, "default", "hooked")
+		if err != nil || p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+			t.Fatalf("pod during preStop: %v (err %v), want it terminating with grace 30", p, err)
+		}
+		if err := os.WriteFile(release, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The hook ends: SIGTERM, the container exits, the agent removes the pod.
+		poll.Eventually(t, 20*time.Second, func() error {
+			if _, err := stores.Pods.Get(ctx, "default", "hooked"); !errors.Is(err, registry.ErrNotFound) {
+				return fmt.Errorf("pod still there (err %v)", err)
+			}
+			return nil
+		})
+		if got := readTrace(); got != "poststart\nprestop\nterm\n" {
+			t.Errorf("trace %q, want postStart, preStop, then SIGTERM", got)
+		}
+	})
+
+	t.Run("failing postStart kills the container", func(t *testing.T) {
+		create(t, "badhook", api.RestartAlways, 1, api.Container{Name: "c", Command: []string{"sleep", "1000"},
+			Lifecycle: &api.Lifecycle{PostStart: &api.LifecycleHandler{Exec: &api.ExecAction{Command: []string{"false"}}}}})
+		waitPod(t, "badhook", func(p *api.Pod) error {
+			if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].RestartCount < 1 {
+				return errors.New("not restarted")
+			}
+			if condition(p, "Ready") == api.ConditionTrue {
+				return errors.New("Ready despite a failing postStart")
+			}
+			return nil
+		})
+	})
+
 	t.Run("force deletion kills the process", func(t *testing.T) {
 		create(t, "evicted", "", 30, api.Container{Name: "c", Command: []string{"sleep", "1000"}})
 		p := waitPod(t, "evicted", running)
 		pid := pidOf(t, p.Status.ContainerStatuses[0])
-		if _, err := stores.Pods.Delete(ctx, "default", "evicted", registry.DeleteOptions{}); err != nil {
+		if _, err := stores.Pods.Delete(ctx, "default", "evicted", registry.DeleteOptions{GracePeriodSeconds: registry.GracePeriod(0)}); err != nil {
 			t.Fatal(err)
 		}
 		poll.Eventually(t, 20*time.Second, func() error {

@@ -24,6 +24,9 @@ type ReplicaSetStatus struct {
 	AvailableReplicas    int32                 `json:"availableReplicas,omitempty"`
 	ObservedGeneration   int64                 `json:"observedGeneration,omitempty"`
 	Conditions           []ReplicaSetCondition `json:"conditions,omitempty"`
+	// TerminatingReplicas counts the pods being deleted (deletionTimestamp set, not yet
+	// Succeeded or Failed), which replicas excludes (Kubernetes 1.33's field).
+	TerminatingReplicas int32 `json:"terminatingReplicas,omitempty"`
 }
 
 // ReplicaSetCondition is one replica set condition (ReplicaFailure).

@@ -154,6 +154,8 @@ type Container struct {
 	ImagePullPolicy string               `json:"imagePullPolicy,omitempty"`
 	// RestartPolicy, only on init containers, "Always" makes a sidecar.
 	RestartPolicy string `json:"restartPolicy,omitempty"`
+	// Lifecycle holds the postStart and preStop hooks (lifecycle.go).
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // ContainerPort is a port the container listens on.

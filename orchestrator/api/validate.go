@@ -227,9 +227,11 @@ func validatePodSpec(s *PodSpec, p Path) ErrorList {
 	names := map[string]bool{}
 	for i := range s.InitContainers {
 		errs = append(errs, validateContainer(&s.InitContainers[i], names, p.Child("initContainers").Index(i), true)...)
+		errs = append(errs, validateLifecycle(&s.InitContainers[i], true, s.TerminationGracePeriodSeconds, p.Child("initContainers").Index(i))...)
 	}
 	for i := range s.Containers {
 		errs = append(errs, validateContainer(&s.Containers[i], names, p.Child("containers").Index(i), false)...)
+		errs = append(errs, validateLifecycle(&s.Containers[i], false, s.TerminationGracePeriodSeconds, p.Child("containers").Index(i))...)
 	}
 	if !slices.Contains([]string{RestartAlways, RestartOnFailure, RestartNever}, s.RestartPolicy) {
 		errs = append(errs, notSupported(p.Child("restartPolicy"), s.RestartPolicy, RestartAlways, RestartOnFailure, RestartNever))

@@ -20,7 +20,11 @@
 //
 // Changes: the endpoint set is read from the informer cache for every new connection, so
 // an Endpoints update applies to the next connection while connections in progress keep
-// their endpoint. When a service port disappears (Service deleted, port removed or
+// their endpoint. A pod being deleted leaves its Endpoints' addresses as soon as its
+// deletionTimestamp is set (the endpoints controller), before its agent sends SIGTERM
+// after preStop: new connections stop going to it while the ones in flight finish, which
+// is what lets a rolling update lose no request when the server drains on SIGTERM (or a
+// preStop sleep covers the time the update takes to reach every proxy). When a service port disappears (Service deleted, port removed or
 // renumbered) its listener is closed; its connections in progress keep running. A listen
 // that fails (port in use, e.g. by another Service with the same port number: the first in
 // namespace/name/port-name order wins) is logged once and retried every second.

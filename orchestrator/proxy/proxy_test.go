@@ -356,6 +356,47 @@ func TestProxy(t *testing.T) {
 		})
 	})
 
+	t.Run("removed endpoint finishes its connection in progress", func(t *testing.T) {
+		// A terminating pod leaves the Endpoints first: new connections stop reaching it
+		// while the one in flight completes (graceful termination behind a Service).
+		e.t = t
+		e.setEndpoints("rr", subset(httpPort(b1), []*backend{b1}))
+		poll.Eventually(t, wait, func() error {
+			got, err := sequence(addr, 2)
+			if err != nil {
+				return err
+			}
+			return checkRoundRobin(got, []string{"b1"})
+		})
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Write([]byte("in-")); err != nil {
+			t.Fatal(err)
+		}
+		e.setEndpoints("rr", subset(httpPort(b3), []*backend{b3}))
+		poll.Eventually(t, wait, func() error {
+			got, err := sequence(addr, 2)
+			if err != nil {
+				return err
+			}
+			return checkRoundRobin(got, []string{"b3"})
+		})
+		if _, err := c.Write([]byte("flight")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := io.ReadAll(c)
+		if err != nil || string(resp) != "b1\nin-flight" {
+			t.Fatalf("connection in progress: %q, %v; want b1 to finish it", resp, err)
+		}
+	})
+
 	t.Run("dead endpoint is skipped", func(t *testing.T) {
 		e.t = t
 		// A fresh live backend shows when the proxy has seen the update.

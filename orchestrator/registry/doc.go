@@ -20,8 +20,18 @@
 // CreateWithLease and GuaranteedUpdateWithLease attach a store lease to the key (Events
 // expire this way, see package events); every other update keeps the key's lease.
 //
-// Not here: finalizers and server-side graceful deletion — a pod's deletionTimestamp is set
-// by the client (orch ctl drain, the ReplicaSet controller deletes directly) and its node
-// agent deletes it once stopped; owner-based cascading deletion is the garbage collector's
+// Graceful deletion (graceful.go), as the apiserver's pod strategy: Delete of a pod bound to
+// a node and not Succeeded/Failed only sets metadata.deletionTimestamp (now + grace period)
+// and deletionGracePeriodSeconds (DeleteOptions.GracePeriodSeconds, else
+// spec.terminationGracePeriodSeconds, else 30); its node agent stops the containers and
+// then removes the object with a Delete of grace period 0 and a UID precondition. A
+// repeated Delete may only shorten the grace period; grace period 0 (a force delete),
+// unscheduled pods and every other kind are removed at once. Updates cannot remove or change
+// a deletionTimestamp once set, nor remove deletionGracePeriodSeconds (the apiserver's
+// BeforeUpdate). Every deleter (orch ctl
+// delete/drain, the ReplicaSet controller, node lifecycle eviction, the garbage collector)
+// goes through this one path.
+//
+// Not here: finalizers; owner-based cascading deletion is the garbage collector's
 // (controller/garbagecollector).
 package registry

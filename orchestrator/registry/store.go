@@ -355,6 +355,7 @@ func (s *Store[T, P]) update(ctx context.Context, obj P, rv int64, statusOnly bo
 	if err != nil {
 		return nil, err
 	}
+	keepDeletion(cur, next)
 	out, ok, err := s.write(ctx, cur, next, modRev, st.lease)
 	if err != nil {
 		return nil, err
@@ -436,6 +437,7 @@ func (s *Store[T, P]) guaranteedUpdate(ctx context.Context, ns, name string, fn 
 		if err != nil {
 			return nil, err
 		}
+		keepDeletion(cur, next)
 		lease := st.lease
 		if setLease {
 			lease = id
@@ -450,16 +452,26 @@ func (s *Store[T, P]) guaranteedUpdate(ctx context.Context, ns, name string, fn 
 	}
 }
 
-// DeleteOptions are a Delete's preconditions.
+// DeleteOptions are a Delete's preconditions and grace period.
 type DeleteOptions struct {
 	// ResourceVersion, when set, must equal the stored one, else ErrConflict.
 	ResourceVersion string
 	// UID, when set, must equal the stored one, else ErrConflict.
 	UID string
+	// GracePeriodSeconds is, for pods, how long the node agent lets the containers stop
+	// (nil = the pod's spec.terminationGracePeriodSeconds; 0 = remove the object at once,
+	// a force delete). Other objects are always removed at once.
+	GracePeriodSeconds *int64
 }
 
-// Delete removes the object ns/name and returns it as it was. It fails with ErrNotFound
-// when it does not exist and ErrConflict when a precondition does not hold.
+// Delete deletes the object ns/name. A pod bound to a node and not yet Succeeded or Failed
+// is deleted gracefully, as the apiserver does: Delete only sets its deletionTimestamp (now
+// + grace period) and deletionGracePeriodSeconds, and its node agent removes it (a Delete
+// with grace period 0 and a UID precondition) once its containers stopped; a second
+// graceful Delete may only shorten the grace period. Everything else, and a grace period of
+// 0, removes the object at once. Delete returns the object as it was removed, or as marked
+// (deletionTimestamp set). It fails with ErrNotFound when the object does not exist and
+// ErrConflict when a precondition does not hold.
 func (s *Store[T, P]) Delete(ctx context.Context, ns, name string, opts DeleteOptions) (P, error) {
 	key := s.Key(ns, name)
 	for {
@@ -471,6 +483,23 @@ func (s *Store[T, P]) Delete(ctx context.Context, ns, name string, opts DeleteOp
 		if opts.ResourceVersion != "" && opts.ResourceVersion != cur.Meta().ResourceVersion ||
 			opts.UID != "" && opts.UID != cur.Meta().UID {
 			return nil, s.conflict(ns, name)
+		}
+		next := api.DeepCopy(cur)
+		switch gracefulDelete(next, opts.GracePeriodSeconds, s.now()) {
+		case deletePending:
+			return cur, nil
+		case deleteMark:
+			out, ok, err := s.write(ctx, cur, next, modRev, st.lease)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return out, nil
+			}
+			if opts.ResourceVersion != "" {
+				return nil, s.conflict(ns, name)
+			}
+			continue
 		}
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
 			Then(clientv3.OpDelete(key)).Commit()

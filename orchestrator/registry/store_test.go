@@ -45,6 +45,7 @@ func TestRegistry(t *testing.T) {
 	t.Run("UpdateStatus", func(t *testing.T) { testUpdateStatus(t, pods) })
 	t.Run("List", func(t *testing.T) { testList(t, cli, pods) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, pods) })
+	t.Run("GracefulDelete", func(t *testing.T) { testGracefulDelete(t, pods, fixed) })
 	t.Run("GuaranteedUpdateConcurrent", func(t *testing.T) { testGuaranteedUpdate(t, c, pods) })
 	t.Run("ClusterScoped", func(t *testing.T) { testClusterScoped(t, cli) })
 	t.Run("ManifestRoundTrip", func(t *testing.T) { testManifestRoundTrip(t, cli) })

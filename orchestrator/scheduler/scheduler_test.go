@@ -247,7 +247,9 @@ func TestScheduler(t *testing.T) {
 				break
 			}
 		}
-		if _, err := e.stores.Pods.Delete(ctx, "big", victim, registry.DeleteOptions{}); err != nil {
+		// A terminating pod keeps its slot until it is gone; no agent runs here to remove
+		// it, so it is removed at once (grace period 0), as its agent would once stopped.
+		if _, err := e.stores.Pods.Delete(ctx, "big", victim, registry.DeleteOptions{GracePeriodSeconds: registry.GracePeriod(0)}); err != nil {
 			t.Fatal(err)
 		}
 		e.bound("big", pending)

@@ -471,6 +471,20 @@ func (s *system) loseNode(ctx context.Context) {
 	_, _ = fmt.Sscanf(victim, "n%d", &idx)
 	s.startAgent(idx)
 	waitFor(t, ctx, victim+" Ready again", 60*time.Second, func() error { return s.nodesReady(ctx, 3) })
+	// Evicted pods stay Terminating (deletionTimestamp set) until their node's agent stops
+	// them, or node lifecycle removes them once their grace period is over.
+	waitFor(t, ctx, "evicted pods of "+victim+" removed", 60*time.Second, func() error {
+		l, err := s.stores.Pods.List(ctx, registry.ListOptions{Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		for _, p := range l.Items {
+			if p.DeletionTimestamp != nil {
+				return fmt.Errorf("pod %s on %s still terminating", p.Name, p.Spec.NodeName)
+			}
+		}
+		return nil
+	})
 }
 
 // snapshot is what must not change across a restart of the orchestrator: every object's

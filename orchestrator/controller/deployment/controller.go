@@ -396,8 +396,11 @@ func (c *Controller) recreate(ctx context.Context, d *api.Deployment, newRS *api
 		return errors.Join(errs...)
 	}
 	for _, rs := range old {
-		if rs.Status.Replicas > 0 {
-			return nil // pods still there; their ReplicaSet's status update requeues us
+		if rs.Status.Replicas > 0 || rs.Status.TerminatingReplicas > 0 {
+			// Pods still there, or still terminating (Recreate never overlaps old and new
+			// pods, as Kubernetes' oldPodsRunning); their ReplicaSet's status update
+			// requeues us.
+			return nil
 		}
 	}
 	if newRS == nil {

@@ -13,10 +13,10 @@
 //   - RollingUpdate scales the new ReplicaSet up while the pods of all ReplicaSets stay
 //     within replicas+maxSurge, and old ones down while the available pods stay at or above
 //     replicas-maxUnavailable (unavailable old pods are removed first). Pod counts are taken
-//     as max(spec.replicas, status.replicas) per ReplicaSet, so pods still being deleted
-//     count until they are gone.
-//   - Recreate scales every old ReplicaSet to 0, waits until their pods are gone, then
-//     scales the new one up.
+//     as max(spec.replicas, status.replicas) per ReplicaSet, so pods a scale-down has not
+//     yet reached count; terminating pods (deletionTimestamp set) do not, as in Kubernetes.
+//   - Recreate scales every old ReplicaSet to 0, waits until their pods are gone (terminating
+//     ones included: status.terminatingReplicas), then scales the new one up.
 //
 // A paused Deployment is not rolled out (no new ReplicaSet is created, old ones are not
 // scaled down); its status is still written. Old ReplicaSets at 0 beyond

@@ -20,8 +20,11 @@
 //   - when only some owners are gone, removes the dangling references and keeps the object
 //     (as Kubernetes does).
 //
+// Pods are deleted gracefully (registry.Store.Delete: deletionTimestamp, then their node
+// agent removes them once stopped); other objects at once.
+//
 // Propagation: only background deletion is supported. Owners are deleted at once (the
-// registry has no graceful deletion or finalizers yet), so foregroundDeletion and the
+// registry has no finalizers yet), so foregroundDeletion and the
 // orphan finalizer are not implemented: to orphan dependents, remove their
 // ownerReferences before deleting the owner (the CLI does). blockOwnerDeletion is ignored.
 // Owners of unwatched kinds (Nodes, Namespaces) are only checked when a dependent is

@@ -364,7 +364,9 @@ func tolerationFor(p *api.Pod) (d time.Duration, forever, ok bool) {
 }
 
 // evict deletes the pods of an unreachable node whose toleration of the NoExecute taint
-// has run out.
+// has run out: gracefully (deletionTimestamp, the pod's grace period) as the taint manager
+// does, then, once that deletionTimestamp has passed with the node still unreachable, at
+// once (grace period 0), since no agent is there to confirm the containers stopped.
 func (c *Controller) evict(ctx context.Context, n *api.Node, now time.Time) error {
 	since, ok := unreachableSince(n)
 	if !ok {
@@ -372,6 +374,18 @@ func (c *Controller) evict(ctx context.Context, n *api.Node, now time.Time) erro
 	}
 	var errs []error
 	for _, p := range c.pods.Cache().ByIndex(nodeNameIndex, n.Name) {
+		if p.DeletionTimestamp != nil {
+			if now.Before(p.DeletionTimestamp.Time) {
+				continue
+			}
+			_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID, GracePeriodSeconds: registry.GracePeriod(0)})
+			if err == nil {
+				c.log.Info("force deleted pod of unreachable node", "node", n.Name, "pod", api.KeyFunc(p))
+			} else if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		wait := c.cfg.EvictionTimeout
 		if d, forever, ok := tolerationFor(p); forever {
 			continue

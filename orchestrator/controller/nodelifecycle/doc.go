@@ -11,7 +11,11 @@
 //   - has its pods marked Ready=False, so endpoints drop them;
 //   - has its pods deleted (evicted) once the NoExecute taint is EvictionTimeout old, or
 //     tolerationSeconds old for a pod that tolerates the taint for a while; pods tolerating it
-//     forever stay. Their controllers then recreate them elsewhere.
+//     forever stay. The delete is graceful (deletionTimestamp, the pod's grace period), so
+//     their controllers recreate them elsewhere at once; since no agent is there to confirm
+//     the containers stopped, a pod still there when its deletionTimestamp has passed is
+//     removed at once (grace period 0), as Kubernetes' pod GC does for out-of-service
+//     nodes. An agent that comes back kills the processes of pods no longer in the store.
 //
 // When every node is unreachable at once (more than one node), the controller assumes the
 // fault is on its side (Kubernetes' full-disruption mode): it still marks the nodes but

@@ -134,6 +134,15 @@ func TestMonitor(t *testing.T) {
 		}
 		return err == nil
 	}
+	// evicted: marked for deletion (or gone).
+	evicted := func(name string) bool {
+		t.Helper()
+		p, err := stores.Pods.Get(ctx, "default", name)
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err != nil || p.DeletionTimestamp != nil
+	}
 	describe := func(n *api.Node) string {
 		return fmt.Sprintf("Ready=%s taints=%d", readyStatus(n), len(n.Spec.Taints))
 	}
@@ -179,27 +188,41 @@ func TestMonitor(t *testing.T) {
 	}
 
 	step(14 * time.Second) // t=30: 14 s after the taint
-	if !podExists("plain") {
+	if evicted("plain") {
 		t.Fatal("pod evicted before the eviction timeout")
 	}
 	step(time.Second) // t=31: 15 s after the taint
-	if podExists("plain") {
-		t.Error("pod not evicted at the eviction timeout")
+	if !evicted("plain") || !podExists("plain") {
+		t.Error("pod not marked for deletion at the eviction timeout")
 	}
 	for _, name := range []string{"forever", "long", "other"} {
-		if !podExists(name) {
+		if evicted(name) {
 			t.Errorf("pod %s evicted", name)
 		}
 	}
-	step(84 * time.Second) // t=115: 99 s after the taint
-	if !podExists("long") {
+	// Nothing confirms the containers stopped: once its grace period (30 s) is over the
+	// pod is removed.
+	waitFor(t, "terminating pod in cache", func() bool {
+		p, ok := c.pods.Cache().Get("default/plain")
+		return ok && p.DeletionTimestamp != nil
+	})
+	step(29 * time.Second) // t=60
+	if !podExists("plain") {
+		t.Error("evicted pod removed before its grace period ended")
+	}
+	step(time.Second) // t=61
+	if podExists("plain") {
+		t.Error("evicted pod not removed at the end of its grace period")
+	}
+	step(54 * time.Second) // t=115: 99 s after the taint
+	if evicted("long") {
 		t.Error("pod tolerating 100 s evicted after 99 s")
 	}
 	step(time.Second)
-	if podExists("long") {
+	if !evicted("long") {
 		t.Error("pod tolerating 100 s not evicted after 100 s")
 	}
-	if !podExists("forever") {
+	if evicted("forever") {
 		t.Error("pod tolerating forever evicted")
 	}
 
@@ -231,7 +254,7 @@ func TestMonitor(t *testing.T) {
 	})
 	clock.advance(time.Hour)
 	monitor()
-	if !podExists("other") {
+	if evicted("other") {
 		t.Error("pod evicted while every node was unreachable")
 	}
 }

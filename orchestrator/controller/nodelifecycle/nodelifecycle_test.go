@@ -113,13 +113,14 @@ func TestNodeLossReschedules(t *testing.T) {
 	})
 
 	poll.Eventually(t, 20*time.Second, func() error { return countReadyNodes(ctx, stores, 3) })
-	replicas := int32(6)
+	replicas, grace := int32(6), int64(1)
 	rs, err := stores.ReplicaSets.Create(ctx, &api.ReplicaSet{
 		ObjectMeta: api.ObjectMeta{Name: "web"},
 		Spec: api.ReplicaSetSpec{Replicas: &replicas,
 			Selector: &api.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: api.PodTemplateSpec{ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "nginx"}}}}},
+				// Evicted pods are removed once this grace period is over.
+				Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "nginx"}}, TerminationGracePeriodSeconds: &grace}}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -190,6 +191,11 @@ func (c *controller[T, P]) podUpdated(old, p *api.Pod) {
 		c.queue.Add(oldKey)
 	}
 	if ok {
+		if p.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
+			// A graceful delete: the pod stops counting now, so the deletion the
+			// expectations wait for is observed here, as Kubernetes' updatePod does.
+			c.exp.observeDelete(key, api.KeyFunc(p))
+		}
 		c.queue.Add(key)
 		return
 	}
@@ -226,16 +232,20 @@ func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 		return err
 	}
 	var active []*api.Pod
+	var terminating int32
 	for _, p := range pods {
 		if isActive(p) && !c.exp.pendingDelete(key, api.KeyFunc(p)) {
 			active = append(active, p)
+		}
+		if p.DeletionTimestamp != nil && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
+			terminating++
 		}
 	}
 	var manageErr error
 	if rs.Meta().DeletionTimestamp == nil && satisfied {
 		manageErr = c.manage(ctx, rs, active)
 	}
-	if err := c.updateStatus(ctx, rs, active); err != nil {
+	if err := c.updateStatus(ctx, rs, active, terminating); err != nil {
 		return errors.Join(manageErr, err)
 	}
 	return manageErr
@@ -426,8 +436,13 @@ func (c *controller[T, P]) createPod(ctx context.Context, rs P) error {
 	return nil
 }
 
-// rankForDeletion sorts pods so that the best deletion candidates come first: unscheduled,
-// then by phase (Pending, Unknown, Running), not ready, more restarts, newer.
+// PodDeletionCostAnnotation ranks a controller's pods for scale-down: lower costs go first.
+const PodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
+
+// rankForDeletion sorts pods so that the best deletion candidates come first, as
+// Kubernetes' ActivePodsWithRanks does: unscheduled, then by phase (Pending, Unknown,
+// Running), not ready, lower pod-deletion-cost, ready for less time (never-timed first),
+// more restarts, newer. (Kubernetes also prefers pods doubled up on one node; not here.)
 func rankForDeletion(pods []*api.Pod) {
 	phaseRank := map[string]int{api.PodPending: 0, "": 0, api.PodUnknown: 1, api.PodRunning: 2}
 	sort.SliceStable(pods, func(i, j int) bool {
@@ -441,6 +456,15 @@ func rankForDeletion(pods []*api.Pod) {
 		if ra, rb := podReady(a), podReady(b); ra != rb {
 			return !ra
 		}
+		if ca, cb := deletionCost(a), deletionCost(b); ca != cb {
+			return ca < cb
+		}
+		if podReady(a) {
+			ta, tb := readyCondition(a).LastTransitionTime.Time, readyCondition(b).LastTransitionTime.Time
+			if !ta.Equal(tb) {
+				return ta.IsZero() || !tb.IsZero() && ta.After(tb)
+			}
+		}
 		if ra, rb := restarts(a), restarts(b); ra != rb {
 			return ra > rb
 		}
@@ -449,6 +473,15 @@ func rankForDeletion(pods []*api.Pod) {
 		}
 		return a.Name > b.Name
 	})
+}
+
+// deletionCost is p's pod-deletion-cost annotation, 0 when absent or not an int32.
+func deletionCost(p *api.Pod) int64 {
+	v, err := strconv.ParseInt(p.Annotations[PodDeletionCostAnnotation], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 func restarts(p *api.Pod) int32 {
@@ -474,13 +507,14 @@ func podReady(p *api.Pod) bool {
 	return c != nil && c.Status == api.ConditionTrue
 }
 
-// updateStatus writes rs's status computed from its active pods, when it changed, and
-// schedules a resync for pods about to become available.
-func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api.Pod) error {
+// updateStatus writes rs's status computed from its active pods and the number of its
+// terminating ones, when it changed, and schedules a resync for pods about to become
+// available.
+func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api.Pod, terminating int32) error {
 	now := c.cfg.Now()
 	minReady := time.Duration(c.kind.minReadySeconds(rs)) * time.Second
 	st := api.ReplicaSetStatus{Replicas: int32(len(active)), ObservedGeneration: rs.Meta().Generation,
-		Conditions: c.kind.status(rs).Conditions}
+		Conditions: c.kind.status(rs).Conditions, TerminatingReplicas: terminating}
 	tmplSel := labels.SelectorFromSet(c.kind.template(rs).Labels)
 	var nextAvailable time.Duration
 	for _, p := range active {
@@ -517,5 +551,5 @@ func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api
 func statusEqual(a, b api.ReplicaSetStatus) bool {
 	return a.Replicas == b.Replicas && a.FullyLabeledReplicas == b.FullyLabeledReplicas &&
 		a.ReadyReplicas == b.ReadyReplicas && a.AvailableReplicas == b.AvailableReplicas &&
-		a.ObservedGeneration == b.ObservedGeneration
+		a.ObservedGeneration == b.ObservedGeneration && a.TerminatingReplicas == b.TerminatingReplicas
 }

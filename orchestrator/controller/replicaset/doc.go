@@ -11,9 +11,13 @@
 //   - counts the active pods (not Succeeded/Failed, not being deleted) and creates the
 //     missing ones from the template (at most BurstReplicas per sync, in slow-start batches
 //     of 1, 2, 4, …, stopping at the first failed batch; after a burst without failure
-//     the next starts at the size reached, see slowstart.go) or deletes the surplus, preferring
-//     unscheduled, then Pending, then not-ready pods, then those with more restarts, then
-//     the newest;
+//     the next starts at the size reached, see slowstart.go) or deletes the surplus, ranked
+//     as Kubernetes does: unscheduled, then Pending, then not-ready pods, then lower
+//     controller.kubernetes.io/pod-deletion-cost, then ready for less time, then more
+//     restarts, then the newest. Deletes are graceful (the registry marks a bound pod with
+//     deletionTimestamp and its agent removes it once stopped); a terminating pod no longer
+//     counts in status.replicas, so its replacement is created at once, and a pod update
+//     that sets deletionTimestamp satisfies the deletion expectation;
 //   - writes status (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
 //     observedGeneration) with UpdateStatus when it changed.
 //
@@ -34,5 +38,5 @@
 // their pods carry a ReplicationController controller reference.
 //
 // Not here: deleting the pods of a deleted ReplicaSet (the garbage collector does, by their
-// owner reference), the ReplicaFailure condition, pod-deletion-cost.
+// owner reference), the ReplicaFailure condition, preferring pods doubled up on one node.
 package replicaset

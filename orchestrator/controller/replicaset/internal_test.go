@@ -54,7 +54,7 @@ func TestRankForDeletion(t *testing.T) {
 		if ready {
 			st = api.ConditionTrue
 		}
-		p.Status.Conditions = []api.PodCondition{{Type: "Ready", Status: st}}
+		p.Status.Conditions = []api.PodCondition{{Type: "Ready", Status: st, LastTransitionTime: created}}
 		p.Status.ContainerStatuses = []api.ContainerStatus{{Name: "c", RestartCount: restarts}}
 		return p
 	}
@@ -66,9 +66,13 @@ func TestRankForDeletion(t *testing.T) {
 		mk("unknown", "n", api.PodUnknown, false, 0, old),
 		mk("pending-scheduled", "n", api.PodPending, false, 0, old),
 		mk("unscheduled", "", api.PodPending, false, 0, old),
+		mk("running-ready-cheap", "n", api.PodRunning, true, 0, old),
+		mk("running-ready-recently", "n", api.PodRunning, true, 0, old),
 	}
-	want := []string{"unscheduled", "pending-scheduled", "unknown", "running-notready",
-		"running-ready-restarted", "running-ready-young", "running-ready-old"}
+	pods[7].Annotations = map[string]string{PodDeletionCostAnnotation: "-5"}
+	pods[8].Status.Conditions[0].LastTransitionTime = api.NewTime(time.Unix(3000, 0))
+	want := []string{"unscheduled", "pending-scheduled", "unknown", "running-notready", "running-ready-cheap",
+		"running-ready-recently", "running-ready-young", "running-ready-restarted", "running-ready-old"}
 	for seed := range 5 {
 		shuffled := slices.Clone(pods)
 		for i := range shuffled {

@@ -2,6 +2,7 @@ package replicaset_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -53,6 +54,25 @@ func (e *env) pods(app, uid string) (all, owned []*api.Pod) {
 	return l.Items, owned
 }
 
+// finalize plays the node agent: it removes the pods marked for deletion, as an agent does
+// once their containers stopped.
+func (e *env) finalize() {
+	e.t.Helper()
+	l, err := e.stores.Pods.List(e.ctx, registry.ListOptions{Namespace: "default"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			continue
+		}
+		_, err := e.stores.Pods.Delete(e.ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID, GracePeriodSeconds: registry.GracePeriod(0)})
+		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 func names(ps []*api.Pod) []string {
 	var out []string
 	for _, p := range ps {
@@ -68,6 +88,7 @@ func (e *env) waitOwned(rs *api.ReplicaSet, n int) []*api.Pod {
 	e.t.Helper()
 	var got []*api.Pod
 	poll.Eventually(e.t, 30*time.Second, func() error {
+		e.finalize()
 		all, owned := e.pods(rs.Name, rs.UID)
 		if len(all) != n || len(owned) != n {
 			return fmt.Errorf("%d pods labelled, %d owned, want %d", len(all), len(owned), n)
@@ -180,17 +201,49 @@ func TestReplicaSet(t *testing.T) {
 	t.Run("heals a deleted pod", func(t *testing.T) {
 		e.t = t
 		_, before := e.pods("web", rs.UID)
-		victim := before[0]
+		i := slices.IndexFunc(before, func(p *api.Pod) bool { return p.Spec.NodeName != "" })
+		victim := before[i]
 		if _, err := e.stores.Pods.Delete(ctx, victim.Namespace, victim.Name, registry.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		// A bound pod is deleted gracefully: it stays, terminating, and no longer counts,
+		// so its replacement is created at once.
 		poll.Eventually(t, 30*time.Second, func() error {
+			_, owned := e.pods("web", rs.UID)
+			var terminating []string
+			for _, p := range owned {
+				if p.DeletionTimestamp != nil {
+					terminating = append(terminating, p.Name)
+				}
+			}
+			if len(owned) != 6 || !slices.Equal(terminating, []string{victim.Name}) {
+				return fmt.Errorf("pods %v, terminating %v; want 6 with %s terminating", names(owned), terminating, victim.Name)
+			}
+			return nil
+		})
+		e.waitStatus(rs, 5, 2)
+		terminatingReplicas := func(want int32) func() error {
+			return func() error {
+				cur, err := e.stores.ReplicaSets.Get(ctx, "default", rs.Name)
+				if err != nil {
+					return err
+				}
+				if got := cur.Status.TerminatingReplicas; got != want {
+					return fmt.Errorf("status.terminatingReplicas %d, want %d", got, want)
+				}
+				return nil
+			}
+		}
+		poll.Eventually(t, 30*time.Second, terminatingReplicas(1))
+		poll.Eventually(t, 30*time.Second, func() error {
+			e.finalize()
 			all, owned := e.pods("web", rs.UID)
 			if len(all) != 5 || len(owned) != 5 || slices.Contains(names(owned), victim.Name) {
 				return fmt.Errorf("pods %v, want 5 without %s", names(all), victim.Name)
 			}
 			return nil
 		})
+		poll.Eventually(t, 30*time.Second, terminatingReplicas(0))
 	})
 
 	t.Run("scales down, deleting unscheduled pods first", func(t *testing.T) {
@@ -257,6 +310,7 @@ func TestReplicaSet(t *testing.T) {
 			t.Fatal(err)
 		}
 		poll.Eventually(t, 30*time.Second, func() error {
+			e.finalize()
 			if _, owned := e.pods("web", rs.UID); len(owned) > 0 {
 				return fmt.Errorf("pods of the deleted replica set remain: %v", names(owned))
 			}
