@@ -1,8 +1,8 @@
 // Package api defines the orchestrator's API objects as Go types whose JSON has Kubernetes'
 // shapes (apiVersion, kind, metadata, spec, status): Namespace, Node, Pod, Service,
-// Endpoints, Event (v1), ReplicaSet and Deployment (apps/v1) and Lease
-// (coordination.k8s.io/v1). Only the fields Keel supports are declared; decoding a manifest
-// (DecodeManifests, DecodeObject) refuses any other field with its path, e.g.
+// Endpoints, Event (v1), ReplicaSet and Deployment (apps/v1), Job and CronJob (batch/v1)
+// and Lease (coordination.k8s.io/v1). Only the fields Keel supports are declared; decoding a
+// manifest (DecodeManifests, DecodeObject) refuses any other field with its path, e.g.
 // "spec.template.spec.containers[0].foo: Unsupported field", instead of dropping it.
 //
 // Default fills defaults in place and Validate returns every problem as a FieldError with a

@@ -14,8 +14,9 @@ import (
 )
 
 // jobsManifest is plain batch/v1 YAML: a Job of 5 completions 2 at a time, a Job whose pod
-// always fails, an Indexed Job whose pods succeed only when JOB_COMPLETION_INDEX matches
-// their hostname NAME-IDX, and a CronJob every minute keeping 2 successful Jobs.
+// always fails, a Job whose podFailurePolicy fails it on exit code 42, an Indexed Job whose
+// pods succeed only when JOB_COMPLETION_INDEX matches their hostname NAME-IDX, and a CronJob
+// every minute keeping 2 successful Jobs.
 const jobsManifest = `apiVersion: batch/v1
 kind: Job
 metadata:
@@ -61,6 +62,27 @@ spec:
       - name: worker
         image: busybox
         command: ["sh", "-c", "test -n \"$JOB_COMPLETION_INDEX\" && test \"$JOB_COMPLETION_INDEX\" = \"${HOSTNAME##*-}\""]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: policy
+spec:
+  backoffLimit: 6
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes:
+        containerName: main
+        operator: In
+        values: [42]
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        image: busybox
+        command: ["sh", "-c", "exit 42"]
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -134,6 +156,14 @@ func TestJobs(t *testing.T) {
 	})
 	if j, err = s.stores.Jobs.Get(ctx, "default", "fail"); err != nil || j.Status.Failed != 2 {
 		t.Errorf("job fail: got %+v %v, want 2 failed pods", j.Status, err)
+	}
+
+	// podFailurePolicy: exit code 42 fails the Job at its first pod, whatever backoffLimit.
+	waitFor(t, ctx, "job policy Failed with PodFailurePolicy", 60*time.Second, func() error {
+		return s.jobCondition(ctx, "policy", api.JobFailed, api.JobReasonPodFailurePolicy)
+	})
+	if j, err = s.stores.Jobs.Get(ctx, "default", "policy"); err != nil || j.Status.Failed != 1 {
+		t.Errorf("job policy: got %+v %v, want 1 failed pod", j.Status, err)
 	}
 
 	// 3. Indexed: each pod sees its index in JOB_COMPLETION_INDEX and its hostname.
