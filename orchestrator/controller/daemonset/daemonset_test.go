@@ -59,6 +59,9 @@ func TestController(t *testing.T) {
 		}
 		var out []string
 		for _, p := range l.Items {
+			if p.DeletionTimestamp != nil {
+				continue // terminating: no agent runs here to remove it
+			}
 			if ref := p.ControllerRef(); ref == nil || ref.UID != ds.UID {
 				return nil, nil, fmt.Errorf("pod %s not controlled by the DaemonSet", p.Name)
 			}

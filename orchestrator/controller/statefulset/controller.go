@@ -193,28 +193,15 @@ func (c *Controller) create(ctx context.Context, sts *api.StatefulSet, tmpl api.
 	return nil
 }
 
-// delete deletes p gracefully: a bound pod gets its deletionTimestamp and its agent stops
-// it and removes it, so the next ordinal waits for it to be gone; an unbound or finished
-// pod is deleted at once.
+// delete deletes p through the registry's graceful delete (one code path with every other
+// deleter): a bound pod gets its deletionTimestamp and its agent stops it and removes it, so
+// the next ordinal waits for it to be gone; an unbound or finished pod is removed at once.
 func (c *Controller) delete(ctx context.Context, sts *api.StatefulSet, p *api.Pod) error {
-	var err error
-	if p.Spec.NodeName == "" || isFailed(p) {
-		_, err = c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
-	} else {
-		_, err = c.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
-			if cur.UID != p.UID || cur.DeletionTimestamp != nil {
-				return nil, errSkip
-			}
-			grace := int64(30)
-			if g := cur.Spec.TerminationGracePeriodSeconds; g != nil {
-				grace = *g
-			}
-			t := api.NewTime(c.cfg.Now().Add(time.Duration(grace) * time.Second))
-			cur.DeletionTimestamp, cur.DeletionGracePeriodSeconds = &t, &grace
-			return cur, nil
-		})
+	if p.DeletionTimestamp != nil {
+		return nil
 	}
-	if errors.Is(err, errSkip) || errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) {
+	_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
+	if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) {
 		return nil
 	}
 	if err == nil {
@@ -222,5 +209,3 @@ func (c *Controller) delete(ctx context.Context, sts *api.StatefulSet, p *api.Po
 	}
 	return err
 }
-
-var errSkip = errors.New("statefulset: pod changed, skip")
