@@ -15,6 +15,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -69,6 +70,9 @@ type Config struct {
 	// tests/robustness can prove its watch checks catch a dropped event. Never set it in
 	// production.
 	UnsafeDropWatchEvents bool
+	// BcryptCost is the bcrypt cost of the password hashes this member proposes
+	// (--bcrypt-cost); 0 means bcrypt.DefaultCost (10), as etcd's.
+	BcryptCost int
 }
 
 // unsafeDropEvery paces Config.UnsafeDropWatchEvents.
@@ -92,6 +96,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ElectionTimeout == 0 {
 		c.ElectionTimeout = time.Second
+	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = bcrypt.DefaultCost
 	}
 }
 
@@ -136,15 +143,15 @@ func New(cfg Config, node *raftstore.Node) *Server {
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor, s.unaryLeaderInterceptor),
-		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor, s.streamLeaderInterceptor),
+		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor, s.unaryLeaderInterceptor, s.unaryAuthInterceptor),
+		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor, s.streamLeaderInterceptor, s.streamAuthInterceptor),
 	)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
 	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
-	pb.RegisterAuthServer(s.grpc, &authServer{})
+	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, hs)
