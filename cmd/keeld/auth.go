@@ -12,12 +12,18 @@ import (
 
 // tokenProvider builds the member's token provider from --auth-token and --auth-token-ttl.
 func (o *options) tokenProvider() (auth.TokenProvider, error) {
-	kind, _, _ := strings.Cut(o.authToken, ",")
+	kind, rest, _ := strings.Cut(o.authToken, ",")
 	switch kind {
 	case "simple":
 		return auth.NewSimpleTokens(time.Duration(o.authTokenTTL)*time.Second, nil), nil
+	case "jwt":
+		t, err := auth.ParseJWTOptions(rest, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--auth-token: %w", err)
+		}
+		return t, nil
 	default:
-		return nil, fmt.Errorf("--auth-token: unknown token type %q (want simple)", kind)
+		return nil, fmt.Errorf("--auth-token: unknown token type %q (want simple or jwt)", kind)
 	}
 }
 
