@@ -60,7 +60,8 @@ const authenticateMethod = "/etcdserverpb.Auth/Authenticate"
 
 // resolveAuth returns the caller of ctx: with auth disabled the zero Info; else the user
 // its token names (ErrInvalidAuthToken for a token that names nobody) or, without a token,
-// the zero Info, which every check refuses with ErrUserEmpty.
+// the common name of its verified client certificate when Config.ClientCertAuth is set, or
+// else the zero Info, which every check refuses with ErrUserEmpty.
 func (s *Server) resolveAuth(ctx context.Context) (auth.Info, error) {
 	as := s.node.Auth()
 	if !as.Enabled() {
@@ -68,6 +69,12 @@ func (s *Server) resolveAuth(ctx context.Context) (auth.Info, error) {
 	}
 	token := tokenFromContext(ctx)
 	if token == "" {
+		// etcd's AuthInfoFromTLS: with --client-cert-auth, the certificate's CN is the user.
+		if s.cfg.ClientCertAuth {
+			if cn := certUser(ctx); cn != "" {
+				return auth.Info{User: cn, Revision: as.Revision()}, nil
+			}
+		}
 		return auth.Info{}, nil
 	}
 	if info, ok := as.Tokens().Info(token, as.Revision()); ok {

@@ -73,6 +73,9 @@ type Config struct {
 	// BcryptCost is the bcrypt cost of the password hashes this member proposes
 	// (--bcrypt-cost); 0 means bcrypt.DefaultCost (10), as etcd's.
 	BcryptCost int
+	// ClientCertAuth (--client-cert-auth) makes a verified client certificate's common name
+	// the user of a request that carries no token while auth is enabled, as etcd does.
+	ClientCertAuth bool
 }
 
 // unsafeDropEvery paces Config.UnsafeDropWatchEvents.
@@ -138,6 +141,7 @@ func New(cfg Config, node *raftstore.Node) *Server {
 	s.hub.Advance(node.Subscribe(s.notify, s.hub.Restored))
 	s.grpc = grpc.NewServer(
 		grpc.NumStreamWorkers(streamWorkers),
+		grpc.Creds(connInfoCreds{}),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),

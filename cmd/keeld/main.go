@@ -175,6 +175,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ElectionTimeout:       opts.election(),
 		WatchProgressInterval: opts.watchProgressInterval,
 		BcryptCost:            int(opts.bcryptCost),
+		ClientCertAuth:        opts.clientTLS.clientCertAuth,
 		// Test-only fault injection (tests/chaos); off unless the flag is given.
 		UnsafeLocalLinearizableReads: opts.unsafeLocalLinearizableReads,
 		UnsafeDropWatchEvents:        opts.unsafeDropWatchEvents,
