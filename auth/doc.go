@@ -20,4 +20,8 @@
 //
 // Concurrency: Apply and Load take the write lock; checks and reads take the read lock.
 // Apply is deterministic apart from the in-memory tokens.
+//
+// Not here: converting users and roles between etcd's and Keel's snapshot layouts (Keel keeps
+// its auxiliary buckets under its own names), etcd 3.6's self-service password change, and
+// metrics (etcd has none for auth either).
 package auth
