@@ -60,6 +60,7 @@ func (s *Store) Apply(w Writer, index uint64, r *pb.InternalRaftRequest) (proto.
 	}
 }
 
+// requires s.mu held
 func (s *Store) enableLocked(w Writer) error {
 	if s.enabled {
 		return nil
@@ -78,6 +79,7 @@ func (s *Store) enableLocked(w Writer) error {
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) disableLocked(w Writer) {
 	if !s.enabled {
 		return
@@ -88,6 +90,7 @@ func (s *Store) disableLocked(w Writer) {
 	s.tokens.Disable()
 }
 
+// requires s.mu held
 func (s *Store) authenticateLocked(r *pb.InternalAuthenticateRequest, index uint64) (proto.Message, error) {
 	if !s.enabled {
 		return nil, ErrAuthNotEnabled
@@ -104,6 +107,7 @@ func (s *Store) authenticateLocked(r *pb.InternalAuthenticateRequest, index uint
 	return &pb.AuthenticateResponse{Token: token}, nil
 }
 
+// requires s.mu held
 func (s *Store) userAddLocked(w Writer, r *pb.AuthUserAddRequest) error {
 	if r.Name == "" {
 		return ErrUserEmpty
@@ -129,6 +133,7 @@ func (s *Store) userAddLocked(w Writer, r *pb.AuthUserAddRequest) error {
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) userDeleteLocked(w Writer, name string) error {
 	if s.enabled && name == RootUser {
 		return ErrInvalidAuthMgmt
@@ -143,6 +148,7 @@ func (s *Store) userDeleteLocked(w Writer, name string) error {
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) changePasswordLocked(w Writer, r *pb.AuthUserChangePasswordRequest) error {
 	u := s.users[r.Name]
 	if u == nil {
@@ -161,6 +167,7 @@ func (s *Store) changePasswordLocked(w Writer, r *pb.AuthUserChangePasswordReque
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) grantRoleLocked(w Writer, r *pb.AuthUserGrantRoleRequest) error {
 	u := s.users[r.User]
 	if u == nil {
@@ -181,6 +188,7 @@ func (s *Store) grantRoleLocked(w Writer, r *pb.AuthUserGrantRoleRequest) error 
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) revokeRoleLocked(w Writer, r *pb.AuthUserRevokeRoleRequest) error {
 	if s.enabled && r.Name == RootUser && r.Role == RootRole {
 		return ErrInvalidAuthMgmt
@@ -201,6 +209,7 @@ func (s *Store) revokeRoleLocked(w Writer, r *pb.AuthUserRevokeRoleRequest) erro
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) roleAddLocked(w Writer, name string) error {
 	if name == "" {
 		return ErrRoleEmpty
@@ -215,6 +224,7 @@ func (s *Store) roleAddLocked(w Writer, name string) error {
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) roleDeleteLocked(w Writer, name string) error {
 	if s.enabled && name == RootRole {
 		return ErrInvalidAuthMgmt
@@ -244,6 +254,7 @@ func (s *Store) roleDeleteLocked(w Writer, name string) error {
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) grantPermLocked(w Writer, r *pb.AuthRoleGrantPermissionRequest) error {
 	if r.Perm == nil {
 		return ErrPermissionNotGiven
@@ -275,6 +286,7 @@ func (s *Store) grantPermLocked(w Writer, r *pb.AuthRoleGrantPermissionRequest) 
 	return nil
 }
 
+// requires s.mu held
 func (s *Store) revokePermLocked(w Writer, r *pb.AuthRoleRevokePermissionRequest) error {
 	role := s.roles[r.Role]
 	if role == nil {

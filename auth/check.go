@@ -86,6 +86,7 @@ func (s *Store) CheckPut(info Info, r *pb.PutRequest) error {
 	return s.putPermittedLocked(info, r)
 }
 
+// requires s.mu held
 func (s *Store) putPermittedLocked(info Info, r *pb.PutRequest) error {
 	if err := s.opPermittedLocked(info, r.Key, nil, permWrite); err != nil {
 		return err
@@ -103,6 +104,7 @@ func (s *Store) CheckDeleteRange(info Info, r *pb.DeleteRangeRequest) error {
 	return s.deletePermittedLocked(info, r)
 }
 
+// requires s.mu held
 func (s *Store) deletePermittedLocked(info Info, r *pb.DeleteRangeRequest) error {
 	if r.PrevKv {
 		if err := s.opPermittedLocked(info, r.Key, r.RangeEnd, permRead); err != nil {
@@ -120,6 +122,7 @@ func (s *Store) CheckTxn(info Info, r *pb.TxnRequest) error {
 	return s.txnPermittedLocked(info, r)
 }
 
+// requires s.mu held
 func (s *Store) txnPermittedLocked(info Info, r *pb.TxnRequest) error {
 	for _, c := range r.Compare {
 		if err := s.opPermittedLocked(info, c.Key, c.RangeEnd, permRead); err != nil {

@@ -32,6 +32,13 @@ var (
 	flagNotEnabled = []byte{0}
 )
 
+// Buckets returns the names of the auxiliary buckets the store keeps its state in; they are
+// etcd's bucket names, with etcd's encoding, so a snapshot's auth state moves between etcd
+// and Keel by copying them (raftstore's snapshot export and restore).
+func Buckets() []string {
+	return []string{string(bucketAuth), string(bucketUsers), string(bucketRoles)}
+}
+
 // Info identifies the caller of a request: the user a token or client certificate names and
 // the auth revision it was checked at. The zero Info is an unauthenticated caller.
 type Info struct {

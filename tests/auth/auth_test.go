@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ func s(user string, args ...string) step { return step{user: user, args: args} }
 const (
 	root  = "root:rootpw"
 	alice = "alice:pw"
+	// simpleTTL is both clusters' --auth-token-ttl: short, so the clientv3 checks see a simple
+	// token expire (each etcdctl step authenticates afresh and finishes well within it).
+	simpleTTL = 2 * time.Second
 )
 
 // script covers user, role and auth commands, prefix, range and single-key grants, denials
@@ -123,8 +127,9 @@ func init() {
 
 // runScript runs the script against a fresh cluster of binary and returns one transcript
 // entry per step: exit status, stdout, and stderr without the client's JSON log lines.
-func runScript(t *testing.T, binary string, extra ...string) ([]string, *proccluster.Cluster) {
-	c := proccluster.Start(t, proccluster.Config{Binary: binary, ExtraArgs: extra})
+func runScript(t *testing.T, binary string) ([]string, *proccluster.Cluster) {
+	c := proccluster.Start(t, proccluster.Config{Binary: binary,
+		ExtraArgs: []string{"--auth-token-ttl", strconv.Itoa(int(simpleTTL / time.Second))}})
 	etcdctl := proccluster.EtcdctlBinary(t)
 	var out []string
 	for _, st := range script {
@@ -273,6 +278,31 @@ func clientv3Checks(t *testing.T, c *proccluster.Cluster) {
 	}
 	if _, err := rootCli.RoleGrantPermission(ctx, "c", "/c/", clientv3.GetPrefixRangeEnd("/c/"), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
 		t.Fatal(err)
+	}
+
+	// A token unused for the TTL expires; the client re-authenticates by itself (waiting for
+	// the TTL to pass is the point here).
+	time.Sleep(simpleTTL + 500*time.Millisecond)
+	if _, err := carol.Get(ctx, "/c/k"); err != nil {
+		t.Fatalf("get after the simple token expired: %v", err)
+	}
+
+	// LeaseRevoke needs WRITE on every key attached to the lease.
+	lease, err := rootCli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rootCli.Put(ctx, "/secret", "v", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Revoke(ctx, lease.ID); !errors.Is(rpctypes.Error(err), rpctypes.ErrPermissionDenied) {
+		t.Fatalf("carol revokes a lease holding /secret: got %v, want ErrPermissionDenied", err)
+	}
+	if _, err := carol.Put(ctx, "/c/leased", "v", clientv3.WithLease(lease.ID)); !errors.Is(rpctypes.Error(err), rpctypes.ErrPermissionDenied) {
+		t.Fatalf("carol attaches a key to that lease: got %v, want ErrPermissionDenied", err)
+	}
+	if _, err := rootCli.Revoke(ctx, lease.ID); err != nil {
+		t.Fatalf("root revokes: %v", err)
 	}
 
 	// A restarted member has forgotten its tokens: the client re-authenticates by itself;
