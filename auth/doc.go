@@ -21,7 +21,8 @@
 // Concurrency: Apply and Load take the write lock; checks and reads take the read lock.
 // Apply is deterministic apart from the in-memory tokens.
 //
-// Not here: converting users and roles between etcd's and Keel's snapshot layouts (Keel keeps
-// its auxiliary buckets under its own names), etcd 3.6's self-service password change, and
-// metrics (etcd has none for auth either).
+// The buckets have etcd's names and encoding (Buckets), so snapshots carry auth between etcd
+// and Keel both ways (raftstore's layout conversion).
+//
+// Not here: etcd 3.6's self-service password change, and metrics.
 package auth

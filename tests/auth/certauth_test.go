@@ -153,7 +153,7 @@ func tlsClient(t *testing.T, c *proccluster.Cluster, ca *testCA, certFile, keyFi
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second, Logger: zap.NewNop(),
-		TLS: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		TLS:      &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
 		Username: user, Password: password})
 	if err != nil {
 		t.Fatal(err)
