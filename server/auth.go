@@ -197,6 +197,10 @@ type authServer struct {
 	s *Server
 }
 
+// maxAuthenticateAttempts bounds how often Authenticate checks the password again because
+// the auth state changed meanwhile (etcd retries without a bound).
+const maxAuthenticateAttempts = 5
+
 // Authenticate checks the password here (bcrypt, outside the log), then proposes the
 // authentication so every member learns the token, as etcd does. If the auth state changed
 // while the password was checked, it checks again.
@@ -205,7 +209,11 @@ func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest
 		return nil, toGRPCError(err)
 	}
 	as := a.s.node.Auth()
-	for {
+	for attempt := 0; ; attempt++ {
+		if attempt == maxAuthenticateAttempts {
+			// The auth state kept changing under the password check.
+			return nil, toGRPCError(auth.ErrAuthOldRevision)
+		}
 		rev, err := as.CheckPassword(r.Name, r.Password)
 		if err != nil {
 			return nil, toGRPCError(err)
