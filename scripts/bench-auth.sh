@@ -6,12 +6,13 @@
 #   2. put as bench with auth on (token resolution and the permission check on every write),
 #   3. the auth workload: Authenticate calls as bench (bcrypt at --bcrypt-cost, a raft entry).
 # Prints the reports; bench/PERFORMANCE.md "Auth" holds the figures of a run.
-#   ROUNDS (default 3), TOTAL (puts per round, default 20000), AUTH_TOTAL (default 2000)
+#   ROUNDS (default 3), TOTAL (puts per round, default 20000), AUTH_TOTAL (default 300),
+#   AUTH_ONLY=1 (only step 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 TOTAL=${TOTAL:-20000}
-AUTH_TOTAL=${AUTH_TOTAL:-2000}
+AUTH_TOTAL=${AUTH_TOTAL:-300}
 make -s build
 work=$(mktemp -d /tmp/keel-bench-auth.XXXXXX)
 cleanup() {
@@ -29,8 +30,10 @@ compare() { # workload args...
     --rounds "$ROUNDS" "${@:2}"
 }
 
-echo "## put, auth off"
-compare put --key-prefix kb-put/ --total "$TOTAL"
+if [ -z "${AUTH_ONLY:-}" ]; then
+  echo "## put, auth off"
+  compare put --key-prefix kb-put/ --total "$TOTAL"
+fi
 for eps in "$KEEL_EPS" "$ETCD_EPS"; do
   ctl "$eps" user add root --new-user-password=rootpw
   ctl "$eps" user grant-role root root
@@ -40,7 +43,9 @@ for eps in "$KEEL_EPS" "$ETCD_EPS"; do
   ctl "$eps" user grant-role bench bench
   ctl "$eps" auth enable
 done
-echo "## put, auth on, as bench"
-compare put --key-prefix kb-put/ --total "$TOTAL" --user bench:benchpw
+if [ -z "${AUTH_ONLY:-}" ]; then
+  echo "## put, auth on, as bench"
+  compare put --key-prefix kb-put/ --total "$TOTAL" --user bench:benchpw
+fi
 echo "## Authenticate, as bench"
 compare auth --total "$AUTH_TOTAL" --user bench:benchpw

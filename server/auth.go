@@ -191,6 +191,22 @@ func retryAuth[T any](s *Server, ctx context.Context, propose func(context.Conte
 	}
 }
 
+// acquireBcrypt admits one bcrypt computation (tens of milliseconds of CPU each): at most
+// half of GOMAXPROCS (at least one) run at once, so a burst of Authenticate calls queues here instead of filling
+// the scheduler's run queues with CPU-bound goroutines that delay raft's heartbeats and the
+// apply loop (measured in bench/PERFORMANCE.md "Auth": without it a burst of 64 concurrent
+// Authenticate calls on 2 cores cost leader elections).
+func (s *Server) acquireBcrypt(ctx context.Context) error {
+	select {
+	case s.bcryptSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) releaseBcrypt() { <-s.bcryptSem }
+
 // authServer is etcd's Auth service.
 type authServer struct {
 	pb.UnimplementedAuthServer
@@ -214,7 +230,11 @@ func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest
 			// The auth state kept changing under the password check.
 			return nil, toGRPCError(auth.ErrAuthOldRevision)
 		}
+		if err := a.s.acquireBcrypt(ctx); err != nil {
+			return nil, toGRPCError(err)
+		}
 		rev, err := as.CheckPassword(r.Name, r.Password)
+		a.s.releaseBcrypt()
 		if err != nil {
 			return nil, toGRPCError(err)
 		}
@@ -274,7 +294,11 @@ func (a *authServer) AuthDisable(ctx context.Context, _ *pb.AuthDisableRequest) 
 
 // hashPassword hashes a password with the member's --bcrypt-cost, as etcd 3.5 does before
 // proposing, so applying never runs bcrypt.
-func (a *authServer) hashPassword(pw string) (string, error) {
+func (a *authServer) hashPassword(ctx context.Context, pw string) (string, error) {
+	if err := a.s.acquireBcrypt(ctx); err != nil {
+		return "", err
+	}
+	defer a.s.releaseBcrypt()
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), a.s.cfg.BcryptCost)
 	if err != nil {
 		return "", err
@@ -285,7 +309,7 @@ func (a *authServer) hashPassword(pw string) (string, error) {
 func (a *authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
 	r = proto.Clone(r).(*pb.AuthUserAddRequest)
 	if r.Options == nil || !r.Options.NoPassword {
-		h, err := a.hashPassword(r.Password)
+		h, err := a.hashPassword(ctx, r.Password)
 		if err != nil {
 			return nil, toGRPCError(err)
 		}
@@ -300,7 +324,7 @@ func (a *authServer) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest
 }
 
 func (a *authServer) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
-	h, err := a.hashPassword(r.Password)
+	h, err := a.hashPassword(ctx, r.Password)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,7 @@ type Server struct {
 
 	// eventResponses counts watch responses with events, for Config.UnsafeDropWatchEvents.
 	eventResponses atomic.Int64
+	bcryptSem      chan struct{} // see acquireBcrypt
 
 	mu sync.Mutex
 	// guarded by mu
@@ -133,7 +135,8 @@ type Server struct {
 // New builds the gRPC and HTTP servers for node. Serve starts them on a listener.
 func New(cfg Config, node *raftstore.Node) *Server {
 	cfg.applyDefaults()
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server")}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server"),
+		bcryptSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	node.SetBackendQuota(cfg.QuotaBackendBytes)
 	s.metrics = newMetrics(cfg.Registerer, node)
 	s.hub = watch.New(watch.Config{ProgressInterval: cfg.WatchProgressInterval, Logger: cfg.Logger},
