@@ -26,8 +26,11 @@ type Config struct {
 	Rate         float64       // units per second over all workers; 0 = unlimited
 	TargetLeader bool          // send only to the leader, found through Maintenance.Status
 	DialTimeout  time.Duration // default 5s
-	Seed         uint64        // seeds each worker's random source (worker i gets Seed, i)
-	Progress     io.Writer     // progress bar destination; nil = none
+	// Username and Password, when set, authenticate every connection (keelbench --user), as
+	// etcdctl --user does: clientv3 gets a token and sends it with every request.
+	Username, Password string
+	Seed               uint64    // seeds each worker's random source (worker i gets Seed, i)
+	Progress           io.Writer // progress bar destination; nil = none
 
 	// PprofDir, when set, receives a CPU profile of every endpoint that serves
 	// /debug/pprof (keeld or etcd with --enable-pprof), taken in the middle of the run and
@@ -228,7 +231,7 @@ func Run(ctx context.Context, cfg Config, workload string, wl Workload) (*Report
 		}
 	}()
 	for range cfg.Conns {
-		c, err := dial(cfg.Endpoints, cfg.DialTimeout)
+		c, err := dialAs(cfg.Endpoints, cfg.DialTimeout, cfg.Username, cfg.Password)
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +324,13 @@ func measure(ctx context.Context, s *Session, wl Workload) (time.Duration, int64
 }
 
 func dial(endpoints []string, timeout time.Duration) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: timeout, Logger: zap.NewNop()})
+	return dialAs(endpoints, timeout, "", "")
+}
+
+// dialAs connects as user (none when user is "").
+func dialAs(endpoints []string, timeout time.Duration, user, password string) (*clientv3.Client, error) {
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: timeout, Logger: zap.NewNop(),
+		Username: user, Password: password})
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial %v: %w", endpoints, err)
 	}

@@ -96,6 +96,7 @@ var workloads = map[string]func(Params) Workload{
 	"lease":     newLease,
 	"k8s":       newK8s,
 	"load":      newLoad,
+	"auth":      newAuthenticate,
 
 	"compaction":   newCompaction,
 	"lease-expiry": newLeaseExpiry,

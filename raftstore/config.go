@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keeldb/keel/auth"
 )
 
 // Member is one entry of the initial cluster: a name and its peer URLs.
@@ -114,6 +116,9 @@ type Config struct {
 	// LeaseRevokeRate bounds the expired leases the leader revokes per second, in bursts of
 	// at most LeaseRevokeBatch (etcd's leaseRevokeRate, 1000/s there). Default 5000.
 	LeaseRevokeRate int
+	// AuthTokens issues and resolves this member's auth tokens (--auth-token); nil uses
+	// simple tokens with etcd's 300 s TTL.
+	AuthTokens auth.TokenProvider
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the package's metrics; nil registers nowhere.
@@ -121,6 +126,9 @@ type Config struct {
 }
 
 func (c *Config) applyDefaults() {
+	if c.AuthTokens == nil {
+		c.AuthTokens = auth.NewSimpleTokens(0, nil)
+	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 100 * time.Millisecond
 	}

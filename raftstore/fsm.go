@@ -13,6 +13,7 @@ import (
 
 	keelpb "github.com/keeldb/keel/api/proto"
 	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/auth"
 	"github.com/keeldb/keel/internal/failpoint"
 	"github.com/keeldb/keel/mvcc"
 )
@@ -84,6 +85,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		if err := apply.ValidatePut(&r); err != nil {
 			return n.refuse(l.Index, err) // see applyLimits
 		}
+		if err := n.authorizePut(cmd.AuthInfo, &r); err != nil {
+			return n.refuse(l.Index, err)
+		}
 		if n.Corrupt() {
 			return n.refuse(l.Index, ErrCorrupt)
 		}
@@ -98,6 +102,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		if err := apply.ValidateDeleteRange(&r); err != nil {
 			return n.refuse(l.Index, err)
 		}
+		if err := n.authorize(cmd.AuthInfo, func(i auth.Info) error { return n.auth.CheckDeleteRange(i, &r) }); err != nil {
+			return n.refuse(l.Index, err)
+		}
 		if n.Corrupt() {
 			return n.refuse(l.Index, ErrCorrupt)
 		}
@@ -106,6 +113,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		var r pb.TxnRequest
 		mustUnmarshal(c.Txn, &r, l.Index)
 		if err := apply.ValidateTxn(&r, applyLimits); err != nil {
+			return n.refuse(l.Index, err)
+		}
+		if err := n.authorize(cmd.AuthInfo, func(i auth.Info) error { return n.auth.CheckTxn(i, &r) }); err != nil {
 			return n.refuse(l.Index, err)
 		}
 		if n.Corrupt() {
@@ -154,6 +164,9 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		if n.Corrupt() {
 			return n.refuse(l.Index, ErrCorrupt)
 		}
+		if err := n.authorize(cmd.AuthInfo, func(i auth.Info) error { return n.authorizeLeaseKeys(i, r.ID) }); err != nil {
+			return n.refuse(l.Index, err)
+		}
 		return n.applyLeaseRevoke(l.Index, &r)
 	case *keelpb.Command_LeaseRevokes:
 		return n.applyLeaseRevokes(l.Index, c.LeaseRevokes)
@@ -163,6 +176,8 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		var r pb.AlarmRequest
 		mustUnmarshal(c.Alarm, &r, l.Index)
 		return n.applyAlarm(l.Index, &r)
+	case *keelpb.Command_Auth:
+		return n.applyAuth(l.Index, c.Auth)
 	case *keelpb.Command_Noop:
 		n.store.Write(l.Index).End()
 		return &applyResult{}
@@ -218,6 +233,9 @@ func (n *Node) restore(rc io.ReadCloser) error {
 	n.resetAlarms()
 	if err := n.rebuildLessor(); err != nil {
 		return fmt.Errorf("raftstore: reload leases: %w", err)
+	}
+	if err := n.loadAuth(); err != nil {
+		return err
 	}
 	if n.lessor.Primary() {
 		n.lessor.Promote(n.cfg.ElectionTimeout)

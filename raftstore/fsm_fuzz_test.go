@@ -11,6 +11,7 @@ import (
 
 	keelpb "github.com/keeldb/keel/api/proto"
 	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/auth"
 	"github.com/keeldb/keel/lease"
 )
 
@@ -24,6 +25,7 @@ func newApplyOnlyNode(tb testing.TB) *Node {
 		stop: make(chan struct{}), removed: make(chan struct{})}
 	n.metrics = newMetrics(nil)
 	n.lessor = lease.New(lease.Config{})
+	n.auth = auth.New(cfg.AuthTokens)
 	if err := n.openStorage(); err != nil {
 		n.closeStorage()
 		tb.Fatal(err)

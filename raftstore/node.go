@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/auth"
 	"github.com/keeldb/keel/lease"
 	"github.com/keeldb/keel/mvcc"
 )
@@ -47,6 +48,7 @@ type Node struct {
 
 	lessor *lease.Lessor
 	alarms alarmState
+	auth   *auth.Store
 
 	// subMu orders event delivery with Subscribe, so a subscriber misses no revision.
 	subMu     sync.Mutex
@@ -98,6 +100,7 @@ func Open(cfg Config) (*Node, error) {
 	n.log = cfg.Logger.With("component", "raftstore")
 	n.metrics = newMetrics(cfg.Registerer)
 	n.lessor = lease.New(lease.Config{})
+	n.auth = auth.New(cfg.AuthTokens)
 	n.removed = make(chan struct{})
 	n.peers = newPeerClients(cfg.PeerDialer, cfg.PeerClients)
 	n.fwd = newForwarder(n)
@@ -214,7 +217,7 @@ func (n *Node) openStorage() error {
 	if err := n.rebuildLessor(); err != nil {
 		return fmt.Errorf("raftstore: load leases: %w", err)
 	}
-	return nil
+	return n.loadAuth()
 }
 
 // catchUpWithSnapshot restores the backend from raft's newest snapshot if that snapshot is

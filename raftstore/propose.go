@@ -38,6 +38,7 @@ func (n *Node) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Compac
 // forwarded response is decoded into.
 func proposeAs[T proto.Message](ctx context.Context, n *Node, cmd *keelpb.Command, blank T) (T, error) {
 	var zero T
+	cmd.AuthInfo = authInfoFrom(ctx)
 	m, err := n.propose(ctx, mustMarshal(cmd), func(b []byte) (proto.Message, error) {
 		if err := proto.Unmarshal(b, blank); err != nil {
 			return nil, fmt.Errorf("raftstore: decode forwarded response: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/keeldb/keel/auth"
 	"github.com/keeldb/keel/mvcc"
 )
 
@@ -125,8 +126,15 @@ func RestoreDataDir(c RestoreConfig) error {
 
 // etcdBuckets maps etcd's top-level buckets to the auxiliary buckets holding the same
 // records in Keel's backend: a lease record (keelpb.LeaseRecord under the lease ID as 8
-// big-endian bytes) is etcd's leasepb.Lease byte for byte.
-var etcdBuckets = map[string]string{"lease": string(bucketLeases)}
+// big-endian bytes) is etcd's leasepb.Lease byte for byte, and the auth buckets have etcd's
+// names and encoding (package auth), so users, roles and the enabled flag move both ways.
+var etcdBuckets = func() map[string]string {
+	m := map[string]string{"lease": string(bucketLeases)}
+	for _, b := range auth.Buckets() {
+		m[b] = b
+	}
+	return m
+}()
 
 // ExportSnapshot makes the backend copy at path (written by mvcc.Store.Snapshot, not open)
 // a snapshot etcd restores too (etcdctl|etcdutl snapshot restore): etcd's compaction

@@ -125,18 +125,3 @@ func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRe
 	}
 	return &pb.MemberPromoteResponse{Header: c.header(), Members: members}, nil
 }
-
-type authServer struct {
-	pb.UnimplementedAuthServer
-}
-
-// Authenticate tells clients configured with a user that auth is off; clientv3 then goes on
-// without a token.
-func (authServer) Authenticate(context.Context, *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
-	return nil, rpctypes.ErrGRPCAuthNotEnabled
-}
-
-// AuthStatus reports auth as disabled.
-func (authServer) AuthStatus(context.Context, *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
-	return &pb.AuthStatusResponse{}, nil
-}

@@ -6,6 +6,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/keeldb/keel/apply"
+	"github.com/keeldb/keel/auth"
 )
 
 type kvServer struct {
@@ -20,6 +21,9 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	}
 	if err := k.s.readBarrier(ctx, r.Serializable); err != nil {
 		return nil, toGRPCError(err)
+	}
+	if err := k.s.checkRead(ctx, r.Key, r.RangeEnd); err != nil {
+		return nil, err
 	}
 	view := k.s.node.Store().Read()
 	defer view.End()
@@ -41,7 +45,7 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	}
 	ctx, cancel := k.s.requestContext(ctx)
 	defer cancel()
-	resp, err := k.s.node.Put(ctx, r)
+	resp, err := retryAuth(k.s, ctx, func(ctx context.Context) (*pb.PutResponse, error) { return k.s.node.Put(ctx, r) })
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -56,7 +60,9 @@ func (k *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*
 	}
 	ctx, cancel := k.s.requestContext(ctx)
 	defer cancel()
-	resp, err := k.s.node.DeleteRange(ctx, r)
+	resp, err := retryAuth(k.s, ctx, func(ctx context.Context) (*pb.DeleteRangeResponse, error) {
+		return k.s.node.DeleteRange(ctx, r)
+	})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -73,6 +79,9 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	if apply.IsReadOnlyTxn(r) {
 		if err := k.s.readBarrier(ctx, txnSerializable(r)); err != nil {
 			return nil, toGRPCError(err)
+		}
+		if err := k.s.checkAuth(ctx, func(as *auth.Store, info auth.Info) error { return as.CheckTxn(info, r) }); err != nil {
+			return nil, err
 		}
 		view := k.s.node.Store().Read()
 		defer view.End()
@@ -91,7 +100,7 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	}
 	ctx, cancel := k.s.requestContext(ctx)
 	defer cancel()
-	resp, err := k.s.node.Txn(ctx, r)
+	resp, err := retryAuth(k.s, ctx, func(ctx context.Context) (*pb.TxnResponse, error) { return k.s.node.Txn(ctx, r) })
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -133,6 +142,9 @@ func (k *kvServer) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServe
 	ctx := stream.Context()
 	if err := k.s.readBarrier(ctx, r.Serializable); err != nil {
 		return toGRPCError(err)
+	}
+	if err := k.s.checkRead(ctx, r.Key, r.RangeEnd); err != nil {
+		return err
 	}
 	view := k.s.node.Store().Read()
 	defer view.End()

@@ -39,7 +39,9 @@ func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (
 func (l *leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
 	ctx, cancel := l.s.requestContext(ctx)
 	defer cancel()
-	resp, err := l.s.node.LeaseRevoke(ctx, r)
+	resp, err := retryAuth(l.s, ctx, func(ctx context.Context) (*pb.LeaseRevokeResponse, error) {
+		return l.s.node.LeaseRevoke(ctx, r)
+	})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}

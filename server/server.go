@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -69,6 +71,12 @@ type Config struct {
 	// tests/robustness can prove its watch checks catch a dropped event. Never set it in
 	// production.
 	UnsafeDropWatchEvents bool
+	// BcryptCost is the bcrypt cost of the password hashes this member proposes
+	// (--bcrypt-cost); 0 means bcrypt.DefaultCost (10), as etcd's.
+	BcryptCost int
+	// ClientCertAuth (--client-cert-auth) makes a verified client certificate's common name
+	// the user of a request that carries no token while auth is enabled, as etcd does.
+	ClientCertAuth bool
 }
 
 // unsafeDropEvery paces Config.UnsafeDropWatchEvents.
@@ -93,6 +101,9 @@ func (c *Config) applyDefaults() {
 	if c.ElectionTimeout == 0 {
 		c.ElectionTimeout = time.Second
 	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = bcrypt.DefaultCost
+	}
 }
 
 // grpcOverheadBytes is what etcd adds to --max-request-bytes for gRPC's receive limit.
@@ -114,6 +125,7 @@ type Server struct {
 
 	// eventResponses counts watch responses with events, for Config.UnsafeDropWatchEvents.
 	eventResponses atomic.Int64
+	bcryptSem      chan struct{} // see acquireBcrypt
 
 	mu sync.Mutex
 	// guarded by mu
@@ -123,7 +135,8 @@ type Server struct {
 // New builds the gRPC and HTTP servers for node. Serve starts them on a listener.
 func New(cfg Config, node *raftstore.Node) *Server {
 	cfg.applyDefaults()
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server")}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "server"),
+		bcryptSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	node.SetBackendQuota(cfg.QuotaBackendBytes)
 	s.metrics = newMetrics(cfg.Registerer, node)
 	s.hub = watch.New(watch.Config{ProgressInterval: cfg.WatchProgressInterval, Logger: cfg.Logger},
@@ -131,20 +144,21 @@ func New(cfg Config, node *raftstore.Node) *Server {
 	s.hub.Advance(node.Subscribe(s.notify, s.hub.Restored))
 	s.grpc = grpc.NewServer(
 		grpc.NumStreamWorkers(streamWorkers),
+		grpc.Creds(connInfoCreds{}),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor, s.unaryLeaderInterceptor),
-		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor, s.streamLeaderInterceptor),
+		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor, s.unaryLeaderInterceptor, s.unaryAuthInterceptor),
+		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor, s.streamLeaderInterceptor, s.streamAuthInterceptor),
 	)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
 	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
-	pb.RegisterAuthServer(s.grpc, &authServer{})
+	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, hs)

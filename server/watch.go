@@ -114,6 +114,13 @@ func (ws *watchServer) recvLoop(stream grpc.BidiStreamingServer[pb.WatchRequest,
 			if err := ws.s.readBarrier(stream.Context(), true); err != nil {
 				return err
 			}
+			if err := ws.s.checkRead(stream.Context(), r.CreateRequest.Key, r.CreateRequest.RangeEnd); err != nil {
+				// etcd answers a watch the caller may not read with a created-and-canceled
+				// response naming the status.
+				st.Reject(watch.Response{WatchID: r.CreateRequest.WatchId, Created: true, Canceled: true,
+					CancelReason: err.Error()})
+				continue
+			}
 			ws.create(st, r.CreateRequest)
 		case *pb.WatchRequest_CancelRequest:
 			st.Cancel(r.CancelRequest.WatchId)

@@ -74,7 +74,7 @@ func (x ConfChangeRequest_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfChangeRequest_Type.Descriptor instead.
 func (ConfChangeRequest_Type) EnumDescriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{12, 0}
+	return file_keel_proto_rawDescGZIP(), []int{13, 0}
 }
 
 // Command is the payload of one raft log entry. Exactly one field is set. etcd requests are
@@ -95,7 +95,11 @@ type Command struct {
 	//	*Command_LeaseCheckpoints
 	//	*Command_Alarm
 	//	*Command_LeaseRevokes
-	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
+	//	*Command_Auth
+	Cmd isCommand_Cmd `protobuf_oneof:"cmd"`
+	// The client a Put, DeleteRange, Txn or LeaseRevoke came from, checked against the auth
+	// store when the entry applies; unset on the members' own entries (expiry, checkpoints).
+	AuthInfo      *AuthInfo `protobuf:"bytes,13,opt,name=auth_info,json=authInfo,proto3" json:"auth_info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +240,22 @@ func (x *Command) GetLeaseRevokes() *LeaseRevokes {
 	return nil
 }
 
+func (x *Command) GetAuth() []byte {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Auth); ok {
+			return x.Auth
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthInfo() *AuthInfo {
+	if x != nil {
+		return x.AuthInfo
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -296,6 +316,12 @@ type Command_LeaseRevokes struct {
 	LeaseRevokes *LeaseRevokes `protobuf:"bytes,11,opt,name=lease_revokes,json=leaseRevokes,proto3,oneof"`
 }
 
+type Command_Auth struct {
+	// etcdserverpb.InternalRaftRequest with exactly one Auth* field set (passwords hashed by
+	// the proposer) and its header naming the caller (see package auth).
+	Auth []byte `protobuf:"bytes,12,opt,name=auth,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Cmd() {}
 
 func (*Command_DeleteRange) isCommand_Cmd() {}
@@ -318,6 +344,62 @@ func (*Command_Alarm) isCommand_Cmd() {}
 
 func (*Command_LeaseRevokes) isCommand_Cmd() {}
 
+func (*Command_Auth) isCommand_Cmd() {}
+
+// AuthInfo names the user a client request runs as and the auth revision the serving
+// member resolved it at; an empty user with revision 0 is a client without credentials.
+type AuthInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Revision      uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthInfo) Reset() {
+	*x = AuthInfo{}
+	mi := &file_keel_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthInfo) ProtoMessage() {}
+
+func (x *AuthInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_keel_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthInfo.ProtoReflect.Descriptor instead.
+func (*AuthInfo) Descriptor() ([]byte, []int) {
+	return file_keel_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuthInfo) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuthInfo) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // LeaseRevokes revokes many leases in one raft entry: the leader proposes the leases its
 // clock says are expired, after confirming its leadership. Applying it revokes every listed
 // lease that still exists, in the order given, and deletes their keys in one mvcc write
@@ -332,7 +414,7 @@ type LeaseRevokes struct {
 
 func (x *LeaseRevokes) Reset() {
 	*x = LeaseRevokes{}
-	mi := &file_keel_proto_msgTypes[1]
+	mi := &file_keel_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +426,7 @@ func (x *LeaseRevokes) String() string {
 func (*LeaseRevokes) ProtoMessage() {}
 
 func (x *LeaseRevokes) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[1]
+	mi := &file_keel_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +439,7 @@ func (x *LeaseRevokes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevokes.ProtoReflect.Descriptor instead.
 func (*LeaseRevokes) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{1}
+	return file_keel_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LeaseRevokes) GetIds() []int64 {
@@ -377,7 +459,7 @@ type LeaseCheckpoints struct {
 
 func (x *LeaseCheckpoints) Reset() {
 	*x = LeaseCheckpoints{}
-	mi := &file_keel_proto_msgTypes[2]
+	mi := &file_keel_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +471,7 @@ func (x *LeaseCheckpoints) String() string {
 func (*LeaseCheckpoints) ProtoMessage() {}
 
 func (x *LeaseCheckpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[2]
+	mi := &file_keel_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +484,7 @@ func (x *LeaseCheckpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCheckpoints.ProtoReflect.Descriptor instead.
 func (*LeaseCheckpoints) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{2}
+	return file_keel_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LeaseCheckpoints) GetCheckpoints() []*LeaseCheckpoint {
@@ -422,7 +504,7 @@ type LeaseCheckpoint struct {
 
 func (x *LeaseCheckpoint) Reset() {
 	*x = LeaseCheckpoint{}
-	mi := &file_keel_proto_msgTypes[3]
+	mi := &file_keel_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +516,7 @@ func (x *LeaseCheckpoint) String() string {
 func (*LeaseCheckpoint) ProtoMessage() {}
 
 func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[3]
+	mi := &file_keel_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +529,7 @@ func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCheckpoint.ProtoReflect.Descriptor instead.
 func (*LeaseCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{3}
+	return file_keel_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LeaseCheckpoint) GetId() int64 {
@@ -476,7 +558,7 @@ type LeaseRecord struct {
 
 func (x *LeaseRecord) Reset() {
 	*x = LeaseRecord{}
-	mi := &file_keel_proto_msgTypes[4]
+	mi := &file_keel_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +570,7 @@ func (x *LeaseRecord) String() string {
 func (*LeaseRecord) ProtoMessage() {}
 
 func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[4]
+	mi := &file_keel_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +583,7 @@ func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRecord.ProtoReflect.Descriptor instead.
 func (*LeaseRecord) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{4}
+	return file_keel_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LeaseRecord) GetId() int64 {
@@ -535,7 +617,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_keel_proto_msgTypes[5]
+	mi := &file_keel_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +629,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[5]
+	mi := &file_keel_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +642,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{5}
+	return file_keel_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Noop) GetTerm() uint64 {
@@ -583,7 +665,7 @@ type MemberAttributes struct {
 
 func (x *MemberAttributes) Reset() {
 	*x = MemberAttributes{}
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +677,7 @@ func (x *MemberAttributes) String() string {
 func (*MemberAttributes) ProtoMessage() {}
 
 func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[6]
+	mi := &file_keel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +690,7 @@ func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberAttributes.ProtoReflect.Descriptor instead.
 func (*MemberAttributes) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{6}
+	return file_keel_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MemberAttributes) GetId() uint64 {
@@ -649,7 +731,7 @@ type ConfirmTermRequest struct {
 
 func (x *ConfirmTermRequest) Reset() {
 	*x = ConfirmTermRequest{}
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +743,7 @@ func (x *ConfirmTermRequest) String() string {
 func (*ConfirmTermRequest) ProtoMessage() {}
 
 func (x *ConfirmTermRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[7]
+	mi := &file_keel_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +756,7 @@ func (x *ConfirmTermRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTermRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTermRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{7}
+	return file_keel_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfirmTermRequest) GetTerm() uint64 {
@@ -694,7 +776,7 @@ type ConfirmTermResponse struct {
 
 func (x *ConfirmTermResponse) Reset() {
 	*x = ConfirmTermResponse{}
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +788,7 @@ func (x *ConfirmTermResponse) String() string {
 func (*ConfirmTermResponse) ProtoMessage() {}
 
 func (x *ConfirmTermResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[8]
+	mi := &file_keel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +801,7 @@ func (x *ConfirmTermResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTermResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTermResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{8}
+	return file_keel_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfirmTermResponse) GetTerm() uint64 {
@@ -737,7 +819,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +831,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[9]
+	mi := &file_keel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +844,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{9}
+	return file_keel_proto_rawDescGZIP(), []int{10}
 }
 
 type MembersResponse struct {
@@ -775,7 +857,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +869,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[10]
+	mi := &file_keel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +882,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{10}
+	return file_keel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MembersResponse) GetClusterId() uint64 {
@@ -831,7 +913,7 @@ type PeerMember struct {
 
 func (x *PeerMember) Reset() {
 	*x = PeerMember{}
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +925,7 @@ func (x *PeerMember) String() string {
 func (*PeerMember) ProtoMessage() {}
 
 func (x *PeerMember) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[11]
+	mi := &file_keel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +938,7 @@ func (x *PeerMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerMember.ProtoReflect.Descriptor instead.
 func (*PeerMember) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{11}
+	return file_keel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PeerMember) GetId() uint64 {
@@ -909,7 +991,7 @@ type ConfChangeRequest struct {
 
 func (x *ConfChangeRequest) Reset() {
 	*x = ConfChangeRequest{}
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1003,7 @@ func (x *ConfChangeRequest) String() string {
 func (*ConfChangeRequest) ProtoMessage() {}
 
 func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[12]
+	mi := &file_keel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1016,7 @@ func (x *ConfChangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeRequest.ProtoReflect.Descriptor instead.
 func (*ConfChangeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{12}
+	return file_keel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConfChangeRequest) GetType() ConfChangeRequest_Type {
@@ -977,7 +1059,7 @@ type ConfChangeResponse struct {
 
 func (x *ConfChangeResponse) Reset() {
 	*x = ConfChangeResponse{}
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1071,7 @@ func (x *ConfChangeResponse) String() string {
 func (*ConfChangeResponse) ProtoMessage() {}
 
 func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[13]
+	mi := &file_keel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1084,7 @@ func (x *ConfChangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeResponse.ProtoReflect.Descriptor instead.
 func (*ConfChangeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{13}
+	return file_keel_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConfChangeResponse) GetError() string {
@@ -1028,7 +1110,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_keel_proto_msgTypes[14]
+	mi := &file_keel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1122,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[14]
+	mi := &file_keel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1135,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{14}
+	return file_keel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TransferLeadershipRequest) GetTarget() uint64 {
@@ -1072,7 +1154,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_keel_proto_msgTypes[15]
+	mi := &file_keel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1166,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[15]
+	mi := &file_keel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1179,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{15}
+	return file_keel_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TransferLeadershipResponse) GetError() string {
@@ -1115,7 +1197,7 @@ type ProgressRequest struct {
 
 func (x *ProgressRequest) Reset() {
 	*x = ProgressRequest{}
-	mi := &file_keel_proto_msgTypes[16]
+	mi := &file_keel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1209,7 @@ func (x *ProgressRequest) String() string {
 func (*ProgressRequest) ProtoMessage() {}
 
 func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[16]
+	mi := &file_keel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1222,7 @@ func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
 func (*ProgressRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{16}
+	return file_keel_proto_rawDescGZIP(), []int{17}
 }
 
 type ProgressResponse struct {
@@ -1153,7 +1235,7 @@ type ProgressResponse struct {
 
 func (x *ProgressResponse) Reset() {
 	*x = ProgressResponse{}
-	mi := &file_keel_proto_msgTypes[17]
+	mi := &file_keel_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1247,7 @@ func (x *ProgressResponse) String() string {
 func (*ProgressResponse) ProtoMessage() {}
 
 func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[17]
+	mi := &file_keel_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1260,7 @@ func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressResponse.ProtoReflect.Descriptor instead.
 func (*ProgressResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{17}
+	return file_keel_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProgressResponse) GetLastIndex() uint64 {
@@ -1204,7 +1286,7 @@ type LeaseRenewRequest struct {
 
 func (x *LeaseRenewRequest) Reset() {
 	*x = LeaseRenewRequest{}
-	mi := &file_keel_proto_msgTypes[18]
+	mi := &file_keel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1298,7 @@ func (x *LeaseRenewRequest) String() string {
 func (*LeaseRenewRequest) ProtoMessage() {}
 
 func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[18]
+	mi := &file_keel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1311,7 @@ func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewRequest.ProtoReflect.Descriptor instead.
 func (*LeaseRenewRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{18}
+	return file_keel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LeaseRenewRequest) GetId() int64 {
@@ -1250,7 +1332,7 @@ type LeaseRenewResponse struct {
 
 func (x *LeaseRenewResponse) Reset() {
 	*x = LeaseRenewResponse{}
-	mi := &file_keel_proto_msgTypes[19]
+	mi := &file_keel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1344,7 @@ func (x *LeaseRenewResponse) String() string {
 func (*LeaseRenewResponse) ProtoMessage() {}
 
 func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[19]
+	mi := &file_keel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1357,7 @@ func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenewResponse.ProtoReflect.Descriptor instead.
 func (*LeaseRenewResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{19}
+	return file_keel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LeaseRenewResponse) GetTtl() int64 {
@@ -1301,7 +1383,7 @@ type LeaseTimeToLiveRequest struct {
 
 func (x *LeaseTimeToLiveRequest) Reset() {
 	*x = LeaseTimeToLiveRequest{}
-	mi := &file_keel_proto_msgTypes[20]
+	mi := &file_keel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1395,7 @@ func (x *LeaseTimeToLiveRequest) String() string {
 func (*LeaseTimeToLiveRequest) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[20]
+	mi := &file_keel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1408,7 @@ func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{20}
+	return file_keel_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaseTimeToLiveRequest) GetId() int64 {
@@ -1348,7 +1430,7 @@ type LeaseTimeToLiveResponse struct {
 
 func (x *LeaseTimeToLiveResponse) Reset() {
 	*x = LeaseTimeToLiveResponse{}
-	mi := &file_keel_proto_msgTypes[21]
+	mi := &file_keel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1442,7 @@ func (x *LeaseTimeToLiveResponse) String() string {
 func (*LeaseTimeToLiveResponse) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[21]
+	mi := &file_keel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1455,7 @@ func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{21}
+	return file_keel_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LeaseTimeToLiveResponse) GetTtl() int64 {
@@ -1407,7 +1489,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keel_proto_msgTypes[22]
+	mi := &file_keel_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1501,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[22]
+	mi := &file_keel_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1514,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{22}
+	return file_keel_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -1456,7 +1538,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keel_proto_msgTypes[23]
+	mi := &file_keel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1550,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[23]
+	mi := &file_keel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1563,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{23}
+	return file_keel_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProposeResponse) GetResponse() []byte {
@@ -1513,7 +1595,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_keel_proto_msgTypes[24]
+	mi := &file_keel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1607,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[24]
+	mi := &file_keel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1620,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{24}
+	return file_keel_proto_rawDescGZIP(), []int{25}
 }
 
 type ReadIndexResponse struct {
@@ -1552,7 +1634,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_keel_proto_msgTypes[25]
+	mi := &file_keel_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1646,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[25]
+	mi := &file_keel_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1659,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{25}
+	return file_keel_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1604,7 +1686,7 @@ type ProposeBatchRequest struct {
 
 func (x *ProposeBatchRequest) Reset() {
 	*x = ProposeBatchRequest{}
-	mi := &file_keel_proto_msgTypes[26]
+	mi := &file_keel_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1698,7 @@ func (x *ProposeBatchRequest) String() string {
 func (*ProposeBatchRequest) ProtoMessage() {}
 
 func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[26]
+	mi := &file_keel_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1711,7 @@ func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{26}
+	return file_keel_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProposeBatchRequest) GetCommands() [][]byte {
@@ -1649,7 +1731,7 @@ type ProposeBatchResponse struct {
 
 func (x *ProposeBatchResponse) Reset() {
 	*x = ProposeBatchResponse{}
-	mi := &file_keel_proto_msgTypes[27]
+	mi := &file_keel_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1743,7 @@ func (x *ProposeBatchResponse) String() string {
 func (*ProposeBatchResponse) ProtoMessage() {}
 
 func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keel_proto_msgTypes[27]
+	mi := &file_keel_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1756,7 @@ func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_keel_proto_rawDescGZIP(), []int{27}
+	return file_keel_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ProposeBatchResponse) GetResponses() []*ProposeResponse {
@@ -1689,7 +1771,7 @@ var File_keel_proto protoreflect.FileDescriptor
 const file_keel_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"keel.proto\x12\akeel.v1\"\xd6\x03\n" +
+	"keel.proto\x12\akeel.v1\"\x9c\x04\n" +
 	"\aCommand\x12\x12\n" +
 	"\x03put\x18\x01 \x01(\fH\x00R\x03put\x12#\n" +
 	"\fdelete_range\x18\x02 \x01(\fH\x00R\vdeleteRange\x12\x12\n" +
@@ -1705,8 +1787,13 @@ const file_keel_proto_rawDesc = "" +
 	"\x11lease_checkpoints\x18\t \x01(\v2\x19.keel.v1.LeaseCheckpointsH\x00R\x10leaseCheckpoints\x12\x16\n" +
 	"\x05alarm\x18\n" +
 	" \x01(\fH\x00R\x05alarm\x12<\n" +
-	"\rlease_revokes\x18\v \x01(\v2\x15.keel.v1.LeaseRevokesH\x00R\fleaseRevokesB\x05\n" +
-	"\x03cmd\" \n" +
+	"\rlease_revokes\x18\v \x01(\v2\x15.keel.v1.LeaseRevokesH\x00R\fleaseRevokes\x12\x14\n" +
+	"\x04auth\x18\f \x01(\fH\x00R\x04auth\x12.\n" +
+	"\tauth_info\x18\r \x01(\v2\x11.keel.v1.AuthInfoR\bauthInfoB\x05\n" +
+	"\x03cmd\":\n" +
+	"\bAuthInfo\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\" \n" +
 	"\fLeaseRevokes\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x03R\x03ids\"N\n" +
 	"\x10LeaseCheckpoints\x12:\n" +
@@ -1821,72 +1908,74 @@ func file_keel_proto_rawDescGZIP() []byte {
 }
 
 var file_keel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_keel_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_keel_proto_goTypes = []any{
 	(ConfChangeRequest_Type)(0),        // 0: keel.v1.ConfChangeRequest.Type
 	(*Command)(nil),                    // 1: keel.v1.Command
-	(*LeaseRevokes)(nil),               // 2: keel.v1.LeaseRevokes
-	(*LeaseCheckpoints)(nil),           // 3: keel.v1.LeaseCheckpoints
-	(*LeaseCheckpoint)(nil),            // 4: keel.v1.LeaseCheckpoint
-	(*LeaseRecord)(nil),                // 5: keel.v1.LeaseRecord
-	(*Noop)(nil),                       // 6: keel.v1.Noop
-	(*MemberAttributes)(nil),           // 7: keel.v1.MemberAttributes
-	(*ConfirmTermRequest)(nil),         // 8: keel.v1.ConfirmTermRequest
-	(*ConfirmTermResponse)(nil),        // 9: keel.v1.ConfirmTermResponse
-	(*MembersRequest)(nil),             // 10: keel.v1.MembersRequest
-	(*MembersResponse)(nil),            // 11: keel.v1.MembersResponse
-	(*PeerMember)(nil),                 // 12: keel.v1.PeerMember
-	(*ConfChangeRequest)(nil),          // 13: keel.v1.ConfChangeRequest
-	(*ConfChangeResponse)(nil),         // 14: keel.v1.ConfChangeResponse
-	(*TransferLeadershipRequest)(nil),  // 15: keel.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 16: keel.v1.TransferLeadershipResponse
-	(*ProgressRequest)(nil),            // 17: keel.v1.ProgressRequest
-	(*ProgressResponse)(nil),           // 18: keel.v1.ProgressResponse
-	(*LeaseRenewRequest)(nil),          // 19: keel.v1.LeaseRenewRequest
-	(*LeaseRenewResponse)(nil),         // 20: keel.v1.LeaseRenewResponse
-	(*LeaseTimeToLiveRequest)(nil),     // 21: keel.v1.LeaseTimeToLiveRequest
-	(*LeaseTimeToLiveResponse)(nil),    // 22: keel.v1.LeaseTimeToLiveResponse
-	(*ProposeRequest)(nil),             // 23: keel.v1.ProposeRequest
-	(*ProposeResponse)(nil),            // 24: keel.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),           // 25: keel.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),          // 26: keel.v1.ReadIndexResponse
-	(*ProposeBatchRequest)(nil),        // 27: keel.v1.ProposeBatchRequest
-	(*ProposeBatchResponse)(nil),       // 28: keel.v1.ProposeBatchResponse
+	(*AuthInfo)(nil),                   // 2: keel.v1.AuthInfo
+	(*LeaseRevokes)(nil),               // 3: keel.v1.LeaseRevokes
+	(*LeaseCheckpoints)(nil),           // 4: keel.v1.LeaseCheckpoints
+	(*LeaseCheckpoint)(nil),            // 5: keel.v1.LeaseCheckpoint
+	(*LeaseRecord)(nil),                // 6: keel.v1.LeaseRecord
+	(*Noop)(nil),                       // 7: keel.v1.Noop
+	(*MemberAttributes)(nil),           // 8: keel.v1.MemberAttributes
+	(*ConfirmTermRequest)(nil),         // 9: keel.v1.ConfirmTermRequest
+	(*ConfirmTermResponse)(nil),        // 10: keel.v1.ConfirmTermResponse
+	(*MembersRequest)(nil),             // 11: keel.v1.MembersRequest
+	(*MembersResponse)(nil),            // 12: keel.v1.MembersResponse
+	(*PeerMember)(nil),                 // 13: keel.v1.PeerMember
+	(*ConfChangeRequest)(nil),          // 14: keel.v1.ConfChangeRequest
+	(*ConfChangeResponse)(nil),         // 15: keel.v1.ConfChangeResponse
+	(*TransferLeadershipRequest)(nil),  // 16: keel.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 17: keel.v1.TransferLeadershipResponse
+	(*ProgressRequest)(nil),            // 18: keel.v1.ProgressRequest
+	(*ProgressResponse)(nil),           // 19: keel.v1.ProgressResponse
+	(*LeaseRenewRequest)(nil),          // 20: keel.v1.LeaseRenewRequest
+	(*LeaseRenewResponse)(nil),         // 21: keel.v1.LeaseRenewResponse
+	(*LeaseTimeToLiveRequest)(nil),     // 22: keel.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil),    // 23: keel.v1.LeaseTimeToLiveResponse
+	(*ProposeRequest)(nil),             // 24: keel.v1.ProposeRequest
+	(*ProposeResponse)(nil),            // 25: keel.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),           // 26: keel.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 27: keel.v1.ReadIndexResponse
+	(*ProposeBatchRequest)(nil),        // 28: keel.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),       // 29: keel.v1.ProposeBatchResponse
 }
 var file_keel_proto_depIdxs = []int32{
-	7,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
-	6,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
-	3,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
-	2,  // 3: keel.v1.Command.lease_revokes:type_name -> keel.v1.LeaseRevokes
-	4,  // 4: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
-	12, // 5: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
-	0,  // 6: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
-	24, // 7: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
-	23, // 8: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
-	27, // 9: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
-	25, // 10: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
-	19, // 11: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
-	21, // 12: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
-	10, // 13: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
-	13, // 14: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
-	15, // 15: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
-	17, // 16: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
-	8,  // 17: keel.v1.Peer.ConfirmTerm:input_type -> keel.v1.ConfirmTermRequest
-	24, // 18: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
-	28, // 19: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
-	26, // 20: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
-	20, // 21: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
-	22, // 22: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
-	11, // 23: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
-	14, // 24: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
-	16, // 25: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
-	18, // 26: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
-	9,  // 27: keel.v1.Peer.ConfirmTerm:output_type -> keel.v1.ConfirmTermResponse
-	18, // [18:28] is the sub-list for method output_type
-	8,  // [8:18] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	8,  // 0: keel.v1.Command.member_attributes:type_name -> keel.v1.MemberAttributes
+	7,  // 1: keel.v1.Command.noop:type_name -> keel.v1.Noop
+	4,  // 2: keel.v1.Command.lease_checkpoints:type_name -> keel.v1.LeaseCheckpoints
+	3,  // 3: keel.v1.Command.lease_revokes:type_name -> keel.v1.LeaseRevokes
+	2,  // 4: keel.v1.Command.auth_info:type_name -> keel.v1.AuthInfo
+	5,  // 5: keel.v1.LeaseCheckpoints.checkpoints:type_name -> keel.v1.LeaseCheckpoint
+	13, // 6: keel.v1.MembersResponse.members:type_name -> keel.v1.PeerMember
+	0,  // 7: keel.v1.ConfChangeRequest.type:type_name -> keel.v1.ConfChangeRequest.Type
+	25, // 8: keel.v1.ProposeBatchResponse.responses:type_name -> keel.v1.ProposeResponse
+	24, // 9: keel.v1.Peer.Propose:input_type -> keel.v1.ProposeRequest
+	28, // 10: keel.v1.Peer.ProposeBatch:input_type -> keel.v1.ProposeBatchRequest
+	26, // 11: keel.v1.Peer.ReadIndex:input_type -> keel.v1.ReadIndexRequest
+	20, // 12: keel.v1.Peer.LeaseRenew:input_type -> keel.v1.LeaseRenewRequest
+	22, // 13: keel.v1.Peer.LeaseTimeToLive:input_type -> keel.v1.LeaseTimeToLiveRequest
+	11, // 14: keel.v1.Peer.Members:input_type -> keel.v1.MembersRequest
+	14, // 15: keel.v1.Peer.ConfChange:input_type -> keel.v1.ConfChangeRequest
+	16, // 16: keel.v1.Peer.TransferLeadership:input_type -> keel.v1.TransferLeadershipRequest
+	18, // 17: keel.v1.Peer.Progress:input_type -> keel.v1.ProgressRequest
+	9,  // 18: keel.v1.Peer.ConfirmTerm:input_type -> keel.v1.ConfirmTermRequest
+	25, // 19: keel.v1.Peer.Propose:output_type -> keel.v1.ProposeResponse
+	29, // 20: keel.v1.Peer.ProposeBatch:output_type -> keel.v1.ProposeBatchResponse
+	27, // 21: keel.v1.Peer.ReadIndex:output_type -> keel.v1.ReadIndexResponse
+	21, // 22: keel.v1.Peer.LeaseRenew:output_type -> keel.v1.LeaseRenewResponse
+	23, // 23: keel.v1.Peer.LeaseTimeToLive:output_type -> keel.v1.LeaseTimeToLiveResponse
+	12, // 24: keel.v1.Peer.Members:output_type -> keel.v1.MembersResponse
+	15, // 25: keel.v1.Peer.ConfChange:output_type -> keel.v1.ConfChangeResponse
+	17, // 26: keel.v1.Peer.TransferLeadership:output_type -> keel.v1.TransferLeadershipResponse
+	19, // 27: keel.v1.Peer.Progress:output_type -> keel.v1.ProgressResponse
+	10, // 28: keel.v1.Peer.ConfirmTerm:output_type -> keel.v1.ConfirmTermResponse
+	19, // [19:29] is the sub-list for method output_type
+	9,  // [9:19] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_keel_proto_init() }
@@ -1906,6 +1995,7 @@ func file_keel_proto_init() {
 		(*Command_LeaseCheckpoints)(nil),
 		(*Command_Alarm)(nil),
 		(*Command_LeaseRevokes)(nil),
+		(*Command_Auth)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1913,7 +2003,7 @@ func file_keel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keel_proto_rawDesc), len(file_keel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -13,6 +13,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	c, p := &o.cfg, &o.params
 	fs.StringVar(&o.endpoints, "endpoints", "127.0.0.1:2379", "comma-separated endpoints")
+	fs.StringVar(&o.user, "user", "", "authenticate as name:password (as etcdctl --user); needed with auth enabled")
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients")
 	fs.IntVar(&c.Conns, "conns", 8, "gRPC connections shared by the clients")
 	fs.IntVar(&c.Total, "total", 20000, "units of work in all (0 with --duration: until the duration ends)")

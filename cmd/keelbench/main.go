@@ -49,6 +49,7 @@ type options struct {
 	cfg       bench.Config
 	params    bench.Params
 	endpoints string
+	user      string // --user name:password
 
 	compare          bool
 	compareEndpoints string
@@ -70,6 +71,7 @@ var workloadHelp = map[string]string{
 	"lease":        "grant + put + --keepalives keepalives, then revoke, or --expire to measure expiry lag",
 	"k8s":          "apiserver-shaped mix: paged lists, gets, CAS updates, creates, deletes, list-then-watch",
 	"load":         "fills the store: txns of --txn-ops (default 100) puts of new keys, in order",
+	"auth":         "Authenticate calls as --user (bcrypt check and a raft entry each); needs auth enabled",
 	"compaction":   "puts and serializable gets before and during a compaction of --keys × --versions revisions",
 	"lease-expiry": "puts and serializable gets before and during the expiry of --leases leases of --ttl s",
 }
@@ -118,6 +120,13 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--compare needs --compare-endpoints")
 	}
 	c.Endpoints = strings.Split(o.endpoints, ",")
+	if o.user != "" {
+		name, pw, ok := strings.Cut(o.user, ":")
+		if !ok || name == "" {
+			return nil, errors.New("--user wants name:password")
+		}
+		c.Username, c.Password = name, pw
+	}
 	return o, nil
 }
 

@@ -67,6 +67,10 @@ type options struct {
 	corruptCheckTime     time.Duration
 	compactHashCheck     bool
 	compactHashCheckTime time.Duration
+	// authToken, authTokenTTL, bcryptCost: etcd's auth flags (cmd/keeld/auth.go).
+	authToken    string
+	authTokenTTL uint
+	bcryptCost   uint
 	// printVersion: print the build information and exit (etcd's --version).
 	printVersion bool
 }
@@ -151,6 +155,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		"how often the compaction hash check runs")
 	fs.DurationVar(&o.compactHashCheckTime, "compact-hash-check-time", time.Minute,
 		"etcd 3.6's name of --experimental-compact-hash-check-time")
+	fs.StringVar(&o.authToken, "auth-token", "simple",
+		"auth token type: simple, or jwt,pub-key=<file>,priv-key=<file>,sign-method=<RS256|ES256|...>,ttl=<duration>")
+	fs.UintVar(&o.authTokenTTL, "auth-token-ttl", 300, "seconds a simple token stays valid after its last use")
+	fs.UintVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of password hashes (4 to 31)")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
 	for _, name := range ignoredFlags {
 		fs.String(name, "", "accepted for etcd compatibility; ignored")
@@ -200,7 +208,7 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 }
 
 func (o *options) validate() error {
-	var errs []error
+	errs := o.validateAuth()
 	if o.compactHashCheck && o.compactHashCheckTime <= 0 {
 		errs = append(errs, fmt.Errorf("--experimental-compact-hash-check-time must be positive, got %v", o.compactHashCheckTime))
 	}

@@ -106,6 +106,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	go func() { _ = mux.Serve() }()
 	defer mux.Close()
 
+	tokens, err := opts.tokenProvider()
+	if err != nil {
+		return err
+	}
 	cfg := raftstore.Config{
 		Name:                     opts.name,
 		DataDir:                  opts.dataDir,
@@ -131,6 +135,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		PeerDialer:               mux.Dialer(),
 		// Test-only fault injection (tests/robustness); off unless the flag is given.
 		UnsafeLoseDataOnClose: opts.unsafeLoseAckedWrites,
+		AuthTokens:            tokens,
 		Logger:                log,
 		Registerer:            reg,
 	}
@@ -169,6 +174,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Pprof:                 opts.enablePprof,
 		ElectionTimeout:       opts.election(),
 		WatchProgressInterval: opts.watchProgressInterval,
+		BcryptCost:            int(opts.bcryptCost),
+		ClientCertAuth:        opts.clientTLS.clientCertAuth,
 		// Test-only fault injection (tests/chaos); off unless the flag is given.
 		UnsafeLocalLinearizableReads: opts.unsafeLocalLinearizableReads,
 		UnsafeDropWatchEvents:        opts.unsafeDropWatchEvents,
