@@ -33,7 +33,12 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	if a := args[0]; strings.HasPrefix(a, "-") && a != "-h" && a != "--help" {
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage) // asked for: not an error, as kubectl --help
+		return nil
+	}
+	if a := args[0]; strings.HasPrefix(a, "-") {
 		verb, rest, err := hoistCommand(args) // "orch ctl --endpoints X -n NS get pods"
 		if err != nil {
 			fmt.Fprintf(stderr, "%v\n%s", err, usage)

@@ -283,6 +283,13 @@ func TestUsage(t *testing.T) {
 			t.Errorf("orch %v: %v, want a usage error", args, err)
 		}
 	}
+	// Asking for help is not an error: the usage goes to stdout.
+	for _, args := range [][]string{{"ctl", "--help"}, {"ctl", "-h"}, {"ctl", "help"}} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, &out, &errOut); err != nil || !strings.Contains(out.String(), "ctl get") {
+			t.Errorf("orch %v: %v, stdout %q, want the usage", args, err, out.String())
+		}
+	}
 }
 
 // An unreachable store makes a ctl command fail once --command-timeout passes, not hang.
