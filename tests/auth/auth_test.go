@@ -2,7 +2,8 @@
 // 3-member clusters: the same etcdctl script against Debian's etcd 3.4 and Keel with the
 // outputs compared, then clientv3 with a username and password against Keel (denials as
 // rpctypes errors, re-authentication after the member forgets its tokens, auth surviving
-// a restart).
+// a restart), and `orch ctl` with --user and client certificates against a TLS cluster with
+// auth enabled (orch_test.go).
 package auth_test
 
 import (
