@@ -3,10 +3,12 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,10 +44,11 @@ spec:
         image: busybox
 `
 
-// TestOrchAuthTLS runs `orch ctl` against a 3-member Keel with mutual TLS and auth enabled:
-// with --user and the client certificate flags (before ctl, before the verb, after it) apply
-// and get work; without --user, with a wrong password, without a certificate, or as a user
-// without a grant on /registry/, the command fails with etcd's error.
+// TestOrchAuthTLS runs orch against a 3-member Keel with mutual TLS and auth enabled: with
+// --user and the client certificate flags (before ctl, before the verb, after it) `ctl apply`
+// and `get` work, and a scheduler, controller-manager and sim agent run the applied
+// Deployment's pods; without --user, with a wrong password, without a certificate, or as a
+// user without a grant on /registry/, the command fails with etcd's error.
 func TestOrchAuthTLS(t *testing.T) {
 	keeld, orch := proccluster.BuildKeeld(t), proccluster.BuildOrch(t)
 	ctx := poll.Context(t, 2*time.Minute)
@@ -113,6 +116,21 @@ func TestOrchAuthTLS(t *testing.T) {
 		t.Fatalf("get with --user after the verb: ok=%v", ok)
 	}
 
+	// The components take the same flags (the connection flags before the command here): the
+	// controllers make the Deployment's pods, the scheduler binds them, the sim agent runs them,
+	// each through the store with auth and TLS.
+	conn := join([]string{eps, "--user", "orch:orchpw"}, certs)
+	startComponent(t, orch, join(conn, []string{"scheduler", "--id", "s1"}))
+	startComponent(t, orch, join(conn, []string{"controller-manager", "--id", "cm1"}))
+	startComponent(t, orch, join(conn, []string{"agent", "--node", "sim", "--metrics-interval", "0"}))
+	poll.Until(t, ctx, "the Deployment's 2 pods Running", func(context.Context) error {
+		out, ok := run(join(conn, []string{"ctl", "get", "pods", "-n", "team"})...)
+		if n := strings.Count(out, " Running "); !ok || n != 2 {
+			return fmt.Errorf("%d pods Running (ok=%v)", n, ok)
+		}
+		return nil
+	})
+
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -131,4 +149,33 @@ func TestOrchAuthTLS(t *testing.T) {
 			t.Errorf("%s: ok=%v, output %q, want a failure with %q", tc.name, ok, out, tc.want)
 		}
 	}
+}
+
+// startComponent starts `orch args...` with its output in the test log; at cleanup it is
+// stopped with SIGTERM and waited for.
+func startComponent(t *testing.T, orch string, args []string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(orch, args...)
+	cmd.Env = cleanEnv()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // an aborted run leaves nothing behind
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start orch %s: %v", strings.Join(args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("orch %s did not exit within 30s of SIGTERM", strings.Join(args, " "))
+		}
+		if t.Failed() {
+			t.Logf("orch %s output:\n%s", strings.Join(args, " "), out.String())
+		}
+	})
 }
