@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,7 +149,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer func() { _ = cli.Close() }()
-	b := &bench{cli: cli, o: o, log: log, stores: registry.NewStores(cli, registry.Config{}), endpoints: cli.Endpoints(),
+	metricsTLS, _ := g.conn.tlsConfig(cli.Endpoints()) // client() has loaded it once already
+	b := &bench{cli: cli, o: o, log: log, stores: registry.NewStores(cli, registry.Config{}), endpoints: cli.Endpoints(), metricsTLS: metricsTLS,
 		res: benchResult{Nodes: o.nodes, Replicas: o.replicas, Namespace: o.namespace, External: o.external}}
 	runErr := b.run(ctx)
 	if runErr != nil {
@@ -168,6 +170,9 @@ type bench struct {
 	log       *slog.Logger
 	stores    *registry.Stores
 	res       benchResult
+
+	// metricsTLS is the client TLS configuration for the members' /metrics; nil for http.
+	metricsTLS *tls.Config
 }
 
 func (b *bench) run(ctx context.Context) (err error) {
@@ -414,9 +419,14 @@ func (b *bench) measure(ctx context.Context) error {
 // is false when some endpoint does not serve it.
 func (b *bench) proposals(ctx context.Context) (total int64, ok bool) {
 	const metric = "etcd_server_proposals_committed_total "
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: b.metricsTLS}}
+	defer hc.CloseIdleConnections()
 	for _, ep := range b.endpoints {
-		if !strings.Contains(ep, "://") {
+		switch {
+		case strings.Contains(ep, "://"):
+		case b.metricsTLS != nil:
+			ep = "https://" + ep
+		default:
 			ep = "http://" + ep
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(ep, "/")+"/metrics", nil)

@@ -13,6 +13,7 @@ var leadingFlags = map[string]bool{
 	"endpoints": true, "dial-timeout": true, "command-timeout": true, "log-level": true,
 	"n": true, "namespace": true, "o": true, "output": true, "l": true, "selector": true,
 	"A": false, "all-namespaces": false,
+	"user": true, "password": true, "cacert": true, "cert": true, "key": true, "insecure-skip-tls-verify": false,
 }
 
 // hoistCommand finds the command (the first positional argument) of args when leading
@@ -36,7 +37,7 @@ func hoistCommand(args []string) (cmd string, rest []string, err error) {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		takesValue, ok := leadingFlags[name]
 		if !ok {
-			return "", nil, fmt.Errorf("unknown flag %s before the command (only --endpoints, --dial-timeout, --command-timeout, --log-level, -n/--namespace, -o/--output, -l/--selector and -A/--all-namespaces may come first)", a)
+			return "", nil, fmt.Errorf("unknown flag %s before the command (only --endpoints, --dial-timeout, --command-timeout, --log-level, --user, --password, --cacert, --cert, --key, --insecure-skip-tls-verify, -n/--namespace, -o/--output, -l/--selector and -A/--all-namespaces may come first)", a)
 		}
 		lead = append(lead, a)
 		if takesValue && !hasValue {

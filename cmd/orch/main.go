@@ -17,7 +17,7 @@
 //	orch ctl create job NAME --from=cronjob/NAME [-n NS]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
-// 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line,
+// 127.0.0.1:2379), --dial-timeout, --user/--password and --cacert/--cert/--key, like etcdctl; flags may appear anywhere on the line,
 // and the global ones (plus -n, -o, -l and -A for ctl) also before the command or ctl verb:
 // "orch ctl --endpoints X -n NS get pods", "orch --endpoints X ctl get pods".
 package main
@@ -104,6 +104,12 @@ global flags (anywhere on the line, also before the command or ctl verb, with -n
   --dial-timeout D          dial timeout (default 2s)
   --command-timeout D       ctl: give up on a command after D (default 30s)
   --log-level L             debug, info, warn or error (components; default info)
+  --user NAME[:PASSWORD]    authenticate to the store as etcdctl does (default $ETCDCTL_USER)
+  --password PASSWORD       the password, when --user is only the name (default $ETCDCTL_PASSWORD)
+  --cacert FILE             TLS: verify the members with this CA bundle (default $ETCDCTL_CACERT)
+  --cert FILE, --key FILE   TLS: present this client certificate (default $ETCDCTL_CERT, $ETCDCTL_KEY)
+  --insecure-skip-tls-verify
+                            TLS without verifying the members' certificates (testing only)
 
 component flags (scheduler, controller-manager):
   --leader-elect=false      run without leader election
@@ -166,6 +172,7 @@ type globals struct {
 	dialTimeout    time.Duration
 	commandTimeout time.Duration
 	logLevel       string
+	conn           connFlags
 }
 
 func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
@@ -179,6 +186,7 @@ func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
 	fs.DurationVar(&g.dialTimeout, "dial-timeout", 2*time.Second, "dial timeout")
 	fs.DurationVar(&g.commandTimeout, "command-timeout", 30*time.Second, "ctl: how long one command may take before it gives up")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	g.conn.register(fs)
 	return fs
 }
 
@@ -214,7 +222,16 @@ func (g *globals) client() (*clientv3.Client, error) {
 	if len(eps) == 0 {
 		return nil, errors.New("no endpoints given")
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: g.dialTimeout, Logger: zap.NewNop()})
+	user, password, err := g.conn.credentials()
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := g.conn.tlsConfig(eps)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: g.dialTimeout, Logger: zap.NewNop(),
+		Username: user, Password: password, TLS: tlsCfg})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", g.endpoints, err)
 	}

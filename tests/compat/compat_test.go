@@ -8,6 +8,9 @@
 //     etcd against etcd (proving the harness is deterministic) and, once cmd/keeld exists, Keel
 //     against etcd.
 //   - TestEtcdctl (etcdctl_test.go) drives the etcdctl CLI against both binaries.
+//   - TestAuthCompat (auth_compat_test.go) replays one auth script (etcdctl user, role and auth
+//     commands, denials, token expiry) against etcd 3.4 and Keel in lockstep and compares the
+//     transcripts.
 //
 // The Keel side skips while cmd/keeld does not exist; the etcd side skips when etcd is not
 // installed unless KEEL_REQUIRE_ETCD=1.

@@ -223,6 +223,8 @@ func etcdctlSuite(t *testing.T, etcdctl, binary string) {
 			t.Errorf("member list:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
+	// Last: it enables auth, and disables it again.
+	t.Run("user-role-auth", func(t *testing.T) { etcdctlAuthSuite(t, x) })
 }
 
 // checkStatusTable checks `endpoint status -w table`: one row per endpoint with that member's
