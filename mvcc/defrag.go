@@ -68,7 +68,11 @@ func (s *Store) recordDefragLocked(op defragOp) {
 		n += int64(len(k))
 	}
 	l.bytes += n
-	if l.bytes > defragLogMaxBytes {
+	limit := int64(defragLogMaxBytes)
+	if s.hooks.defragLogMax > 0 {
+		limit = s.hooks.defragLogMax
+	}
+	if l.bytes > limit {
 		l.overflow, l.ops = true, nil
 		return
 	}
@@ -124,7 +128,9 @@ func (s *Store) Defrag() error {
 	src, dst, err := s.defragCopy(tmp)
 	if err == nil {
 		s.hook("copied")
-		err = s.defragCatchUp(dst)
+		if err = s.defragCatchUp(dst); err != nil {
+			s.defragAbort(tmp, dst)
+		}
 	}
 	if err == nil {
 		failpoint.Inject(failpoint.DefragAfterCatchUp)
@@ -305,7 +311,8 @@ func copyChunk(tx *bolt.Tx, dst *bolt.DB, name, from []byte, maxSize int) ([]byt
 	return next, nil
 }
 
-// defragCatchUp replays the recorded writes on dst in rounds until a round is small.
+// defragCatchUp replays the recorded writes on dst in rounds until a round is small, then
+// fsyncs dst, so that the final step under commitMu only writes and syncs the last writes.
 func (s *Store) defragCatchUp(dst *bolt.DB) error {
 	for range defragCatchUpRounds {
 		ops, n, overflow := s.takeDefragLog()
@@ -316,8 +323,11 @@ func (s *Store) defragCatchUp(dst *bolt.DB) error {
 			return err
 		}
 		if n < defragFinalBytes {
-			return nil
+			break
 		}
+	}
+	if err := dst.Sync(); err != nil {
+		return fmt.Errorf("mvcc: defrag: sync copy: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -200,4 +201,41 @@ func TestDefragOnlineWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(reopen(t, a), "after reopen")
+}
+
+// TestDefragFallsBackWhenLogOverflows: writes committed during the copy that overflow the
+// write log make the defrag start over as the blocking copy, which still succeeds and keeps
+// every write; no copy file is left behind.
+func TestDefragFallsBackWhenLogOverflows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	var s *Store
+	index := uint64(0)
+	var stages []string
+	s = openWith(t, path, Config{}, hooks{defragLogMax: 1, defragStage: func(stage string) {
+		stages = append(stages, stage)
+		for i := range 20 {
+			index++
+			apply(s, index, put(fmt.Sprintf("during/%02d", i), "x"))
+		}
+		if err := s.Commit(); err != nil {
+			t.Error(err)
+		}
+	}})
+	index = fillAndDelete(t, s, 300)
+	if err := s.Defrag(); err != nil {
+		t.Fatalf("defrag: %v", err)
+	}
+	if len(stages) != 1 || stages[0] != "copied" {
+		t.Errorf("stages %v, want [copied] (the catch-up overflows)", stages)
+	}
+	if _, err := os.Stat(path + ".defrag"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("copy file after the defrag: %v, want none", err)
+	}
+	s = reopen(t, s)
+	if n := len(rangeAt(t, s, "during/", "during0", RangeOptions{}).KVs); n != 20 {
+		t.Errorf("%d keys written during the copy after reopen, want 20", n)
+	}
+	if got := s.ConsistentIndex(); got != index {
+		t.Errorf("consistent index %d, want %d", got, index)
+	}
 }

@@ -107,6 +107,8 @@ type hooks struct {
 	defragStage func(stage string)
 	// defragChunkBytes, if > 0, replaces defragTxMaxSize for the key bucket's copy chunks.
 	defragChunkBytes int
+	// defragLogMax, if > 0, replaces defragLogMaxBytes.
+	defragLogMax int64
 }
 
 // Open opens (creating if needed) the store at cfg.Path, rebuilds the in-memory index and
