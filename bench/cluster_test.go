@@ -259,6 +259,18 @@ func TestHousekeepingAgainstCluster(t *testing.T) {
 			if err != nil || resp.Count != 128 {
 				t.Errorf("bulk keys after the run: %v (%v), want 128", resp, err)
 			}
+			var before, after int64
+			for _, c := range r.Counters {
+				switch c.Name {
+				case "db-mib-before":
+					before = c.Value
+				case "db-mib-after":
+					after = c.Value
+				}
+			}
+			if before < 3 || after >= before {
+				t.Errorf("backend MiB over the members before/after the defrag: %d, %d; want >= 3 and a drop", before, after)
+			}
 		}},
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})

@@ -18,7 +18,9 @@ const defragValSize = 7000
 // backend free, then measures the foreground "before" and "during" a defragmentation of
 // every member in turn (Maintenance.Defragment, as `etcdctl defrag` does, each call returning
 // when that member is done), for at least Window. Timing "defrag" is how long the calls took
-// in all; failed foreground requests are the report's errors.
+// in all (with the Status calls around each); counters "db-mib-before" and "db-mib-after" are
+// the members' backend sizes (Status.DbSize, summed) before and after each one's
+// defragmentation. Failed foreground requests are the report's errors.
 type defragWorkload struct {
 	p    Params
 	fg   foreground
@@ -71,11 +73,23 @@ func (w *defragWorkload) Drive(ctx context.Context, s *Session) error {
 	cli := s.Client(0)
 	s.StartPhase("during")
 	start := time.Now()
+	var before, after int64
 	for _, ep := range s.Config.Endpoints {
+		st, err := cli.Status(ctx, ep)
+		if err != nil {
+			return fmt.Errorf("status of %s: %w", ep, err)
+		}
+		before += st.DbSize
 		if _, err := cli.Defragment(ctx, ep); err != nil {
 			return fmt.Errorf("defragment %s: %w", ep, err)
 		}
+		if st, err = cli.Status(ctx, ep); err != nil {
+			return fmt.Errorf("status of %s: %w", ep, err)
+		}
+		after += st.DbSize
 	}
 	s.Timing("defrag", time.Since(start))
+	s.Count("db-mib-before", before>>20)
+	s.Count("db-mib-after", after>>20)
 	return hold(ctx, s, start, w.p.Window)
 }

@@ -97,7 +97,7 @@ func (s *Store) takeDefragLogLocked() (ops []defragOp, n int64, overflow bool) {
 
 // Defrag rewrites the backend compactly, giving the space freed by compaction and deletes
 // back to the file system, as etcd's defragmentation does, but without stopping writers
-// (docs/ARCHITECTURE.md "Defragmentation"):
+// (docs/ARCHITECTURE.md "Housekeeping"):
 //
 //  1. under commitMu it commits the pending batch, opens a read transaction of the backend
 //     and starts recording every later backend write (defragLog);
@@ -106,9 +106,9 @@ func (s *Store) takeDefragLogLocked() (ops []defragOp, n int64, overflow bool) {
 //     Config.Path (revision keys are written once and only ever deleted, so a chunk read
 //     later than the start gives the same result after the recorded writes are replayed);
 //  3. it replays the recorded writes on the copy in rounds, outside the lock, until a round
-//     is small;
+//     is small, and fsyncs the copy;
 //  4. under commitMu (writers still go on into the in-memory batch) it commits the pending
-//     batch, replays the last writes, fsyncs the copy, renames it over the backend file,
+//     batch, replays the last writes, fsyncs them, renames the copy over the backend file,
 //     fsyncs the directory and swaps the store to it.
 //
 // Readers go on throughout; the replaced backend is closed once the last reader using it
@@ -118,7 +118,7 @@ func (s *Store) takeDefragLogLocked() (ops []defragOp, n int64, overflow bool) {
 // copy, it starts over as a blocking copy that holds writers (as before).
 //
 // If anything fails before the rename, the store keeps its backend and the copy is
-// removed. Defrags are serialized. Returns ErrClosed on a closed store.
+// removed (a copy left by a crash is removed by Open). Defrags are serialized. Returns ErrClosed on a closed store.
 func (s *Store) Defrag() error {
 	s.defragMu.Lock()
 	defer s.defragMu.Unlock()

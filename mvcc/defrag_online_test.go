@@ -239,3 +239,24 @@ func TestDefragFallsBackWhenLogOverflows(t *testing.T) {
 		t.Errorf("consistent index %d, want %d", got, index)
 	}
 }
+
+// TestOpenRemovesUnfinishedDefragCopy: a copy left by a crash before the rename is removed
+// at Open; the backend is untouched.
+func TestOpenRemovesUnfinishedDefragCopy(t *testing.T) {
+	s := newStore(t)
+	apply(s, 1, put("k", "v"))
+	path := s.cfg.Path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".defrag", []byte("half a copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	if _, err := os.Stat(path + ".defrag"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("copy file after Open: %v, want none", err)
+	}
+	if got := kvString(rangeAt(t, s, "k", "", RangeOptions{}).KVs); got != "k=v@2/2/1" {
+		t.Errorf("k = %q", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,6 +139,10 @@ func open(cfg Config, h hooks) (*Store, error) {
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
+	}
+	// A defragmentation's copy left by a crash before its rename is of no use.
+	if err := os.Remove(cfg.Path + ".defrag"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("mvcc: remove an unfinished defrag copy: %w", err)
 	}
 	db, err := openDB(cfg.Path, cfg.OpenFile)
 	if err != nil {
