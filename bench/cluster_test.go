@@ -221,7 +221,7 @@ func phase(r *bench.Report, name string) bench.Phase {
 	return bench.Phase{}
 }
 
-// TestHousekeepingAgainstCluster runs both housekeeping workloads at tiny scale against a
+// TestHousekeepingAgainstCluster runs the housekeeping workloads at tiny scale against a
 // real 3-member cluster: each must measure the foreground before and during its
 // housekeeping, time it, and leave the store as it says (history compacted, leased keys gone).
 func TestHousekeepingAgainstCluster(t *testing.T) {
@@ -230,7 +230,7 @@ func TestHousekeepingAgainstCluster(t *testing.T) {
 	cfg := bench.Config{Endpoints: c.Endpoints(), Clients: 4, Conns: 2, Seed: 1, Total: 5,
 		PprofDir: t.TempDir(), PprofSeconds: 1}
 	small := bench.Params{KeySpace: 50, ValSize: 16, Keys: 150, Versions: 3, Leases: 30, LeaseTTL: 2,
-		Window: 100 * time.Millisecond}
+		DefragMB: 2, Window: 100 * time.Millisecond}
 	cases := []struct {
 		name    string
 		timings []string
@@ -251,6 +251,25 @@ func TestHousekeepingAgainstCluster(t *testing.T) {
 			resp, err := cli.Get(runCtx(t), "kb-lexp/leased/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 			if err != nil || resp.Count != 0 {
 				t.Errorf("leased keys after the run: %v (%v), want none", resp, err)
+			}
+		}},
+		{name: "defrag", timings: []string{"defrag"}, check: func(t *testing.T, cli *clientv3.Client, r *bench.Report) {
+			// 2 MiB of bulk keys, every other one deleted: 128 left.
+			resp, err := cli.Get(runCtx(t), "kb-defrag/bulk/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil || resp.Count != 128 {
+				t.Errorf("bulk keys after the run: %v (%v), want 128", resp, err)
+			}
+			var before, after int64
+			for _, c := range r.Counters {
+				switch c.Name {
+				case "db-mib-before":
+					before = c.Value
+				case "db-mib-after":
+					after = c.Value
+				}
+			}
+			if before < 3 || after >= before {
+				t.Errorf("backend MiB over the members before/after the defrag: %d, %d; want >= 3 and a drop", before, after)
 			}
 		}},
 	}

@@ -5,7 +5,7 @@
 // Config.Conns client connections round-robin and each calls Workload.Do until
 // Config.Total units of work are done or Config.Duration is over, throttled to Config.Rate
 // units per second over all workers when set. Workloads (New: put, range, txn-cas,
-// txn-mixed, watch, watch-get, lease, k8s, load, compaction, lease-expiry) prepare their data
+// txn-mixed, watch, watch-get, lease, k8s, load, compaction, lease-expiry, defrag) prepare their data
 // in Setup, which is not measured, and time each request with Worker.Time, which records its
 // latency into the worker's own Histogram or classifies its error by gRPC code and etcd error
 // string (ClassifyError). After the workers stop, the runner merges the per-worker recorders
@@ -13,7 +13,7 @@
 // gonum. Compare runs one workload against two endpoint sets in turn, A B A B …, and reports
 // the ratio of each pair and their median, so that a comparison survives a noisy machine.
 //
-// Housekeeping workloads (compaction, lease-expiry) are Drivers: they end their run
+// Housekeeping workloads (compaction, lease-expiry, defrag) are Drivers: they end their run
 // themselves and split it into phases (Session.StartPhase), "before" and "during" the
 // store's housekeeping, each with its own window, latencies ("<phase>/<op>") and summary
 // ("<phase>/*"); the housekeeping's own duration is a Timing, compared as a ratio of

@@ -47,7 +47,8 @@ type Params struct {
 	Keys     int           // compaction: keys of the history (default 50000)
 	Versions int           // compaction: times each key of the history is written (default 10)
 	Leases   int           // lease-expiry: leases granted, one key each (default 20000)
-	Window   time.Duration // compaction, lease-expiry: the "before" window and the least "during" one (default 5s)
+	DefragMB int           // defrag: backend size the bulk keys fill, in MiB (default 1024)
+	Window   time.Duration // compaction, lease-expiry, defrag: the "before" window and the least "during" one (default 5s)
 }
 
 func (p Params) withDefaults(prefix string) Params {
@@ -100,6 +101,7 @@ var workloads = map[string]func(Params) Workload{
 
 	"compaction":   newCompaction,
 	"lease-expiry": newLeaseExpiry,
+	"defrag":       newDefrag,
 }
 
 // Names lists the workloads New knows, sorted.

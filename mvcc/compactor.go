@@ -196,8 +196,8 @@ func (s *Store) deleteBatch(p *compactPass, from []byte, keep []revision) ([]byt
 	start := time.Now()
 	var next []byte
 	var deleted int
+	var dels [][]byte
 	err = db.Update(func(tx *bolt.Tx) error {
-		var dels [][]byte
 		next, keep, dels = s.scanBatch(tx.Bucket(keyBucket).Cursor(), from, p.rev, keep)
 		// One cursor for the whole batch: Bucket.Delete makes a cursor (and grows its search
 		// stack) for every key, a third of the compactor's CPU. dels are backend keys that
@@ -220,6 +220,11 @@ func (s *Store) deleteBatch(p *compactPass, from []byte, keep []revision) ([]byt
 	d := time.Since(start)
 	if err == nil {
 		s.dbSize.Store(dbSize(db))
+		op := defragOp{dels: dels}
+		if next == nil {
+			op.finished = p.rev
+		}
+		s.recordDefragLocked(op)
 		if next == nil {
 			s.mu.Lock()
 			s.setFinishedLocked(max(s.finishedRev, p.rev))

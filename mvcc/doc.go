@@ -37,11 +37,11 @@
 // revision current at Store.Read; it holds a lock only while it looks keys up in the index
 // and never holds a backend transaction between calls. A write transaction's changes are
 // invisible to readers until End. The backend commit and its fsync run without the index
-// lock. Lock order: Store.wmu, Store.commitMu, Store.mu, writeBuf.mu.
+// lock. Lock order: Store.defragMu, Store.wmu, Store.commitMu, Store.mu, writeBuf.mu.
 //
 // The store owns two goroutines, started by Open and stopped and joined by Close: the
 // batch committer and the compactor. The writer lock wmu is held by a write transaction
-// from Write to End, by Compact, ResetConsistentIndex, Defrag and Restore, and by the
+// from Write to End, by Compact, ResetConsistentIndex, Restore and a blocking Defrag, and by the
 // compactor for one index chunk at a time; its holder is the only goroutine that mutates
 // the key index (always with mu held for writing too), which is why a write transaction
 // reads the index without mu. The compactor takes commitMu for one delete batch at a time,
@@ -49,9 +49,16 @@
 //
 // # Defragmentation
 //
-// Defrag copies the backend compactly into a new file and renames it over the old one while
-// writers wait and readers go on; readers that captured the old backend finish on it before
-// it is closed. Together with compaction it gives freed space back to the file system, which
+// Defrag copies the backend compactly into a new file while writers and readers go on, then
+// renames it over the old one. It records every backend transaction committed after its
+// starting point (batch commits and compactor delete batches, under commitMu), copies the
+// buckets (the key bucket in chunks, each from a fresh read transaction: revision keys are
+// written once and only deleted, so replaying the recorded writes makes any chunk current),
+// replays the recorded writes in rounds, and finally, holding commitMu only (write
+// transactions go on into the in-memory batch), commits, replays the rest, fsyncs and swaps.
+// Readers that captured the old backend finish on it before it is closed. If the writes
+// made during the copy exceed defragLogMaxBytes, it falls back to the blocking copy that
+// holds wmu. Together with compaction it gives freed space back to the file system, which
 // is what lets a member under a backend quota accept writes again; only the compactor's
 // finished deletes free space, so wait for the compaction (WaitCompacted) first.
 //

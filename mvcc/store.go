@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,10 @@ type Store struct {
 	log   *slog.Logger
 	hooks hooks
 
-	// Lock order: wmu, then commitMu, then mu, then writeBuf.mu.
+	// Lock order: defragMu, then wmu, then commitMu, then mu, then writeBuf.mu.
+	//
+	// defragMu serializes Defrag (held for a whole defragmentation, by nothing else).
+	defragMu sync.Mutex
 	//
 	// wmu serializes writers: it is held from Write until WriteTxn.End, by Compact,
 	// ResetConsistentIndex, Defrag, Restore and Close, and by the compactor for one index
@@ -43,6 +47,9 @@ type Store struct {
 	// commitMu serializes backend commits, the compactor's delete batches and backend swaps
 	// (Defrag, Restore, Close). It is held across the bbolt commit and fsync; mu is not.
 	commitMu sync.Mutex
+	// dlog records the backend writes while an online Defrag copies the backend; nil
+	// otherwise. guarded by commitMu
+	dlog *defragLog
 
 	// mu guards the fields below. It is never held across backend I/O except while Restore
 	// swaps the backend file.
@@ -96,6 +103,13 @@ type hooks struct {
 	// steps of that kind in the compaction, from 1. Returning false stops the compactor
 	// as Close would, leaving the compaction unfinished.
 	compactStep func(batch bool, n int) bool
+	// defragStage is called by an online Defrag, with no lock held, after the copy
+	// ("copied") and after the catch-up rounds ("caughtUp").
+	defragStage func(stage string)
+	// defragChunkBytes, if > 0, replaces defragTxMaxSize for the key bucket's copy chunks.
+	defragChunkBytes int
+	// defragLogMax, if > 0, replaces defragLogMaxBytes.
+	defragLogMax int64
 }
 
 // Open opens (creating if needed) the store at cfg.Path, rebuilds the in-memory index and
@@ -125,6 +139,10 @@ func open(cfg Config, h hooks) (*Store, error) {
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
+	}
+	// A defragmentation's copy left by a crash before its rename is of no use.
+	if err := os.Remove(cfg.Path + ".defrag"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("mvcc: remove an unfinished defrag copy: %w", err)
 	}
 	db, err := openDB(cfg.Path, cfg.OpenFile)
 	if err != nil {
@@ -309,6 +327,7 @@ func (s *Store) commitLocked() error {
 		if err := db.Update(func(tx *bolt.Tx) error { return applyBuf(tx, b) }); err != nil {
 			return fmt.Errorf("mvcc: commit batch: %w", err)
 		}
+		s.recordDefragLocked(defragOp{buf: b})
 		failpoint.Inject(failpoint.BackendAfterCommit)
 		if s.cfg.CommitObserver != nil {
 			s.cfg.CommitObserver(time.Since(start))

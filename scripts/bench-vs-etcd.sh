@@ -12,8 +12,9 @@
 # so that each workload starts from compacted stores on both sides.
 #
 # Environment: ROUNDS (default 3), SCALE (multiplies --total, the compaction's --keys and the
-# lease-expiry's --leases; default 1), MEM_KEYS (keys for the memory/restart step, default 1000000;
-# 0 skips it), OUT (default bench/results), PPROF_SECONDS (when set, members run with
+# lease-expiry's --leases; default 1), DEFRAG_MB (MiB of keys the defrag workload writes before
+# deleting half and defragmenting every member under load; default 1024), MEM_KEYS (keys for the
+# memory/restart step, default 1000000; 0 skips it), OUT (default bench/results), PPROF_SECONDS (when set, members run with
 # --enable-pprof and keelbench writes CPU profiles of that length, taken mid-run, to
 # $OUT/pprof/<workload>/).
 set -euo pipefail
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-1}
 MEM_KEYS=${MEM_KEYS:-1000000}
+DEFRAG_MB=${DEFRAG_MB:-1024}
 OUT=${OUT:-bench/results}
 ONLY=${ONLY:-}
 KEEL_ONLY=${KEEL_ONLY:-}
@@ -119,6 +121,7 @@ WORKLOADS=(
   "k8s|k8s --clients 64 --conns 8 --total $((10000 * SCALE))|"
   "compaction|compaction --clients 8 --conns 8 --keys $((50000 * SCALE)) --versions 10|during/* p99 <= 1.0; compaction duration <= 1.0"
   "lease-expiry|lease-expiry --clients 8 --conns 8 --leases $((20000 * SCALE)) --ttl 15|during/* p99 <= 1.0; expiry duration <= 1.0"
+  "defrag|defrag --clients 8 --conns 8 --db-mb $DEFRAG_MB|during/* p99 <= 1.0"
 )
 
 details="$work/details.md"

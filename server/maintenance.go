@@ -81,7 +81,8 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 
 // Defragment rewrites this member's backend file compactly (etcd's defrag, per member, not
 // through raft), returning the space compaction freed to the file system; Status.dbSize
-// shrinks accordingly. Writes wait while it runs; reads go on. It first waits (as long as
+// shrinks accordingly. Reads and writes go on while it runs (mvcc.Store.Defrag copies in the
+// background, carries the writes made meanwhile over, then swaps). It first waits (as long as
 // ctx allows) for the member's store to finish the compaction it has applied, whose
 // removals run in the background: defragmenting each member after a compaction answered
 // by one of them then gives the space back everywhere.

@@ -46,8 +46,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&p.Keys, "keys", 50000, "compaction: keys of the history")
 	fs.IntVar(&p.Versions, "versions", 10, "compaction: times each key of the history is written")
 	fs.IntVar(&p.Leases, "leases", 20000, "lease-expiry: leases granted, one key each")
+	fs.IntVar(&p.DefragMB, "db-mb", 1024, "defrag: MiB of bulk keys written (half then deleted and compacted) before defragmenting")
 	fs.DurationVar(&p.Window, "window", 5*time.Second,
-		"compaction, lease-expiry: foreground window before the housekeeping, and the least one during it")
+		"compaction, lease-expiry, defrag: foreground window before the housekeeping, and the least one during it")
 	fs.StringVar(&c.PprofDir, "pprof-dir", "", "write a CPU profile of every endpoint serving /debug/pprof here")
 	fs.IntVar(&c.PprofSeconds, "pprof-seconds", 10,
 		"seconds per CPU profile, taken mid-run (compaction, lease-expiry: from the start of phase during)")

@@ -36,8 +36,13 @@ const (
 
 	// DefragBeforeCopy and DefragBeforeRename sit in mvcc's defragmentation, before the live
 	// data is copied into the new file and before the new file replaces the old.
+	// DefragAfterCatchUp sits after the online catch-up rounds (the copy holds the writes
+	// made during the copy, but not the last ones), DefragAfterRename after the copy has
+	// replaced the backend file and before the store swaps to it.
 	DefragBeforeCopy   Name = "defragBeforeCopy"
 	DefragBeforeRename Name = "defragBeforeRename"
+	DefragAfterCatchUp Name = "defragAfterCatchUp"
+	DefragAfterRename  Name = "defragAfterRename"
 
 	// BeforeLeaseRevoke and AfterLeaseRevoke sit in raftstore around the apply of a lease
 	// revoke; BeforeLeaseCheckpoint before the apply of a lease checkpoint.
@@ -62,7 +67,7 @@ func All() []Name {
 		RaftBeforeSaveSnap, RaftAfterSaveSnap,
 		BeforeRestoreSwap, AfterRestoreSwap,
 		CompactBeforeCommitBatch, CompactAfterCommitBatch,
-		DefragBeforeCopy, DefragBeforeRename,
+		DefragBeforeCopy, DefragBeforeRename, DefragAfterCatchUp, DefragAfterRename,
 		BeforeLeaseRevoke, AfterLeaseRevoke, BeforeLeaseCheckpoint,
 		BeforeForwardReply,
 		BeforeSendWatchResponse,

@@ -113,6 +113,7 @@ func failpointFaults() []failpointFault {
 		p(failpoint.CompactBeforeCommitBatch, anyMember, trigCompact),
 		p(failpoint.CompactAfterCommitBatch, anyMember, trigCompact),
 		p(failpoint.DefragBeforeCopy, anyMember, trigDefrag), p(failpoint.DefragBeforeRename, anyMember, trigDefrag),
+		p(failpoint.DefragAfterCatchUp, anyMember, trigDefrag), p(failpoint.DefragAfterRename, anyMember, trigDefrag),
 		p(failpoint.BeforeLeaseRevoke, anyMember, trigLeaseRevoke),
 		p(failpoint.AfterLeaseRevoke, anyMember, trigLeaseRevoke),
 		p(failpoint.BeforeLeaseCheckpoint, anyMember, trigLeaseCheckpoint),
@@ -121,6 +122,7 @@ func failpointFaults() []failpointFault {
 		s(failpoint.RaftBeforeSave, leaderMember, trigWrites), s(failpoint.RaftAfterSave, followerMember, trigWrites),
 		s(failpoint.BackendBeforeCommit, anyMember, trigWrites),
 		s(failpoint.CompactBeforeCommitBatch, anyMember, trigCompact),
+		s(failpoint.DefragBeforeRename, anyMember, trigDefrag),
 		s(failpoint.BeforeForwardReply, leaderMember, trigForward),
 		s(failpoint.BeforeSendWatchResponse, anyMember, trigWatch),
 	}

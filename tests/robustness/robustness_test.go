@@ -32,6 +32,7 @@ func ciScenarios() []Scenario {
 		{Name: "k8s-3-failpoints", Members: 3, Traffic: k8sProfile, Seed: 111, Fault: chain("failpoints-compact-defrag-snapshot",
 			"compactBeforeCommitBatch-panic-member", "compactAfterCommitBatch-panic-member", "compactBeforeCommitBatch-sleep-member",
 			"defragBeforeCopy-panic-member", "defragBeforeRename-panic-member",
+			"defragAfterCatchUp-panic-member", "defragAfterRename-panic-member",
 			"raftBeforeSaveSnap-panic-member", "raftAfterSaveSnap-panic-member",
 			"beforeRestoreSwap-panic-follower", "afterRestoreSwap-panic-follower")},
 		{Name: "kv-3-network", Members: 3, Traffic: kvProfile, Seed: 112, Fault: chain("network",
