@@ -110,6 +110,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		err = d.replicationController(ctx, w, o)
 	case *api.HorizontalPodAutoscaler:
 		d.horizontalPodAutoscaler(w, o)
+	case *api.ConfigMap:
+		d.configMap(w, o)
+	case *api.Secret:
+		d.secret(w, o)
 	default:
 		d.generic(w, obj)
 	}

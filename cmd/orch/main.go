@@ -166,6 +166,8 @@ type globals struct {
 	dialTimeout    time.Duration
 	commandTimeout time.Duration
 	logLevel       string
+	// encryptionConfig is --encryption-provider-config (ctl_config.go).
+	encryptionConfig string
 }
 
 func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
@@ -179,6 +181,7 @@ func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
 	fs.DurationVar(&g.dialTimeout, "dial-timeout", 2*time.Second, "dial timeout")
 	fs.DurationVar(&g.commandTimeout, "command-timeout", 30*time.Second, "ctl: how long one command may take before it gives up")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&g.encryptionConfig, "encryption-provider-config", "", "EncryptionConfiguration file: how Secrets are encrypted in the store (default: plaintext)")
 	return fs
 }
 
