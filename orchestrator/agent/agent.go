@@ -68,6 +68,9 @@ type Config struct {
 	Runtime string
 	// Process configures the process runtime.
 	Process ProcessConfig
+	// Transformers decrypt the Secrets pods refer to (registry.ParseEncryptionConfig); nil
+	// reads them as plaintext.
+	Transformers map[string]registry.Transformer
 	// MetricsInterval is how often the pods' and nodes' usage is written as PodMetrics and
 	// NodeMetrics (metrics.go); default 15 s, negative disables.
 	MetricsInterval time.Duration
@@ -119,6 +122,8 @@ type Agent struct {
 	queue  *workqueue.Queue[string]
 	nodeQ  *workqueue.Queue[string]
 	proc   *procRuntime // nil for the sim runtime
+	// configs reads the ConfigMaps and Secrets of env references and volumes (configsource.go).
+	configs configStores
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -131,6 +136,7 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 	a := &Agent{cli: cli, cfg: cfg, log: cfg.Logger.With("component", "agent"), index: map[string]int{},
 		firstSeen: map[string]time.Time{}}
 	a.stores = registry.NewStores(cli, registry.Config{Now: cfg.Now})
+	a.configs = newConfigStores(cli, cfg.Transformers)
 	for i := range cfg.Nodes {
 		name := cfg.NodeName
 		if cfg.Nodes > 1 {

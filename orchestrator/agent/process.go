@@ -59,6 +59,7 @@ type ctr struct {
 	started      bool
 	containerID  string
 	env          []string
+	user         map[string]string // the variables the spec defines, for $(VAR) in argv
 	workdir      string
 	pids         *shimPids // the running attempt's processes; nil when not running
 	child        bool      // the shim is this process's child (reap it)
@@ -244,7 +245,7 @@ func (r *podRunner) adopt(ctx context.Context, i int, st ctrState, stored api.Co
 		r.exited(i, &shimExit{ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message, FinishedAt: time.Now()}, time.Now())
 		return
 	}
-	if err := r.prepareExec(c); err != nil {
+	if err := r.prepareExec(ctx, c); err != nil {
 		r.log.Warn("adopted container has an invalid spec", "container", c.spec.Name, "err", err)
 	}
 	same := stored.RestartCount == c.restartCount && stored.State.Running != nil
@@ -258,12 +259,12 @@ func (r *podRunner) adopt(ctx context.Context, i int, st ctrState, stored api.Co
 }
 
 // prepareExec resolves c's environment and working directory for this pod.
-func (r *podRunner) prepareExec(c *ctr) error {
-	env, _, err := containerEnv(r.pod, &c.spec, r.ip, r.rt.cfg.Address)
+func (r *podRunner) prepareExec(ctx context.Context, c *ctr) error {
+	env, user, err := containerEnvFrom(r.pod, &c.spec, r.ip, r.rt.cfg.Address, r.rt.a.configs.source(ctx))
 	if err != nil {
 		return err
 	}
-	c.env = env
+	c.env, c.user = env, user
 	c.workdir = c.spec.WorkingDir
 	if c.workdir == "" {
 		c.workdir, _ = os.Getwd()
@@ -358,12 +359,18 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		refuse("no pod IP")
 		return
 	}
-	if err := r.prepareExec(c); err != nil {
+	if err := r.prepareExec(ctx, c); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			// As kubelet: the container waits and the start is retried.
+			c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: ce.msg}}
+			c.nextStart = now.Add(configRetry)
+			return
+		}
 		refuse(err.Error())
 		return
 	}
-	_, user, _ := containerEnv(r.pod, &c.spec, r.ip, r.rt.cfg.Address)
-	argv := containerArgv(&c.spec, user)
+	argv := containerArgv(&c.spec, c.user)
 	if c.restart {
 		c.restartCount++
 		c.restart = false
