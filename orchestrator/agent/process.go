@@ -45,6 +45,8 @@ type podRunner struct {
 	initDone    bool      // every init container completed (or, a sidecar, started) once
 	released    bool      // the pod IP went back to the pool (the pod is terminal)
 	retryAt     time.Time // when a failed store write is retried
+	volumesAt   time.Time // when the projected volumes are rewritten next (volumes.go); zero = never
+	volumesOK   bool      // every volume was set up once
 }
 
 // ctr is one container of a podRunner.
@@ -187,6 +189,9 @@ func (r *podRunner) init(ctx context.Context) {
 		c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "ContainerCreating"}}
 		r.ctrs = append(r.ctrs, c)
 	}
+	if refreshable(p) {
+		r.volumesAt = time.Now()
+	}
 	r.initDone = len(p.Spec.InitContainers) == 0
 	for _, c := range p.Status.Conditions {
 		r.initDone = r.initDone || c.Type == "Initialized" && c.Status == api.ConditionTrue
@@ -291,6 +296,14 @@ func (r *podRunner) reconcile(ctx context.Context) {
 	if r.terminal {
 		return
 	}
+	if !r.volumesAt.IsZero() && !now.Before(r.volumesAt) {
+		if err := r.syncVolumes(ctx); err != nil {
+			r.log.Debug("volume sync failed", "err", err)
+		} else {
+			r.volumesOK = true
+		}
+		r.volumesAt = now.Add(volumeResync)
+	}
 	prefix := true // every init container before this one is satisfied
 	for i, c := range r.ctrs {
 		if (prefix || r.initDone) && c.pids == nil && !c.done && !now.Before(c.nextStart) {
@@ -341,6 +354,9 @@ func (r *podRunner) nextWake() time.Duration {
 		}
 	}
 	consider(r.retryAt)
+	if !r.terminating && !r.terminal {
+		consider(r.volumesAt)
+	}
 	return max(time.Until(next), time.Millisecond)
 }
 
@@ -357,6 +373,16 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	}
 	if r.ip == "" {
 		refuse("no pod IP")
+		return
+	}
+	mounts, wait, err := r.prepareVolumes(ctx, c)
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	if wait != "" {
+		c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "ContainerCreating", Message: wait}}
+		c.nextStart = now.Add(configRetry)
 		return
 	}
 	if err := r.prepareExec(ctx, c); err != nil {
@@ -408,7 +434,7 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	if filepath.Base(path) != path && !filepath.IsAbs(path) {
 		path = filepath.Join(c.workdir, path)
 	}
-	path, err := exec.LookPath(path)
+	path, err = exec.LookPath(path)
 	if err != nil {
 		startErr(err)
 		return
@@ -420,13 +446,25 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	}
 	shim := r.rt.cfg.ShimCommand
 	args := append(append([]string(nil), shim[1:]...), "--dir", c.dir, "--attempt", strconv.Itoa(int(n)),
-		"--workdir", c.workdir, "--path", path, "--")
+		"--workdir", c.workdir, "--path", path)
+	if len(mounts) > 0 {
+		mf := filepath.Join(c.dir, "mounts.json")
+		if err := writeJSON(mf, mounts); err != nil {
+			startErr(err)
+			return
+		}
+		args = append(args, "--mounts", mf)
+	}
+	args = append(args, "--")
 	cmd := exec.Command(shim[0], append(args, argv...)...)
 	if shim[0] == "/proc/self/exe" {
 		cmd.Args[0] = os.Args[0] // what ps shows
 	}
 	cmd.Env, cmd.Stdout, cmd.Stderr = c.env, f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if len(mounts) > 0 {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS // the shim's private mount namespace
+	}
 	err = cmd.Start()
 	_ = f.Close()
 	if err != nil {
@@ -707,6 +745,7 @@ func (r *podRunner) cleanup() {
 	r.workers.Wait()
 	waitGone(recs, 5*time.Second)
 	killDir(r.dir)
+	r.cleanupVolumes()
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.log.Warn("cannot remove pod dir", "err", err)
 	}
