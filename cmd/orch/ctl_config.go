@@ -268,3 +268,112 @@ func createConfig(ctx context.Context, c *ctl, ns string, pos []string, src *con
 	fmt.Fprintf(c.stdout, "%s/%s created\n", qualifiedKind(api.ResourceOf(out)), out.Meta().Name)
 	return nil
 }
+
+// podVolumes writes kubectl describe's Volumes section of a pod.
+func podVolumes(w *describeWriter, vs []api.Volume) {
+	if len(vs) == 0 {
+		w.line(0, "Volumes:\t<none>")
+		return
+	}
+	w.line(0, "Volumes:")
+	opt := func(b *bool) string { return strconv.FormatBool(api.IsOptional(b)) }
+	for _, v := range vs {
+		w.line(1, "%s:", v.Name)
+		switch {
+		case v.EmptyDir != nil:
+			w.line(2, "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)")
+			w.line(2, "Medium:\t%s", v.EmptyDir.Medium)
+			limit := "<unset>"
+			if v.EmptyDir.SizeLimit != nil {
+				limit = string(*v.EmptyDir.SizeLimit)
+			}
+			w.line(2, "SizeLimit:\t%s", limit)
+		case v.HostPath != nil:
+			w.line(2, "Type:\tHostPath (bare host directory volume)")
+			w.line(2, "Path:\t%s", v.HostPath.Path)
+			t := ""
+			if v.HostPath.Type != nil {
+				t = *v.HostPath.Type
+			}
+			w.line(2, "HostPathType:\t%s", t)
+		case v.ConfigMap != nil:
+			w.line(2, "Type:\tConfigMap (a volume populated by a ConfigMap)")
+			w.line(2, "Name:\t%s", v.ConfigMap.Name)
+			w.line(2, "Optional:\t%s", opt(v.ConfigMap.Optional))
+		case v.Secret != nil:
+			w.line(2, "Type:\tSecret (a volume populated by a Secret)")
+			w.line(2, "SecretName:\t%s", v.Secret.SecretName)
+			w.line(2, "Optional:\t%s", opt(v.Secret.Optional))
+		case v.DownwardAPI != nil:
+			w.line(2, "Type:\tDownwardAPI (a volume populated by information about the pod)")
+			w.line(2, "Items:")
+			for _, it := range v.DownwardAPI.Items {
+				if it.FieldRef != nil {
+					w.line(3, "%s -> %s", it.FieldRef.FieldPath, it.Path)
+				}
+			}
+		case v.Projected != nil:
+			w.line(2, "Type:\tProjected (a volume that contains injected data from multiple sources)")
+			for _, s := range v.Projected.Sources {
+				switch {
+				case s.ConfigMap != nil:
+					w.line(2, "ConfigMapName:\t%s", s.ConfigMap.Name)
+					w.line(2, "ConfigMapOptional:\t%s", opt(s.ConfigMap.Optional))
+				case s.Secret != nil:
+					w.line(2, "SecretName:\t%s", s.Secret.Name)
+					w.line(2, "SecretOptionalName:\t%s", opt(s.Secret.Optional))
+				case s.DownwardAPI != nil:
+					w.line(2, "DownwardAPI:\ttrue")
+				}
+			}
+		}
+	}
+}
+
+// envRefText is kubectl describe's text of a configMapKeyRef or secretKeyRef variable.
+func envRefText(s *api.EnvVarSource) string {
+	switch {
+	case s.ConfigMapKeyRef != nil:
+		r := s.ConfigMapKeyRef
+		return fmt.Sprintf("<set to the key '%s' of config map '%s'>\tOptional: %t", r.Key, r.Name, api.IsOptional(r.Optional))
+	case s.SecretKeyRef != nil:
+		r := s.SecretKeyRef
+		return fmt.Sprintf("<set to the key '%s' in secret '%s'>\tOptional: %t", r.Key, r.Name, api.IsOptional(r.Optional))
+	}
+	return ""
+}
+
+// containerConfigRefs writes a container's envFrom sources and volume mounts, as kubectl
+// describe.
+func containerConfigRefs(w *describeWriter, level int, c api.Container) {
+	if len(c.EnvFrom) > 0 {
+		w.line(level+2, "Environment Variables from:")
+		for _, ef := range c.EnvFrom {
+			prefix := ""
+			if ef.Prefix != "" {
+				prefix = " with prefix '" + ef.Prefix + "'"
+			}
+			if r := ef.ConfigMapRef; r != nil {
+				w.line(level+3, "%s\tConfigMap%s\tOptional: %t", r.Name, prefix, api.IsOptional(r.Optional))
+			} else if r := ef.SecretRef; r != nil {
+				w.line(level+3, "%s\tSecret%s\tOptional: %t", r.Name, prefix, api.IsOptional(r.Optional))
+			}
+		}
+	}
+	if len(c.VolumeMounts) == 0 {
+		w.line(level+2, "Mounts:\t<none>")
+		return
+	}
+	w.line(level+2, "Mounts:")
+	for _, m := range c.VolumeMounts {
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		sub := ""
+		if m.SubPath != "" {
+			sub = ", path = \"" + m.SubPath + "\""
+		}
+		w.line(level+3, "%s from %s (%s%s)", m.MountPath, m.Name, mode, sub)
+	}
+}

@@ -48,7 +48,7 @@ func (e *volumeError) Error() string { return e.msg }
 func (r *podRunner) volumeDir(name string) string { return filepath.Join(r.dir, ".volumes", name) }
 
 // canMount reports whether this process may make bind mounts in a private mount namespace.
-var canMount = func() bool { return os.Geteuid() == 0 }
+func canMount() bool { return os.Geteuid() == 0 }
 
 // needsMounts reports whether any container of the pod mounts a volume.
 func needsMounts(p *api.Pod) bool {
