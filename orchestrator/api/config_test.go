@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -148,5 +149,17 @@ func TestValidateUpdateImmutable(t *testing.T) {
 	sn := &api.Secret{ObjectMeta: api.ObjectMeta{Name: "s"}, Type: "Opaque", Data: map[string][]byte{"a": []byte("1")}}
 	if got := api.ValidateUpdate(so, sn).Error(); got != "immutable: Forbidden: field is immutable when `immutable` is set" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestExampleConfig decodes examples/config.yaml, the README's ConfigMap, Secret and pod.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../../examples/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := api.DecodeManifests(strings.NewReader(string(b)))
+	if err != nil || len(objs) != 3 {
+		t.Fatalf("got %d objects, %v", len(objs), err)
 	}
 }
