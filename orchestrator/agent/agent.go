@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
 	"github.com/keeldb/keel/orchestrator/workqueue"
@@ -124,6 +125,9 @@ type Agent struct {
 	proc   *procRuntime // nil for the sim runtime
 	// configs reads the ConfigMaps and Secrets of env references and volumes (configsource.go).
 	configs configStores
+	// recorder writes the process runtime's Warning events about pods (configsource.go); nil
+	// for the sim runtime.
+	recorder *events.Recorder
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -147,6 +151,7 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 	}
 	if cfg.Runtime == RuntimeProcess {
 		a.proc = newProcRuntime(a)
+		a.recorder = events.NewRecorder(cli, events.Config{Component: "kubelet", Host: cfg.NodeName, Logger: cfg.Logger})
 	}
 	return a
 }
@@ -204,6 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	run(func() { a.heartbeat(ctx, leases) })
 	if a.proc != nil {
 		run(func() { a.proc.run(ctx) })
+		run(func() { _ = a.recorder.Run(ctx) })
 	}
 	if a.cfg.MetricsInterval > 0 {
 		run(func() { newMetricsReporter(a).run(ctx) })

@@ -201,3 +201,13 @@ func envVarNameOK(s string) bool {
 // configRetry is how long a container whose ConfigMap or Secret is missing waits before
 // its start is retried.
 const configRetry = 2 * time.Second
+
+// warn records a Warning event about the pod for container c, once per distinct message
+// (the recorder aggregates repeats too).
+func (r *podRunner) warn(c *ctr, reason, msg string) {
+	if c.warned == msg {
+		return
+	}
+	c.warned = msg
+	r.rt.a.recorder.Event(r.pod, "Warning", reason, msg)
+}

@@ -77,6 +77,7 @@ type ctr struct {
 	preStopping  bool               // the preStop hook runs: SIGTERM when it ends
 	probeOK      bool               // the readiness probe's last result
 	hookCancel   context.CancelFunc // of the running preStop hook
+	warned       string             // the last Warning event's message (configsource.go)
 }
 
 // ctrState is <container dir>/state.json, written before each attempt starts.
@@ -377,10 +378,12 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	}
 	mounts, wait, err := r.prepareVolumes(ctx, c)
 	if err != nil {
+		r.warn(c, "FailedMount", err.Error())
 		refuse(err.Error())
 		return
 	}
 	if wait != "" {
+		r.warn(c, "FailedMount", wait)
 		c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "ContainerCreating", Message: wait}}
 		c.nextStart = now.Add(configRetry)
 		return
@@ -389,6 +392,7 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		var ce *configError
 		if errors.As(err, &ce) {
 			// As kubelet: the container waits and the start is retried.
+			r.warn(c, "Failed", "Error: "+ce.msg)
 			c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: ce.msg}}
 			c.nextStart = now.Add(configRetry)
 			return

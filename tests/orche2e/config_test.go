@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/registry"
 )
 
 // configPod reads a ConfigMap key from its env and, every half second, the ConfigMap's and
@@ -142,6 +143,19 @@ func TestConfigAndSecrets(t *testing.T) {
 			return nil
 		}
 		return fmt.Errorf("status: %+v", p.Status.ContainerStatuses)
+	})
+	waitFor(t, ctx, "a Warning event about the waiter", 30*time.Second, func() error {
+		l, err := s.stores.Events.List(ctx, registry.ListOptions{Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		for _, e := range l.Items {
+			if e.InvolvedObject.Name == "waiter" && e.Type == "Warning" && e.Reason == "Failed" &&
+				e.Message == `Error: configmap "later" not found` {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events, none about the waiter's ConfigMap", len(l.Items))
 	})
 	s.mustCtl("create", "configmap", "later", "--from-literal=TE=now")
 	waitFor(t, ctx, "waiter runs with its envFrom", 60*time.Second, func() error {
