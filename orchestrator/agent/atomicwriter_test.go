@@ -64,3 +64,5 @@ func TestWriteAtomic(t *testing.T) {
 		}
 	}
 }
+
+var testTime = time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)

@@ -2,11 +2,15 @@ package registry_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keeldb/keel/internal/testcluster"
+	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
@@ -85,5 +89,54 @@ func TestEncryptionConfigInvalid(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEncryptedSecrets stores Secrets through a Store with an aesgcm transformer: the key
+// holds ciphertext, the Store reads and lists plaintext, a Store without the key cannot
+// read it, and an immutable Secret refuses a change of its data.
+func TestEncryptedSecrets(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	cli := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	trs, err := registry.ParseEncryptionConfig(encConfig("  - aesgcm:\n      keys:\n" + key("k1", 9) + "  - identity: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := registry.New[api.Secret](cli, registry.Config{Transformers: trs})
+	yes := true
+	in := &api.Secret{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "s"}, Immutable: &yes,
+		StringData: map[string]string{"password": "hunter2"}}
+	if _, err := secrets.Create(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := cli.Get(ctx, "/registry/secrets/default/s")
+	if err != nil || len(raw.Kvs) != 1 {
+		t.Fatalf("raw get: %v, %v", raw, err)
+	}
+	if v := raw.Kvs[0].Value; !bytes.HasPrefix(v, []byte("k8s:enc:aesgcm:v1:k1:")) || bytes.Contains(v, []byte("aHVudGVyMg")) {
+		t.Fatalf("stored %q, want ciphertext", v)
+	}
+	got, err := secrets.Get(ctx, "default", "s")
+	if err != nil || string(got.Data["password"]) != "hunter2" || got.Type != api.SecretTypeOpaque {
+		t.Fatalf("Get: got %+v, %v", got, err)
+	}
+	l, err := secrets.List(ctx, registry.ListOptions{Namespace: "default"})
+	if err != nil || len(l.Items) != 1 || string(l.Items[0].Data["password"]) != "hunter2" {
+		t.Fatalf("List: got %+v, %v", l, err)
+	}
+	if _, err := registry.New[api.Secret](cli, registry.Config{}).Get(ctx, "default", "s"); err == nil {
+		t.Fatal("a Store without the key read the Secret")
+	}
+	got.Data["password"] = []byte("changed")
+	_, err = secrets.Update(ctx, got)
+	if !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "data: Forbidden: field is immutable when `immutable` is set") {
+		t.Fatalf("Update of an immutable Secret: got %v", err)
+	}
+	got.Data["password"] = []byte("hunter2")
+	got.Labels = map[string]string{"rotated": "no"}
+	if _, err := secrets.Update(ctx, got); err != nil {
+		t.Fatalf("a metadata change of an immutable Secret: %v", err)
 	}
 }
