@@ -297,7 +297,7 @@ func (r *podRunner) reconcile(ctx context.Context) {
 	if r.terminal {
 		return
 	}
-	if !r.volumesAt.IsZero() && !now.Before(r.volumesAt) {
+	if ph := r.phase(); !r.volumesAt.IsZero() && !now.Before(r.volumesAt) && ph != api.PodSucceeded && ph != api.PodFailed {
 		if err := r.syncVolumes(ctx); err != nil {
 			r.log.Debug("volume sync failed", "err", err)
 		} else {
