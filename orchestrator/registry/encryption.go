@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"sigs.k8s.io/yaml"
 
 	"github.com/keeldb/keel/orchestrator/api"
@@ -228,4 +229,26 @@ func (t *prefixTransformer) TransformFromStorage(stored []byte, key string) ([]b
 		}
 	}
 	return nil, fmt.Errorf("%w: %s: no provider of the encryption config matches its prefix", ErrDecrypt, key)
+}
+
+// encPrefix starts every value an encrypting provider wrote.
+var encPrefix = []byte("k8s:enc:")
+
+// encryptedError is what a Store without a transformer says of an encrypted value.
+func encryptedError(kv *mvccpb.KeyValue) error {
+	v := kv.Value
+	end := bytes.IndexByte(v[len(encPrefix):], ':')
+	if end >= 0 {
+		if e2 := bytes.IndexByte(v[len(encPrefix)+end+1:], ':'); e2 >= 0 {
+			end += e2 + 1
+			if e3 := bytes.IndexByte(v[len(encPrefix)+end+1:], ':'); e3 >= 0 {
+				end += e3 + 1
+			}
+		}
+	}
+	what := "encrypted"
+	if end >= 0 {
+		what = string(v[:len(encPrefix)+end])
+	}
+	return fmt.Errorf("%w: %s is encrypted (%s): give this component the --encryption-provider-config holding its key", ErrDecrypt, kv.Key, what)
 }

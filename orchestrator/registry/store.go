@@ -108,6 +108,8 @@ func (s *Store[T, P]) Decode(kv *mvccpb.KeyValue) (P, error) {
 		if value, err = s.tr.TransformFromStorage(kv.Value, string(kv.Key)); err != nil {
 			return nil, err
 		}
+	} else if bytes.HasPrefix(value, encPrefix) {
+		return nil, encryptedError(kv)
 	}
 	if err := json.Unmarshal(value, obj); err != nil {
 		return nil, fmt.Errorf("registry: decode %s: %w", kv.Key, err)
