@@ -72,12 +72,13 @@ func refreshable(p *api.Pod) bool {
 	return false
 }
 
-// volumeRefusal returns why the pod's volumes cannot be given to it on this node, or "".
-func volumeRefusal(p *api.Pod) string {
+// volumeRefusal returns why the pod's volumes cannot be given to it on a node whose agent
+// may (root) or may not make mounts, or "".
+func volumeRefusal(p *api.Pod, root bool) string {
 	if !needsMounts(p) && !slices.ContainsFunc(p.Spec.Volumes, isMemoryVolume) {
 		return ""
 	}
-	if !canMount() {
+	if !root {
 		return "volumes need a private mount namespace and bind mounts, which need the agent to run as root: the pod is not run without its files"
 	}
 	return ""
@@ -378,7 +379,7 @@ func applyMounts(ms []bindMount) error {
 // returns container c's bind mounts. err refuses the container for good (the node cannot
 // give it its volumes); wait is why it must wait (a missing ConfigMap or Secret).
 func (r *podRunner) prepareVolumes(ctx context.Context, c *ctr) (mounts []bindMount, wait string, err error) {
-	if msg := volumeRefusal(r.pod); msg != "" {
+	if msg := volumeRefusal(r.pod, canMount()); msg != "" {
 		return nil, "", errors.New(msg)
 	}
 	if !r.volumesOK && len(r.pod.Spec.Volumes) > 0 {

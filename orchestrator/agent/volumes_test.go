@@ -105,3 +105,29 @@ func TestMountsOf(t *testing.T) {
 		}
 	}
 }
+
+func TestVolumeRefusal(t *testing.T) {
+	withMount := &api.Pod{Spec: api.PodSpec{Volumes: []api.Volume{{Name: "v", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{}}}},
+		Containers: []api.Container{{Name: "c", VolumeMounts: []api.VolumeMount{{Name: "v", MountPath: "/v"}}}}}}
+	memoryOnly := &api.Pod{Spec: api.PodSpec{Volumes: []api.Volume{{Name: "v", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{Medium: "Memory"}}}},
+		Containers: []api.Container{{Name: "c"}}}}
+	unmounted := &api.Pod{Spec: api.PodSpec{Volumes: []api.Volume{{Name: "v", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{}}}},
+		Containers: []api.Container{{Name: "c"}}}}
+	for _, tc := range []struct {
+		name    string
+		p       *api.Pod
+		root    bool
+		refused bool
+	}{
+		{"mounts as root", withMount, true, false},
+		{"mounts, not root", withMount, false, true},
+		{"memory emptyDir, not root", memoryOnly, false, true},
+		{"volume without mounts, not root", unmounted, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := volumeRefusal(tc.p, tc.root); (got != "") != tc.refused {
+				t.Fatalf("got %q, want refused=%v", got, tc.refused)
+			}
+		})
+	}
+}
