@@ -15,6 +15,7 @@
 //	orch ctl drain NODE [--ignore-daemonsets] [--force] [--grace-period N] [--timeout D]
 //	orch ctl logs POD|deployment/NAME|job/NAME [-c CONTAINER] [-f] [--tail N] [-p]
 //	orch ctl create job NAME --from=cronjob/NAME [-n NS]
+//	orch ctl create configmap NAME | secret generic NAME [--from-literal=k=v] [--from-file=[k=]path] [--from-env-file=path]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
 // 127.0.0.1:2379) and --dial-timeout, like etcdctl; flags may appear anywhere on the line,
@@ -97,6 +98,8 @@ commands:
                             --tail N, -p; also deployment/NAME, job/NAME)
   ctl create job NAME --from=cronjob/CJ
                             start a Job now from a CronJob's template
+  ctl create configmap NAME | create secret generic NAME [--type T]
+                            from --from-literal=k=v, --from-file=[key=]path, --from-env-file=path
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
 global flags (anywhere on the line, also before the command or ctl verb, with -n, -o, -l, -A):
@@ -104,6 +107,8 @@ global flags (anywhere on the line, also before the command or ctl verb, with -n
   --dial-timeout D          dial timeout (default 2s)
   --command-timeout D       ctl: give up on a command after D (default 30s)
   --log-level L             debug, info, warn or error (components; default info)
+  --encryption-provider-config FILE
+                            EncryptionConfiguration: Secrets encrypted in the store (ctl, agent)
 
 component flags (scheduler, controller-manager):
   --leader-elect=false      run without leader election
