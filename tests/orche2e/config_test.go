@@ -25,6 +25,9 @@ spec:
   - name: c
     image: busybox
     command: ["sh", "-c", "echo env=$GREETING; while true; do echo file=$(cat MNT/app/greeting) secret=$(cat MNT/creds/password) sub=$(cat MNT/one); sleep 0.5; done"]
+    readinessProbe:
+      exec: {command: ["cat", "MNT/creds/password"]}
+      periodSeconds: 1
     env:
     - name: GREETING
       valueFrom:
@@ -60,7 +63,8 @@ spec:
 // Secret: the env variable and the mounted files hold their values, a ConfigMap update
 // shows in the mounted file within a minute without a restart, the Secret is ciphertext in
 // the store (every component runs with the same EncryptionConfiguration), and a pod whose
-// ConfigMap is missing waits with CreateContainerConfigError until it is created.
+// ConfigMap is missing waits with CreateContainerConfigError until it is created. An exec
+// probe sees the container's mounts.
 func TestConfigAndSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a whole cluster of processes")
@@ -131,6 +135,17 @@ func TestConfigAndSecrets(t *testing.T) {
 	if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].RestartCount != 0 || cs[0].State.Running == nil {
 		t.Errorf("reader restarted or stopped: %+v", cs)
 	}
+	// Its exec readiness probe runs in its mount namespace, where the Secret's file is.
+	waitFor(t, ctx, "reader Ready", 30*time.Second, func() error {
+		p, err := s.stores.Pods.Get(ctx, "default", "reader")
+		if err != nil {
+			return err
+		}
+		if !podReady(p) {
+			return fmt.Errorf("conditions %+v", p.Status.Conditions)
+		}
+		return nil
+	})
 
 	// A missing ConfigMap: the container waits, and starts once the ConfigMap exists.
 	waitFor(t, ctx, "waiter waits with CreateContainerConfigError", 60*time.Second, func() error {
