@@ -270,6 +270,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.MetricsInterval == 0 {
 		cfg.MetricsInterval = -1
 	}
+	regCfg, err := registryConfig(g.encryptionConfig)
+	if err != nil {
+		return err
+	}
+	cfg.Transformers = regCfg.Transformers
 	switch *runtime {
 	case agent.RuntimeSim:
 	case agent.RuntimeProcess:

@@ -82,6 +82,13 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer func() { _ = cli.Close() }()
 	c := &ctl{cli: cli, clients: clients(cli), stdout: stdout, stderr: stderr, now: time.Now, timeout: g.commandTimeout}
+	regCfg, err := registryConfig(g.encryptionConfig)
+	if err != nil {
+		return err
+	}
+	for _, rc := range configClients(cli, regCfg) {
+		c.clients[rc.resource().Name] = rc
+	}
 	return do(ctx, c, pos)
 }
 

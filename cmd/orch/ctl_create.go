@@ -14,7 +14,13 @@ import (
 func createFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) error {
 	ns := namespaceFlag(fs)
 	from := fs.String("from", "", "the resource to create the Job from (only cronjob/NAME is supported)")
+	var src configSources
+	src.register(fs)
+	secretType := fs.String("type", "", "create secret generic: the Secret's type (default Opaque)")
 	return func(ctx context.Context, c *ctl, pos []string) error {
+		if len(pos) > 0 && (pos[0] == "configmap" || pos[0] == "configmaps" || pos[0] == "cm" || pos[0] == "secret") {
+			return createConfig(ctx, c, *ns, pos, &src, *secretType)
+		}
 		kind, cj, ok := strings.Cut(*from, "/")
 		if len(pos) != 2 || pos[0] != "job" || !ok || cj == "" {
 			fmt.Fprintln(c.stderr, "usage: orch ctl create job NAME --from=cronjob/NAME [-n NS]")

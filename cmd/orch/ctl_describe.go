@@ -110,6 +110,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		err = d.replicationController(ctx, w, o)
 	case *api.HorizontalPodAutoscaler:
 		d.horizontalPodAutoscaler(w, o)
+	case *api.ConfigMap:
+		d.configMap(w, o)
+	case *api.Secret:
+		d.secret(w, o)
 	default:
 		d.generic(w, obj)
 	}
@@ -227,6 +231,7 @@ func (d *describer) pod(w *describeWriter, p *api.Pod) {
 			w.line(1, "%s \t%s ", c.Type, c.Status)
 		}
 	}
+	podVolumes(w, p.Spec.Volumes)
 	if p.Status.QOSClass != "" {
 		w.line(0, "QoS Class:\t%s", p.Status.QOSClass)
 	}
@@ -316,10 +321,13 @@ func containers(w *describeWriter, level int, cs []api.Container, statuses []api
 				v := e.Value
 				if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
 					v = fmt.Sprintf(" (%s:%s)", orDefault(e.ValueFrom.FieldRef.APIVersion, "v1"), e.ValueFrom.FieldRef.FieldPath)
+				} else if e.ValueFrom != nil {
+					v = envRefText(e.ValueFrom)
 				}
 				w.line(level+3, "%s:\t%s", e.Name, v)
 			}
 		}
+		containerConfigRefs(w, level, c)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 var leadingFlags = map[string]bool{
 	"endpoints": true, "dial-timeout": true, "command-timeout": true, "log-level": true,
 	"n": true, "namespace": true, "o": true, "output": true, "l": true, "selector": true,
-	"A": false, "all-namespaces": false,
+	"A": false, "all-namespaces": false, "encryption-provider-config": true,
 	"user": true, "password": true, "cacert": true, "cert": true, "key": true, "insecure-skip-tls-verify": false,
 }
 

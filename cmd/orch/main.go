@@ -15,6 +15,7 @@
 //	orch ctl drain NODE [--ignore-daemonsets] [--force] [--grace-period N] [--timeout D]
 //	orch ctl logs POD|deployment/NAME|job/NAME [-c CONTAINER] [-f] [--tail N] [-p]
 //	orch ctl create job NAME --from=cronjob/NAME [-n NS]
+//	orch ctl create configmap NAME | secret generic NAME [--from-literal=k=v] [--from-file=[k=]path] [--from-env-file=path]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
 // 127.0.0.1:2379), --dial-timeout, --user/--password and --cacert/--cert/--key, like etcdctl; flags may appear anywhere on the line,
@@ -97,6 +98,8 @@ commands:
                             --tail N, -p; also deployment/NAME, job/NAME)
   ctl create job NAME --from=cronjob/CJ
                             start a Job now from a CronJob's template
+  ctl create configmap NAME | create secret generic NAME [--type T]
+                            from --from-literal=k=v, --from-file=[key=]path, --from-env-file=path
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
 global flags (anywhere on the line, also before the command or ctl verb, with -n, -o, -l, -A):
@@ -110,6 +113,8 @@ global flags (anywhere on the line, also before the command or ctl verb, with -n
   --cert FILE, --key FILE   TLS: present this client certificate (default $ETCDCTL_CERT, $ETCDCTL_KEY)
   --insecure-skip-tls-verify
                             TLS without verifying the members' certificates (testing only)
+  --encryption-provider-config FILE
+                            EncryptionConfiguration: Secrets encrypted in the store (ctl, agent)
 
 component flags (scheduler, controller-manager):
   --leader-elect=false      run without leader election
@@ -173,6 +178,8 @@ type globals struct {
 	commandTimeout time.Duration
 	logLevel       string
 	conn           connFlags
+	// encryptionConfig is --encryption-provider-config (ctl_config.go).
+	encryptionConfig string
 }
 
 func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
@@ -187,6 +194,7 @@ func newFlagSet(name string, stderr io.Writer, g *globals) *flag.FlagSet {
 	fs.DurationVar(&g.commandTimeout, "command-timeout", 30*time.Second, "ctl: how long one command may take before it gives up")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	g.conn.register(fs)
+	fs.StringVar(&g.encryptionConfig, "encryption-provider-config", "", "EncryptionConfiguration file: how Secrets are encrypted in the store (default: plaintext)")
 	return fs
 }
 

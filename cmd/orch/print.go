@@ -70,6 +70,9 @@ func columns(resource string) []column {
 	if cs := setColumns(resource); cs != nil {
 		return cs
 	}
+	if cs := configColumns(resource); cs != nil {
+		return cs
+	}
 	switch resource {
 	case "pods":
 		return []column{n,

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
 	"github.com/keeldb/keel/orchestrator/workqueue"
@@ -68,6 +69,9 @@ type Config struct {
 	Runtime string
 	// Process configures the process runtime.
 	Process ProcessConfig
+	// Transformers decrypt the Secrets pods refer to (registry.ParseEncryptionConfig); nil
+	// reads them as plaintext.
+	Transformers map[string]registry.Transformer
 	// MetricsInterval is how often the pods' and nodes' usage is written as PodMetrics and
 	// NodeMetrics (metrics.go); default 15 s, negative disables.
 	MetricsInterval time.Duration
@@ -119,6 +123,11 @@ type Agent struct {
 	queue  *workqueue.Queue[string]
 	nodeQ  *workqueue.Queue[string]
 	proc   *procRuntime // nil for the sim runtime
+	// configs reads the ConfigMaps and Secrets of env references and volumes (configsource.go).
+	configs configStores
+	// recorder writes the process runtime's Warning events about pods (configsource.go); nil
+	// for the sim runtime.
+	recorder *events.Recorder
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -131,6 +140,7 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 	a := &Agent{cli: cli, cfg: cfg, log: cfg.Logger.With("component", "agent"), index: map[string]int{},
 		firstSeen: map[string]time.Time{}}
 	a.stores = registry.NewStores(cli, registry.Config{Now: cfg.Now})
+	a.configs = newConfigStores(cli, cfg.Transformers)
 	for i := range cfg.Nodes {
 		name := cfg.NodeName
 		if cfg.Nodes > 1 {
@@ -141,6 +151,7 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 	}
 	if cfg.Runtime == RuntimeProcess {
 		a.proc = newProcRuntime(a)
+		a.recorder = events.NewRecorder(cli, events.Config{Component: "kubelet", Host: cfg.NodeName, Logger: cfg.Logger})
 	}
 	return a
 }
@@ -198,6 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	run(func() { a.heartbeat(ctx, leases) })
 	if a.proc != nil {
 		run(func() { a.proc.run(ctx) })
+		run(func() { _ = a.recorder.Run(ctx) })
 	}
 	if a.cfg.MetricsInterval > 0 {
 		run(func() { newMetricsReporter(a).run(ctx) })

@@ -46,7 +46,11 @@
 // image would provide), HOSTNAME (the pod's hostname), then env in order: literal values
 // with Kubernetes' $(VAR) expansion ($$ escapes; undefined references stay as they are) and
 // valueFrom.fieldRef (api.EnvFieldPaths, and metadata.labels['KEY'] or
-// metadata.annotations['KEY']); command and args are expanded against env too.
+// metadata.annotations['KEY']), configMapKeyRef and secretKeyRef, after envFrom (ConfigMaps
+// and Secrets read from the store at each start, configsource.go; a missing one that is not
+// optional: waiting reason CreateContainerConfigError, retried); command and args are
+// expanded against env too. Volumes and their bind mounts in the shim's private mount
+// namespace: volumes.go.
 // argv[0] is resolved through the agent's PATH; workingDir defaults to the agent's.
 //
 // Each container run is started through a shim: the agent re-executes its own binary

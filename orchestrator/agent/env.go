@@ -82,6 +82,14 @@ func fieldValue(p *api.Pod, path, podIP, hostIP string) (string, error) {
 // would provide (the agent's PATH and HOME, HOSTNAME = the pod's hostname), then c.env in
 // order, each value expanded against the variables before it.
 func containerEnv(p *api.Pod, c *api.Container, podIP, hostIP string) ([]string, map[string]string, error) {
+	return containerEnvFrom(p, c, podIP, hostIP, nil)
+}
+
+// containerEnvFrom is containerEnv with c.envFrom and the configMapKeyRef and secretKeyRef
+// of c.env resolved through src (nil: such references fail). envFrom comes first, env
+// overrides it, as kubelet. A missing object or key that is not optional is an error
+// (*configError: the container waits with CreateContainerConfigError).
+func containerEnvFrom(p *api.Pod, c *api.Container, podIP, hostIP string, src configSource) ([]string, map[string]string, error) {
 	vals := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -108,15 +116,23 @@ func containerEnv(p *api.Pod, c *api.Container, podIP, hostIP string) ([]string,
 		v, ok := vals[name]
 		return v, ok
 	}
+	fromKeys, err := envFromValues(p.Namespace, c.EnvFrom, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, kv := range fromKeys {
+		delete(base, kv[0])
+		set(kv[0], kv[1])
+	}
 	for _, e := range c.Env {
 		v := expand(e.Value, lookup)
 		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil {
-				return nil, nil, fmt.Errorf("env %s: valueFrom supports only fieldRef", e.Name)
-			}
-			fv, err := fieldValue(p, e.ValueFrom.FieldRef.FieldPath, podIP, hostIP)
+			fv, ok, err := envSourceValue(p, e.ValueFrom, podIP, hostIP, src)
 			if err != nil {
 				return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+			if !ok {
+				continue // an optional reference that is missing: no variable
 			}
 			v = fv
 		}
@@ -128,8 +144,13 @@ func containerEnv(p *api.Pod, c *api.Container, podIP, hostIP string) ([]string,
 		env = append(env, k+"="+vals[k])
 	}
 	user := map[string]string{}
+	for _, kv := range fromKeys {
+		user[kv[0]] = vals[kv[0]]
+	}
 	for _, e := range c.Env {
-		user[e.Name] = vals[e.Name]
+		if v, ok := vals[e.Name]; ok {
+			user[e.Name] = v
+		}
 	}
 	return env, user, nil
 }

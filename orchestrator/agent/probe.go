@@ -25,10 +25,16 @@ type probeTarget struct {
 	ports   map[string]int32
 	env     []string
 	workdir string
+	// mountPid, when not 0, is the container's process: its exec actions run in that
+	// process's mount namespace, where its volumes are (volumes.go).
+	mountPid int
 }
 
 func (r *podRunner) probeTarget(c *ctr) probeTarget {
 	t := probeTarget{ip: r.ip, ports: map[string]int32{}, env: c.env, workdir: c.workdir}
+	if len(c.spec.VolumeMounts) > 0 && c.pids != nil {
+		t.mountPid = c.pids.Pid
+	}
 	for _, p := range c.spec.Ports {
 		if p.Name != "" {
 			t.ports[p.Name] = p.ContainerPort
@@ -142,7 +148,13 @@ func execAction(ctx context.Context, a *api.ExecAction, t probeTarget) error {
 	if len(a.Command) == 0 {
 		return errors.New("exec: no command")
 	}
-	cmd := exec.CommandContext(ctx, a.Command[0], a.Command[1:]...)
+	argv := a.Command
+	if t.mountPid != 0 {
+		// As kubelet execs in the container: in its mount namespace, through nsenter
+		// (a multi-threaded Go process cannot setns into a mount namespace itself).
+		argv = append([]string{"nsenter", "--mount=/proc/" + strconv.Itoa(t.mountPid) + "/ns/mnt", "--"}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env, cmd.Dir = t.env, t.workdir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -45,6 +45,8 @@ type podRunner struct {
 	initDone    bool      // every init container completed (or, a sidecar, started) once
 	released    bool      // the pod IP went back to the pool (the pod is terminal)
 	retryAt     time.Time // when a failed store write is retried
+	volumesAt   time.Time // when the projected volumes are rewritten next (volumes.go); zero = never
+	volumesOK   bool      // every volume was set up once
 }
 
 // ctr is one container of a podRunner.
@@ -59,6 +61,7 @@ type ctr struct {
 	started      bool
 	containerID  string
 	env          []string
+	user         map[string]string // the variables the spec defines, for $(VAR) in argv
 	workdir      string
 	pids         *shimPids // the running attempt's processes; nil when not running
 	child        bool      // the shim is this process's child (reap it)
@@ -74,6 +77,7 @@ type ctr struct {
 	preStopping  bool               // the preStop hook runs: SIGTERM when it ends
 	probeOK      bool               // the readiness probe's last result
 	hookCancel   context.CancelFunc // of the running preStop hook
+	warned       string             // the last Warning event's message (configsource.go)
 }
 
 // ctrState is <container dir>/state.json, written before each attempt starts.
@@ -186,6 +190,9 @@ func (r *podRunner) init(ctx context.Context) {
 		c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "ContainerCreating"}}
 		r.ctrs = append(r.ctrs, c)
 	}
+	if refreshable(p) {
+		r.volumesAt = time.Now()
+	}
 	r.initDone = len(p.Spec.InitContainers) == 0
 	for _, c := range p.Status.Conditions {
 		r.initDone = r.initDone || c.Type == "Initialized" && c.Status == api.ConditionTrue
@@ -244,7 +251,7 @@ func (r *podRunner) adopt(ctx context.Context, i int, st ctrState, stored api.Co
 		r.exited(i, &shimExit{ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message, FinishedAt: time.Now()}, time.Now())
 		return
 	}
-	if err := r.prepareExec(c); err != nil {
+	if err := r.prepareExec(ctx, c); err != nil {
 		r.log.Warn("adopted container has an invalid spec", "container", c.spec.Name, "err", err)
 	}
 	same := stored.RestartCount == c.restartCount && stored.State.Running != nil
@@ -258,12 +265,12 @@ func (r *podRunner) adopt(ctx context.Context, i int, st ctrState, stored api.Co
 }
 
 // prepareExec resolves c's environment and working directory for this pod.
-func (r *podRunner) prepareExec(c *ctr) error {
-	env, _, err := containerEnv(r.pod, &c.spec, r.ip, r.rt.cfg.Address)
+func (r *podRunner) prepareExec(ctx context.Context, c *ctr) error {
+	env, user, err := containerEnvFrom(r.pod, &c.spec, r.ip, r.rt.cfg.Address, r.rt.a.configs.source(ctx))
 	if err != nil {
 		return err
 	}
-	c.env = env
+	c.env, c.user = env, user
 	c.workdir = c.spec.WorkingDir
 	if c.workdir == "" {
 		c.workdir, _ = os.Getwd()
@@ -289,6 +296,14 @@ func (r *podRunner) reconcile(ctx context.Context) {
 	}
 	if r.terminal {
 		return
+	}
+	if ph := r.phase(); !r.volumesAt.IsZero() && !now.Before(r.volumesAt) && ph != api.PodSucceeded && ph != api.PodFailed {
+		if err := r.syncVolumes(ctx); err != nil {
+			r.log.Debug("volume sync failed", "err", err)
+		} else {
+			r.volumesOK = true
+		}
+		r.volumesAt = now.Add(volumeResync)
 	}
 	prefix := true // every init container before this one is satisfied
 	for i, c := range r.ctrs {
@@ -340,6 +355,9 @@ func (r *podRunner) nextWake() time.Duration {
 		}
 	}
 	consider(r.retryAt)
+	if !r.terminating && !r.terminal {
+		consider(r.volumesAt)
+	}
 	return max(time.Until(next), time.Millisecond)
 }
 
@@ -358,12 +376,31 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		refuse("no pod IP")
 		return
 	}
-	if err := r.prepareExec(c); err != nil {
+	mounts, wait, err := r.prepareVolumes(ctx, c)
+	if err != nil {
+		r.warn(c, "FailedMount", err.Error())
 		refuse(err.Error())
 		return
 	}
-	_, user, _ := containerEnv(r.pod, &c.spec, r.ip, r.rt.cfg.Address)
-	argv := containerArgv(&c.spec, user)
+	if wait != "" {
+		r.warn(c, "FailedMount", wait)
+		c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "ContainerCreating", Message: wait}}
+		c.nextStart = now.Add(configRetry)
+		return
+	}
+	if err := r.prepareExec(ctx, c); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			// As kubelet: the container waits and the start is retried.
+			r.warn(c, "Failed", "Error: "+ce.msg)
+			c.state = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: ce.msg}}
+			c.nextStart = now.Add(configRetry)
+			return
+		}
+		refuse(err.Error())
+		return
+	}
+	argv := containerArgv(&c.spec, c.user)
 	if c.restart {
 		c.restartCount++
 		c.restart = false
@@ -401,7 +438,7 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	if filepath.Base(path) != path && !filepath.IsAbs(path) {
 		path = filepath.Join(c.workdir, path)
 	}
-	path, err := exec.LookPath(path)
+	path, err = exec.LookPath(path)
 	if err != nil {
 		startErr(err)
 		return
@@ -413,13 +450,25 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	}
 	shim := r.rt.cfg.ShimCommand
 	args := append(append([]string(nil), shim[1:]...), "--dir", c.dir, "--attempt", strconv.Itoa(int(n)),
-		"--workdir", c.workdir, "--path", path, "--")
+		"--workdir", c.workdir, "--path", path)
+	if len(mounts) > 0 {
+		mf := filepath.Join(c.dir, "mounts.json")
+		if err := writeJSON(mf, mounts); err != nil {
+			startErr(err)
+			return
+		}
+		args = append(args, "--mounts", mf)
+	}
+	args = append(args, "--")
 	cmd := exec.Command(shim[0], append(args, argv...)...)
 	if shim[0] == "/proc/self/exe" {
 		cmd.Args[0] = os.Args[0] // what ps shows
 	}
 	cmd.Env, cmd.Stdout, cmd.Stderr = c.env, f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if len(mounts) > 0 {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS // the shim's private mount namespace
+	}
 	err = cmd.Start()
 	_ = f.Close()
 	if err != nil {
@@ -700,6 +749,7 @@ func (r *podRunner) cleanup() {
 	r.workers.Wait()
 	waitGone(recs, 5*time.Second)
 	killDir(r.dir)
+	r.cleanupVolumes()
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.log.Warn("cannot remove pod dir", "err", err)
 	}

@@ -67,6 +67,7 @@ func RunShim(args []string) int {
 	attempt := fs.Int("attempt", 0, "restart count of this run")
 	workdir := fs.String("workdir", "", "working directory")
 	path := fs.String("path", "", "executable (default: ARGV[0])")
+	mounts := fs.String("mounts", "", "JSON file of bind mounts to make first (the shim runs in a private mount namespace)")
 	if err := fs.Parse(args); err != nil || *dir == "" || fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: shim --dir DIR --attempt N [--workdir W] [--path P] -- ARGV...")
 		return 2
@@ -79,6 +80,18 @@ func RunShim(args []string) int {
 	exe := *path
 	if exe == "" {
 		exe = argv[0]
+	}
+	if *mounts != "" {
+		var ms []bindMount
+		err := readJSON(*mounts, &ms)
+		if err == nil {
+			err = applyMounts(ms)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "shim: cannot mount the volumes: %v\n", err)
+			writeJSON(exitFile(*dir, n), shimExit{ExitCode: 128, Reason: "StartError", Message: "volume mounts: " + err.Error(), FinishedAt: time.Now()})
+			return 0
+		}
 	}
 	cmd := exec.Command(exe, argv[1:]...)
 	cmd.Args = argv

@@ -129,6 +129,8 @@ type PodSpec struct {
 	Tolerations                   []Toleration      `json:"tolerations,omitempty"`
 	PriorityClassName             string            `json:"priorityClassName,omitempty"`
 	Priority                      *int32            `json:"priority,omitempty"`
+	// Volumes are the pod's volumes (config.go).
+	Volumes []Volume `json:"volumes,omitempty"`
 }
 
 // Restart policies.
@@ -156,6 +158,9 @@ type Container struct {
 	RestartPolicy string `json:"restartPolicy,omitempty"`
 	// Lifecycle holds the postStart and preStop hooks (lifecycle.go).
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// EnvFrom and VolumeMounts are of config.go.
+	EnvFrom      []EnvFromSource `json:"envFrom,omitempty"`
+	VolumeMounts []VolumeMount   `json:"volumeMounts,omitempty"`
 }
 
 // ContainerPort is a port the container listens on.
@@ -173,9 +178,12 @@ type EnvVar struct {
 	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
 }
 
-// EnvVarSource is where a variable's value comes from; only fieldRef is supported.
+// EnvVarSource is where a variable's value comes from: a field of the pod, or a key of a
+// ConfigMap or Secret (config.go).
 type EnvVarSource struct {
-	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+	FieldRef        *ObjectFieldSelector  `json:"fieldRef,omitempty"`
+	ConfigMapKeyRef *ConfigMapKeySelector `json:"configMapKeyRef,omitempty"`
+	SecretKeyRef    *SecretKeySelector    `json:"secretKeyRef,omitempty"`
 }
 
 // ObjectFieldSelector selects a field of the pod: metadata.name, metadata.namespace,

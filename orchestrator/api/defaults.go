@@ -47,6 +47,8 @@ func Default(obj Object) {
 		defaultJobSpec(&o.Spec)
 	case *CronJob:
 		defaultCronJobSpec(&o.Spec)
+	case *Secret:
+		defaultSecret(o)
 	case *Namespace:
 		if o.Status.Phase == "" {
 			o.Status.Phase = "Active"
@@ -104,6 +106,7 @@ func defaultPodSpec(s *PodSpec) {
 			defaultContainer(&cs[i])
 		}
 	}
+	defaultVolumes(s.Volumes)
 }
 
 func defaultContainer(c *Container) {

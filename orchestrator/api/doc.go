@@ -11,4 +11,9 @@
 //
 // metadata.resourceVersion is the decimal mod_revision of the object's key in the store; it
 // is never stored inside the value (the registry sets it on read).
+//
+// ConfigMap and Secret (v1, config.go) carry pods' configuration; pods consume them through
+// env valueFrom, envFrom and volumes (emptyDir, hostPath, configMap, secret, downwardAPI,
+// projected). ValidateUpdate holds the rules that compare an update with the stored object
+// (immutable ConfigMaps and Secrets).
 package api

@@ -13,6 +13,7 @@ func FuzzDecodeManifests(f *testing.F) {
 	f.Add([]byte(webManifest))
 	f.Add([]byte(setsManifest))
 	f.Add([]byte(batchManifest))
+	f.Add([]byte(configManifest))
 	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n"))
 	f.Add([]byte("---\n---\n"))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Node","metadata":{"name":"n"},"status":{"capacity":{"cpu":4}}}`))

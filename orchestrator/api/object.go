@@ -74,6 +74,10 @@ var kinds = map[string]struct {
 	"HorizontalPodAutoscaler": {HorizontalPodAutoscalerResource, reflect.TypeFor[HorizontalPodAutoscaler]()},
 	"PodMetrics":              {PodMetricsResource, reflect.TypeFor[PodMetrics]()},
 	"NodeMetrics":             {NodeMetricsResource, reflect.TypeFor[NodeMetrics]()},
+
+	// Configuration of config.go.
+	"ConfigMap": {ConfigMapResource, reflect.TypeFor[ConfigMap]()},
+	"Secret":    {SecretResource, reflect.TypeFor[Secret]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -54,6 +54,10 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validateDaemonSet(&o.Spec, "spec")...)
 	case *StatefulSet:
 		errs = append(errs, validateStatefulSet(&o.Spec, "spec")...)
+	case *ConfigMap:
+		errs = append(errs, validateConfigMap(o)...)
+	case *Secret:
+		errs = append(errs, validateSecret(o)...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))
@@ -224,6 +228,14 @@ func validatePodSpec(s *PodSpec, p Path) ErrorList {
 	if len(s.Containers) == 0 {
 		errs = append(errs, required(p.Child("containers"), ""))
 	}
+	volumes, verrs := validateVolumes(s.Volumes, p.Child("volumes"))
+	errs = append(errs, verrs...)
+	for i := range s.InitContainers {
+		errs = append(errs, validateVolumeMounts(s.InitContainers[i].VolumeMounts, volumes, p.Child("initContainers").Index(i).Child("volumeMounts"))...)
+	}
+	for i := range s.Containers {
+		errs = append(errs, validateVolumeMounts(s.Containers[i].VolumeMounts, volumes, p.Child("containers").Index(i).Child("volumeMounts"))...)
+	}
 	names := map[string]bool{}
 	for i := range s.InitContainers {
 		errs = append(errs, validateContainer(&s.InitContainers[i], names, p.Child("initContainers").Index(i), true)...)
@@ -294,15 +306,13 @@ func validateContainer(c *Container, names map[string]bool, p Path, init bool) E
 		if e.ValueFrom == nil {
 			continue
 		}
-		switch {
-		case e.Value != "":
+		if e.Value != "" {
 			errs = append(errs, invalid(ep.Child("valueFrom"), "", "may not be specified when `value` is not empty"))
-		case e.ValueFrom.FieldRef == nil:
-			errs = append(errs, required(ep.Child("valueFrom.fieldRef"), "only fieldRef is supported"))
-		case !IsEnvFieldPath(e.ValueFrom.FieldRef.FieldPath):
-			errs = append(errs, notSupported(ep.Child("valueFrom.fieldRef.fieldPath"), e.ValueFrom.FieldRef.FieldPath, envFieldPathsHelp()...))
+			continue
 		}
+		errs = append(errs, validateEnvSource(e.ValueFrom, ep.Child("valueFrom"))...)
 	}
+	errs = append(errs, validateEnvFrom(c.EnvFrom, p.Child("envFrom"))...)
 	errs = append(errs, validateResources(c.Resources.Requests, p.Child("resources.requests"))...)
 	errs = append(errs, validateResources(c.Resources.Limits, p.Child("resources.limits"))...)
 	for _, name := range sortedKeys(c.Resources.Requests) {

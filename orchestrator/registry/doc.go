@@ -32,6 +32,10 @@
 // delete/drain, the ReplicaSet controller, node lifecycle eviction, the garbage collector)
 // goes through this one path.
 //
+// Values of the resources named in Config.Transformers (Secrets, with an
+// EncryptionConfiguration: encryption.go) are transformed on every write and read, so every
+// reader and writer sees plaintext and the store holds k8s:enc:<provider>:v1:<key>: values.
+//
 // Not here: finalizers; owner-based cascading deletion is the garbage collector's
 // (controller/garbagecollector).
 package registry

@@ -40,6 +40,10 @@ type Config struct {
 	Prefix string
 	// Now returns the current time (creationTimestamp); default time.Now.
 	Now func() time.Time
+	// Transformers transform the stored values of the resources they name ("secrets"):
+	// encryption at rest (ParseEncryptionConfig). A resource without one is stored as
+	// plain JSON (Kubernetes' identity provider).
+	Transformers map[string]Transformer
 }
 
 // ObjectPtr constrains P to be *T and an api.Object.
@@ -55,6 +59,7 @@ type Store[T any, P ObjectPtr[T]] struct {
 	res    api.Resource
 	prefix string // "/registry/pods/"
 	now    func() time.Time
+	tr     Transformer // nil = identity
 }
 
 // New returns a Store for T's resource.
@@ -66,7 +71,7 @@ func New[T any, P ObjectPtr[T]](cli *clientv3.Client, cfg Config) *Store[T, P] {
 		cfg.Now = time.Now
 	}
 	res := api.ResourceOf(P(new(T)))
-	return &Store[T, P]{cli: cli, res: res, prefix: cfg.Prefix + "/" + res.Name + "/", now: cfg.Now}
+	return &Store[T, P]{cli: cli, res: res, prefix: cfg.Prefix + "/" + res.Name + "/", now: cfg.Now, tr: cfg.Transformers[res.Name]}
 }
 
 // Resource returns the store's resource.
@@ -97,7 +102,16 @@ func (s *Store[T, P]) keyOf(obj P) string { return s.Key(obj.Meta().Namespace, o
 // Decode decodes a stored value and sets resourceVersion to the key's mod_revision.
 func (s *Store[T, P]) Decode(kv *mvccpb.KeyValue) (P, error) {
 	obj := P(new(T))
-	if err := json.Unmarshal(kv.Value, obj); err != nil {
+	value := kv.Value
+	if s.tr != nil {
+		var err error
+		if value, err = s.tr.TransformFromStorage(kv.Value, string(kv.Key)); err != nil {
+			return nil, err
+		}
+	} else if bytes.HasPrefix(value, encPrefix) {
+		return nil, encryptedError(kv)
+	}
+	if err := json.Unmarshal(value, obj); err != nil {
 		return nil, fmt.Errorf("registry: decode %s: %w", kv.Key, err)
 	}
 	obj.Meta().ResourceVersion = strconv.FormatInt(kv.ModRevision, 10)
@@ -111,6 +125,14 @@ func encode[P api.Object](obj P) ([]byte, error) {
 	b, err := json.Marshal(obj)
 	obj.Meta().ResourceVersion = rv
 	return b, err
+}
+
+// toStorage transforms an encoded value for key (encryption at rest, when configured).
+func (s *Store[T, P]) toStorage(b []byte, key string) ([]byte, error) {
+	if s.tr == nil {
+		return b, nil
+	}
+	return s.tr.TransformToStorage(b, key)
 }
 
 func (s *Store[T, P]) notFound(ns, name string) error {
@@ -165,6 +187,9 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		return nil, err
 	}
 	key := s.keyOf(obj)
+	if b, err = s.toStorage(b, key); err != nil {
+		return nil, err
+	}
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(id))).Commit()
 	if err != nil {
@@ -379,7 +404,7 @@ func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64, leas
 	nm.GenerateName = cm.GenerateName
 	nm.Generation = cm.Generation
 	api.Default(next)
-	if errs := api.Validate(next); len(errs) > 0 {
+	if errs := append(api.Validate(next), api.ValidateUpdate(cur, next)...); len(errs) > 0 {
 		return nil, false, fmt.Errorf("%s %q: %w", s.res.Kind, nm.Name, errs)
 	}
 	changed, err := specChanged(cur, next)
@@ -397,6 +422,9 @@ func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64, leas
 		return cur, true, nil
 	}
 	key := s.keyOf(next)
+	if b, err = s.toStorage(b, key); err != nil {
+		return nil, false, err
+	}
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
 		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease))).Commit()
 	if err != nil {
