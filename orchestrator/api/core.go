@@ -361,7 +361,8 @@ type Service struct {
 	Status     ServiceStatus `json:"status,omitzero"`
 }
 
-// ServiceSpec is the service's desired state. Only type ClusterIP is supported.
+// ServiceSpec is the service's desired state: type ClusterIP, NodePort, LoadBalancer or
+// ExternalName (see services.go).
 type ServiceSpec struct {
 	Ports           []ServicePort     `json:"ports,omitempty"`
 	Selector        map[string]string `json:"selector,omitempty"`
@@ -369,6 +370,9 @@ type ServiceSpec struct {
 	ClusterIPs      []string          `json:"clusterIPs,omitempty"`
 	Type            string            `json:"type,omitempty"`
 	SessionAffinity string            `json:"sessionAffinity,omitempty"`
+
+	ExternalName          string                 `json:"externalName,omitempty"`
+	SessionAffinityConfig *SessionAffinityConfig `json:"sessionAffinityConfig,omitempty"`
 }
 
 // ServicePort is one port of a service.
@@ -377,6 +381,7 @@ type ServicePort struct {
 	Protocol   string      `json:"protocol,omitempty"`
 	Port       int32       `json:"port"`
 	TargetPort IntOrString `json:"targetPort,omitzero"`
+	NodePort   int32       `json:"nodePort,omitempty"`
 }
 
 // ServiceStatus is the service's observed state; the load balancer status stays empty for
