@@ -263,7 +263,7 @@ func (r *podRunner) prepareExec(c *ctr) error {
 	if err != nil {
 		return err
 	}
-	c.env = env
+	c.env = append(r.rt.serviceLinks(r.pod), env...) // the container's own env wins (os/exec keeps the last)
 	c.workdir = c.spec.WorkingDir
 	if c.workdir == "" {
 		c.workdir, _ = os.Getwd()

@@ -119,6 +119,7 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64            `json:"terminationGracePeriodSeconds,omitempty"`
 	ActiveDeadlineSeconds         *int64            `json:"activeDeadlineSeconds,omitempty"`
 	DNSPolicy                     string            `json:"dnsPolicy,omitempty"`
+	EnableServiceLinks            *bool             `json:"enableServiceLinks,omitempty"`
 	NodeSelector                  map[string]string `json:"nodeSelector,omitempty"`
 	ServiceAccountName            string            `json:"serviceAccountName,omitempty"`
 	NodeName                      string            `json:"nodeName,omitempty"`
