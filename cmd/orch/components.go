@@ -158,6 +158,8 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	bf.register(fs)
 	var hpaf hpaFlags
 	hpaf.register(fs)
+	var sf serviceFlags
+	sf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -185,6 +187,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 		return err
 	}
 	defer func() { _ = cli.Close() }()
+	if err := sf.ensure(ctx, cli); err != nil {
+		return err
+	}
 	host, _ := os.Hostname()
 	return le.runElected(ctx, cli, "kube-controller-manager", log, func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
