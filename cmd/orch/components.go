@@ -23,6 +23,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/controller/servicelb"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
@@ -214,6 +215,7 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})
 			},
 			"endpoints": func(ctx context.Context) error { return endpoints.Run(ctx, cli, endpoints.Config{Logger: log}) },
+			"servicelb": func(ctx context.Context) error { return servicelb.Run(ctx, cli, servicelb.Config{Logger: log}) },
 			"daemonset": func(ctx context.Context) error {
 				return daemonset.Run(ctx, cli, daemonset.Config{Logger: log, Recorder: rec})
 			},

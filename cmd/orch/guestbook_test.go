@@ -82,6 +82,24 @@ func TestGuestbookSim(t *testing.T) {
 	wantLines(t, o.ok("ctl", "apply", "-f", "../../examples/guestbook.yaml"),
 		"service/redis-master unchanged", "service/redis-slave unchanged", "service/frontend unchanged",
 		"replicationcontroller/redis-master unchanged", "replicationcontroller/redis-slave unchanged", "replicationcontroller/frontend unchanged")
+	// A LoadBalancer Service gets the Ready nodes' addresses as its ingress (ServiceLB).
+	lb := o.file("lb.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec:\n  type: LoadBalancer\n  selector: {app: guestbook}\n  ports: [{port: 8081}]\n")
+	o.ok("ctl", "apply", "-f", lb)
+	eventually(t, "lb's ingress lists both nodes", func() error {
+		svc, err := stores.Services.Get(context.Background(), "default", "lb")
+		if err != nil {
+			return err
+		}
+		if n := len(svc.Status.LoadBalancer.Ingress); n != 2 {
+			return fmt.Errorf("%d ingress addresses", n)
+		}
+		out := o.ok("ctl", "get", "svc", "lb")
+		in := svc.Status.LoadBalancer.Ingress
+		if re := `lb\s+LoadBalancer\s+127\.254\.9\.\d+\s+` + regexp.QuoteMeta(in[0].IP+","+in[1].IP) + `\s+8081:3\d{4}/TCP`; !regexp.MustCompile(re).MatchString(out) {
+			return fmt.Errorf("get svc lb does not match %s:\n%s", re, out)
+		}
+		return nil
+	})
 	// A second NodePort Service asking for 30001 is refused.
 	clash := o.file("clash.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: clash}\nspec:\n  type: NodePort\n  ports: [{port: 80, nodePort: 30001}]\n")
 	if _, _, err := o.run("ctl", "apply", "-f", clash); err == nil || !strings.Contains(err.Error(), "provided port is already allocated") {
