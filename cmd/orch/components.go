@@ -24,6 +24,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
 	"github.com/keeldb/keel/orchestrator/controller/servicelb"
+	"github.com/keeldb/keel/orchestrator/controller/servicerepair"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
@@ -216,6 +217,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			},
 			"endpoints": func(ctx context.Context) error { return endpoints.Run(ctx, cli, endpoints.Config{Logger: log}) },
 			"servicelb": func(ctx context.Context) error { return servicelb.Run(ctx, cli, servicelb.Config{Logger: log}) },
+			"servicerepair": func(ctx context.Context) error {
+				return servicerepair.Run(ctx, cli, servicerepair.Config{Logger: log})
+			},
 			"daemonset": func(ctx context.Context) error {
 				return daemonset.Run(ctx, cli, daemonset.Config{Logger: log, Recorder: rec})
 			},

@@ -203,3 +203,50 @@ func testAllocRanges(t *testing.T, cli *clientv3.Client) {
 		t.Error("EnsureServiceRanges with a different range succeeded")
 	}
 }
+
+// TestServiceRepair removes a Service key and an allocation key behind the registry's
+// back (as etcdctl del would) and checks one repair pass mends both.
+func TestServiceRepair(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	cli := c.Client()
+	ctx := ctxT(t)
+	cfg := registry.Config{Prefix: "/repair"}
+	svcs := registry.New[api.Service](cli, cfg)
+	gone, err := svcs.Create(ctx, service("gone", "NodePort"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := svcs.Create(ctx, service("kept", "NodePort"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Delete(ctx, svcs.Key("default", "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Delete(ctx, "/repair/ipallocations/"+kept.Spec.ClusterIP); err != nil {
+		t.Fatal(err)
+	}
+	res, err := registry.RepairServiceAllocations(ctx, cli, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Released != 2 || res.Restored != 1 || len(res.Conflicts) != 0 {
+		t.Fatalf("repair = %+v, want 2 released (gone's IP and port), 1 restored (kept's IP)", res)
+	}
+	exists := func(key string) bool {
+		resp, err := cli.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Kvs) == 1
+	}
+	if !exists("/repair/ipallocations/" + kept.Spec.ClusterIP) {
+		t.Errorf("kept's IP allocation not restored")
+	}
+	if exists("/repair/ipallocations/" + gone.Spec.ClusterIP) {
+		t.Errorf("gone's IP allocation not released")
+	}
+	if again, err := registry.RepairServiceAllocations(ctx, cli, cfg); err != nil || again.Released+again.Restored != 0 {
+		t.Errorf("second pass = %+v, %v; want nothing to do", again, err)
+	}
+}
