@@ -32,6 +32,14 @@
 // delete/drain, the ReplicaSet controller, node lifecycle eviction, the garbage collector)
 // goes through this one path.
 //
+// Services (services.go): a Service's cluster IP and node ports are allocated from the
+// stored ranges (Config.ServiceClusterIPRange, ServiceNodePortRange, EnsureServiceRanges)
+// as keys /registry/ipallocations/<ip> and /registry/nodeportallocations/<port>, claimed
+// ("key absent") in the Service's create transaction and deleted in its delete
+// transaction, so concurrent writers never share an address and nothing leaks; updates
+// keep them and refuse changes. RepairServiceAllocations mends writes that bypassed the
+// registry. The Services Store caches the ranges once read (they never change).
+//
 // Not here: finalizers; owner-based cascading deletion is the garbage collector's
 // (controller/garbagecollector).
 package registry
