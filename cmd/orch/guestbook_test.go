@@ -100,6 +100,11 @@ func TestGuestbookSim(t *testing.T) {
 		}
 		return nil
 	})
+	wantHasLines(t, o.ok("ctl", "describe", "svc", "frontend"), "Type: NodePort", "Port: <unset> 80/TCP",
+		"TargetPort: 8080/TCP", "NodePort: <unset> 30001/TCP")
+	if out := o.ok("ctl", "describe", "svc", "lb"); !strings.Contains(out, "LoadBalancer Ingress:") {
+		t.Errorf("describe svc lb has no LoadBalancer Ingress:\n%s", out)
+	}
 	// A second NodePort Service asking for 30001 is refused.
 	clash := o.file("clash.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: clash}\nspec:\n  type: NodePort\n  ports: [{port: 80, nodePort: 30001}]\n")
 	if _, _, err := o.run("ctl", "apply", "-f", clash); err == nil || !strings.Contains(err.Error(), "provided port is already allocated") {

@@ -46,3 +46,14 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// describeServiceExternal writes kubectl describe's LoadBalancer Ingress and External Name
+// lines of a Service, when it has them.
+func describeServiceExternal(w *describeWriter, s *api.Service) {
+	if s.Spec.Type == api.ServiceTypeLoadBalancer && len(s.Status.LoadBalancer.Ingress) > 0 {
+		w.line(0, "LoadBalancer Ingress:\t%s", serviceExternalIP(s))
+	}
+	if s.Spec.ExternalName != "" {
+		w.line(0, "External Name:\t%s", s.Spec.ExternalName)
+	}
+}
