@@ -129,6 +129,8 @@ func TestDecodeRefusesUnsupported(t *testing.T) {
 		{"bad quantity", "cpu: 100m", "cpu: lots", "spec.template.spec.containers[0].resources.requests[cpu]", api.ErrorInvalid},
 		{"unsupported service type", "  selector:\n    app: web\n  ports:", "  type: Balanced\n  selector:\n    app: web\n  ports:",
 			"spec.type", api.ErrorNotSupported},
+		{"unsupported service field", "  selector:\n    app: web\n  ports:", "  externalTrafficPolicy: Local\n  selector:\n    app: web\n  ports:",
+			"spec.externalTrafficPolicy", api.ErrorUnknownField},
 		{"unknown kind", "kind: Service", "kind: Ingress", "kind", api.ErrorNotSupported},
 	}
 	for _, tc := range cases {
