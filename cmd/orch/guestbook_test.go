@@ -15,7 +15,9 @@ import (
 
 // TestGuestbookSim applies examples/guestbook.yaml unchanged with sim agents: the three
 // ReplicationControllers run their pods, the Services get cluster IPs from the range, the
-// frontend its requested node port, and get svc shows them as kubectl does.
+// frontend its requested node port, and get svc shows them as kubectl does; then a
+// LoadBalancer gets both nodes as ingress, an ExternalName shows its name, and a clashing
+// node port is refused.
 func TestGuestbookSim(t *testing.T) {
 	c := testcluster.Start(t, 1)
 	eps := strings.Join(c.Endpoints(), ",")
@@ -105,6 +107,11 @@ func TestGuestbookSim(t *testing.T) {
 	if out := o.ok("ctl", "describe", "svc", "lb"); !strings.Contains(out, "LoadBalancer Ingress:") {
 		t.Errorf("describe svc lb has no LoadBalancer Ingress:\n%s", out)
 	}
+	// An ExternalName Service has no cluster IP; its name is its external address.
+	ext := o.file("ext.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\nspec:\n  type: ExternalName\n  externalName: db.example.com\n")
+	o.ok("ctl", "apply", "-f", ext)
+	wantTable(t, o.ok("ctl", "get", "svc", "ext"), "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT\\(S\\) AGE",
+		`ext ExternalName <none> db\.example\.com <none> \d+s`)
 	// A second NodePort Service asking for 30001 is refused.
 	clash := o.file("clash.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: clash}\nspec:\n  type: NodePort\n  ports: [{port: 80, nodePort: 30001}]\n")
 	if _, _, err := o.run("ctl", "apply", "-f", clash); err == nil || !strings.Contains(err.Error(), "provided port is already allocated") {
