@@ -23,6 +23,8 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/controller/servicelb"
+	"github.com/keeldb/keel/orchestrator/controller/servicerepair"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
@@ -158,6 +160,8 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	bf.register(fs)
 	var hpaf hpaFlags
 	hpaf.register(fs)
+	var sf serviceFlags
+	sf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -185,6 +189,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 		return err
 	}
 	defer func() { _ = cli.Close() }()
+	if err := sf.ensure(ctx, cli); err != nil {
+		return err
+	}
 	host, _ := os.Hostname()
 	return le.runElected(ctx, cli, "kube-controller-manager", log, func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
@@ -209,6 +216,10 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 				return deployment.Run(ctx, cli, deployment.Config{Logger: log, Recorder: rec})
 			},
 			"endpoints": func(ctx context.Context) error { return endpoints.Run(ctx, cli, endpoints.Config{Logger: log}) },
+			"servicelb": func(ctx context.Context) error { return servicelb.Run(ctx, cli, servicelb.Config{Logger: log}) },
+			"servicerepair": func(ctx context.Context) error {
+				return servicerepair.Run(ctx, cli, servicerepair.Config{Logger: log})
+			},
 			"daemonset": func(ctx context.Context) error {
 				return daemonset.Run(ctx, cli, daemonset.Config{Logger: log, Recorder: rec})
 			},

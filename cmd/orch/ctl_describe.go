@@ -550,6 +550,7 @@ func (d *describer) service(ctx context.Context, w *describeWriter, s *api.Servi
 	if len(s.Spec.ClusterIPs) > 0 {
 		w.line(0, "IPs:\t%s", strings.Join(s.Spec.ClusterIPs, ","))
 	}
+	describeServiceExternal(w, s)
 	ep, err := d.st.Endpoints.Get(ctx, s.Namespace, s.Name)
 	if err != nil && !isNotFound(err) {
 		return err
@@ -561,6 +562,9 @@ func (d *describer) service(ctx context.Context, w *describeWriter, s *api.Servi
 			tp = fmt.Sprint(p.Port)
 		}
 		w.line(0, "TargetPort:\t%s/%s", tp, orDefault(p.Protocol, "TCP"))
+		if p.NodePort != 0 {
+			w.line(0, "NodePort:\t%s\t%d/%s", orDefault(p.Name, "<unset>"), p.NodePort, orDefault(p.Protocol, "TCP"))
+		}
 		w.line(0, "Endpoints:\t%s", endpointsForPort(ep, p.Name))
 	}
 	w.line(0, "Session Affinity:\t%s", orDefault(s.Spec.SessionAffinity, "None"))

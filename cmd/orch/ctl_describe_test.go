@@ -69,7 +69,7 @@ func TestDescribe(t *testing.T) {
 	event("e3", "Pod", "other", "", "BackOff", "about the other pod", now, 1)
 	event("e4", "Pod", p.Name, "an-older-pod-uid", "Old", "about an earlier pod of that name", now, 1)
 	mustGet[*api.Service](t)(st.Services.Create(ctx, &api.Service{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, ClusterIP: "10.96.0.10", Ports: []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}}}))
+		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, ClusterIP: "127.254.0.10", Ports: []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}}}))
 	mustGet[*api.Endpoints](t)(st.Endpoints.Create(ctx, &api.Endpoints{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default"},
 		Subsets: []api.EndpointSubset{{Addresses: []api.EndpointAddress{{IP: "10.1.0.5"}}, Ports: []api.EndpointPort{{Port: 8080, Protocol: "TCP"}}}}}))
 
@@ -128,7 +128,7 @@ func TestDescribe(t *testing.T) {
 
 	t.Run("service and endpoints", func(t *testing.T) {
 		o.t = t
-		wantHasLines(t, o.ok("ctl", "describe", "svc", "web"), "Name: web", "Selector: app=web", "Type: ClusterIP", "IP: 10.96.0.10",
+		wantHasLines(t, o.ok("ctl", "describe", "svc", "web"), "Name: web", "Selector: app=web", "Type: ClusterIP", "IP: 127.254.0.10",
 			"Port: <unset> 80/TCP", "TargetPort: 8080/TCP", "Endpoints: 10.1.0.5:8080", "Session Affinity: None", "Events: <none>")
 		wantHasLines(t, o.ok("ctl", "describe", "endpoints/web"), "Subsets:", "Addresses: 10.1.0.5", "NotReadyAddresses: <none>",
 			"<unset> 8080 TCP")

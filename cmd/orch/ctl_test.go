@@ -178,7 +178,7 @@ func TestCtl(t *testing.T) {
 			`web 0/3 0 0 \d+s`)
 		wantTable(t, o.ok("ctl", "get", "svc", "-n", "default"),
 			"NAME TYPE CLUSTER-IP EXTERNAL-IP PORT\\(S\\) AGE",
-			`web ClusterIP <none> <none> 80/TCP \d+s`)
+			`web ClusterIP 127\.254\.\d+\.\d+ <none> 80/TCP \d+s`)
 		wantTable(t, o.ok("ctl", "get", "pods", "-n", "tools", "-o", "wide"),
 			"NAME READY STATUS RESTARTS AGE IP NODE",
 			`solo 0/1 Running 0 \d+s <none> <none>`)

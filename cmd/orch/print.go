@@ -142,14 +142,8 @@ func columns(resource string) []column {
 		return []column{n,
 			{header: "TYPE", value: func(o api.Object, _ time.Time) string { return o.(*api.Service).Spec.Type }},
 			{header: "CLUSTER-IP", value: func(o api.Object, _ time.Time) string { return orNone(o.(*api.Service).Spec.ClusterIP) }},
-			{header: "EXTERNAL-IP", value: func(api.Object, time.Time) string { return "<none>" }},
-			{header: "PORT(S)", value: func(o api.Object, _ time.Time) string {
-				var ps []string
-				for _, p := range o.(*api.Service).Spec.Ports {
-					ps = append(ps, fmt.Sprintf("%d/%s", p.Port, p.Protocol))
-				}
-				return orNone(strings.Join(ps, ","))
-			}},
+			{header: "EXTERNAL-IP", value: func(o api.Object, _ time.Time) string { return serviceExternalIP(o.(*api.Service)) }},
+			{header: "PORT(S)", value: func(o api.Object, _ time.Time) string { return servicePorts(o.(*api.Service)) }},
 			a,
 		}
 	case "endpoints":

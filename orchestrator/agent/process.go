@@ -270,7 +270,7 @@ func (r *podRunner) prepareExec(ctx context.Context, c *ctr) error {
 	if err != nil {
 		return err
 	}
-	c.env, c.user = env, user
+	c.env, c.user = append(r.rt.serviceLinks(r.pod), env...), user // the container's own env wins (os/exec keeps the last)
 	c.workdir = c.spec.WorkingDir
 	if c.workdir == "" {
 		c.workdir, _ = os.Getwd()

@@ -119,6 +119,7 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64            `json:"terminationGracePeriodSeconds,omitempty"`
 	ActiveDeadlineSeconds         *int64            `json:"activeDeadlineSeconds,omitempty"`
 	DNSPolicy                     string            `json:"dnsPolicy,omitempty"`
+	EnableServiceLinks            *bool             `json:"enableServiceLinks,omitempty"`
 	NodeSelector                  map[string]string `json:"nodeSelector,omitempty"`
 	ServiceAccountName            string            `json:"serviceAccountName,omitempty"`
 	NodeName                      string            `json:"nodeName,omitempty"`
@@ -369,7 +370,8 @@ type Service struct {
 	Status     ServiceStatus `json:"status,omitzero"`
 }
 
-// ServiceSpec is the service's desired state. Only type ClusterIP is supported.
+// ServiceSpec is the service's desired state: type ClusterIP, NodePort, LoadBalancer or
+// ExternalName (see services.go).
 type ServiceSpec struct {
 	Ports           []ServicePort     `json:"ports,omitempty"`
 	Selector        map[string]string `json:"selector,omitempty"`
@@ -377,6 +379,9 @@ type ServiceSpec struct {
 	ClusterIPs      []string          `json:"clusterIPs,omitempty"`
 	Type            string            `json:"type,omitempty"`
 	SessionAffinity string            `json:"sessionAffinity,omitempty"`
+
+	ExternalName          string                 `json:"externalName,omitempty"`
+	SessionAffinityConfig *SessionAffinityConfig `json:"sessionAffinityConfig,omitempty"`
 }
 
 // ServicePort is one port of a service.
@@ -385,6 +390,7 @@ type ServicePort struct {
 	Protocol   string      `json:"protocol,omitempty"`
 	Port       int32       `json:"port"`
 	TargetPort IntOrString `json:"targetPort,omitzero"`
+	NodePort   int32       `json:"nodePort,omitempty"`
 }
 
 // ServiceStatus is the service's observed state; the load balancer status stays empty for

@@ -127,8 +127,10 @@ func TestDecodeRefusesUnsupported(t *testing.T) {
 		{"selector mismatch", "      labels:\n        app: web\n    spec:", "      labels:\n        app: api\n    spec:",
 			"spec.template.metadata.labels", api.ErrorInvalid},
 		{"bad quantity", "cpu: 100m", "cpu: lots", "spec.template.spec.containers[0].resources.requests[cpu]", api.ErrorInvalid},
-		{"unsupported service type", "  selector:\n    app: web\n  ports:", "  type: LoadBalancer\n  selector:\n    app: web\n  ports:",
+		{"unsupported service type", "  selector:\n    app: web\n  ports:", "  type: Balanced\n  selector:\n    app: web\n  ports:",
 			"spec.type", api.ErrorNotSupported},
+		{"unsupported service field", "  selector:\n    app: web\n  ports:", "  externalTrafficPolicy: Local\n  selector:\n    app: web\n  ports:",
+			"spec.externalTrafficPolicy", api.ErrorUnknownField},
 		{"unknown kind", "kind: Service", "kind: Ingress", "kind", api.ErrorNotSupported},
 	}
 	for _, tc := range cases {

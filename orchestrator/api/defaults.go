@@ -34,6 +34,7 @@ func Default(obj Object) {
 		if o.Spec.SessionAffinity == "" {
 			o.Spec.SessionAffinity = "None"
 		}
+		defaultServiceSpec(&o.Spec)
 		for i := range o.Spec.Ports {
 			p := &o.Spec.Ports[i]
 			if p.Protocol == "" {

@@ -488,13 +488,11 @@ func validateNodeSelectorTerm(t NodeSelectorTerm, p Path) ErrorList {
 
 func validateService(s *ServiceSpec, p Path) ErrorList {
 	var errs ErrorList
-	if s.Type != "ClusterIP" {
-		errs = append(errs, notSupported(p.Child("type"), s.Type, "ClusterIP"))
-	}
+	errs = append(errs, validateServiceType(s, p)...)
 	if !slices.Contains([]string{"None", "ClientIP"}, s.SessionAffinity) {
 		errs = append(errs, notSupported(p.Child("sessionAffinity"), s.SessionAffinity, "None", "ClientIP"))
 	}
-	if len(s.Ports) == 0 && s.ClusterIP != "None" {
+	if len(s.Ports) == 0 && s.ClusterIP != "None" && s.Type != ServiceTypeExternalName {
 		errs = append(errs, required(p.Child("ports"), ""))
 	}
 	names := map[string]bool{}

@@ -1,14 +1,21 @@
 // Package proxy is Keel's service proxy: a userspace load balancer in the spirit of
 // Kubernetes' removed userspace kube-proxy mode, run by each node agent.
 //
-// For every TCP port of every Service (headless Services, clusterIP None, excepted) it
-// listens on Config.Address at the service port's number — like a NodePort that equals the
-// service port, since Keel has no virtual IPs — and forwards each accepted connection to a
+// For every TCP port of every Service (headless Services, clusterIP None, and ExternalName
+// ones excepted) it listens on the Service's cluster IP at the port (cluster IPs are in
+// 127.0.0.0/8, so bindable on one host without setup; the proxies of several agents on one
+// host share each cluster IP address with SO_REUSEPORT), on Config.Address (the node's
+// address) at the service port's number — Keel's node-local service address, and the
+// LoadBalancer address as k3s's ServiceLB serves it — and, for NodePort and LoadBalancer
+// Services, on Config.Address at the node port; and forwards each accepted connection to a
 // ready endpoint of that port: an address in the `addresses` (never `notReadyAddresses`) of
 // a subset of the Service's Endpoints that has a TCP port with the service port's name
 // (both "" for an unnamed port), at that endpoint port's number.
 //
-// Balancing is round-robin per service port over the endpoints in the Endpoints' order
+// A Service with sessionAffinity ClientIP sends a client IP to the endpoint it last
+// reached, for timeoutSeconds after that connection; a client without a remembered
+// endpoint starts at a hash of its IP, so every proxy sharing a cluster IP picks alike.
+// Otherwise balancing is round-robin per listener over the endpoints in the Endpoints' order
 // (subsets, then addresses; the endpoints controller sorts them): the n-th connection
 // accepted on a port starts at endpoint n mod N, so N sequential connections to a port with
 // N ready endpoints reach each once while the set does not change. When connecting to an
@@ -34,6 +41,7 @@
 // goroutines per proxied connection. When its context ends Run closes the listeners and
 // every proxied connection and waits for all of them before returning.
 //
-// Not here: UDP and SCTP, session affinity (ClientIP), virtual cluster IPs, NodePort ranges,
-// externalTrafficPolicy, metrics.
+// Not here: UDP and SCTP, externalTrafficPolicy, metrics; the affinity table is per proxy
+// (a client whose connections the kernel spreads over several proxies of one host keeps its
+// endpoint through the shared hash, not through the table).
 package proxy

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // handle forwards client to the next ready endpoint of l's service port, trying the
@@ -18,14 +19,24 @@ func (p *Proxy) handle(ctx context.Context, l *listener, client net.Conn) {
 		p.log.Debug("no ready endpoints", "service", l.key.serviceKey(), "port_name", l.key.port)
 		return
 	}
-	start := l.next.Add(1) - 1
+	var akey affinityKey
+	if l.affinity > 0 {
+		host, _, _ := net.SplitHostPort(client.RemoteAddr().String())
+		akey = affinityKey{port: l.key, client: host}
+		addrs = p.sticky.order(akey, addrs, time.Now())
+	} else {
+		start := int((l.next.Add(1) - 1) % uint64(len(addrs)))
+		addrs = append(addrs[start:len(addrs):len(addrs)], addrs[:start]...)
+	}
 	var backend net.Conn
-	for i := range uint64(len(addrs)) {
-		addr := addrs[(start+i)%uint64(len(addrs))]
+	for _, addr := range addrs {
 		d := net.Dialer{Timeout: dialTimeout}
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			backend = c
+			if l.affinity > 0 {
+				p.sticky.record(akey, addr, time.Now(), l.affinity)
+			}
 			break
 		}
 		p.log.Debug("endpoint dial failed", "service", l.key.serviceKey(), "port_name", l.key.port, "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -31,8 +32,8 @@ const (
 
 // Config configures a Proxy. The zero value means defaults.
 type Config struct {
-	// Address is the IP address (or host name) the proxy listens on, on every TCP service
-	// port's number; "" listens on all addresses.
+	// Address is the node's IP address, where the proxy serves every TCP service port's
+	// number and node port; "" listens on all addresses. Cluster IPs are served besides.
 	Address string
 	// Logger defaults to discarding.
 	Logger *slog.Logger
@@ -50,6 +51,8 @@ type Proxy struct {
 	// conns counts the connection handlers; Add is only called by a listener's accept
 	// loop, which Run waits for before waiting on conns.
 	conns sync.WaitGroup
+	// sticky holds the ClientIP session affinity of every service port.
+	sticky affinity
 }
 
 // portKey names one port of one Service.
@@ -63,11 +66,12 @@ func comparePortKeys(a, b portKey) int {
 	return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.service, b.service), cmp.Compare(a.port, b.port))
 }
 
-// listener serves one service port.
+// listener serves one service port on one address.
 type listener struct {
-	key  portKey
-	port int32
-	ln   net.Listener
+	key      portKey
+	addr     string
+	affinity time.Duration // ClientIP affinity timeout, 0 = none
+	ln       net.Listener
 	// next counts the connections accepted, for round-robin.
 	next atomic.Uint64
 	// done is closed when the accept loop has returned.
@@ -106,7 +110,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = run(ctx) }()
 	}
-	listeners := map[portKey]*listener{}
+	listeners := map[listenKey]*listener{}
 	if p.svcInf.WaitForSync(ctx) == nil && p.epInf.WaitForSync(ctx) == nil {
 		p.loop(ctx, listeners)
 	}
@@ -127,10 +131,10 @@ func (p *Proxy) notify() {
 
 // loop reconciles the listeners with the Services after every change, and retries failed
 // listens every listenRetryInterval, until ctx ends.
-func (p *Proxy) loop(ctx context.Context, listeners map[portKey]*listener) {
+func (p *Proxy) loop(ctx context.Context, listeners map[listenKey]*listener) {
 	retry := time.NewTimer(listenRetryInterval)
 	defer retry.Stop()
-	failing := map[portKey]bool{} // ports whose last listen failed, to log only the first failure
+	failing := map[listenKey]bool{} // ports whose last listen failed, to log only the first failure
 	for {
 		if p.reconcile(ctx, listeners, failing) {
 			retry.Reset(listenRetryInterval)
@@ -146,30 +150,23 @@ func (p *Proxy) loop(ctx context.Context, listeners map[portKey]*listener) {
 	}
 }
 
-// desired returns the TCP ports of the cached Services, with their port numbers. Headless
-// Services (clusterIP None) have no proxy, as in Kubernetes.
-func (p *Proxy) desired() map[portKey]int32 {
-	out := map[portKey]int32{}
+// desired returns the addresses to serve for the cached Services (serviceListens), with
+// their ClientIP affinity timeouts.
+func (p *Proxy) desired() map[listenKey]time.Duration {
+	out := map[listenKey]time.Duration{}
 	for _, svc := range p.svcInf.Cache().List() {
-		if svc.Spec.ClusterIP == "None" {
-			continue
-		}
-		for _, sp := range svc.Spec.Ports {
-			if protocolOr(sp.Protocol) == "TCP" {
-				out[portKey{svc.Namespace, svc.Name, sp.Name}] = sp.Port
-			}
-		}
+		maps.Copy(out, serviceListens(svc, p.cfg.Address))
 	}
 	return out
 }
 
-// reconcile closes the listeners of ports gone or renumbered, then opens the missing ones
-// in key order (so that of two Services claiming one port number the first keeps it). It
-// reports whether some listen failed.
-func (p *Proxy) reconcile(ctx context.Context, listeners map[portKey]*listener, failing map[portKey]bool) bool {
+// reconcile closes the listeners of addresses no longer served (or whose affinity
+// changed), then opens the missing ones in key order (so that of two Services claiming one
+// node port number the first keeps it). It reports whether some listen failed.
+func (p *Proxy) reconcile(ctx context.Context, listeners map[listenKey]*listener, failing map[listenKey]bool) bool {
 	want := p.desired()
 	for key, l := range listeners {
-		if port, ok := want[key]; !ok || port != l.port {
+		if aff, ok := want[key]; !ok || aff != l.affinity {
 			p.closeListener(l)
 			delete(listeners, key)
 		}
@@ -179,28 +176,30 @@ func (p *Proxy) reconcile(ctx context.Context, listeners map[portKey]*listener, 
 			delete(failing, key)
 		}
 	}
-	keys := make([]portKey, 0, len(want))
+	keys := make([]listenKey, 0, len(want))
 	for key := range want {
 		if listeners[key] == nil {
 			keys = append(keys, key)
 		}
 	}
-	slices.SortFunc(keys, comparePortKeys)
+	slices.SortFunc(keys, func(a, b listenKey) int {
+		return cmp.Or(comparePortKeys(a.portKey, b.portKey), cmp.Compare(a.addr, b.addr))
+	})
 	for _, key := range keys {
-		addr := net.JoinHostPort(p.cfg.Address, strconv.Itoa(int(want[key])))
-		ln, err := net.Listen("tcp", addr)
+		host, _, _ := net.SplitHostPort(key.addr)
+		ln, err := listen(ctx, key.addr, host != p.cfg.Address)
 		if err != nil {
 			if !failing[key] {
 				p.log.Warn("listen failed, retrying", "service", key.serviceKey(), "port_name", key.port,
-					"port", want[key], "err", err)
+					"listen", key.addr, "err", err)
 			}
 			failing[key] = true
 			continue
 		}
 		delete(failing, key)
-		l := &listener{key: key, port: want[key], ln: ln, done: make(chan struct{})}
+		l := &listener{key: key.portKey, addr: key.addr, affinity: want[key], ln: ln, done: make(chan struct{})}
 		listeners[key] = l
-		p.log.Info("listening", "service", key.serviceKey(), "port_name", key.port, "port", l.port)
+		p.log.Info("listening", "service", key.serviceKey(), "port_name", key.port, "listen", l.addr)
 		go p.accept(ctx, l)
 	}
 	return len(failing) > 0
@@ -211,7 +210,7 @@ func (p *Proxy) reconcile(ctx context.Context, listeners map[portKey]*listener, 
 func (p *Proxy) closeListener(l *listener) {
 	_ = l.ln.Close()
 	<-l.done
-	p.log.Info("stopped listening", "service", l.key.serviceKey(), "port_name", l.key.port, "port", l.port)
+	p.log.Info("stopped listening", "service", l.key.serviceKey(), "port_name", l.key.port, "listen", l.addr)
 }
 
 // accept hands every connection accepted on l to a handler until l is closed.
@@ -224,7 +223,7 @@ func (p *Proxy) accept(ctx context.Context, l *listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			p.log.Debug("accept failed", "port", l.port, "err", err, "backoff", backoff)
+			p.log.Debug("accept failed", "listen", l.addr, "err", err, "backoff", backoff)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():

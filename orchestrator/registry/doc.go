@@ -35,6 +35,13 @@
 // Values of the resources named in Config.Transformers (Secrets, with an
 // EncryptionConfiguration: encryption.go) are transformed on every write and read, so every
 // reader and writer sees plaintext and the store holds k8s:enc:<provider>:v1:<key>: values.
+// Services (services.go): a Service's cluster IP and node ports are allocated from the
+// stored ranges (Config.ServiceClusterIPRange, ServiceNodePortRange, EnsureServiceRanges)
+// as keys /registry/ipallocations/<ip> and /registry/nodeportallocations/<port>, claimed
+// ("key absent") in the Service's create transaction and deleted in its delete
+// transaction, so concurrent writers never share an address and nothing leaks; updates
+// keep them and refuse changes. RepairServiceAllocations mends writes that bypassed the
+// registry. The Services Store caches the ranges once read (they never change).
 //
 // Not here: finalizers; owner-based cascading deletion is the garbage collector's
 // (controller/garbagecollector).

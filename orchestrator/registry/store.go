@@ -44,6 +44,25 @@ type Config struct {
 	// encryption at rest (ParseEncryptionConfig). A resource without one is stored as
 	// plain JSON (Kubernetes' identity provider).
 	Transformers map[string]Transformer
+	// ServiceClusterIPRange and ServiceNodePortRange are the ranges Services are allocated
+	// from when the store holds none yet (services.go); defaults
+	// DefaultServiceClusterIPRange and DefaultServiceNodePortRange.
+	ServiceClusterIPRange, ServiceNodePortRange string
+}
+
+func (c *Config) setDefaults() {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ServiceClusterIPRange == "" {
+		c.ServiceClusterIPRange = DefaultServiceClusterIPRange
+	}
+	if c.ServiceNodePortRange == "" {
+		c.ServiceNodePortRange = DefaultServiceNodePortRange
+	}
 }
 
 // ObjectPtr constrains P to be *T and an api.Object.
@@ -59,19 +78,19 @@ type Store[T any, P ObjectPtr[T]] struct {
 	res    api.Resource
 	prefix string // "/registry/pods/"
 	now    func() time.Time
-	tr     Transformer // nil = identity
+	tr     Transformer       // nil = identity
+	alloc  *serviceAllocator // Services only: their cluster IPs and node ports
 }
 
 // New returns a Store for T's resource.
 func New[T any, P ObjectPtr[T]](cli *clientv3.Client, cfg Config) *Store[T, P] {
-	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultPrefix
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.setDefaults()
 	res := api.ResourceOf(P(new(T)))
-	return &Store[T, P]{cli: cli, res: res, prefix: cfg.Prefix + "/" + res.Name + "/", now: cfg.Now, tr: cfg.Transformers[res.Name]}
+	s := &Store[T, P]{cli: cli, res: res, prefix: cfg.Prefix + "/" + res.Name + "/", now: cfg.Now, tr: cfg.Transformers[res.Name]}
+	if res.Kind == "Service" {
+		s.alloc = newServiceAllocator(cli, cfg)
+	}
+	return s
 }
 
 // Resource returns the store's resource.
@@ -178,28 +197,70 @@ func (s *Store[T, P]) Create(ctx context.Context, obj P) (P, error) {
 // lease must exist (else the store's lease-not-found error is returned); clientv3.NoLease
 // means no lease, as Create.
 func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.LeaseID) (P, error) {
-	obj = api.DeepCopy(obj)
-	if err := s.prepareCreate(obj); err != nil {
+	prepared := api.DeepCopy(obj)
+	if err := s.prepareCreate(prepared); err != nil {
 		return nil, err
 	}
-	b, err := encode(obj)
-	if err != nil {
-		return nil, err
+	key := s.keyOf(prepared)
+	for attempt := 1; ; attempt++ {
+		obj := api.DeepCopy(prepared)
+		cmps, ops, err := s.allocate(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		b, err := encode(obj)
+		if err != nil {
+			return nil, err
+		}
+		if b, err = s.toStorage(b, key); err != nil {
+			return nil, err
+		}
+		cmps = append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}, cmps...)
+		ops = append([]clientv3.Op{clientv3.OpPut(key, string(b), clientv3.WithLease(id))}, ops...)
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("registry: create %s: %w", key, err)
+		}
+		if resp.Succeeded {
+			obj.Meta().ResourceVersion = strconv.FormatInt(resp.Header.Revision, 10)
+			return obj, nil
+		}
+		if len(cmps) == 1 || resp.Responses[0].GetResponseRange().Count > 0 {
+			return nil, fmt.Errorf("%w: %s %q", ErrAlreadyExists, s.res.Name, qualified(obj.Meta().Namespace, obj.Meta().Name))
+		}
+		// Another writer claimed an address picked meanwhile: pick again.
+		if attempt == maxAllocAttempts {
+			return nil, fmt.Errorf("registry: create %s: allocation lost %d races", key, attempt)
+		}
 	}
-	key := s.keyOf(obj)
-	if b, err = s.toStorage(b, key); err != nil {
-		return nil, err
+}
+
+// allocate claims a new Service's cluster IP and node ports (setting them in obj) and
+// returns the compares and puts that go with its create; nothing for other kinds.
+func (s *Store[T, P]) allocate(ctx context.Context, obj P) ([]clientv3.Cmp, []clientv3.Op, error) {
+	svc, ok := any(obj).(*api.Service)
+	if s.alloc == nil || !ok {
+		return nil, nil, nil
 	}
-	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(id))).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("registry: create %s: %w", key, err)
+	cmps, ops, err := s.alloc.allocate(ctx, svc)
+	var errs api.ErrorList
+	if errors.As(err, &errs) {
+		// A Service that exists holds what it asked for: report that it exists.
+		key := s.keyOf(obj)
+		if resp, gerr := s.cli.Get(ctx, key, clientv3.WithCountOnly()); gerr == nil && resp.Count > 0 {
+			return nil, nil, fmt.Errorf("%w: %s %q", ErrAlreadyExists, s.res.Name, qualified(svc.Namespace, svc.Name))
+		}
+		return nil, nil, fmt.Errorf("%s %q: %w", s.res.Kind, svc.Name, err)
 	}
-	if !resp.Succeeded {
-		return nil, fmt.Errorf("%w: %s %q", ErrAlreadyExists, s.res.Name, qualified(obj.Meta().Namespace, obj.Meta().Name))
+	return cmps, ops, err
+}
+
+// release returns the deletes of a Service's allocations, for its delete transaction.
+func (s *Store[T, P]) release(obj P) []clientv3.Op {
+	if svc, ok := any(obj).(*api.Service); ok && s.alloc != nil {
+		return s.alloc.release(svc)
 	}
-	obj.Meta().ResourceVersion = strconv.FormatInt(resp.Header.Revision, 10)
-	return obj, nil
+	return nil
 }
 
 // Get returns the object ns/name (ns ignored when cluster-scoped), or ErrNotFound.
@@ -404,6 +465,11 @@ func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64, leas
 	nm.GenerateName = cm.GenerateName
 	nm.Generation = cm.Generation
 	api.Default(next)
+	if svc, ok := any(next).(*api.Service); ok && s.alloc != nil {
+		if err := keepAllocated(any(cur).(*api.Service), svc); err != nil {
+			return nil, false, fmt.Errorf("%s %q: %w", s.res.Kind, nm.Name, err)
+		}
+	}
 	if errs := append(api.Validate(next), api.ValidateUpdate(cur, next)...); len(errs) > 0 {
 		return nil, false, fmt.Errorf("%s %q: %w", s.res.Kind, nm.Name, errs)
 	}
@@ -530,7 +596,7 @@ func (s *Store[T, P]) Delete(ctx context.Context, ns, name string, opts DeleteOp
 			continue
 		}
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
-			Then(clientv3.OpDelete(key)).Commit()
+			Then(append([]clientv3.Op{clientv3.OpDelete(key)}, s.release(cur)...)...).Commit()
 		if err != nil {
 			return nil, fmt.Errorf("registry: delete %s: %w", key, err)
 		}
