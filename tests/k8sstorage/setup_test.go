@@ -76,6 +76,7 @@ type env struct {
 
 type setupOptions struct {
 	members        int
+	progress       time.Duration
 	prefix         string
 	resourcePrefix string
 }
@@ -84,13 +85,19 @@ type setupOption func(*setupOptions)
 
 func withMembers(n int) setupOption { return func(o *setupOptions) { o.members = n } }
 
+// withProgressInterval sets Keel's watch progress-notify interval, as upstream sets etcd's
+// WatchProgressNotifyInterval.
+func withProgressInterval(d time.Duration) setupOption {
+	return func(o *setupOptions) { o.progress = d }
+}
+
 func setup(t *testing.T, opts ...setupOption) *env {
 	t.Helper()
 	o := setupOptions{members: 1, resourcePrefix: "/pods/"}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := testcluster.Start(t, o.members)
+	c := testcluster.StartWith(t, o.members, testcluster.Options{WatchProgressInterval: o.progress})
 	t.Cleanup(func() {
 		// Registered after the cluster's own cleanup, so it runs before the members stop.
 		n := rangeStreamsServed(t, c)

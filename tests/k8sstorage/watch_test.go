@@ -3,6 +3,7 @@ package k8sstorage
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"k8s.io/apiserver/pkg/features"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
@@ -11,9 +12,9 @@ import (
 )
 
 // TestWatch is k8s.io/apiserver/pkg/storage/etcd3/watcher_test.go's TestWatch at v0.37.2
-// against Keel, less the subtests that configure the etcd server (ProgressNotify and
-// WatchDispatchBookmarkEvents set etcd's WatchProgressNotifyInterval through embed.Config) or
-// need the store's unexported corruptObjectError (WatchWithUnsafeDelete). With the gate on,
+// against Keel (ProgressNotify and WatchDispatchBookmarkEvents with a 1 s progress interval,
+// as upstream sets etcd's), less WatchWithUnsafeDelete, which needs the store's unexported
+// corruptObjectError. With the gate on,
 // the watch-list subtests read their initial state through RangeStream (watcher.go sync).
 func TestWatch(t *testing.T) {
 	t.Run("Watch", func(t *testing.T) {
@@ -63,6 +64,14 @@ func TestWatch(t *testing.T) {
 	t.Run("WatchInitializationSignal", func(t *testing.T) {
 		e := setup(t)
 		storagetesting.RunTestWatchInitializationSignal(e.ctx, t, e.store)
+	})
+	t.Run("ProgressNotify", func(t *testing.T) {
+		e := setup(t, withProgressInterval(time.Second))
+		storagetesting.RunOptionalTestProgressNotify(e.ctx, t, e.store, increaseRVFunc(e.client.Client))
+	})
+	t.Run("WatchDispatchBookmarkEvents", func(t *testing.T) {
+		e := setup(t, withProgressInterval(time.Second))
+		storagetesting.RunTestWatchDispatchBookmarkEvents(e.ctx, t, e.store, false)
 	})
 	t.Run("SendInitialEventsBackwardCompatibility", func(t *testing.T) {
 		e := setup(t)
