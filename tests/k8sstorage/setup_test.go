@@ -326,3 +326,19 @@ func checkStorageCallsInvariants(transformer *storagetesting.PrefixTransformer, 
 		}
 	}
 }
+
+// storeWithTransformerOverride is upstream's wrapper of the same name.
+type storeWithTransformerOverride struct {
+	storage.Interface
+	tr *swapTransformer
+}
+
+func (e *env) withTransformerOverride() *storeWithTransformerOverride {
+	return &storeWithTransformerOverride{Interface: e.store, tr: e.transformer}
+}
+
+func (s *storeWithTransformerOverride) UpdateTransformer(modifier storagetesting.TransformerModifier) func() {
+	orig := s.tr.get()
+	s.tr.set(modifier(orig))
+	return func() { s.tr.set(orig) }
+}

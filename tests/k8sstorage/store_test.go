@@ -1,6 +1,7 @@
 package k8sstorage
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -113,6 +114,19 @@ func expectPaginated(t *testing.T, e *env) {
 			t.Errorf("Keel served %d RangeStream calls for filtered pages, want 0 (etcd3 pages those with Range)", n)
 		}
 	})
+}
+
+// TestGetListWithoutErrorAggregation is upstream's, with AllowUnsafeMalformedObjectDeletion
+// off: a list aborts on the first object that fails to transform. Upstream passes its
+// unexported corruptObjectError; with the gate off the store treats every transform error
+// alike, so a plain error stands in. (RunTestGetListWithErrorAggregation tells that type from
+// others, so it is left out.)
+func TestGetListWithoutErrorAggregation(t *testing.T) {
+	streamOn(t)
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, false)
+	e := setup(t)
+	expectStreamed(t, e, true)
+	storagetesting.RunTestGetListWithoutErrorAggregation(e.ctx, t, e.withTransformerOverride(), errors.New("bits flipped"))
 }
 
 // The call-count tests: checkStorageCallsInvariants counts Range and GetStream calls together
