@@ -63,6 +63,9 @@ type Options struct {
 	// PeerProxy(i) can delay, drop or blackhole member i's peer traffic, either direction
 	// (docs/RELIABILITY.md "Network faults").
 	PeerProxies bool
+	// WatchProgressInterval, when set, is every member's server.Config.WatchProgressInterval
+	// (keeld's --experimental-watch-progress-notify-interval).
+	WatchProgressInterval time.Duration
 }
 
 // Start starts size members and waits for a leader. Everything is stopped at cleanup.
@@ -156,7 +159,8 @@ func (c *Cluster) startMember(m *Member) {
 	m.peer = server.NewPeerServer(node)
 	go func() { _ = m.peer.Serve(m.mux.GRPCListener()) }()
 	m.Server = server.New(server.Config{ElectionTimeout: 500 * time.Millisecond,
-		Registerer: m.Registry, Gatherer: m.Registry}, node)
+		WatchProgressInterval: c.opts.WatchProgressInterval,
+		Registerer:            m.Registry, Gatherer: m.Registry}, node)
 	go func() { _ = m.Server.Serve(clientLn) }()
 	if c.opts.Started != nil {
 		c.opts.Started(c.index(m), m)
