@@ -169,6 +169,11 @@ func (n *Node) applyCommand(l *raft.Log) *applyResult {
 		}
 		return n.applyLeaseRevoke(l.Index, &r)
 	case *keelpb.Command_LeaseRevokes:
+		// Expiry deletes keys: refused under CORRUPT like a client's revoke (etcd's corrupt
+		// applier refuses the lessor's revokes too); the leases are reported again later.
+		if n.Corrupt() {
+			return n.refuse(l.Index, ErrCorrupt)
+		}
 		return n.applyLeaseRevokes(l.Index, c.LeaseRevokes)
 	case *keelpb.Command_LeaseCheckpoints:
 		return n.applyLeaseCheckpoints(l.Index, c.LeaseCheckpoints)

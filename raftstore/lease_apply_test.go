@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	keelpb "github.com/keeldb/keel/api/proto"
+	"github.com/keeldb/keel/mvcc"
 )
 
 // applier feeds commands to a member's FSM as consecutive committed entries.
@@ -134,5 +136,55 @@ func TestRevokeBudget(t *testing.T) {
 				b.spend(s.spend)
 			}
 		})
+	}
+}
+
+// Under a CORRUPT alarm the expiry path's LeaseRevokes entry is refused like a client's
+// revoke: the leased key stays until the alarm is disarmed, then the same entry deletes it.
+func TestLeaseRevokesRefusedUnderCorrupt(t *testing.T) {
+	n := newApplyOnlyNode(t)
+	a := &applier{t: t, n: n, index: n.store.ConsistentIndex()}
+	if res := a.apply(&keelpb.Command{Cmd: &keelpb.Command_LeaseGrant{
+		LeaseGrant: mustMarshal(&pb.LeaseGrantRequest{ID: 7, TTL: 60})}}); res.err != nil {
+		t.Fatalf("grant: %v", res.err)
+	}
+	if res := a.apply(&keelpb.Command{Cmd: &keelpb.Command_Put{Put: mustMarshal(
+		&pb.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 7})}}); res.err != nil {
+		t.Fatalf("put: %v", res.err)
+	}
+	alarm := func(action pb.AlarmRequest_AlarmAction) {
+		t.Helper()
+		if res := a.apply(&keelpb.Command{Cmd: &keelpb.Command_Alarm{Alarm: mustMarshal(
+			&pb.AlarmRequest{Action: action, MemberID: 1, Alarm: pb.AlarmType_CORRUPT})}}); res.err != nil {
+			t.Fatalf("alarm %v: %v", action, res.err)
+		}
+	}
+	keys := func() int64 {
+		t.Helper()
+		view := n.store.Read()
+		defer view.End()
+		rr, err := view.Range([]byte("k"), nil, mvcc.RangeOptions{CountOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(rr.Count)
+	}
+	revokes := &keelpb.Command{Cmd: &keelpb.Command_LeaseRevokes{LeaseRevokes: &keelpb.LeaseRevokes{Ids: []int64{7}}}}
+
+	alarm(pb.AlarmRequest_ACTIVATE)
+	rev := n.store.Rev()
+	if res := a.apply(revokes); res == nil || !errors.Is(res.err, ErrCorrupt) {
+		t.Fatalf("revokes under CORRUPT: %+v, want ErrCorrupt", res)
+	}
+	if got := keys(); got != 1 || n.store.Rev() != rev || n.lessor.Len() != 1 {
+		t.Fatalf("after the refused entry: %d keys, revision %d (was %d), %d leases; want 1, %d, 1",
+			got, n.store.Rev(), rev, n.lessor.Len(), rev)
+	}
+	alarm(pb.AlarmRequest_DEACTIVATE)
+	if res := a.apply(revokes); res == nil || res.err != nil {
+		t.Fatalf("revokes after disarm: %+v", res)
+	}
+	if got := keys(); got != 0 || n.lessor.Len() != 0 {
+		t.Fatalf("after disarm: %d keys, %d leases; want none", got, n.lessor.Len())
 	}
 }
