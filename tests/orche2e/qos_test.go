@@ -80,6 +80,18 @@ func TestQoS(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("cgroup limits need root")
 	}
+	// Should the test fail before it deletes its pods, their cgroups (empty once teardown
+	// killed the processes) go after teardown (cleanups run last-registered first).
+	var uids []string
+	t.Cleanup(func() {
+		for _, uid := range uids {
+			for _, ctrl := range []string{"memory", "cpu"} {
+				pod := filepath.Dir(cgroupDir(ctrl, uid, "c"))
+				_ = os.Remove(filepath.Join(pod, "c"))
+				_ = os.Remove(pod)
+			}
+		}
+	})
 	s := newSystem(t)
 	s.start("s1", "scheduler", "--id", "s1")
 	s.startAgent(1)
@@ -114,7 +126,8 @@ func TestQoS(t *testing.T) {
 		}
 		return nil
 	})
-	steadyUID := pod("steady").UID
+	steadyUID, hogUID := pod("steady").UID, pod("hog").UID
+	uids = append(uids, steadyUID, hogUID)
 	if b, err := os.ReadFile(filepath.Join(cgroupDir("cpu", steadyUID, "c"), "cpu.cfs_quota_us")); err == nil {
 		if q := strings.TrimSpace(string(b)); q != "10000" {
 			t.Errorf("steady cpu.cfs_quota_us = %s, want 10000 (100m of a 100000us period)", q)
@@ -141,11 +154,13 @@ func TestQoS(t *testing.T) {
 	}
 
 	// Deleting a pod removes its cgroups.
-	s.mustCtl("delete", "pod", "steady")
-	waitFor(t, ctx, "steady's cgroups removed", 60*time.Second, func() error {
-		for _, ctrl := range []string{"memory", "cpu"} {
-			if _, err := os.Stat(filepath.Dir(cgroupDir(ctrl, steadyUID, "c"))); err == nil {
-				return fmt.Errorf("%s cgroup of steady still exists", ctrl)
+	s.mustCtl("delete", "pod", "steady", "hog")
+	waitFor(t, ctx, "the pods' cgroups removed", 60*time.Second, func() error {
+		for _, uid := range uids {
+			for _, ctrl := range []string{"memory", "cpu"} {
+				if _, err := os.Stat(filepath.Dir(cgroupDir(ctrl, uid, "c"))); err == nil {
+					return fmt.Errorf("%s cgroup of pod %s still exists", ctrl, uid)
+				}
 			}
 		}
 		return nil
