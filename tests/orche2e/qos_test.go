@@ -14,7 +14,7 @@ import (
 )
 
 // qosPods: hog (Burstable: a memory request below its limit) allocates past its 48Mi limit
-// in a loop; steady (Guaranteed: limits only, requests defaulted to them) sleeps; free
+// in a loop; steady (Guaranteed: limits only, requests defaulted to them) spins; free
 // (BestEffort) has no resources.
 const qosPods = `apiVersion: v1
 kind: Pod
@@ -35,7 +35,7 @@ spec:
   containers:
   - name: c
     image: busybox
-    command: ["sleep", "3600"]
+    command: ["sh", "-c", "while :; do :; done"]
     resources:
       limits: {cpu: 100m, memory: 64Mi}
 ---
@@ -70,7 +70,7 @@ func cgroupDir(ctrl, uid, ctr string) string {
 
 // TestQoS runs pods with requests and limits on a process-mode agent: every pod gets its
 // QoS class (status and describe), the Guaranteed pod's cpu limit is a CFS quota in its
-// cgroup, the Burstable pod that allocates past its memory limit is OOM-killed by the kernel
+// cgroup that throttles it, the Burstable pod that allocates past its memory limit is OOM-killed by the kernel
 // and restarted (lastState terminated OOMKilled, exit 137) while the Guaranteed neighbour
 // keeps running with no restart, and a deleted pod's cgroups are removed.
 func TestQoS(t *testing.T) {
@@ -136,6 +136,19 @@ func TestQoS(t *testing.T) {
 		t.Errorf("steady cpu.max = %q, %v; want 10000 100000", b, err)
 	}
 
+	// Spinning past its 100m, steady is throttled.
+	waitFor(t, ctx, "steady throttled", 30*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(cgroupDir("cpu", steadyUID, "c"), "cpu.stat"))
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "nr_throttled "); ok && v != "0" {
+				return nil
+			}
+		}
+		return fmt.Errorf("cpu.stat: %q", b)
+	})
 	waitFor(t, ctx, "hog OOMKilled and restarted", 60*time.Second, func() error {
 		cs := pod("hog").Status.ContainerStatuses
 		if len(cs) != 1 || cs[0].RestartCount < 1 || cs[0].LastState.Terminated == nil {
