@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -400,6 +401,19 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		refuse(err.Error())
 		return
 	}
+	var cgroups []string
+	if l := limitsOf(&c.spec); l != (containerLimits{}) {
+		r.rt.cgOnce.Do(func() { r.rt.cg = detectCgroups() })
+		dirs, err := r.rt.cg.create(r.uid, c.spec.Name, l)
+		if err != nil {
+			// Limits are enforced or the container does not run (rather than run unlimited).
+			msg := "cannot enforce resources.limits: " + err.Error()
+			r.warn(c, "Failed", "Error: "+msg)
+			refuse(msg)
+			return
+		}
+		cgroups = dirs
+	}
 	argv := containerArgv(&c.spec, c.user)
 	if c.restart {
 		c.restartCount++
@@ -458,6 +472,9 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 			return
 		}
 		args = append(args, "--mounts", mf)
+	}
+	if len(cgroups) > 0 {
+		args = append(args, "--cgroups", strings.Join(cgroups, ","))
 	}
 	args = append(args, "--")
 	cmd := exec.Command(shim[0], append(args, argv...)...)
@@ -750,6 +767,7 @@ func (r *podRunner) cleanup() {
 	waitGone(recs, 5*time.Second)
 	killDir(r.dir)
 	r.cleanupVolumes()
+	r.rt.cg.removePod(r.uid)
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.log.Warn("cannot remove pod dir", "err", err)
 	}

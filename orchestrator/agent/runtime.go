@@ -117,6 +117,9 @@ type procRuntime struct {
 	ready  chan struct{} // closed once adoption is done and pods may be synced
 	wg     sync.WaitGroup
 
+	cgOnce sync.Once
+	cg     cgroupHost // detected on the first container with limits
+
 	// mu guards the fields below.
 	mu      sync.Mutex
 	closed  bool

@@ -68,6 +68,7 @@ func RunShim(args []string) int {
 	workdir := fs.String("workdir", "", "working directory")
 	path := fs.String("path", "", "executable (default: ARGV[0])")
 	mounts := fs.String("mounts", "", "JSON file of bind mounts to make first (the shim runs in a private mount namespace)")
+	cgroups := fs.String("cgroups", "", "comma-separated cgroup directories to join before starting the command")
 	if err := fs.Parse(args); err != nil || *dir == "" || fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: shim --dir DIR --attempt N [--workdir W] [--path P] -- ARGV...")
 		return 2
@@ -92,6 +93,18 @@ func RunShim(args []string) int {
 			writeJSON(exitFile(*dir, n), shimExit{ExitCode: 128, Reason: "StartError", Message: "volume mounts: " + err.Error(), FinishedAt: time.Now()})
 			return 0
 		}
+	}
+	var cgDirs []string
+	var ooms int64
+	if *cgroups != "" {
+		cgDirs = strings.Split(*cgroups, ",")
+		if err := cgroupJoin(cgDirs, os.Getpid()); err != nil {
+			cgroupLeave(cgDirs, os.Getpid())
+			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
+			writeJSON(exitFile(*dir, n), shimExit{ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: time.Now()})
+			return 0
+		}
+		ooms = cgroupOOMKills(cgDirs)
 	}
 	cmd := exec.Command(exe, argv[1:]...)
 	cmd.Args = argv
@@ -129,6 +142,13 @@ func RunShim(args []string) int {
 	}
 	if ex.ExitCode != 0 {
 		ex.Reason = "Error"
+	}
+	if len(cgDirs) > 0 {
+		// The kernel killed a process of the container's memory cgroup (over its limit).
+		if ex.ExitCode == 137 && cgroupOOMKills(cgDirs) > ooms {
+			ex.Reason = "OOMKilled"
+		}
+		cgroupLeave(cgDirs, os.Getpid())
 	}
 	writeJSON(exitFile(*dir, n), ex)
 	return 0

@@ -12,6 +12,8 @@ func Default(obj Object) {
 	switch o := obj.(type) {
 	case *Pod:
 		defaultPodSpec(&o.Spec)
+		defaultPodRequests(&o.Spec)
+		o.Status.QOSClass = PodQOSClass(&o.Spec)
 	case *ReplicaSet:
 		if o.Spec.Replicas == nil {
 			o.Spec.Replicas = ptr(int32(1))
