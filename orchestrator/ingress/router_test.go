@@ -98,3 +98,27 @@ func TestBuildResolvesReadyEndpoints(t *testing.T) {
 		t.Error("Pick without endpoints succeeded")
 	}
 }
+
+func TestServed(t *testing.T) {
+	keel, other := "keel", "nginx"
+	named := ing("named", 1, "x")
+	named.Spec.IngressClassName = &keel
+	foreign := ing("foreign", 1, "x")
+	foreign.Spec.IngressClassName = &other
+	unnamed := ing("unnamed", 1, "x")
+	all := []*api.Ingress{named, foreign, unnamed}
+	cls := &api.IngressClass{ObjectMeta: api.ObjectMeta{Name: "keel"}}
+	names := func(ings []*api.Ingress) (out []string) {
+		for _, i := range ings {
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	if got := names(Served(all, []*api.IngressClass{cls}, "keel")); !slices.Equal(got, []string{"named"}) {
+		t.Errorf("not default: served %v", got)
+	}
+	cls.Annotations = map[string]string{api.AnnotationIsDefaultIngressClass: "true"}
+	if got := names(Served(all, []*api.IngressClass{cls}, "keel")); !slices.Equal(got, []string{"named", "unnamed"}) {
+		t.Errorf("default: served %v", got)
+	}
+}
