@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keeldb/keel/orchestrator/api"
+)
+
+// ingressColumns returns the table columns of Ingresses and IngressClasses (kubectl's),
+// nil for other resources.
+func ingressColumns(resource string) []column {
+	n, a := nameColumn(), ageColumn()
+	switch resource {
+	case "ingresses":
+		ing := func(o api.Object) *api.Ingress { return o.(*api.Ingress) }
+		return []column{n,
+			{header: "CLASS", value: func(o api.Object, _ time.Time) string { return ingressClassOf(ing(o)) }},
+			{header: "HOSTS", value: func(o api.Object, _ time.Time) string { return ingressHosts(ing(o)) }},
+			{header: "ADDRESS", value: func(o api.Object, _ time.Time) string { return ingressAddress(ing(o)) }},
+			{header: "PORTS", value: func(o api.Object, _ time.Time) string {
+				if len(ing(o).Spec.TLS) > 0 {
+					return "80, 443"
+				}
+				return "80"
+			}},
+			a,
+		}
+	case "ingressclasses":
+		return []column{n,
+			{header: "CONTROLLER", value: func(o api.Object, _ time.Time) string { return o.(*api.IngressClass).Spec.Controller }},
+			{header: "PARAMETERS", value: func(api.Object, time.Time) string { return "<none>" }},
+			a,
+		}
+	}
+	return nil
+}
+
+func ingressClassOf(i *api.Ingress) string {
+	if i.Spec.IngressClassName == nil {
+		return "<none>"
+	}
+	return *i.Spec.IngressClassName
+}
+
+// ingressHosts is kubectl's HOSTS: the rules' hosts, "*" for none.
+func ingressHosts(i *api.Ingress) string {
+	var hosts []string
+	for _, r := range i.Spec.Rules {
+		if r.Host != "" {
+			hosts = append(hosts, r.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return "*"
+	}
+	return strings.Join(hosts, ",")
+}
+
+func ingressAddress(i *api.Ingress) string {
+	var out []string
+	for _, lb := range i.Status.LoadBalancer.Ingress {
+		out = append(out, orDefault(lb.IP, lb.Hostname))
+	}
+	return strings.Join(out, ",")
+}
+
+func ingressBackendString(b *api.IngressBackend) string {
+	if b == nil || b.Service == nil {
+		return "<default>"
+	}
+	port := b.Service.Port.Name
+	if port == "" {
+		port = fmt.Sprint(b.Service.Port.Number)
+	}
+	return b.Service.Name + ":" + port
+}
+
+// describeIngress writes kubectl describe's view of an Ingress.
+func describeIngress(w *describeWriter, i *api.Ingress) {
+	w.line(0, "Name:\t%s", i.Name)
+	w.labelsMultiline(0, "Labels", i.Labels, "=")
+	w.line(0, "Namespace:\t%s", i.Namespace)
+	w.line(0, "Address:\t%s", ingressAddress(i))
+	w.line(0, "Ingress Class:\t%s", ingressClassOf(i))
+	w.line(0, "Default backend:\t%s", ingressBackendString(i.Spec.DefaultBackend))
+	for _, t := range i.Spec.TLS {
+		w.line(0, "TLS:")
+		w.line(1, "%s terminates %s", t.SecretName, strings.Join(t.Hosts, ","))
+	}
+	w.line(0, "Rules:")
+	w.line(1, "Host\tPath\tBackends")
+	w.line(1, "----\t----\t--------")
+	for _, r := range i.Spec.Rules {
+		w.line(1, "%s\t\t", orDefault(r.Host, "*"))
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			typ := ""
+			if p.PathType != nil {
+				typ = " (" + *p.PathType + ")"
+			}
+			w.line(1, "\t%s%s\t%s", orDefault(p.Path, "/"), typ, ingressBackendString(&p.Backend))
+		}
+	}
+	w.labelsMultiline(0, "Annotations", i.Annotations, ": ")
+}
