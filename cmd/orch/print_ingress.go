@@ -5,7 +5,10 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/registry"
 )
 
 // ingressColumns returns the table columns of Ingresses and IngressClasses (kubectl's),
@@ -106,4 +109,12 @@ func describeIngress(w *describeWriter, i *api.Ingress) {
 		}
 	}
 	w.labelsMultiline(0, "Annotations", i.Annotations, ": ")
+}
+
+// ingressClients are ctl's clients of Ingresses and IngressClasses.
+func ingressClients(cli *clientv3.Client) []resourceClient {
+	return []resourceClient{
+		typed[api.Ingress, *api.Ingress]{registry.New[api.Ingress](cli, registry.Config{})},
+		typed[api.IngressClass, *api.IngressClass]{registry.New[api.IngressClass](cli, registry.Config{})},
+	}
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -62,5 +63,23 @@ func TestValidateIngressClass(t *testing.T) {
 	}
 	if r, ok := api.LookupResource("ing"); !ok || r.Kind != "Ingress" {
 		t.Fatalf("ing resolves to %v %v", r, ok)
+	}
+}
+
+// TestExampleIngress decodes and validates examples/ingress.yaml.
+func TestExampleIngress(t *testing.T) {
+	b, err := os.ReadFile("../../examples/ingress.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := api.DecodeManifests(strings.NewReader(string(b)))
+	if err != nil || len(objs) != 5 {
+		t.Fatalf("got %d objects, %v", len(objs), err)
+	}
+	for _, o := range objs {
+		api.Default(o)
+		if err := api.Validate(o).Err(); err != nil {
+			t.Errorf("%s: %v", o.Meta().Name, err)
+		}
 	}
 }
