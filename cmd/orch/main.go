@@ -65,7 +65,7 @@ commands:
   version                   print orch's version, git SHA and Go version
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
-  ingress-controller --listen HOST:PORT [--ingress-class keel]
+  ingress-controller --listen HOST:PORT [--listen-tls HOST:PORT] [--ingress-class keel]
                             serve the Ingresses of a class as an HTTP reverse proxy
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
                             --start-delay D, --stop-delay D (a deleted pod's simulated stop, at most

@@ -2,7 +2,9 @@ package ingress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +37,11 @@ const statusRetryInterval = time.Second
 type Config struct {
 	// Listen is the HOST:PORT of the plain HTTP listener.
 	Listen string
+	// ListenTLS, when set, is the HOST:PORT of the HTTPS listener, with the certificates of
+	// the served Ingresses' TLS Secrets chosen by server name (SNI).
+	ListenTLS string
+	// Secrets configures the Secrets' registry (their encryption at rest).
+	Secrets registry.Config
 	// Class is the IngressClass name served (default DefaultClass).
 	Class string
 	// Logger defaults to discarding.
@@ -52,6 +59,8 @@ type Controller struct {
 	clsInf   *informer.Informer[api.IngressClass, *api.IngressClass]
 	svcInf   *informer.Informer[api.Service, *api.Service]
 	epInf    *informer.Informer[api.Endpoints, *api.Endpoints]
+	secInf   *informer.Informer[api.Secret, *api.Secret] // nil without ListenTLS
+	certs    atomic.Pointer[Certificates]
 	changed  chan struct{}
 	router   atomic.Pointer[Router]
 	proxy    *httputil.ReverseProxy
@@ -81,7 +90,12 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 	addNotify(c.clsInf, c.notify)
 	addNotify(c.svcInf, c.notify)
 	addNotify(c.epInf, c.notify)
+	if cfg.ListenTLS != "" {
+		c.secInf = informer.New(cli, registry.New[api.Secret](cli, cfg.Secrets), icfg)
+		addNotify(c.secInf, c.notify)
+	}
 	c.router.Store(Build(nil, nil, nil))
+	c.certs.Store(BuildCertificates(nil, nil))
 	c.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			addr := r.In.Context().Value(backendKey{}).(string)
@@ -113,7 +127,8 @@ func (c *Controller) notify() {
 	}
 }
 
-// Run creates the default IngressClass if missing, listens on cfg.Listen, and serves until
+// Run creates the default IngressClass if missing, listens on cfg.Listen (and
+// cfg.ListenTLS), and serves until
 // ctx ends; it then stops the listener, waits for its goroutines and returns nil. A failed
 // listen is returned.
 func (c *Controller) Run(ctx context.Context) error {
@@ -121,29 +136,53 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.ensureClass(ctx)
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.log.Error("serve failed", "err", err)
+	servers := []*http.Server{{Handler: c, ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	runs := []func(context.Context) error{c.ingInf.Run, c.clsInf.Run, c.svcInf.Run, c.epInf.Run}
+	if c.cfg.ListenTLS != "" {
+		tln, err := net.Listen("tcp", c.cfg.ListenTLS)
+		if err != nil {
+			_ = ln.Close()
+			return err
 		}
-	}()
-	for _, run := range []func(context.Context) error{c.ingInf.Run, c.clsInf.Run, c.svcInf.Run, c.epInf.Run} {
+		tcfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if cert := c.certs.Load().Get(h.ServerName); cert != nil {
+				return cert, nil
+			}
+			return nil, fmt.Errorf("no certificate for %q", h.ServerName)
+		}}
+		servers = append(servers, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, tls.NewListener(tln, tcfg))
+		runs = append(runs, c.secInf.Run)
+		c.log.Info("listening", "listen_tls", tln.Addr().String())
+	}
+	c.ensureClass(ctx)
+	var wg sync.WaitGroup
+	for i, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				c.log.Error("serve failed", "err", err)
+			}
+		}()
+	}
+	for _, run := range runs {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = run(ctx) }()
 	}
 	c.log.Info("listening", "listen", ln.Addr().String())
 	if c.ingInf.WaitForSync(ctx) == nil && c.clsInf.WaitForSync(ctx) == nil &&
-		c.svcInf.WaitForSync(ctx) == nil && c.epInf.WaitForSync(ctx) == nil {
+		c.svcInf.WaitForSync(ctx) == nil && c.epInf.WaitForSync(ctx) == nil &&
+		(c.secInf == nil || c.secInf.WaitForSync(ctx) == nil) {
 		c.loop(ctx, statusIP(ln.Addr()))
 	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	_ = srv.Shutdown(shutCtx)
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutCtx)
+		_ = srv.Close()
+	}
 	cancel()
-	_ = srv.Close()
 	wg.Wait()
 	return nil
 }
@@ -178,6 +217,9 @@ func (c *Controller) loop(ctx context.Context, ip string) {
 	for {
 		served := Served(c.ingInf.Cache().List(), c.clsInf.Cache().List(), c.cfg.Class)
 		c.router.Store(Build(served, c.svcInf.Cache().List(), c.epInf.Cache().List()))
+		if c.secInf != nil {
+			c.certs.Store(BuildCertificates(served, c.secInf.Cache().List()))
+		}
 		if c.writeStatus(ctx, served, ip) {
 			retry.Reset(statusRetryInterval)
 		} else {

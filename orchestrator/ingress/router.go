@@ -62,10 +62,7 @@ func Build(ingresses []*api.Ingress, services []*api.Service, endpoints []*api.E
 	for _, e := range endpoints {
 		eps[e.Namespace+"/"+e.Name] = e
 	}
-	ings := slices.Clone(ingresses)
-	slices.SortFunc(ings, func(a, b *api.Ingress) int {
-		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	ings := sortedByAge(ingresses)
 	r := &Router{exact: map[string][]route{}, wildcard: map[string][]route{}}
 	for pos, ing := range ings {
 		backend := func(b *api.IngressBackend) *Backend {
@@ -199,4 +196,13 @@ func prefixMatches(prefix, path string) bool {
 	}
 	rest := path[len(prefix):]
 	return rest == "" || rest[0] == '/'
+}
+
+// sortedByAge returns ingresses oldest first (then by namespace and name).
+func sortedByAge(ingresses []*api.Ingress) []*api.Ingress {
+	ings := slices.Clone(ingresses)
+	slices.SortFunc(ings, func(a, b *api.Ingress) int {
+		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return ings
 }

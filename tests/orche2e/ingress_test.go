@@ -2,8 +2,16 @@ package orche2e_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -53,7 +61,8 @@ spec:
 
 // ingressManifest routes shop.example.com to web-a, but /cart (and below) to web-b, every
 // subdomain of example.com to web-b, and /down on any other host to a Service without
-// endpoints. It names no class: the default IngressClass "keel" serves it.
+// endpoints; shop.example.com also over HTTPS, with the certificate of Secret shop-tls.
+// It names no class: the default IngressClass "keel" serves it.
 const ingressManifest = `apiVersion: v1
 kind: Service
 metadata:
@@ -68,6 +77,9 @@ kind: Ingress
 metadata:
   name: shop
 spec:
+  tls:
+  - hosts: [shop.example.com]
+    secretName: shop-tls
   rules:
   - host: shop.example.com
     http:
@@ -99,7 +111,8 @@ spec:
 // `orch ingress-controller`, applies two Deployments of hello-servers with their Services
 // and an Ingress (ctl apply -f), and checks the controller routes by host and path to
 // every ready pod of the right Service, answers 404 for an unknown host and 503 for a
-// Service without ready endpoints, and writes its address into the Ingress's status.
+// Service without ready endpoints, serves shop.example.com over HTTPS with the certificate
+// of its TLS Secret (--listen-tls), and writes its address into the Ingress's status.
 func TestIngress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a whole cluster of processes")
@@ -111,7 +124,8 @@ func TestIngress(t *testing.T) {
 		s.startAgent(i)
 	}
 	listen := fmt.Sprintf("127.%d.1.100:8080", s.net)
-	s.start("ing", "ingress-controller", "--listen", listen)
+	listenTLS := fmt.Sprintf("127.%d.1.100:8443", s.net)
+	s.start("ing", "ingress-controller", "--listen", listen, "--listen-tls", listenTLS)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitFor(t, ctx, "2 nodes Ready", 60*time.Second, func() error { return s.nodesReady(ctx, 2) })
@@ -123,7 +137,11 @@ func TestIngress(t *testing.T) {
 		return nil
 	})
 
-	s.applyManifest(t, "ingress.yaml", ingressApp("a", 2)+ingressApp("b", 1)+ingressManifest)
+	crt, key := selfSigned(t, "shop.example.com")
+	indent := func(pem []byte) string { return strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n    ") }
+	tlsSecret := fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: shop-tls}\ntype: kubernetes.io/tls\n"+
+		"stringData:\n  tls.crt: |\n    %s\n  tls.key: |\n    %s\n---\n", indent(crt), indent(key))
+	s.applyManifest(t, "ingress.yaml", ingressApp("a", 2)+ingressApp("b", 1)+tlsSecret+ingressManifest)
 	ip := strings.Split(listen, ":")[0]
 	waitFor(t, ctx, "the Ingress's address", 30*time.Second, func() error {
 		out, err := s.ctl("get", "ing")
@@ -160,6 +178,28 @@ func TestIngress(t *testing.T) {
 			t.Errorf("%s%s: status %d (%v), want %d", tc.host, tc.pa, code, err, tc.code)
 		}
 	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(crt)
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "shop.example.com"}}}
+	waitFor(t, ctx, "HTTPS to shop.example.com reaches web-a", 30*time.Second, func() error {
+		req, err := http.NewRequest(http.MethodGet, "https://"+listenTLS+"/", nil)
+		if err != nil {
+			return err
+		}
+		req.Host = "shop.example.com"
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "hello from web-a-") {
+			return fmt.Errorf("status %d: %q (%v)", resp.StatusCode, b, err)
+		}
+		return nil
+	})
+
 	out := s.mustCtl("describe", "ingress", "shop")
 	if !strings.Contains(out, "web-b:http") || !strings.Contains(out, "Ingress Class:") {
 		t.Errorf("describe ingress shop:\n%s", out)
@@ -218,4 +258,24 @@ func (s *system) reachesAllVia(ctx context.Context, app string, n int, url, host
 		return fmt.Errorf("reached %v, want every one of %v", seen, want)
 	}
 	return nil
+}
+
+// selfSigned returns the PEM certificate and key of a self-signed certificate for host.
+func selfSigned(t *testing.T, host string) (crt, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
