@@ -115,7 +115,7 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 	case *api.Secret:
 		d.secret(w, o)
 	case *api.Ingress:
-		describeIngress(w, o)
+		err = d.ingress(ctx, w, o)
 	default:
 		d.generic(w, obj)
 	}

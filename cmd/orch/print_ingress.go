@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/ingress"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
@@ -80,14 +82,36 @@ func ingressBackendString(b *api.IngressBackend) string {
 	return b.Service.Name + ":" + port
 }
 
-// describeIngress writes kubectl describe's view of an Ingress.
-func describeIngress(w *describeWriter, i *api.Ingress) {
+// ingress writes kubectl describe's view of an Ingress: each backend with its ready
+// endpoints.
+func (d *describer) ingress(ctx context.Context, w *describeWriter, i *api.Ingress) error {
+	backend := func(b *api.IngressBackend) (string, error) {
+		s := ingressBackendString(b)
+		if b == nil || b.Service == nil {
+			return s, nil
+		}
+		svc, err := d.st.Services.Get(ctx, i.Namespace, b.Service.Name)
+		if isNotFound(err) {
+			return s + " (<error: services \"" + b.Service.Name + "\" not found>)", nil
+		} else if err != nil {
+			return "", err
+		}
+		ep, err := d.st.Endpoints.Get(ctx, i.Namespace, b.Service.Name)
+		if err != nil && !isNotFound(err) {
+			return "", err
+		}
+		return s + " (" + orNone(strings.Join(ingress.ReadyAddrs(svc, ep, b.Service.Port), ",")) + ")", nil
+	}
 	w.line(0, "Name:\t%s", i.Name)
 	w.labelsMultiline(0, "Labels", i.Labels, "=")
 	w.line(0, "Namespace:\t%s", i.Namespace)
 	w.line(0, "Address:\t%s", ingressAddress(i))
 	w.line(0, "Ingress Class:\t%s", ingressClassOf(i))
-	w.line(0, "Default backend:\t%s", ingressBackendString(i.Spec.DefaultBackend))
+	def, err := backend(i.Spec.DefaultBackend)
+	if err != nil {
+		return err
+	}
+	w.line(0, "Default backend:\t%s", def)
 	for _, t := range i.Spec.TLS {
 		w.line(0, "TLS:")
 		w.line(1, "%s terminates %s", t.SecretName, strings.Join(t.Hosts, ","))
@@ -105,10 +129,15 @@ func describeIngress(w *describeWriter, i *api.Ingress) {
 			if p.PathType != nil {
 				typ = " (" + *p.PathType + ")"
 			}
-			w.line(1, "\t%s%s\t%s", orDefault(p.Path, "/"), typ, ingressBackendString(&p.Backend))
+			b, err := backend(&p.Backend)
+			if err != nil {
+				return err
+			}
+			w.line(1, "\t%s%s\t%s", orDefault(p.Path, "/"), typ, b)
 		}
 	}
 	w.labelsMultiline(0, "Annotations", i.Annotations, ": ")
+	return nil
 }
 
 // ingressClients are ctl's clients of Ingresses and IngressClasses.

@@ -70,7 +70,7 @@ func Build(ingresses []*api.Ingress, services []*api.Service, endpoints []*api.E
 				return &Backend{Namespace: ing.Namespace}
 			}
 			out := &Backend{Namespace: ing.Namespace, Service: b.Service.Name, Port: b.Service.Port}
-			out.Addrs = readyAddrs(svcs[ing.Namespace+"/"+b.Service.Name], eps[ing.Namespace+"/"+b.Service.Name], b.Service.Port)
+			out.Addrs = ReadyAddrs(svcs[ing.Namespace+"/"+b.Service.Name], eps[ing.Namespace+"/"+b.Service.Name], b.Service.Port)
 			return out
 		}
 		if ing.Spec.DefaultBackend != nil && r.def == nil {
@@ -104,8 +104,9 @@ func Build(ingresses []*api.Ingress, services []*api.Service, endpoints []*api.E
 	return r
 }
 
-// readyAddrs returns the ready "ip:port" of the Service port port of svc, from ep.
-func readyAddrs(svc *api.Service, ep *api.Endpoints, port api.ServiceBackendPort) []string {
+// ReadyAddrs returns the ready "ip:port" of the Service port port (by name or number) of
+// svc, from ep; nil when either is nil or svc has no such port.
+func ReadyAddrs(svc *api.Service, ep *api.Endpoints, port api.ServiceBackendPort) []string {
 	if svc == nil || ep == nil {
 		return nil
 	}

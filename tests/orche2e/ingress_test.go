@@ -201,7 +201,7 @@ func TestIngress(t *testing.T) {
 	})
 
 	out := s.mustCtl("describe", "ingress", "shop")
-	if !strings.Contains(out, "web-b:http") || !strings.Contains(out, "Ingress Class:") {
+	if !strings.Contains(out, "web-b:http (127.") || !strings.Contains(out, "web-down:80 (<none>)") {
 		t.Errorf("describe ingress shop:\n%s", out)
 	}
 }
