@@ -114,6 +114,8 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		d.configMap(w, o)
 	case *api.Secret:
 		d.secret(w, o)
+	case *api.Ingress:
+		err = d.ingress(ctx, w, o)
 	default:
 		d.generic(w, obj)
 	}

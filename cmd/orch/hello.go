@@ -15,8 +15,8 @@ import (
 )
 
 // runHello is the hidden `orch hello-server --listen ADDR` command, a demo workload for
-// examples and end-to-end tests: / (any method) answers "hello from <$POD_NAME, $HOSTNAME or
-// hostname>", after ?sleep=DURATION (at most 10 s) if asked; GET /healthz answers "ok"; GET
+// examples and end-to-end tests: / and any other path (any method, as behind an Ingress)
+// answers "hello from <$POD_NAME, $HOSTNAME or hostname>", after ?sleep=DURATION (at most 10 s) if asked; GET /healthz answers "ok"; GET
 // /burn?seconds=N[&millicores=M] burns M millicores (default 1000, one core) for N seconds in
 // the background, for autoscaling demos; with --burn-cpu-while-exists FILE it burns
 // --burn-millicores whenever FILE exists. SIGTERM (ctx) drains it, as a Kubernetes server
@@ -48,7 +48,7 @@ func runHello(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		name, _ = os.Hostname()
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil && d > 0 {
 			time.Sleep(min(d, 10*time.Second)) // a slow request, to have some in flight
 		}

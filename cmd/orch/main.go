@@ -65,6 +65,8 @@ commands:
   version                   print orch's version, git SHA and Go version
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
+  ingress-controller --listen HOST:PORT [--listen-tls HOST:PORT] [--ingress-class keel]
+                            serve the Ingresses of a class as an HTTP reverse proxy
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
                             --start-delay D, --stop-delay D (a deleted pod's simulated stop, at most
                             its grace period), --capacity cpu=32,memory=256Gi,pods=110, --labels k=v,...,
@@ -154,6 +156,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("shim exited with status %d", code)
 		}
 		return nil
+	case "ingress-controller":
+		return runIngressController(ctx, args[1:], stderr)
 	case "hello-server": // hidden: a demo workload for examples and tests
 		return runHello(ctx, args[1:], stdout, stderr)
 	case "ctl":

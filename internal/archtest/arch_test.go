@@ -58,6 +58,9 @@ var forbidden = map[string][]string{
 	"orchestrator/controller/servicerepair":    {"orchestrator/agent", "orchestrator/informer", "orchestrator/controller/replicaset", "orchestrator/controller/endpoints", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	// The Service proxy reads Services and Endpoints; it knows no component.
 	"orchestrator/proxy": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection"},
+	// The ingress controller reads Ingresses, Services, Endpoints and Secrets; it knows no
+	// component, not even the Service proxy.
+	"orchestrator/ingress": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	// Events are a leaf the components share.
 	"orchestrator/events": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy", "orchestrator/informer"},
 }

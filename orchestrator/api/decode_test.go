@@ -131,7 +131,7 @@ func TestDecodeRefusesUnsupported(t *testing.T) {
 			"spec.type", api.ErrorNotSupported},
 		{"unsupported service field", "  selector:\n    app: web\n  ports:", "  externalTrafficPolicy: Local\n  selector:\n    app: web\n  ports:",
 			"spec.externalTrafficPolicy", api.ErrorUnknownField},
-		{"unknown kind", "kind: Service", "kind: Ingress", "kind", api.ErrorNotSupported},
+		{"unknown kind", "kind: Service", "kind: NetworkPolicy", "kind", api.ErrorNotSupported},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

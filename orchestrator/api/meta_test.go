@@ -65,7 +65,7 @@ func TestLookupResource(t *testing.T) {
 	if r, _ := api.LookupResource("rs"); r.Kind != "ReplicaSet" || r.APIVersion != "apps/v1" || !r.Namespaced {
 		t.Errorf("rs = %+v", r)
 	}
-	if _, ok := api.LookupResource("ingress"); ok {
-		t.Error("ingress found")
+	if _, ok := api.LookupResource("networkpolicy"); ok {
+		t.Error("networkpolicy found")
 	}
 }

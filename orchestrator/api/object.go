@@ -78,6 +78,10 @@ var kinds = map[string]struct {
 	// Configuration of config.go.
 	"ConfigMap": {ConfigMapResource, reflect.TypeFor[ConfigMap]()},
 	"Secret":    {SecretResource, reflect.TypeFor[Secret]()},
+
+	// Networking of networking.go.
+	"Ingress":      {IngressResource, reflect.TypeFor[Ingress]()},
+	"IngressClass": {IngressClassResource, reflect.TypeFor[IngressClass]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -58,6 +58,10 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validateConfigMap(o)...)
 	case *Secret:
 		errs = append(errs, validateSecret(o)...)
+	case *Ingress:
+		errs = append(errs, validateIngress(&o.Spec, "spec")...)
+	case *IngressClass:
+		errs = append(errs, validateIngressClass(o)...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/ingress"
+	"github.com/keeldb/keel/orchestrator/registry"
+)
+
+// ingressColumns returns the table columns of Ingresses and IngressClasses (kubectl's),
+// nil for other resources.
+func ingressColumns(resource string) []column {
+	n, a := nameColumn(), ageColumn()
+	switch resource {
+	case "ingresses":
+		ing := func(o api.Object) *api.Ingress { return o.(*api.Ingress) }
+		return []column{n,
+			{header: "CLASS", value: func(o api.Object, _ time.Time) string { return ingressClassOf(ing(o)) }},
+			{header: "HOSTS", value: func(o api.Object, _ time.Time) string { return ingressHosts(ing(o)) }},
+			{header: "ADDRESS", value: func(o api.Object, _ time.Time) string { return ingressAddress(ing(o)) }},
+			{header: "PORTS", value: func(o api.Object, _ time.Time) string {
+				if len(ing(o).Spec.TLS) > 0 {
+					return "80, 443"
+				}
+				return "80"
+			}},
+			a,
+		}
+	case "ingressclasses":
+		return []column{n,
+			{header: "CONTROLLER", value: func(o api.Object, _ time.Time) string { return o.(*api.IngressClass).Spec.Controller }},
+			{header: "PARAMETERS", value: func(api.Object, time.Time) string { return "<none>" }},
+			a,
+		}
+	}
+	return nil
+}
+
+func ingressClassOf(i *api.Ingress) string {
+	if i.Spec.IngressClassName == nil {
+		return "<none>"
+	}
+	return *i.Spec.IngressClassName
+}
+
+// ingressHosts is kubectl's HOSTS: the rules' hosts, "*" for none.
+func ingressHosts(i *api.Ingress) string {
+	var hosts []string
+	for _, r := range i.Spec.Rules {
+		if r.Host != "" {
+			hosts = append(hosts, r.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return "*"
+	}
+	return strings.Join(hosts, ",")
+}
+
+func ingressAddress(i *api.Ingress) string {
+	var out []string
+	for _, lb := range i.Status.LoadBalancer.Ingress {
+		out = append(out, orDefault(lb.IP, lb.Hostname))
+	}
+	return strings.Join(out, ",")
+}
+
+func ingressBackendString(b *api.IngressBackend) string {
+	if b == nil || b.Service == nil {
+		return "<default>"
+	}
+	port := b.Service.Port.Name
+	if port == "" {
+		port = fmt.Sprint(b.Service.Port.Number)
+	}
+	return b.Service.Name + ":" + port
+}
+
+// ingress writes kubectl describe's view of an Ingress: each backend with its ready
+// endpoints.
+func (d *describer) ingress(ctx context.Context, w *describeWriter, i *api.Ingress) error {
+	backend := func(b *api.IngressBackend) (string, error) {
+		s := ingressBackendString(b)
+		if b == nil || b.Service == nil {
+			return s, nil
+		}
+		svc, err := d.st.Services.Get(ctx, i.Namespace, b.Service.Name)
+		if isNotFound(err) {
+			return s + " (<error: services \"" + b.Service.Name + "\" not found>)", nil
+		} else if err != nil {
+			return "", err
+		}
+		ep, err := d.st.Endpoints.Get(ctx, i.Namespace, b.Service.Name)
+		if err != nil && !isNotFound(err) {
+			return "", err
+		}
+		return s + " (" + orNone(strings.Join(ingress.ReadyAddrs(svc, ep, b.Service.Port), ",")) + ")", nil
+	}
+	w.line(0, "Name:\t%s", i.Name)
+	w.labelsMultiline(0, "Labels", i.Labels, "=")
+	w.line(0, "Namespace:\t%s", i.Namespace)
+	w.line(0, "Address:\t%s", ingressAddress(i))
+	w.line(0, "Ingress Class:\t%s", ingressClassOf(i))
+	def, err := backend(i.Spec.DefaultBackend)
+	if err != nil {
+		return err
+	}
+	w.line(0, "Default backend:\t%s", def)
+	for _, t := range i.Spec.TLS {
+		w.line(0, "TLS:")
+		w.line(1, "%s terminates %s", t.SecretName, strings.Join(t.Hosts, ","))
+	}
+	w.line(0, "Rules:")
+	w.line(1, "Host\tPath\tBackends")
+	w.line(1, "----\t----\t--------")
+	for _, r := range i.Spec.Rules {
+		w.line(1, "%s\t\t", orDefault(r.Host, "*"))
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			typ := ""
+			if p.PathType != nil {
+				typ = " (" + *p.PathType + ")"
+			}
+			b, err := backend(&p.Backend)
+			if err != nil {
+				return err
+			}
+			w.line(1, "\t%s%s\t%s", orDefault(p.Path, "/"), typ, b)
+		}
+	}
+	w.labelsMultiline(0, "Annotations", i.Annotations, ": ")
+	return nil
+}
+
+// ingressClients are ctl's clients of Ingresses and IngressClasses.
+func ingressClients(cli *clientv3.Client) []resourceClient {
+	return []resourceClient{
+		typed[api.Ingress, *api.Ingress]{registry.New[api.Ingress](cli, registry.Config{})},
+		typed[api.IngressClass, *api.IngressClass]{registry.New[api.IngressClass](cli, registry.Config{})},
+	}
+}
