@@ -98,6 +98,21 @@ func TestBindBatch(t *testing.T) {
 			t.Fatalf("the fallback lost the pod's change: labels %v", p.Labels)
 		}
 	})
+	t.Run("already bound to the chosen node is bound", func(t *testing.T) {
+		// An earlier attempt committed but its answer was lost: the retry finds the pod bound
+		// to the node it chose and must not drop the assumption.
+		p := create("landed")
+		if _, err := pods.GuaranteedUpdate(ctx, "default", "landed", func(p *api.Pod) (*api.Pod, error) {
+			p.Spec.NodeName = "n3"
+			return p, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.bind(ctx, p, "n3")
+		if err != nil || got == nil || got.Spec.NodeName != "n3" || resourceVersion(got) <= 0 {
+			t.Fatalf("bind: %+v, %v; want the pod bound to n3 with its resourceVersion", got, err)
+		}
+	})
 	t.Run("bound meanwhile", func(t *testing.T) {
 		p := create("taken")
 		if _, err := pods.GuaranteedUpdate(ctx, "default", "taken", func(p *api.Pod) (*api.Pod, error) {

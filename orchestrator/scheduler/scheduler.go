@@ -347,6 +347,7 @@ func (s *Scheduler) requeueUnschedulable() {
 var (
 	errPodGone      = errors.New("scheduler: pod gone or replaced")
 	errAlreadyBound = errors.New("scheduler: pod already bound")
+	errBoundHere    = errors.New("scheduler: pod already bound to the chosen node")
 )
 
 // namedNodesLocked returns the known nodes p's required node affinity names through
@@ -544,14 +545,21 @@ func (s *Scheduler) settle(ctx context.Context, job bindJob, bound *api.Pod, err
 }
 
 // bind sets spec.nodeName and PodScheduled=True in one compare-and-swap on the pod, only
-// while the pod is still the same, unbound and not being deleted.
+// while the pod is still the same, unbound and not being deleted. A pod found already bound
+// to node is bound: an earlier attempt whose answer was lost (a leader change, a timeout)
+// may have committed before the retry read it.
 func (s *Scheduler) bind(ctx context.Context, p *api.Pod, node string) (*api.Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, defaultBindRetryTimeout)
 	defer cancel()
 	now := api.NewTime(s.cfg.Now())
-	return s.podStore.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+	var here *api.Pod
+	bound, err := s.podStore.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
 		if cur.UID != p.UID || cur.DeletionTimestamp != nil {
 			return nil, errPodGone
+		}
+		if cur.Spec.NodeName == node {
+			here = cur
+			return nil, errBoundHere
 		}
 		if cur.Spec.NodeName != "" {
 			return nil, errAlreadyBound
@@ -560,6 +568,10 @@ func (s *Scheduler) bind(ctx context.Context, p *api.Pod, node string) (*api.Pod
 		setCondition(&cur.Status, api.PodCondition{Type: ConditionPodScheduled, Status: api.ConditionTrue}, now)
 		return cur, nil
 	})
+	if errors.Is(err, errBoundHere) {
+		return here, nil
+	}
+	return bound, err
 }
 
 // markUnschedulable records PodScheduled=False/Unschedulable with the message, and a
