@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
@@ -553,25 +554,44 @@ func (s *Scheduler) bind(ctx context.Context, p *api.Pod, node string) (*api.Pod
 	defer cancel()
 	now := api.NewTime(s.cfg.Now())
 	var here *api.Pod
-	bound, err := s.podStore.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
-		if cur.UID != p.UID || cur.DeletionTimestamp != nil {
-			return nil, errPodGone
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		bound, err := s.podStore.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+			if cur.UID != p.UID || cur.DeletionTimestamp != nil {
+				return nil, errPodGone
+			}
+			if cur.Spec.NodeName == node {
+				here = cur
+				return nil, errBoundHere
+			}
+			if cur.Spec.NodeName != "" {
+				return nil, errAlreadyBound
+			}
+			cur.Spec.NodeName = node
+			setCondition(&cur.Status, api.PodCondition{Type: ConditionPodScheduled, Status: api.ConditionTrue}, now)
+			return cur, nil
+		})
+		switch {
+		case errors.Is(err, errBoundHere):
+			return here, nil
+		case !transient(err):
+			return bound, err
 		}
-		if cur.Spec.NodeName == node {
-			here = cur
-			return nil, errBoundHere
+		// The write may or may not have committed; the next read tells (bound here or not).
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
 		}
-		if cur.Spec.NodeName != "" {
-			return nil, errAlreadyBound
-		}
-		cur.Spec.NodeName = node
-		setCondition(&cur.Status, api.PodCondition{Type: ConditionPodScheduled, Status: api.ConditionTrue}, now)
-		return cur, nil
-	})
-	if errors.Is(err, errBoundHere) {
-		return here, nil
 	}
-	return bound, err
+}
+
+// transient reports whether a store error leaves a write's outcome unknown and is worth
+// retrying at once: a leader change or an election in progress.
+func transient(err error) bool {
+	return errors.Is(err, rpctypes.ErrLeaderChanged) || errors.Is(err, rpctypes.ErrNoLeader) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) || errors.Is(err, rpctypes.ErrTimeout)
 }
 
 // markUnschedulable records PodScheduled=False/Unschedulable with the message, and a
