@@ -73,6 +73,9 @@ func columns(resource string) []column {
 	if cs := configColumns(resource); cs != nil {
 		return cs
 	}
+	if cs := storageColumns(resource); cs != nil {
+		return cs
+	}
 	switch resource {
 	case "pods":
 		return []column{n,

@@ -76,6 +76,9 @@ func clients(cli *clientv3.Client) map[string]resourceClient {
 	for _, rc := range autoscalingClients(cli) {
 		out[rc.resource().Name] = rc
 	}
+	for _, rc := range storageClients(cli) {
+		out[rc.resource().Name] = rc
+	}
 	return out
 }
 

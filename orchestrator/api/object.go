@@ -78,6 +78,10 @@ var kinds = map[string]struct {
 	// Configuration of config.go.
 	"ConfigMap": {ConfigMapResource, reflect.TypeFor[ConfigMap]()},
 	"Secret":    {SecretResource, reflect.TypeFor[Secret]()},
+
+	"PersistentVolume":      {PersistentVolumeResource, reflect.TypeFor[PersistentVolume]()},
+	"PersistentVolumeClaim": {PersistentVolumeClaimResource, reflect.TypeFor[PersistentVolumeClaim]()},
+	"StorageClass":          {StorageClassResource, reflect.TypeFor[StorageClass]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -58,6 +58,12 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validateConfigMap(o)...)
 	case *Secret:
 		errs = append(errs, validateSecret(o)...)
+	case *PersistentVolume:
+		errs = append(errs, validatePersistentVolume(o)...)
+	case *PersistentVolumeClaim:
+		errs = append(errs, validatePersistentVolumeClaim(o)...)
+	case *StorageClass:
+		errs = append(errs, validateStorageClass(o)...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))

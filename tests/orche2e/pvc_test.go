@@ -1,0 +1,169 @@
+package orche2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/registry"
+)
+
+// pvcManifest is a claim of the default class (local-path, WaitForFirstConsumer) and a pod
+// that writes a file into it (MNT is a directory of the test).
+const pvcManifest = `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {storage: 1Gi}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: writer
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo persisted > MNT/data/file && echo wrote && exec sleep 3600"]
+    volumeMounts:
+    - {name: data, mountPath: MNT/data}
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`
+
+// readerManifest is a second pod of the claim, created after the writer is gone.
+const readerManifest = `apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo read=$(cat MNT/data/file) && exec sleep 3600"]
+    volumeMounts:
+    - {name: data, mountPath: MNT/data}
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`
+
+// TestPersistentVolumeClaims runs process-mode agents on 2 nodes and a claim of the default
+// local-path StorageClass: the claim waits for its first pod, is provisioned a volume on that
+// pod's node and bound; a file the pod writes is read back by a pod created after it was
+// deleted, which the scheduler puts on the volume's node; deleting the claim deletes the
+// volume (reclaim policy Delete). `orch ctl get sc|pvc|pv` show kubectl's columns.
+func TestPersistentVolumeClaims(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole cluster of processes")
+	}
+	s := newSystem(t)
+	root := filepath.Join(s.dir, "local-path")
+	s.start("s1", "scheduler", "--id", "s1")
+	s.start("cm1", "controller-manager", "--id", "cm1", "--local-path-root", root)
+	s.startAgent(1)
+	s.startAgent(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	waitFor(t, ctx, "2 nodes Ready", 60*time.Second, func() error { return s.nodesReady(ctx, 2) })
+	waitFor(t, ctx, "default StorageClass", 30*time.Second, func() error {
+		out, err := s.ctl("get", "sc")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "local-path (default)   keel.dev/local-path   Delete          WaitForFirstConsumer   false") {
+			return fmt.Errorf("get sc:\n%s", out)
+		}
+		return nil
+	})
+
+	mnt := filepath.Join(s.dir, "mnt")
+	s.applyManifest(t, "pvc.yaml", strings.ReplaceAll(pvcManifest, "MNT", mnt))
+	pvcs := registry.New[api.PersistentVolumeClaim](s.cli, registry.Config{})
+	pvs := registry.New[api.PersistentVolume](s.cli, registry.Config{})
+	var pv *api.PersistentVolume
+	waitFor(t, ctx, "claim Bound to a provisioned volume", 60*time.Second, func() error {
+		c, err := pvcs.Get(ctx, "default", "data")
+		if err != nil {
+			return err
+		}
+		if c.Status.Phase != api.VolumeBound || c.Spec.VolumeName != "pvc-"+c.UID {
+			return fmt.Errorf("claim %s volume %q", c.Status.Phase, c.Spec.VolumeName)
+		}
+		if pv, err = pvs.Get(ctx, "", c.Spec.VolumeName); err != nil {
+			return err
+		}
+		if pv.Status.Phase != api.VolumeBound {
+			return fmt.Errorf("volume %s", pv.Status.Phase)
+		}
+		return nil
+	})
+	writer := waitPodLogs(t, ctx, s, "writer", "wrote")
+	if got, err := os.ReadFile(filepath.Join(root, pv.Name, "file")); err != nil || string(got) != "persisted\n" {
+		t.Fatalf("the volume's directory holds %q, %v", got, err)
+	}
+	if want := api.HostnameAffinity(writer.Spec.NodeName); fmt.Sprint(pv.Spec.NodeAffinity.Required) != fmt.Sprint(want.Required) {
+		t.Errorf("volume affinity %+v, want node %s", pv.Spec.NodeAffinity.Required, writer.Spec.NodeName)
+	}
+	out := s.mustCtl("get", "pvc")
+	if !strings.Contains(out, "NAME   STATUS   VOLUME") || !strings.Contains(out, "data   Bound    "+pv.Name+"   1Gi        RWO            <unset>") {
+		t.Errorf("get pvc:\n%s", out)
+	}
+	out = s.mustCtl("get", "pv")
+	if !strings.Contains(out, "CAPACITY   ACCESS MODES   RECLAIM POLICY   STATUS   CLAIM") || !strings.Contains(out, pv.Name+"   1Gi        RWO            Delete           Bound    default/data   local-path") {
+		t.Errorf("get pv:\n%s", out)
+	}
+
+	// Delete the writer; a new pod of the claim runs on the volume's node and reads the file.
+	s.mustCtl("delete", "pod", "writer")
+	waitFor(t, ctx, "writer gone", 60*time.Second, func() error {
+		if _, err := s.stores.Pods.Get(ctx, "default", "writer"); !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("writer still there: %v", err)
+		}
+		return nil
+	})
+	s.applyManifest(t, "reader.yaml", strings.ReplaceAll(readerManifest, "MNT", mnt))
+	reader := waitPodLogs(t, ctx, s, "reader", "read=persisted")
+	if reader.Spec.NodeName != writer.Spec.NodeName {
+		t.Errorf("reader on %s, the volume is on %s", reader.Spec.NodeName, writer.Spec.NodeName)
+	}
+
+	// Deleting the claim deletes its volume (the class's reclaim policy Delete).
+	s.mustCtl("delete", "pod", "reader")
+	s.mustCtl("delete", "pvc", "data")
+	waitFor(t, ctx, "volume deleted", 60*time.Second, func() error {
+		if _, err := pvs.Get(ctx, "", pv.Name); !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("volume still there: %v", err)
+		}
+		return nil
+	})
+}
+
+// waitPodLogs waits for the pod's logs to hold want and returns the pod.
+func waitPodLogs(t *testing.T, ctx context.Context, s *system, name, want string) *api.Pod {
+	t.Helper()
+	var p *api.Pod
+	waitFor(t, ctx, name+" logs "+want, 60*time.Second, func() error {
+		var err error
+		if p, err = s.stores.Pods.Get(ctx, "default", name); err != nil {
+			return err
+		}
+		if out, _ := s.ctl("logs", name); !strings.Contains(out, want) {
+			return fmt.Errorf("phase %s, logs %q, status %+v", p.Status.Phase, out, p.Status.ContainerStatuses)
+		}
+		return nil
+	})
+	return p
+}
