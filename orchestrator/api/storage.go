@@ -241,7 +241,25 @@ func validatePersistentVolume(pv *PersistentVolume) ErrorList {
 }
 
 func validatePersistentVolumeClaim(c *PersistentVolumeClaim) ErrorList {
-	s, p := &c.Spec, Path("spec")
+	return validateClaimSpec(&c.Spec, "spec")
+}
+
+// validateClaimTemplate checks a StatefulSet's volumeClaimTemplates[i].
+func validateClaimTemplate(c *PersistentVolumeClaim, p Path) ErrorList {
+	var errs ErrorList
+	if c.Name == "" {
+		errs = append(errs, required(p.Child("metadata.name"), ""))
+	} else if !isDNSLabel(c.Name) {
+		errs = append(errs, invalid(p.Child("metadata.name"), c.Name, "must be a DNS label (lowercase alphanumerics and '-', at most 63)"))
+	}
+	s := c.Spec
+	if s.VolumeMode == "" {
+		s.VolumeMode = "Filesystem"
+	}
+	return append(errs, validateClaimSpec(&s, p.Child("spec"))...)
+}
+
+func validateClaimSpec(s *PersistentVolumeClaimSpec, p Path) ErrorList {
 	errs := validateAccessModes(s.AccessModes, p.Child("accessModes"), true)
 	if _, ok := s.Resources.Requests["storage"]; !ok {
 		errs = append(errs, required(p.Child("resources.requests.storage"), ""))

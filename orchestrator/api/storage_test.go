@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -63,5 +64,17 @@ provisioner: kubernetes.io/no-provisioner
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestStorageExample(t *testing.T) {
+	f, err := os.Open("../../examples/pvc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	objs, err := api.DecodeManifests(f)
+	if err != nil || len(objs) != 2 {
+		t.Fatalf("examples/pvc.yaml: %d objects, %v", len(objs), err)
 	}
 }

@@ -60,11 +60,38 @@ spec:
     persistentVolumeClaim: {claimName: data}
 `
 
+// stsManifest is a StatefulSet whose pods get a claim each from a volumeClaimTemplate.
+const stsManifest = `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: busybox
+        command: ["sh", "-c", "echo $HOSTNAME > MNT/www/host && echo www=$(cat MNT/www/host) && exec sleep 3600"]
+        volumeMounts:
+        - {name: www, mountPath: MNT/www}
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources:
+        requests: {storage: 1Gi}
+`
+
 // TestPersistentVolumeClaims runs process-mode agents on 2 nodes and a claim of the default
 // local-path StorageClass: the claim waits for its first pod, is provisioned a volume on that
 // pod's node and bound; a file the pod writes is read back by a pod created after it was
 // deleted, which the scheduler puts on the volume's node; deleting the claim deletes the
-// volume (reclaim policy Delete). `orch ctl get sc|pvc|pv` show kubectl's columns.
+// volume (reclaim policy Delete). `orch ctl get sc|pvc|pv` show kubectl's columns. A
+// StatefulSet's pod gets a bound claim from its volumeClaimTemplate.
 func TestPersistentVolumeClaims(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a whole cluster of processes")
@@ -149,6 +176,14 @@ func TestPersistentVolumeClaims(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A StatefulSet's pod gets its claim www-web-0 from the template, created before it.
+	s.applyManifest(t, "sts.yaml", strings.ReplaceAll(stsManifest, "MNT", filepath.Join(s.dir, "mnt-sts")))
+	waitPodLogs(t, ctx, s, "web-0", "www=web-0")
+	c, err := pvcs.Get(ctx, "default", "www-web-0")
+	if err != nil || c.Status.Phase != api.VolumeBound || c.Labels["app"] != "web" {
+		t.Fatalf("claim www-web-0: %+v, %v", c, err)
+	}
 }
 
 // waitPodLogs waits for the pod's logs to hold want and returns the pod.
