@@ -89,7 +89,8 @@ spec:
 // TestPersistentVolumeClaims runs process-mode agents on 2 nodes and a claim of the default
 // local-path StorageClass: the claim waits for its first pod, is provisioned a volume on that
 // pod's node and bound; a file the pod writes is read back by a pod created after it was
-// deleted, which the scheduler puts on the volume's node; deleting the claim deletes the
+// deleted, which the scheduler puts on the volume's node (a pod of the claim pinned to the
+// other node is unschedulable); deleting the claim deletes the
 // volume (reclaim policy Delete). `orch ctl get sc|pvc|pv` show kubectl's columns. A
 // StatefulSet's pod gets a bound claim from its volumeClaimTemplate.
 func TestPersistentVolumeClaims(t *testing.T) {
@@ -161,6 +162,25 @@ func TestPersistentVolumeClaims(t *testing.T) {
 		}
 		return nil
 	})
+	// Pinned to the other node, a pod of the claim fits nowhere: the volume's node affinity
+	// and its own exclude each other.
+	other := map[string]string{"n1": "n2", "n2": "n1"}[writer.Spec.NodeName]
+	misplaced := strings.Replace(strings.ReplaceAll(readerManifest, "MNT", mnt), "name: reader", "name: misplaced", 1)
+	misplaced = strings.Replace(misplaced, "  containers:", "  nodeSelector: {kubernetes.io/hostname: "+other+"}\n  containers:", 1)
+	s.applyManifest(t, "misplaced.yaml", misplaced)
+	waitFor(t, ctx, "misplaced unschedulable", 30*time.Second, func() error {
+		p, err := s.stores.Pods.Get(ctx, "default", "misplaced")
+		if err != nil {
+			return err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == "PodScheduled" && c.Reason == "Unschedulable" {
+				return nil
+			}
+		}
+		return fmt.Errorf("node %q, conditions %+v", p.Spec.NodeName, p.Status.Conditions)
+	})
+	s.mustCtl("delete", "pod", "misplaced")
 	s.applyManifest(t, "reader.yaml", strings.ReplaceAll(readerManifest, "MNT", mnt))
 	reader := waitPodLogs(t, ctx, s, "reader", "read=persisted")
 	if reader.Spec.NodeName != writer.Spec.NodeName {
