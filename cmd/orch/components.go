@@ -26,6 +26,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/servicelb"
 	"github.com/keeldb/keel/orchestrator/controller/servicerepair"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
+	"github.com/keeldb/keel/orchestrator/controller/volume"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/leaderelection"
 	"github.com/keeldb/keel/orchestrator/proxy"
@@ -162,6 +163,7 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	hpaf.register(fs)
 	var sf serviceFlags
 	sf.register(fs)
+	localPathRoot := fs.String("local-path-root", volume.DefaultLocalPathRoot, "directory of local-path persistent volumes on their node")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -225,6 +227,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			},
 			"statefulset": func(ctx context.Context) error {
 				return statefulset.Run(ctx, cli, statefulset.Config{Logger: log, Recorder: rec})
+			},
+			"persistentvolume": func(ctx context.Context) error {
+				return volume.Run(ctx, cli, volume.Config{LocalPathRoot: *localPathRoot, Logger: log})
 			},
 			"garbagecollector": func(ctx context.Context) error {
 				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})

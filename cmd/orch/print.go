@@ -76,6 +76,9 @@ func columns(resource string) []column {
 	if cs := ingressColumns(resource); cs != nil {
 		return cs
 	}
+	if cs := storageColumns(resource); cs != nil {
+		return cs
+	}
 	switch resource {
 	case "pods":
 		return []column{n,

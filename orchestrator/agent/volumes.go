@@ -98,6 +98,8 @@ func (r *podRunner) syncVolumes(ctx context.Context) error {
 			err = setupEmptyDir(dir, v.EmptyDir)
 		case v.HostPath != nil:
 			err = setupHostPath(v.HostPath)
+		case v.PersistentVolumeClaim != nil:
+			err = r.setupClaim(ctx, v, dir)
 		default:
 			var payload map[string]volumeFile
 			payload, err = r.volumePayload(v.VolumeSource, src)
@@ -309,7 +311,7 @@ func (r *podRunner) mountsOf(c *api.Container) ([]bindMount, error) {
 		}
 		if m.SubPath != "" {
 			src = filepath.Join(src, m.SubPath)
-			if v.EmptyDir != nil || v.HostPath != nil {
+			if v.EmptyDir != nil || v.HostPath != nil || v.PersistentVolumeClaim != nil {
 				if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) {
 					if err := os.MkdirAll(src, 0o777); err != nil {
 						return nil, err
@@ -323,7 +325,8 @@ func (r *podRunner) mountsOf(c *api.Container) ([]bindMount, error) {
 			}
 			src = resolved
 		}
-		ro := m.ReadOnly || v.EmptyDir == nil && v.HostPath == nil
+		ro := m.ReadOnly || v.EmptyDir == nil && v.HostPath == nil && v.PersistentVolumeClaim == nil ||
+			v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly
 		out = append(out, bindMount{Source: src, Target: m.MountPath, ReadOnly: ro})
 	}
 	return out, nil

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 )
@@ -74,9 +73,9 @@ type StatefulSetSpec struct {
 	Selector    *LabelSelector  `json:"selector"`
 	Template    PodTemplateSpec `json:"template,omitzero"`
 	ServiceName string          `json:"serviceName,omitempty"`
-	// VolumeClaimTemplates are decoded only to be refused by validation with a field error:
-	// persistent volume claims do not exist yet.
-	VolumeClaimTemplates []json.RawMessage         `json:"volumeClaimTemplates,omitempty"`
+	// VolumeClaimTemplates are the claims each pod gets, <template>-<pod name>, created before
+	// the pod and kept after it (storage.go).
+	VolumeClaimTemplates []PersistentVolumeClaim   `json:"volumeClaimTemplates,omitempty"`
 	PodManagementPolicy  string                    `json:"podManagementPolicy,omitempty"`
 	UpdateStrategy       StatefulSetUpdateStrategy `json:"updateStrategy,omitzero"`
 	RevisionHistoryLimit *int32                    `json:"revisionHistoryLimit,omitempty"`
@@ -198,16 +197,26 @@ func validateDaemonSet(s *DaemonSetSpec, p Path) ErrorList {
 }
 
 // validateStatefulSet checks a StatefulSet spec with Kubernetes' rules and messages
-// (ValidateStatefulSetSpec); volumeClaimTemplates are refused until the store holds
-// PersistentVolumeClaims.
+// (ValidateStatefulSetSpec).
 func validateStatefulSet(s *StatefulSetSpec, p Path) ErrorList {
 	errs := validateReplicas(s.Replicas, p.Child("replicas"))
-	errs = append(errs, validateSelectorTemplate(s.Selector, &s.Template, p)...)
+	// The template is checked with the volumes its pods get from volumeClaimTemplates.
+	tmpl := &s.Template
+	if len(s.VolumeClaimTemplates) > 0 {
+		tmpl = DeepCopy(&Pod{ObjectMeta: s.Template.ObjectMeta, Spec: s.Template.Spec}).template()
+		for _, t := range s.VolumeClaimTemplates {
+			if !slices.ContainsFunc(tmpl.Spec.Volumes, func(v Volume) bool { return v.Name == t.Name }) {
+				tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, Volume{Name: t.Name, VolumeSource: VolumeSource{
+					PersistentVolumeClaim: &PersistentVolumeClaimVolumeSource{ClaimName: t.Name}}})
+			}
+		}
+	}
+	errs = append(errs, validateSelectorTemplate(s.Selector, tmpl, p)...)
 	if s.ServiceName != "" && !isDNSLabel(s.ServiceName) {
 		errs = append(errs, invalid(p.Child("serviceName"), s.ServiceName, "must be a DNS label (lowercase alphanumerics and '-', at most 63)"))
 	}
-	if len(s.VolumeClaimTemplates) > 0 {
-		errs = append(errs, forbidden(p.Child("volumeClaimTemplates"), "persistent volume claims are not supported yet"))
+	for i := range s.VolumeClaimTemplates {
+		errs = append(errs, validateClaimTemplate(&s.VolumeClaimTemplates[i], p.Child("volumeClaimTemplates").Index(i))...)
 	}
 	if !slices.Contains([]string{OrderedReadyPodManagement, ParallelPodManagement}, s.PodManagementPolicy) {
 		errs = append(errs, notSupported(p.Child("podManagementPolicy"), s.PodManagementPolicy, OrderedReadyPodManagement, ParallelPodManagement))
@@ -266,4 +275,9 @@ func validateMatchFields(reqs []NodeSelectorRequirement, p Path) ErrorList {
 		}
 	}
 	return errs
+}
+
+// template is the pod as a pod template (metadata and spec).
+func (p *Pod) template() *PodTemplateSpec {
+	return &PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
 }

@@ -101,7 +101,7 @@ func TestValidateSets(t *testing.T) {
 	}{
 		{"volume claim templates", strings.Replace(setsManifest[strings.Index(setsManifest, "apiVersion: apps/v1\nkind: StatefulSet"):],
 			"  minReadySeconds: 0\n", "  volumeClaimTemplates:\n  - metadata:\n      name: www\n    spec:\n      accessModes: [ReadWriteOnce]\n", 1),
-			"spec.volumeClaimTemplates: Forbidden: persistent volume claims are not supported yet"},
+			"spec.volumeClaimTemplates[0].spec.resources.requests.storage: Required value"},
 		{"negative replicas", stsDoc("replicas: 3", "replicas: -1"), `spec.replicas: Invalid value: "-1": must be greater than or equal to 0`},
 		{"bad policy", stsDoc("podManagementPolicy: OrderedReady", "podManagementPolicy: Random"),
 			`spec.podManagementPolicy: Unsupported value: "Random": supported values: "OrderedReady", "Parallel"`},

@@ -85,6 +85,8 @@ type VolumeSource struct {
 	Secret      *SecretVolumeSource      `json:"secret,omitempty"`
 	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
 	Projected   *ProjectedVolumeSource   `json:"projected,omitempty"`
+	// PersistentVolumeClaim mounts the directory of the claim's bound volume (storage.go).
+	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
 }
 
 // EmptyDirVolumeSource is a directory that lives as long as the pod; medium Memory is a tmpfs.

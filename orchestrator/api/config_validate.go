@@ -291,9 +291,15 @@ func validateVolumeSource(s *VolumeSource, p Path) ErrorList {
 			}
 		}
 	}
+	if c := s.PersistentVolumeClaim; c != nil {
+		n++
+		if c.ClaimName == "" {
+			errs = append(errs, required(p.Child("persistentVolumeClaim.claimName"), ""))
+		}
+	}
 	switch {
 	case n == 0:
-		errs = append(errs, required(p, "must specify a volume type (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)"))
+		errs = append(errs, required(p, "must specify a volume type (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)"))
 	case n > 1:
 		errs = append(errs, forbidden(p, "may not specify more than 1 volume type"))
 	}

@@ -52,6 +52,12 @@ func Default(obj Object) {
 		defaultCronJobSpec(&o.Spec)
 	case *Secret:
 		defaultSecret(o)
+	case *PersistentVolume:
+		defaultPersistentVolume(o)
+	case *PersistentVolumeClaim:
+		defaultPersistentVolumeClaim(o)
+	case *StorageClass:
+		defaultStorageClass(o)
 	case *Namespace:
 		if o.Status.Phase == "" {
 			o.Status.Phase = "Active"

@@ -80,8 +80,11 @@ var kinds = map[string]struct {
 	"Secret":    {SecretResource, reflect.TypeFor[Secret]()},
 
 	// Networking of networking.go.
-	"Ingress":      {IngressResource, reflect.TypeFor[Ingress]()},
-	"IngressClass": {IngressClassResource, reflect.TypeFor[IngressClass]()},
+	"Ingress":               {IngressResource, reflect.TypeFor[Ingress]()},
+	"IngressClass":          {IngressClassResource, reflect.TypeFor[IngressClass]()},
+	"PersistentVolume":      {PersistentVolumeResource, reflect.TypeFor[PersistentVolume]()},
+	"PersistentVolumeClaim": {PersistentVolumeClaimResource, reflect.TypeFor[PersistentVolumeClaim]()},
+	"StorageClass":          {StorageClassResource, reflect.TypeFor[StorageClass]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -62,6 +62,12 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validateIngress(&o.Spec, "spec")...)
 	case *IngressClass:
 		errs = append(errs, validateIngressClass(o)...)
+	case *PersistentVolume:
+		errs = append(errs, validatePersistentVolume(o)...)
+	case *PersistentVolumeClaim:
+		errs = append(errs, validatePersistentVolumeClaim(o)...)
+	case *StorageClass:
+		errs = append(errs, validateStorageClass(o)...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))

@@ -96,6 +96,9 @@ type Scheduler struct {
 	records map[string]*podRecord
 	// unschedulable holds the keys of pods that fit nowhere at their last attempt.
 	unschedulable map[string]bool
+	// pvcStore and pvStore are read for pods with claims (volumes.go).
+	pvcStore *registry.Store[api.PersistentVolumeClaim, *api.PersistentVolumeClaim]
+	pvStore  *registry.Store[api.PersistentVolume, *api.PersistentVolume]
 }
 
 // New returns a scheduler talking to the store through cli.
@@ -132,6 +135,8 @@ func New(cli *clientv3.Client, cfg Config) *Scheduler {
 		infos:         map[string]*nodeInfo{},
 		records:       map[string]*podRecord{},
 		unschedulable: map[string]bool{},
+		pvcStore:      registry.New[api.PersistentVolumeClaim](cli, cfg.Registry),
+		pvStore:       registry.New[api.PersistentVolume](cli, cfg.Registry),
 	}
 	if s.rec == nil {
 		s.rec = events.NewRecorder(cli, events.Config{Component: cfg.SchedulerName, Now: cfg.Now, Logger: log})
@@ -375,21 +380,23 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) (bindJob, bool)
 		s.queue.Forget(key)
 		return bindJob{}, false
 	}
+	// fit is p as the filters see it: with its volumes' node affinity (volumes.go).
+	fit := withVolumeAffinity(p, s.volumeAffinities(ctx, p))
 	s.mu.Lock()
 	if _, bound := s.records[key]; bound {
 		s.mu.Unlock()
 		return bindJob{}, false // bound by this scheduler; the cache does not show it yet
 	}
 	d := decision{message: unschedulableMessage(0, nil)}
-	if named := s.namedNodesLocked(p); len(named) > 0 {
+	if named := s.namedNodesLocked(fit); len(named) > 0 {
 		// The pod's affinity names its nodes (a DaemonSet pod): check only those, and
 		// filter every node only to explain a failure.
-		d = schedule(p, named, 0)
+		d = schedule(fit, named, 0)
 	}
 	if d.node == "" && len(s.order) > 0 {
 		// The next cycle starts where this one stopped filtering (kube-scheduler's
 		// nextStartNodeIndex), or one further when it saw every node, so ties rotate.
-		d = schedule(p, s.order, s.start%len(s.order))
+		d = schedule(fit, s.order, s.start%len(s.order))
 		s.start += d.visited
 		if d.visited >= len(s.order) {
 			s.start++

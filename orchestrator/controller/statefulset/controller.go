@@ -39,6 +39,8 @@ type Controller struct {
 	cfg    Config
 	log    *slog.Logger
 	stores *registry.Stores
+	// pvcs creates the claims of volumeClaimTemplates before their pods.
+	pvcs   *registry.Store[api.PersistentVolumeClaim, *api.PersistentVolumeClaim]
 	stsInf *informer.Informer[api.StatefulSet, *api.StatefulSet]
 	podInf *informer.Informer[api.Pod, *api.Pod]
 	queue  *workqueue.Queue[string]
@@ -58,7 +60,8 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "statefulset-controller"),
-		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now})}
+		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now}),
+		pvcs:   registry.New[api.PersistentVolumeClaim](cli, registry.Config{Now: cfg.Now})}
 	c.queue = workqueue.New[string](workqueue.Config{})
 	ic := informer.Config{Logger: cfg.Logger}
 	c.stsInf = informer.New(cli, c.stores.StatefulSets, ic)
@@ -179,6 +182,14 @@ func (c *Controller) templateFor(sts *api.StatefulSet, revision, update string, 
 
 func (c *Controller) create(ctx context.Context, sts *api.StatefulSet, tmpl api.PodTemplateSpec, a Action) error {
 	p := NewPod(sts, tmpl, a.Revision, a.Ordinal)
+	for _, pvc := range NewClaims(sts, a.Ordinal) {
+		if _, err := c.pvcs.Create(ctx, pvc); err != nil && !errors.Is(err, registry.ErrAlreadyExists) {
+			if ctx.Err() == nil {
+				c.cfg.Recorder.Eventf(sts, events.TypeWarning, "FailedCreate", "create Claim %s for Pod %s in StatefulSet %s failed error: %v", pvc.Name, p.Name, sts.Name, err)
+			}
+			return err
+		}
+	}
 	_, err := c.stores.Pods.Create(ctx, p)
 	switch {
 	case errors.Is(err, registry.ErrAlreadyExists):

@@ -20,7 +20,9 @@
 // ready. Bound pods are deleted gracefully (deletionTimestamp; their agent stops them and
 // removes the object), so ordered scale-down waits for each pod's processes to end.
 //
-// Not here yet: volumeClaimTemplates (refused by validation until the store has
-// PersistentVolumeClaims), ControllerRevision objects (rollout history and undo), adoption
+// Each volumeClaimTemplate gives every pod a PersistentVolumeClaim <template>-<pod>,
+// created before the pod and never deleted by the controller (retention policy Retain).
+//
+// Not here yet: persistentVolumeClaimRetentionPolicy, ControllerRevision objects (rollout history and undo), adoption
 // of orphan pods, spec.ordinals, maxUnavailable for rolling updates.
 package statefulset

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -260,7 +261,43 @@ func NewPod(sts *api.StatefulSet, template api.PodTemplateSpec, revision string,
 	}
 	p.Spec.Hostname = name
 	p.Spec.Subdomain = sts.Spec.ServiceName
+	// Each claim template replaces (or adds) the volume of its name, as Kubernetes'
+	// updateStorage.
+	for _, t := range sts.Spec.VolumeClaimTemplates {
+		v := api.Volume{Name: t.Name, VolumeSource: api.VolumeSource{
+			PersistentVolumeClaim: &api.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(t.Name, name)}}}
+		if i := slices.IndexFunc(p.Spec.Volumes, func(w api.Volume) bool { return w.Name == t.Name }); i >= 0 {
+			p.Spec.Volumes[i] = v
+		} else {
+			p.Spec.Volumes = append(p.Spec.Volumes, v)
+		}
+	}
 	return p
+}
+
+// ClaimName is the name of the claim of template for the pod: <template>-<pod name>.
+func ClaimName(template, pod string) string { return template + "-" + pod }
+
+// NewClaims returns the claims of the pod of ordinal, from the set's volumeClaimTemplates,
+// labelled with the set's selector labels as Kubernetes does; they are not owned by the set
+// (persistentVolumeClaimRetentionPolicy Retain: they outlive their pods and the set).
+func NewClaims(sts *api.StatefulSet, ordinal int) []*api.PersistentVolumeClaim {
+	var out []*api.PersistentVolumeClaim
+	for _, t := range sts.Spec.VolumeClaimTemplates {
+		c := api.DeepCopy(&t)
+		c.Namespace, c.Name = sts.Namespace, ClaimName(t.Name, PodName(sts.Name, ordinal))
+		c.ResourceVersion, c.UID, c.OwnerReferences = "", "", nil
+		c.Status = api.PersistentVolumeClaimStatus{}
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		if sts.Spec.Selector != nil {
+			maps.Copy(c.Labels, sts.Spec.Selector.MatchLabels)
+		}
+		api.SetTypeMeta(c)
+		out = append(out, c)
+	}
+	return out
 }
 
 // TemplateOf reconstructs the pod template a pod was made from (the inverse of NewPod), so

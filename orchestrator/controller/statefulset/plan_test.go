@@ -160,3 +160,36 @@ func TestNewPod(t *testing.T) {
 		t.Error("Ordinal parses wrongly")
 	}
 }
+
+func TestNewPodClaims(t *testing.T) {
+	sts := &api.StatefulSet{Spec: api.StatefulSetSpec{Selector: &api.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Template: api.PodTemplateSpec{Spec: api.PodSpec{Volumes: []api.Volume{
+			{Name: "www", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{}}},
+			{Name: "cfg", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{}}}}}}}}
+	sts.Namespace, sts.Name, sts.UID = "default", "web", "u"
+	tmpl := api.PersistentVolumeClaim{Spec: api.PersistentVolumeClaimSpec{AccessModes: []string{"ReadWriteOnce"},
+		Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{"storage": "1Gi"}}}}
+	tmpl.Name = "www"
+	logs := api.DeepCopy(&tmpl)
+	logs.Name = "logs"
+	sts.Spec.VolumeClaimTemplates = []api.PersistentVolumeClaim{tmpl, *logs}
+
+	p := statefulset.NewPod(sts, sts.Spec.Template, "r1", 2)
+	claims := map[string]string{}
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			claims[v.Name] = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	if len(p.Spec.Volumes) != 3 || claims["www"] != "www-web-2" || claims["logs"] != "logs-web-2" || p.Spec.Volumes[1].EmptyDir == nil {
+		t.Errorf("volumes %+v", p.Spec.Volumes)
+	}
+	if len(sts.Spec.Template.Spec.Volumes) != 2 || sts.Spec.Template.Spec.Volumes[0].EmptyDir == nil {
+		t.Error("the set's template was changed")
+	}
+	cs := statefulset.NewClaims(sts, 2)
+	if len(cs) != 2 || cs[0].Name != "www-web-2" || cs[0].Namespace != "default" || cs[0].Labels["app"] != "web" ||
+		cs[1].Name != "logs-web-2" || len(cs[0].OwnerReferences) != 0 || cs[0].Kind != "PersistentVolumeClaim" {
+		t.Errorf("claims %+v", cs)
+	}
+}
