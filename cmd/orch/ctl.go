@@ -222,11 +222,26 @@ func getFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []string) 
 		if err != nil {
 			return err
 		}
-		if pos[0] == "all" {
-			if *watch || *watchOnly {
-				return errors.New("watch is only supported on individual resources and resource collections, but 6 resources were found")
+		if pos[0] == "all" || strings.Contains(pos[0], ",") {
+			// "all" is kubectl's category; "jobs,cronjobs" lists several types in one go.
+			names := allCategory
+			if pos[0] != "all" {
+				names = nil
+				for _, n := range strings.Split(pos[0], ",") {
+					rc, err := c.lookup(n)
+					if err != nil {
+						return err
+					}
+					names = append(names, rc.resource().Name)
+				}
 			}
-			return c.getAll(ctx, *ns, *all, selector, *out)
+			if *watch || *watchOnly {
+				return fmt.Errorf("watch is only supported on individual resources and resource collections, but %d resources were found", len(names))
+			}
+			if len(pos) == 2 {
+				return errors.New("a name cannot be given with several resource types (use TYPE/NAME)")
+			}
+			return c.getMany(ctx, names, *ns, *all, selector, *out)
 		}
 		rc, err := c.lookup(pos[0])
 		if err != nil {
@@ -286,16 +301,25 @@ func (c *ctl) print(res api.Resource, objs []api.Object, format string, withName
 	return printTable(c.stdout, res.Name, objs, format == "wide", withNamespace, "", c.now())
 }
 
-// getAll prints pods, services, deployments and replica sets, as kubectl get all does.
-func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Selector, format string) error {
+// allCategory is what kubectl get all lists, in its order.
+var allCategory = []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets",
+	"replicationcontrollers", "horizontalpodautoscalers", "cronjobs", "jobs"}
+
+// getMany prints the objects of several resources (kubectl get all, or get TYPE1,TYPE2), each
+// resource's rows under their own header and prefixed with the kind, as kubectl does.
+func (c *ctl) getMany(ctx context.Context, names []string, ns string, allNS bool, sel labels.Selector, format string) error {
 	if allNS {
 		ns = ""
 	}
 	var everything []api.Object
 	first := true
-	for _, name := range []string{"pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "replicationcontrollers", "horizontalpodautoscalers", "cronjobs", "jobs"} {
+	for _, name := range names {
 		rc := c.clients[name]
-		objs, err := rc.list(ctx, ns, sel)
+		listNS := ns
+		if !rc.resource().Namespaced {
+			listNS = ""
+		}
+		objs, err := rc.list(ctx, listNS, sel)
 		if err != nil {
 			return err
 		}
@@ -317,15 +341,19 @@ func (c *ctl) getAll(ctx context.Context, ns string, allNS bool, sel labels.Sele
 		}
 		first = false
 		prefix := qualifiedKind(rc.resource()) + "/"
-		if err := printTable(c.stdout, name, objs, format == "wide", allNS, prefix, c.now()); err != nil {
+		if err := printTable(c.stdout, name, objs, format == "wide", allNS && rc.resource().Namespaced, prefix, c.now()); err != nil {
 			return err
 		}
 	}
 	if format == "json" || format == "yaml" {
 		return printStructured(c.stdout, format, newList(everything))
 	}
-	if first && format != "name" {
-		fmt.Fprintf(c.stderr, "No resources found in %s namespace.\n", ns)
+	if first && format != "name" && format != "json" && format != "yaml" {
+		if ns == "" {
+			fmt.Fprintln(c.stderr, "No resources found")
+		} else {
+			fmt.Fprintf(c.stderr, "No resources found in %s namespace.\n", ns)
+		}
 	}
 	return nil
 }

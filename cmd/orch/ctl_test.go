@@ -253,6 +253,19 @@ func TestCtl(t *testing.T) {
 				t.Fatalf("get all lacks %s:\n%s", want, out)
 			}
 		}
+		// Several types at once, as kubectl get TYPE1,TYPE2: each under its own header.
+		out = o.ok("ctl", "get", "deploy,svc")
+		for _, want := range []string{"deployment.apps/web", "service/web"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("get deploy,svc lacks %s:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "pod/") {
+			t.Fatalf("get deploy,svc lists pods:\n%s", out)
+		}
+		if _, _, err := o.run("ctl", "get", "deploy,widgets"); err == nil || !strings.Contains(err.Error(), "widgets") {
+			t.Fatalf("get of a list with an unknown type: %v", err)
+		}
 		wantLines(t, o.ok("ctl", "delete", "pod", "solo", "-n", "tools"), `pod "solo" deleted`)
 		wantLines(t, o.ok("ctl", "delete", "deployments", "web"), `deployment "web" deleted`)
 		if _, _, err := o.run("ctl", "delete", "pod", "solo", "-n", "tools"); !errors.Is(err, registry.ErrNotFound) {
