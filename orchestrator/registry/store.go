@@ -201,6 +201,9 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 	if err := s.prepareCreate(prepared); err != nil {
 		return nil, err
 	}
+	if err := s.defaultStorageClass(ctx, prepared); err != nil {
+		return nil, err
+	}
 	key := s.keyOf(prepared)
 	for attempt := 1; ; attempt++ {
 		obj := api.DeepCopy(prepared)

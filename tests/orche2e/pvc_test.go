@@ -146,7 +146,7 @@ func TestPersistentVolumeClaims(t *testing.T) {
 		t.Errorf("volume affinity %+v, want node %s", pv.Spec.NodeAffinity.Required, writer.Spec.NodeName)
 	}
 	out := s.mustCtl("get", "pvc")
-	if !strings.Contains(out, "NAME   STATUS   VOLUME") || !strings.Contains(out, "data   Bound    "+pv.Name+"   1Gi        RWO            <unset>") {
+	if !strings.Contains(out, "NAME   STATUS   VOLUME") || !strings.Contains(out, "data   Bound    "+pv.Name+"   1Gi        RWO            local-path") {
 		t.Errorf("get pvc:\n%s", out)
 	}
 	out = s.mustCtl("get", "pv")
