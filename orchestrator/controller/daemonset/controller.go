@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/controller/internal/expectations"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
@@ -56,7 +57,7 @@ type Controller struct {
 	podInf  *informer.Informer[api.Pod, *api.Pod]
 	nodeInf *informer.Informer[api.Node, *api.Node]
 	queue   *workqueue.Queue[string]
-	exp     *expectations
+	exp     *expectations.Expectations
 }
 
 const controllerIndex = "controller"
@@ -80,7 +81,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "daemonset-controller"),
 		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now})}
-	c.exp = newExpectations(cfg.Now, cfg.ExpectationsTimeout)
+	c.exp = expectations.New(cfg.Now, cfg.ExpectationsTimeout)
 	c.queue = workqueue.New[string](workqueue.Config{})
 	ic := informer.Config{Logger: cfg.Logger}
 	c.dsInf = informer.New(cli, c.stores.DaemonSets, ic)
@@ -101,7 +102,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 	c.podInf.AddHandler(informer.Handler[*api.Pod]{
 		OnAdd: func(p *api.Pod) {
 			if key, ok := ownerKey(p); ok {
-				c.exp.observeAdd(key)
+				c.exp.ObserveAdd(key)
 				c.queue.Add(key)
 			}
 		},
@@ -112,7 +113,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		},
 		OnDelete: func(p *api.Pod) {
 			if key, ok := ownerKey(p); ok {
-				c.exp.observeDelete(key)
+				c.exp.ObserveDelete(key, api.KeyFunc(p))
 				c.queue.Add(key)
 			}
 		},
@@ -174,13 +175,13 @@ func (c *Controller) syncFailed(key string, err error) {
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ds, ok := c.dsInf.Cache().Get(key)
 	if !ok {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil // its pods are the garbage collector's
 	}
 	hash := TemplateHash(ds.Spec.Template)
 	nodes := c.nodeInf.Cache().List()
 	// Expectations are checked before the pods are listed (see the ReplicaSet controller).
-	satisfied := c.exp.satisfied(key)
+	satisfied := c.exp.Satisfied(key)
 	pods := c.podInf.Cache().ByIndex(controllerIndex, ds.UID)
 	var manageErr error
 	if satisfied && ds.DeletionTimestamp == nil {
@@ -209,7 +210,8 @@ func (c *Controller) apply(ctx context.Context, ds *api.DaemonSet, hash string, 
 	key := api.KeyFunc(ds)
 	create := plan.Create[:min(len(plan.Create), c.cfg.BurstReplicas)]
 	remove := plan.Delete[:min(len(plan.Delete), c.cfg.BurstReplicas)]
-	c.exp.expect(key, len(create), len(remove))
+	c.exp.ExpectAdds(key, len(create))
+	c.exp.ExpectDeletes(key, podKeys(remove))
 	var mu sync.Mutex
 	var errs []error
 	sem := make(chan struct{}, writeParallelism)
@@ -227,20 +229,20 @@ func (c *Controller) apply(ctx context.Context, ds *api.DaemonSet, hash string, 
 		})
 	}
 	for _, node := range create {
-		run(func() error { return c.createPod(ctx, ds, hash, node) }, func() { c.exp.observeAdd(key) })
+		run(func() error { return c.createPod(ctx, ds, hash, node) }, func() { c.exp.ObserveAdd(key) })
 	}
 	for _, p := range remove {
 		run(func() error {
 			_, err := c.stores.Pods.Delete(ctx, p.Namespace, p.Name, registry.DeleteOptions{UID: p.UID})
 			if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) {
-				c.exp.observeDelete(key)
+				c.exp.ObserveDelete(key, api.KeyFunc(p))
 				return nil
 			}
 			if err == nil {
 				c.cfg.Recorder.Eventf(ds, events.TypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 			}
 			return err
-		}, func() { c.exp.observeDelete(key) })
+		}, func() { c.exp.ObserveDelete(key, api.KeyFunc(p)) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -284,4 +286,13 @@ func (c *Controller) createPod(ctx context.Context, ds *api.DaemonSet, hash, nod
 	}
 	c.cfg.Recorder.Eventf(ds, events.TypeNormal, "SuccessfulCreate", "Created pod: %s", out.Name)
 	return nil
+}
+
+// podKeys returns the keys of pods.
+func podKeys(pods []*api.Pod) []string {
+	keys := make([]string, len(pods))
+	for i, p := range pods {
+		keys[i] = api.KeyFunc(p)
+	}
+	return keys
 }

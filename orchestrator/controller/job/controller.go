@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/controller/internal/expectations"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/registry"
@@ -54,7 +55,7 @@ type Controller struct {
 	jobInf *informer.Informer[api.Job, *api.Job]
 	podInf *informer.Informer[api.Pod, *api.Pod]
 	queue  *workqueue.Queue[string]
-	exp    *expectations
+	exp    *expectations.Expectations
 }
 
 const controllerIndex = "controller"
@@ -81,7 +82,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "job-controller"),
 		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now})}
-	c.exp = newExpectations(cfg.Now, cfg.ExpectationsTimeout)
+	c.exp = expectations.New(cfg.Now, cfg.ExpectationsTimeout)
 	c.queue = workqueue.New[string](workqueue.Config{})
 	c.jobInf = informer.New(cli, c.stores.Jobs, informer.Config{Logger: cfg.Logger})
 	c.podInf = informer.New(cli, c.stores.Pods, informer.Config{Logger: cfg.Logger})
@@ -99,7 +100,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 	c.podInf.AddHandler(informer.Handler[*api.Pod]{
 		OnAdd: func(p *api.Pod) {
 			if key, ok := ownerKey(p); ok {
-				c.exp.observeAdd(key)
+				c.exp.ObserveAdd(key)
 				c.queue.Add(key)
 			}
 		},
@@ -110,7 +111,7 @@ func New(cli *clientv3.Client, cfg Config) *Controller {
 		},
 		OnDelete: func(p *api.Pod) {
 			if key, ok := ownerKey(p); ok {
-				c.exp.observeDelete(key, api.KeyFunc(p))
+				c.exp.ObserveDelete(key, api.KeyFunc(p))
 				c.queue.Add(key)
 			}
 		},
@@ -141,20 +142,20 @@ func ownerKey(p *api.Pod) (string, bool) {
 func (c *Controller) sync(ctx context.Context, key string) error {
 	job, ok := c.jobInf.Cache().Get(key)
 	if !ok {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil // its pods are the garbage collector's
 	}
 	if job.DeletionTimestamp != nil {
 		return nil
 	}
 	// Expectations are checked before the pods are listed, as the ReplicaSet controller does.
-	if !c.exp.satisfied(key) {
+	if !c.exp.Satisfied(key) {
 		c.queue.AddAfter(key, c.cfg.ExpectationsTimeout)
 		return nil
 	}
 	var pods []*api.Pod
 	for _, p := range c.podInf.Cache().ByIndex(controllerIndex, job.UID) {
-		if !c.exp.pendingDelete(key, api.KeyFunc(p)) {
+		if !c.exp.PendingDelete(key, api.KeyFunc(p)) {
 			pods = append(pods, p)
 		}
 	}
@@ -195,7 +196,7 @@ func (c *Controller) deletePods(ctx context.Context, job *api.Job, pods []*api.P
 	for i, p := range pods {
 		keys[i] = api.KeyFunc(p)
 	}
-	c.exp.expectDeletes(key, keys)
+	c.exp.ExpectDeletes(key, keys)
 	errs := make([]error, len(pods))
 	var wg sync.WaitGroup
 	for i, p := range pods {
@@ -205,7 +206,7 @@ func (c *Controller) deletePods(ctx context.Context, job *api.Job, pods []*api.P
 				c.cfg.Recorder.Eventf(job, events.TypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 				return
 			}
-			c.exp.observeDelete(key, keys[i])
+			c.exp.ObserveDelete(key, keys[i])
 			if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
 				errs[i] = err
 			}
@@ -223,7 +224,7 @@ func (c *Controller) createPods(ctx context.Context, job *api.Job, plan Plan) er
 		return nil
 	}
 	key := api.KeyFunc(job)
-	c.exp.expectAdds(key, plan.Create)
+	c.exp.ExpectAdds(key, plan.Create)
 	errs := make([]error, plan.Create)
 	var wg sync.WaitGroup
 	for i := range plan.Create {
@@ -234,7 +235,7 @@ func (c *Controller) createPods(ctx context.Context, job *api.Job, plan Plan) er
 		wg.Go(func() {
 			out, err := c.stores.Pods.Create(ctx, NewPod(job, idx))
 			if err != nil {
-				c.exp.lowerAdds(key, 1)
+				c.exp.LowerAdds(key, 1)
 				if ctx.Err() == nil {
 					c.cfg.Recorder.Eventf(job, events.TypeWarning, "FailedCreate", "Error creating: %v", err)
 				}

@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/controller/internal/expectations"
 	"github.com/keeldb/keel/orchestrator/events"
 	"github.com/keeldb/keel/orchestrator/informer"
 	"github.com/keeldb/keel/orchestrator/labels"
@@ -62,7 +63,7 @@ type controller[T any, P registry.ObjectPtr[T]] struct {
 	rsInf  *informer.Informer[T, P]
 	podInf *informer.Informer[api.Pod, *api.Pod]
 	queue  *workqueue.Queue[string]
-	exp    *expectations
+	exp    *expectations.Expectations
 	warm   warmStarts // creation bursts' starting batch sizes
 }
 
@@ -115,7 +116,7 @@ func newController[T any, P registry.ObjectPtr[T]](cli *clientv3.Client, cfg Con
 	c := &controller[T, P]{cfg: cfg, kind: k, log: cfg.Logger.With("component", k.component),
 		stores: registry.NewStores(cli, registry.Config{Now: cfg.Now}),
 		owners: registry.New[T, P](cli, registry.Config{Now: cfg.Now})}
-	c.exp = newExpectations(cfg.Now, cfg.ExpectationsTimeout)
+	c.exp = expectations.New(cfg.Now, cfg.ExpectationsTimeout)
 	c.queue = workqueue.New[string](workqueue.Config{})
 	c.rsInf = informer.New(cli, c.owners, informer.Config{Logger: cfg.Logger})
 	c.podInf = informer.New(cli, c.stores.Pods, informer.Config{Logger: cfg.Logger})
@@ -175,7 +176,7 @@ func (c *controller[T, P]) enqueueMatching(p *api.Pod) {
 
 func (c *controller[T, P]) podAdded(p *api.Pod) {
 	if key, ok := c.ownerKey(p); ok {
-		c.exp.observeAdd(key)
+		c.exp.ObserveAdd(key)
 		c.queue.Add(key)
 		return
 	}
@@ -194,7 +195,7 @@ func (c *controller[T, P]) podUpdated(old, p *api.Pod) {
 		if p.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
 			// A graceful delete: the pod stops counting now, so the deletion the
 			// expectations wait for is observed here, as Kubernetes' updatePod does.
-			c.exp.observeDelete(key, api.KeyFunc(p))
+			c.exp.ObserveDelete(key, api.KeyFunc(p))
 		}
 		c.queue.Add(key)
 		return
@@ -206,7 +207,7 @@ func (c *controller[T, P]) podUpdated(old, p *api.Pod) {
 
 func (c *controller[T, P]) podDeleted(p *api.Pod) {
 	if key, ok := c.ownerKey(p); ok {
-		c.exp.observeDelete(key, api.KeyFunc(p))
+		c.exp.ObserveDelete(key, api.KeyFunc(p))
 		c.queue.Add(key)
 	}
 }
@@ -215,7 +216,7 @@ func (c *controller[T, P]) podDeleted(p *api.Pod) {
 func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 	rs, ok := c.rsInf.Cache().Get(key)
 	if !ok {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		c.warm.forget(key)
 		return nil // its dependents are the garbage collector's
 	}
@@ -226,7 +227,7 @@ func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 	// Expectations are checked before the pods are listed, as Kubernetes does: checked
 	// after, the pods whose add events satisfied them could be missing from the list, and
 	// be created twice.
-	satisfied := c.exp.satisfied(key)
+	satisfied := c.exp.Satisfied(key)
 	pods, err := c.claim(ctx, rs, sel)
 	if err != nil {
 		return err
@@ -234,7 +235,7 @@ func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 	var active []*api.Pod
 	var terminating int32
 	for _, p := range pods {
-		if isActive(p) && !c.exp.pendingDelete(key, api.KeyFunc(p)) {
+		if isActive(p) && !c.exp.PendingDelete(key, api.KeyFunc(p)) {
 			active = append(active, p)
 		}
 		if p.DeletionTimestamp != nil && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
@@ -358,11 +359,11 @@ func (c *controller[T, P]) manage(ctx context.Context, rs P, active []*api.Pod) 
 	switch {
 	case diff < 0:
 		n := min(-diff, c.cfg.BurstReplicas)
-		c.exp.expectAdds(key, n)
+		c.exp.ExpectAdds(key, n)
 		created, reached, err := slowStartFrom(c.warm.initial(key), n, func() error { return c.createPod(ctx, rs) })
 		c.warm.record(key, reached, err == nil)
 		if skipped := n - created; skipped > 0 {
-			c.exp.lowerAdds(key, skipped)
+			c.exp.LowerAdds(key, skipped)
 		}
 		if err != nil {
 			return fmt.Errorf("replicaset %s: created %d of %d pods: %w", key, created, n, err)
@@ -377,7 +378,7 @@ func (c *controller[T, P]) manage(ctx context.Context, rs P, active []*api.Pod) 
 		for i, p := range victims {
 			keys[i] = api.KeyFunc(p)
 		}
-		c.exp.expectDeletes(key, keys)
+		c.exp.ExpectDeletes(key, keys)
 		var wg sync.WaitGroup
 		errs := make([]error, len(victims))
 		for i, p := range victims {
@@ -390,7 +391,7 @@ func (c *controller[T, P]) manage(ctx context.Context, rs P, active []*api.Pod) 
 				}
 				if err != nil {
 					// Gone already or replaced: no delete event of ours will come.
-					c.exp.observeDelete(key, keys[i])
+					c.exp.ObserveDelete(key, keys[i])
 					if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrConflict) {
 						errs[i] = err
 					}

@@ -89,27 +89,3 @@ func TestRankForDeletion(t *testing.T) {
 		}
 	}
 }
-
-func TestExpectations(t *testing.T) {
-	now := time.Unix(0, 0)
-	e := newExpectations(func() time.Time { return now }, time.Minute)
-	if !e.satisfied("a") {
-		t.Fatal("no expectations: want satisfied")
-	}
-	e.expectAdds("a", 2)
-	e.expectDeletes("a", []string{"ns/p"})
-	e.observeAdd("a")
-	e.observeAdd("a")
-	if e.satisfied("a") || !e.pendingDelete("a", "ns/p") {
-		t.Fatal("delete still pending: want unsatisfied")
-	}
-	e.observeDelete("a", "ns/p")
-	if !e.satisfied("a") {
-		t.Fatal("all observed: want satisfied")
-	}
-	e.expectAdds("b", 1)
-	now = now.Add(2 * time.Minute)
-	if !e.satisfied("b") {
-		t.Fatal("expired: want satisfied")
-	}
-}
