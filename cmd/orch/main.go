@@ -65,6 +65,10 @@ commands:
   version                   print orch's version, git SHA and Go version
   scheduler                 run the scheduler (leader-elected)
   controller-manager        run the controllers (leader-elected)
+  apiserver                 serve the Kubernetes API for kubectl and client-go (--bind-address,
+                            --secure-port 6443, --cert-dir DIR: writes DIR/admin.kubeconfig,
+                            --tls-cert-file, --tls-private-key-file, --client-ca-file,
+                            --token-auth-file FILE, --anonymous-auth)
   ingress-controller --listen HOST:PORT [--listen-tls HOST:PORT] [--ingress-class keel]
                             serve the Ingresses of a class as an HTTP reverse proxy
   agent --node NAME         run a node agent (--nodes N simulated nodes NAME-0…, --runtime sim,
@@ -160,6 +164,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runIngressController(ctx, args[1:], stderr)
 	case "hello-server": // hidden: a demo workload for examples and tests
 		return runHello(ctx, args[1:], stdout, stderr)
+	case "apiserver":
+		return runAPIServer(ctx, args[1:], stderr)
 	case "ctl":
 		return runCtl(ctx, args[1:], stdout, stderr)
 	case "bench":
