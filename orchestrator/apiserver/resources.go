@@ -308,7 +308,7 @@ func (h *handler) readBody(types ...string) ([]byte, string, error) {
 	}
 	ok := false
 	for _, t := range types {
-		ok = ok || t == mt
+		ok = ok || t == mt || mt == protobufType && t == "application/json"
 	}
 	if !ok {
 		return nil, "", newStatus(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
@@ -320,6 +320,12 @@ func (h *handler) readBody(types ...string) ([]byte, string, error) {
 	}
 	if len(b) > maxBody {
 		return nil, "", newStatus(http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, "Request entity too large: limit is 3145728")
+	}
+	if mt == protobufType {
+		if b, err = protobufToJSON(b); err != nil {
+			return nil, "", errBadRequest("decode protobuf body: %v", err)
+		}
+		mt = "application/json"
 	}
 	return b, mt, nil
 }
@@ -573,6 +579,11 @@ func (h *handler) deleteOptions() (metav1.DeleteOptions, error) {
 	b, err := io.ReadAll(io.LimitReader(h.r.Body, maxBody))
 	if err != nil {
 		return o, errBadRequest("read body: %v", err)
+	}
+	if mt, _, _ := mime.ParseMediaType(h.r.Header.Get("Content-Type")); mt == protobufType && len(b) > 0 {
+		if b, err = protobufToJSON(b); err != nil {
+			return o, errBadRequest("decode protobuf body: %v", err)
+		}
 	}
 	if len(strings.TrimSpace(string(b))) > 0 {
 		if err := json.Unmarshal(b, &o); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -409,6 +410,12 @@ func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		writeStatus(w, errBadRequest("read body: %v", err))
 		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
+		if b, err = protobufToJSON(b); err != nil {
+			writeStatus(w, errBadRequest("decode protobuf body: %v", err))
+			return
+		}
 	}
 	var rev authorizationv1.SelfSubjectAccessReview
 	if err := json.Unmarshal(b, &rev); err != nil {
