@@ -8,22 +8,9 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
-
-// autoscalingClients are the clients of ReplicationControllers, HorizontalPodAutoscalers
-// and the metrics kinds, kept apart from registry.Stores.
-func autoscalingClients(cli *clientv3.Client) []resourceClient {
-	return []resourceClient{
-		typed[api.ReplicationController, *api.ReplicationController]{registry.New[api.ReplicationController](cli, registry.Config{})},
-		typed[api.HorizontalPodAutoscaler, *api.HorizontalPodAutoscaler]{registry.New[api.HorizontalPodAutoscaler](cli, registry.Config{})},
-		typed[api.PodMetrics, *api.PodMetrics]{registry.New[api.PodMetrics](cli, registry.Config{})},
-		typed[api.NodeMetrics, *api.NodeMetrics]{registry.New[api.NodeMetrics](cli, registry.Config{})},
-	}
-}
 
 func scaleReplicationController(ctx context.Context, c *ctl, ns, name string, n int32) error {
 	s := registry.New[api.ReplicationController](c.cli, registry.Config{})

@@ -41,8 +41,8 @@ func registryConfig(file string) (registry.Config, error) {
 // configClients are the clients of ConfigMaps and Secrets, Secrets through cfg's transformer.
 func configClients(cli *clientv3.Client, cfg registry.Config) []resourceClient {
 	return []resourceClient{
-		typed[api.ConfigMap, *api.ConfigMap]{registry.New[api.ConfigMap](cli, cfg)},
-		typed[api.Secret, *api.Secret]{registry.New[api.Secret](cli, cfg)},
+		typed{registry.New[api.ConfigMap](cli, cfg).Generic()},
+		typed{registry.New[api.Secret](cli, cfg).Generic()},
 	}
 }
 

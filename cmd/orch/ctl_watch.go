@@ -13,7 +13,6 @@ import (
 
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/labels"
-	"github.com/keeldb/keel/orchestrator/registry"
 )
 
 // watchSource is what get -w needs of a resource beyond resourceClient: a list that reports
@@ -23,24 +22,6 @@ type watchSource interface {
 	watchPrefix(ns string) string
 	decode(kv *mvccpb.KeyValue) (api.Object, error)
 }
-
-var _ watchSource = typed[api.Pod, *api.Pod]{}
-
-func (t typed[T, P]) listAt(ctx context.Context, ns string, sel labels.Selector) ([]api.Object, int64, error) {
-	l, err := t.s.List(ctx, registry.ListOptions{Namespace: ns, Selector: sel})
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]api.Object, len(l.Items))
-	for i, o := range l.Items {
-		out[i] = o
-	}
-	return out, l.Revision, nil
-}
-
-func (t typed[T, P]) watchPrefix(ns string) string { return t.s.NamespacePrefix(ns) }
-
-func (t typed[T, P]) decode(kv *mvccpb.KeyValue) (api.Object, error) { return t.s.Decode(kv) }
 
 // watchOptions are get -w's selection and output.
 type watchOptions struct {

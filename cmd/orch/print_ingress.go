@@ -6,11 +6,8 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/ingress"
-	"github.com/keeldb/keel/orchestrator/registry"
 )
 
 // ingressColumns returns the table columns of Ingresses and IngressClasses (kubectl's),
@@ -138,12 +135,4 @@ func (d *describer) ingress(ctx context.Context, w *describeWriter, i *api.Ingre
 	}
 	w.labelsMultiline(0, "Annotations", i.Annotations, ": ")
 	return nil
-}
-
-// ingressClients are ctl's clients of Ingresses and IngressClasses.
-func ingressClients(cli *clientv3.Client) []resourceClient {
-	return []resourceClient{
-		typed[api.Ingress, *api.Ingress]{registry.New[api.Ingress](cli, registry.Config{})},
-		typed[api.IngressClass, *api.IngressClass]{registry.New[api.IngressClass](cli, registry.Config{})},
-	}
 }

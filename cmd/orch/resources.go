@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/keeldb/keel/orchestrator/api"
@@ -22,62 +23,58 @@ type resourceClient interface {
 	key(ns, name string) string
 }
 
-type typed[T any, P registry.ObjectPtr[T]] struct{ s *registry.Store[T, P] }
+// typed is ctl's resourceClient over the registry's Generic store, the one `orch apiserver`
+// serves every kind through too.
+type typed struct{ g registry.Generic }
 
-var _ resourceClient = typed[api.Pod, *api.Pod]{}
+var (
+	_ resourceClient = typed{}
+	_ watchSource    = typed{}
+)
 
-func (t typed[T, P]) resource() api.Resource { return t.s.Resource() }
+func (t typed) resource() api.Resource { return t.g.Resource() }
 
-func (t typed[T, P]) get(ctx context.Context, ns, name string) (api.Object, error) {
-	return t.s.Get(ctx, ns, name)
+func (t typed) get(ctx context.Context, ns, name string) (api.Object, error) {
+	return t.g.Get(ctx, ns, name)
 }
 
-func (t typed[T, P]) list(ctx context.Context, ns string, sel labels.Selector) ([]api.Object, error) {
-	l, err := t.s.List(ctx, registry.ListOptions{Namespace: ns, Selector: sel})
+func (t typed) list(ctx context.Context, ns string, sel labels.Selector) ([]api.Object, error) {
+	objs, _, err := t.listAt(ctx, ns, sel)
+	return objs, err
+}
+
+// listAt is list with the revision the list was read at (get -w watches from it).
+func (t typed) listAt(ctx context.Context, ns string, sel labels.Selector) ([]api.Object, int64, error) {
+	l, err := t.g.List(ctx, registry.ListOptions{Namespace: ns, Selector: sel})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]api.Object, len(l.Items))
-	for i, o := range l.Items {
-		out[i] = o
-	}
-	return out, nil
+	return l.Items, l.Revision, nil
 }
 
-func (t typed[T, P]) create(ctx context.Context, obj api.Object) (api.Object, error) {
-	return t.s.Create(ctx, obj.(P))
+func (t typed) create(ctx context.Context, obj api.Object) (api.Object, error) {
+	return t.g.Create(ctx, obj)
 }
 
-func (t typed[T, P]) update(ctx context.Context, obj api.Object) (api.Object, error) {
-	return t.s.Update(ctx, obj.(P))
+func (t typed) update(ctx context.Context, obj api.Object) (api.Object, error) {
+	return t.g.Update(ctx, obj)
 }
 
-func (t typed[T, P]) delete(ctx context.Context, ns, name string, opts registry.DeleteOptions) (api.Object, error) {
-	return t.s.Delete(ctx, ns, name, opts)
+func (t typed) delete(ctx context.Context, ns, name string, opts registry.DeleteOptions) (api.Object, error) {
+	return t.g.Delete(ctx, ns, name, opts)
 }
 
-func (t typed[T, P]) key(ns, name string) string { return t.s.Key(ns, name) }
+func (t typed) key(ns, name string) string { return t.g.Key(ns, name) }
+
+func (t typed) watchPrefix(ns string) string { return t.g.NamespacePrefix(ns) }
+
+func (t typed) decode(kv *mvccpb.KeyValue) (api.Object, error) { return t.g.Decode(kv) }
 
 // clients returns a resourceClient for every resource, by resource name.
 func clients(cli *clientv3.Client) map[string]resourceClient {
-	st := registry.NewStores(cli, registry.Config{})
 	out := map[string]resourceClient{}
-	for _, rc := range []resourceClient{
-		typed[api.Namespace, *api.Namespace]{st.Namespaces}, typed[api.Node, *api.Node]{st.Nodes},
-		typed[api.Pod, *api.Pod]{st.Pods}, typed[api.Service, *api.Service]{st.Services},
-		typed[api.Endpoints, *api.Endpoints]{st.Endpoints}, typed[api.Event, *api.Event]{st.Events},
-		typed[api.ReplicaSet, *api.ReplicaSet]{st.ReplicaSets}, typed[api.Deployment, *api.Deployment]{st.Deployments},
-		typed[api.Lease, *api.Lease]{st.Leases},
-		typed[api.Job, *api.Job]{st.Jobs}, typed[api.CronJob, *api.CronJob]{st.CronJobs},
-		typed[api.DaemonSet, *api.DaemonSet]{st.DaemonSets}, typed[api.StatefulSet, *api.StatefulSet]{st.StatefulSets},
-	} {
-		out[rc.resource().Name] = rc
-	}
-	for _, rc := range autoscalingClients(cli) {
-		out[rc.resource().Name] = rc
-	}
-	for _, rc := range append(ingressClients(cli), storageClients(cli)...) {
-		out[rc.resource().Name] = rc
+	for name, g := range registry.Generics(cli, registry.Config{}) {
+		out[name] = typed{g}
 	}
 	return out
 }
