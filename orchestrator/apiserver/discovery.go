@@ -37,6 +37,17 @@ var (
 	getUpdate = []string{"get", "patch", "update"}
 )
 
+// inAll are the kinds of the "all" category (`kubectl get all`), as Kubernetes lists them.
+var inAll = map[string]bool{"Pod": true, "Service": true, "Deployment": true, "ReplicaSet": true, "StatefulSet": true,
+	"DaemonSet": true, "Job": true, "CronJob": true, "ReplicationController": true, "HorizontalPodAutoscaler": true}
+
+func categories(kind string) []string {
+	if inAll[kind] {
+		return []string{"all"}
+	}
+	return nil
+}
+
 // hasScale lists the kinds with a scale subresource.
 var hasScale = map[string]bool{"Deployment": true, "ReplicaSet": true, "StatefulSet": true, "ReplicationController": true}
 
@@ -73,6 +84,9 @@ func (s *Server) apiResourceList(gv string) *metav1.APIResourceList {
 			Name: ri.name, SingularName: singular(ri), Namespaced: ri.namespaced, Kind: ri.kind,
 			Group: ri.group, Version: ri.version, Verbs: ri.verbs, ShortNames: ri.shortNames,
 		})
+		if !strings.Contains(ri.name, "/") {
+			l.APIResources[len(l.APIResources)-1].Categories = categories(ri.kind)
+		}
 	}
 	return l
 }
@@ -159,7 +173,7 @@ func (s *Server) aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 			}
 			vd.Resources = append(vd.Resources, apidiscoveryv2.APIResourceDiscovery{
 				Resource: ri.name, ResponseKind: &metav1.GroupVersionKind{Group: g, Version: versionOf(gv), Kind: ri.kind},
-				Scope: scope, SingularResource: singular(ri), Verbs: ri.verbs, ShortNames: ri.shortNames, Subresources: subs[ri.name],
+				Scope: scope, SingularResource: singular(ri), Verbs: ri.verbs, ShortNames: ri.shortNames, Subresources: subs[ri.name], Categories: categories(ri.kind),
 			})
 		}
 		gd.Versions = append(gd.Versions, vd)

@@ -125,7 +125,7 @@ func (s *system) kubectl2(args ...string) (string, error) {
 func (s *system) kubectlIn(stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.kubectl, append([]string{"--kubeconfig", s.kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, s.kubectl, append(s.globalFlags(), args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != "" {
@@ -135,6 +135,12 @@ func (s *system) kubectlIn(stdin string, args ...string) (string, error) {
 		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), nil
+}
+
+// globalFlags are kubectl's flags of every run: the admin kubeconfig, and a discovery cache
+// of this test's own.
+func (s *system) globalFlags() []string {
+	return []string{"--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(s.dir, "kubectl-cache")}
 }
 
 // ok runs kubectl and fails the test when it fails.
@@ -254,6 +260,35 @@ func TestKubectl(t *testing.T) {
 	wantMatch(t, "rollout status after set image", s.ok("rollout", "status", "deployment/web", "--timeout=2m"), `successfully rolled out`)
 	wantMatch(t, "image", s.ok("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"), `^nginx:1\.26$`)
 
+	// rollout history and undo.
+	wantMatch(t, "rollout history", s.ok("rollout", "history", "deployment/web"), `(?m)^REVISION\s+CHANGE-CAUSE$`, `(?m)^1\s`, `(?m)^2\s`)
+	wantMatch(t, "rollout undo", s.ok("rollout", "undo", "deployment/web"), `deployment.apps/web rolled back`)
+	wantMatch(t, "rollout status after undo", s.ok("rollout", "status", "deployment/web", "--timeout=2m"), `successfully rolled out`)
+	wantMatch(t, "image after undo", s.ok("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"), `^nginx:1\.25$`)
+
+	// describe (with the events kubectl finds by field selector), get all, diff.
+	wantMatch(t, "describe", s.ok("describe", "deployment", "web"), `(?m)^Name:\s+web$`, `(?m)^NewReplicaSet:\s+web-`, `ScalingReplicaSet`)
+	wantMatch(t, "get all", s.ok("get", "all"), `deployment.apps/web`, `service/web`, `pod/web-`, `replicaset.apps/web-`)
+	four := filepath.Join(s.dir, "web4.yaml")
+	if err := os.WriteFile(four, []byte(strings.Replace(manifest, "replicas: 2", "replicas: 4", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.kubectl2("diff", "-f", four)
+	if err == nil || !strings.Contains(out, "+  replicas: 4") || !strings.Contains(out, "-  replicas: 3") {
+		t.Fatalf("diff: %v\n%s", err, out)
+	}
+
+	// drain evicts the pods of a node; the deployment replaces them elsewhere.
+	wantMatch(t, "drain", s.ok("drain", "sim-0", "--ignore-daemonsets", "--timeout=2m"), `node/sim-0 cordoned`, `node/sim-0 drained`)
+	s.waitFor("the pods to leave sim-0", func() error {
+		out, err := s.kubectl2("get", "pods", "--field-selector", "spec.nodeName=sim-0", "-o", "name")
+		if err != nil || out != "" {
+			return fmt.Errorf("pods on sim-0: %q, %v", out, err)
+		}
+		return nil
+	})
+	wantMatch(t, "uncordon", s.ok("uncordon", "sim-0"), `node/sim-0 uncordoned`)
+
 	// label, annotate, patch.
 	s.ok("label", "deployment", "web", "tier=front")
 	wantMatch(t, "get -l", s.ok("get", "deploy", "-l", "tier=front", "-o", "name"), `deployment.apps/web`)
@@ -263,7 +298,7 @@ func TestKubectl(t *testing.T) {
 
 	// create, errors.
 	wantMatch(t, "create configmap", s.ok("create", "configmap", "c1", "--from-literal=a=b"), `configmap/c1 created`)
-	_, err := s.kubectl2("create", "configmap", "c1", "--from-literal=a=b")
+	_, err = s.kubectl2("create", "configmap", "c1", "--from-literal=a=b")
 	wantMatch(t, "AlreadyExists", fmt.Sprint(err), `configmaps "c1" already exists`)
 	_, err = s.kubectl2("get", "pod", "nope")
 	wantMatch(t, "NotFound", fmt.Sprint(err), `Error from server \(NotFound\): pods "nope" not found`)
@@ -290,7 +325,7 @@ func TestKubectl(t *testing.T) {
 func (s *system) getWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.kubectl, "--kubeconfig", s.kubeconfig, "get", "configmaps", "-w")
+	cmd := exec.CommandContext(ctx, s.kubectl, append(s.globalFlags(), "get", "configmaps", "-w")...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
