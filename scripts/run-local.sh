@@ -2,7 +2,8 @@
 # Starts a local 3-member Keel cluster on loopback with etcd's flags, and the orchestrator on
 # it: 2 schedulers and 2 controller-managers (one active of each, leader-elected) and 3
 # process-mode agents (nodes n1..n3 on 127.0.1.1..3, pods on 127.1.<n>.0/24) that run pods as
-# local processes and proxy every Service port on their node address. Clients: 2379 22379 32379; peers: 2380 22380 32380; data and logs
+# local processes and proxy every Service port on their node address, and one `orch apiserver`
+# (https://127.0.0.1:6443, APISERVER_PORT; admin kubeconfig in ./data/apiserver/admin.kubeconfig) for kubectl. Clients: 2379 22379 32379; peers: 2380 22380 32380; data and logs
 # under ./data. ORCH=0 starts Keel alone. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,10 @@ if [ "$ORCH" = 1 ]; then
     "$ORCH_BIN" "${c%%:*}" --endpoints "$ENDPOINTS" --id "${c##*:}" >"$DATA/orch-${c##*:}.log" 2>&1 &
     orch_pids+=($!)
   done
+  APISERVER_PORT=${APISERVER_PORT:-6443}
+  "$ORCH_BIN" apiserver --endpoints "$ENDPOINTS" --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --cert-dir "$DATA/apiserver" >"$DATA/orch-apiserver.log" 2>&1 &
+  orch_pids+=($!)
   # Pods run `orch hello-server` (examples/web.yaml), found on the agents' PATH.
   for i in 1 2 3; do
     PATH="$(cd "$(dirname "$ORCH_BIN")" && pwd):$PATH" "$ORCH_BIN" agent --endpoints "$ENDPOINTS" \
@@ -72,6 +77,9 @@ Orchestrator running: 2 schedulers, 2 controller-managers, 3 process-mode agents
   call the Service:   curl http://127.0.1.1:8080/     (any node: 127.0.1.1-3)
   logs of a pod:      $ORCH_BIN ctl logs <pod>
   who leads:          $ORCH_BIN ctl get leases -n kube-system
+kubectl (orch apiserver on https://127.0.0.1:$APISERVER_PORT):
+  export KUBECONFIG=$(cd "$DATA" && pwd)/apiserver/admin.kubeconfig
+  kubectl get nodes; kubectl apply -f examples/web.yaml; kubectl get pods -o wide
 MSG
 fi
 echo "Press Ctrl-C to stop."

@@ -674,6 +674,34 @@ func (e *env) testDelete(t *testing.T) {
 	if p.Metadata.DeletionTimestamp == nil {
 		t.Fatalf("evicted pod not terminating: %+v", p.Metadata)
 	}
+	// Orphan and Foreground propagation.
+	for _, policy := range []string{"Orphan", "Foreground"} {
+		owner := "owner-" + strings.ToLower(policy)
+		r := e.admin("POST", "/api/v1/namespaces/default/configmaps", `{"metadata":{"name":"`+owner+`"}}`)
+		wantCode(t, r, 201)
+		var o struct{ Metadata metav1.ObjectMeta }
+		r.into(t, &o)
+		dep := fmt.Sprintf(`{"metadata":{"name":"dep-%s","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":%q,"uid":%q}]}}`,
+			strings.ToLower(policy), owner, o.Metadata.UID)
+		wantCode(t, e.admin("POST", "/api/v1/namespaces/default/configmaps", dep), 201)
+		wantCode(t, e.admin("DELETE", "/api/v1/namespaces/default/configmaps/"+owner+"?propagationPolicy="+policy, ""), 200)
+		r = e.admin("GET", "/api/v1/namespaces/default/configmaps/dep-"+strings.ToLower(policy), "")
+		if policy == "Foreground" {
+			wantCode(t, r, 404)
+			continue
+		}
+		wantCode(t, r, 200)
+		var d struct{ Metadata metav1.ObjectMeta }
+		r.into(t, &d)
+		if len(d.Metadata.OwnerReferences) != 0 {
+			t.Fatalf("orphaned dependent keeps %+v", d.Metadata.OwnerReferences)
+		}
+	}
+	st = e.admin("DELETE", "/api/v1/namespaces/default/configmaps/cm?propagationPolicy=Sideways", "").status(t)
+	if st.Code != 422 {
+		t.Fatalf("bad propagationPolicy: %+v", st)
+	}
+
 	// deletecollection.
 	r = e.admin("DELETE", "/api/v1/namespaces/kube-public/pods?labelSelector=app%3Db", "")
 	wantCode(t, r, 200)

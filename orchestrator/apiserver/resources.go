@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -668,6 +669,11 @@ func (h *handler) deleteOne(ns, name string, o metav1.DeleteOptions) (api.Object
 		}
 		return cur, true, nil
 	}
+	if opts.UID == "" && opts.ResourceVersion == "" || h.preconditionsHold(ctx, ns, name, opts) {
+		if err := h.propagate(ctx, ns, name, o); err != nil {
+			return nil, false, err
+		}
+	}
 	out, err := h.g.Delete(ctx, ns, name, opts)
 	if errors.Is(err, registry.ErrConflict) && (opts.UID != "" || opts.ResourceVersion != "") {
 		if cur, gerr := h.g.Get(ctx, ns, name); gerr == nil {
@@ -678,6 +684,13 @@ func (h *handler) deleteOne(ns, name string, o metav1.DeleteOptions) (api.Object
 		return nil, false, err
 	}
 	return out, out.Meta().DeletionTimestamp == nil || out.Meta().DeletionGracePeriodSeconds == nil, nil
+}
+
+// preconditionsHold tells whether ns/name exists and matches the delete's preconditions.
+func (h *handler) preconditionsHold(ctx context.Context, ns, name string, opts registry.DeleteOptions) bool {
+	cur, err := h.g.Get(ctx, ns, name)
+	return err == nil && (opts.UID == "" || opts.UID == cur.Meta().UID) &&
+		(opts.ResourceVersion == "" || opts.ResourceVersion == cur.Meta().ResourceVersion)
 }
 
 // preconditionFailed is Kubernetes' 409 for a delete whose precondition does not hold.
