@@ -37,6 +37,10 @@ type system struct {
 	eps        string
 	dir        string
 	kubeconfig string
+	apiservers []*exec.Cmd // the replicas started
+	ports      []int       // the apiservers' ports
+	// kubeconfigServer, when set, is a --server flag overriding the kubeconfig's.
+	kubeconfigServer string
 
 	mu    sync.Mutex
 	procs []*exec.Cmd
@@ -54,13 +58,14 @@ func newSystem(t *testing.T) *system {
 	keel := proccluster.Start(t, proccluster.Config{Binary: keeld})
 	s.eps = strings.Join(keel.Endpoints(), ",")
 	t.Cleanup(s.teardown)
-	ports, err := proccluster.FreePorts(1)
+	ports, err := proccluster.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	certs := filepath.Join(s.dir, "certs")
 	s.kubeconfig = filepath.Join(certs, "admin.kubeconfig")
-	s.start("apiserver", "apiserver", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[0]), "--cert-dir", certs)
+	s.apiservers = []*exec.Cmd{s.start("apiserver", "apiserver", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[0]), "--cert-dir", certs)}
+	s.ports = ports
 	s.start("scheduler", "scheduler", "--leader-elect=false")
 	s.start("controller-manager", "controller-manager", "--leader-elect=false")
 	s.start("agent", "agent", "--node", "sim", "--nodes", "2", "--runtime", "sim", "--start-delay", "100ms", "--stop-delay", "100ms")
@@ -72,7 +77,7 @@ func newSystem(t *testing.T) *system {
 }
 
 // start runs `orch args... --endpoints EPS`, its output in <dir>/<name>.log.
-func (s *system) start(name string, args ...string) {
+func (s *system) start(name string, args ...string) *exec.Cmd {
 	s.t.Helper()
 	logf, err := os.Create(filepath.Join(s.dir, name+".log"))
 	if err != nil {
@@ -93,6 +98,7 @@ func (s *system) start(name string, args ...string) {
 	s.mu.Lock()
 	s.procs, s.done = append(s.procs, cmd), append(s.done, done)
 	s.mu.Unlock()
+	return cmd
 }
 
 func (s *system) teardown() {
@@ -140,7 +146,11 @@ func (s *system) kubectlIn(stdin string, args ...string) (string, error) {
 // globalFlags are kubectl's flags of every run: the admin kubeconfig, and a discovery cache
 // of this test's own.
 func (s *system) globalFlags() []string {
-	return []string{"--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(s.dir, "kubectl-cache")}
+	f := []string{"--kubeconfig", s.kubeconfig, "--cache-dir", filepath.Join(s.dir, "kubectl-cache")}
+	if s.kubeconfigServer != "" {
+		f = append(f, s.kubeconfigServer)
+	}
+	return f
 }
 
 // ok runs kubectl and fails the test when it fails.
@@ -307,6 +317,10 @@ func TestKubectl(t *testing.T) {
 	// get -w streams a change.
 	s.getWatch(t)
 
+	// A second replica sharing the cert dir serves the same objects; killing the first
+	// leaves it serving.
+	s.replica(t)
+
 	// delete cascades to the pods (the garbage collector).
 	wantMatch(t, "delete", s.ok("delete", "deployment", "web"), `deployment.apps "web" deleted`)
 	s.ok("delete", "service", "web")
@@ -319,6 +333,28 @@ func TestKubectl(t *testing.T) {
 	})
 	_, err = s.kubectl2("get", "deploy", "web")
 	wantMatch(t, "deleted", fmt.Sprint(err), `deployments.apps "web" not found`)
+}
+
+// replica starts a second apiserver and checks kubectl against each, then kills the first.
+func (s *system) replica(t *testing.T) {
+	certs := filepath.Dir(s.kubeconfig)
+	s.apiservers = append(s.apiservers, s.start("apiserver2", "apiserver", "--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(s.ports[1]), "--cert-dir", certs))
+	server := func(i int) string { return "--server=https://127.0.0.1:" + strconv.Itoa(s.ports[i]) }
+	s.waitFor("the second apiserver to be ready", func() error {
+		_, err := s.kubectl2(server(1), "get", "--raw", "/readyz")
+		return err
+	})
+	first := s.ok(server(0), "get", "configmaps", "-o", "name")
+	second := s.ok(server(1), "get", "configmaps", "-o", "name")
+	if first != second || !strings.Contains(first, "configmap/w1") {
+		t.Fatalf("replicas disagree:\n%s\n%s", first, second)
+	}
+	_ = s.apiservers[0].Process.Kill()
+	s.ok(server(1), "create", "configmap", "after-kill")
+	wantMatch(t, "after the first replica died", s.ok(server(1), "get", "configmap", "after-kill", "-o", "name"), `configmap/after-kill`)
+	// The kubeconfig names one replica; point it at the one alive.
+	s.kubeconfigServer = server(1)
 }
 
 // getWatch runs kubectl get configmaps -w, creates a ConfigMap and waits for its row.
