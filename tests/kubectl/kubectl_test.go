@@ -58,7 +58,7 @@ func newSystem(t *testing.T) *system {
 	keel := proccluster.Start(t, proccluster.Config{Binary: keeld})
 	s.eps = strings.Join(keel.Endpoints(), ",")
 	t.Cleanup(s.teardown)
-	ports, err := proccluster.FreePorts(2)
+	ports, err := proccluster.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +333,33 @@ func TestKubectl(t *testing.T) {
 	})
 	_, err = s.kubectl2("get", "deploy", "web")
 	wantMatch(t, "deleted", fmt.Sprint(err), `deployments.apps "web" not found`)
+
+	s.logs(t)
+}
+
+// logs runs a pod on a process-mode agent and reads its log with kubectl logs (pods/log,
+// proxied to the agent).
+func (s *system) logs(t *testing.T) {
+	net := 100 + os.Getpid()%100
+	s.start("agent-proc", "agent", "--runtime", "process", "--node", "proc", "--address", fmt.Sprintf("127.%d.1.1", net),
+		"--pod-cidr", fmt.Sprintf("127.%d.20.0/24", net), "--root-dir", filepath.Join(s.dir, "agent-proc"),
+		"--port", strconv.Itoa(s.ports[2]), "--stop-pods-on-exit")
+	s.waitFor("node proc", func() error {
+		_, err := s.kubectl2("get", "node", "proc")
+		return err
+	})
+	s.ok("run", "logger", "--image=busybox", "--restart=Never", `--overrides={"spec":{"nodeName":"proc"}}`,
+		"--command", "--", "sh", "-c", "echo hello-from-keel; exec sleep 600")
+	s.waitFor("the pod's log", func() error {
+		out, err := s.kubectl2("logs", "logger")
+		if err != nil || !strings.Contains(out, "hello-from-keel") {
+			return fmt.Errorf("logs %q, %v", out, err)
+		}
+		return nil
+	})
+	_, err := s.kubectl2("logs", "logger", "-c", "nope")
+	wantMatch(t, "logs of a missing container", fmt.Sprint(err), `container nope is not valid for pod logger`)
+	wantMatch(t, "delete pod", s.ok("delete", "pod", "logger", "--grace-period=1"), `pod "logger" deleted`)
 }
 
 // replica starts a second apiserver and checks kubectl against each, then kills the first.
