@@ -70,6 +70,9 @@ func (s *Server) resourcesOf(gv string) []resourceInfo {
 				resourceInfo{name: "pods/binding", kind: "Binding", namespaced: true, verbs: []string{"create"}})
 		}
 	}
+	if gv == authenticationGV {
+		out = append(out, resourceInfo{name: "selfsubjectreviews", kind: "SelfSubjectReview", verbs: []string{"create"}})
+	}
 	if gv == authorizationGV {
 		out = append(out, resourceInfo{name: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview", verbs: []string{"create"}})
 	}

@@ -26,6 +26,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rq reques
 		s.selfSubjectAccessReview(w, r)
 		return
 	}
+	if rq.gv == authenticationGV && rq.resource == "selfsubjectreviews" && rq.name == "" {
+		s.selfSubjectReview(w, r)
+		return
+	}
 	g, ok := s.byGV[rq.gv][rq.resource]
 	if !ok {
 		writeStatus(w, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource"))

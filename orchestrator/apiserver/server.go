@@ -90,14 +90,15 @@ func (s *Server) groupVersions() []string {
 			gvs = append(gvs, gv)
 		}
 	}
-	gvs = append(gvs, authorizationGV, policyGV)
+	gvs = append(gvs, authenticationGV, authorizationGV, policyGV)
 	sort.Strings(gvs)
 	return append([]string{"v1"}, gvs...)
 }
 
 const (
-	authorizationGV = "authorization.k8s.io/v1"
-	policyGV        = "policy/v1"
+	authenticationGV = "authentication.k8s.io/v1"
+	authorizationGV  = "authorization.k8s.io/v1"
+	policyGV         = "policy/v1"
 )
 
 // request is a parsed resource request.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -442,5 +443,19 @@ func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request)
 		rev.Status.EvaluationError = err.Error()
 	}
 	rev.TypeMeta = metav1.TypeMeta{Kind: "SelfSubjectAccessReview", APIVersion: authorizationGV}
+	writeJSON(w, http.StatusCreated, &rev)
+}
+
+// selfSubjectReview answers `kubectl auth whoami`: the requesting user as authenticated.
+func (s *Server) selfSubjectReview(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeStatus(w, errMethodNotAllowed(r.Method))
+		return
+	}
+	u := userOf(r.Context())
+	rev := authenticationv1.SelfSubjectReview{
+		TypeMeta: metav1.TypeMeta{Kind: "SelfSubjectReview", APIVersion: authenticationGV},
+		Status:   authenticationv1.SelfSubjectReviewStatus{UserInfo: authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups}},
+	}
 	writeJSON(w, http.StatusCreated, &rev)
 }

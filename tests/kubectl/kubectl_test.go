@@ -64,7 +64,12 @@ func newSystem(t *testing.T) *system {
 	}
 	certs := filepath.Join(s.dir, "certs")
 	s.kubeconfig = filepath.Join(certs, "admin.kubeconfig")
-	s.apiservers = []*exec.Cmd{s.start("apiserver", "apiserver", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[0]), "--cert-dir", certs)}
+	tokens := filepath.Join(s.dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("viewer-token,viewer,u-1,\"dev,qa\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.apiservers = []*exec.Cmd{s.start("apiserver", "apiserver", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[0]),
+		"--cert-dir", certs, "--token-auth-file", tokens)}
 	s.ports = ports
 	s.start("scheduler", "scheduler", "--leader-elect=false")
 	s.start("controller-manager", "controller-manager", "--leader-elect=false")
@@ -313,6 +318,12 @@ func TestKubectl(t *testing.T) {
 	_, err = s.kubectl2("get", "pod", "nope")
 	wantMatch(t, "NotFound", fmt.Sprint(err), `Error from server \(NotFound\): pods "nope" not found`)
 	wantMatch(t, "auth can-i", s.ok("auth", "can-i", "create", "pods"), `^yes\n$`)
+
+	// Who is asking: the admin certificate, a token of --token-auth-file; a bad token is 401.
+	wantMatch(t, "auth whoami", s.ok("auth", "whoami"), `Username\s+kubernetes-admin`, `Groups\s+\[system:masters system:authenticated\]`)
+	wantMatch(t, "auth whoami as viewer", s.ok("--token=viewer-token", "auth", "whoami"), `Username\s+viewer`, `UID\s+u-1`, `Groups\s+\[dev qa system:authenticated\]`)
+	_, err = s.kubectl2("--token=bad", "get", "pods")
+	wantMatch(t, "bad token", fmt.Sprint(err), `error: You must be logged in to the server \(Unauthorized\)`)
 
 	// get -w streams a change.
 	s.getWatch(t)
