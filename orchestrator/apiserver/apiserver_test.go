@@ -188,6 +188,13 @@ func (e *env) testDiscovery(t *testing.T) {
 	if apps.GroupVersion != "apps/v1" {
 		t.Fatalf("apps: %+v", apps)
 	}
+	var metrics metav1.APIResourceList
+	e.admin("GET", "/apis/metrics.k8s.io/v1beta1", "").into(t, &metrics)
+	if len(metrics.APIResources) != 2 || metrics.APIResources[0].Name != "nodes" || metrics.APIResources[1].Name != "pods" ||
+		metrics.APIResources[1].Kind != "PodMetrics" {
+		t.Fatalf("metrics.k8s.io: %+v", metrics.APIResources)
+	}
+	wantCode(t, e.admin("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", ""), 200)
 	r := e.admin("GET", "/apis", "", "Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
 	if ct := r.header.Get("Content-Type"); ct != "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" {
 		t.Fatalf("aggregated Content-Type %q", ct)

@@ -54,9 +54,14 @@ var hasScale = map[string]bool{"Deployment": true, "ReplicaSet": true, "Stateful
 // resourcesOf returns the resources served at gv, sorted by name.
 func (s *Server) resourcesOf(gv string) []resourceInfo {
 	var out []resourceInfo
-	for _, g := range s.byGV[gv] {
+	for name, g := range s.byGV[gv] {
 		r := g.Resource()
-		out = append(out, resourceInfo{name: r.Name, kind: r.Kind, namespaced: r.Namespaced, verbs: readWrite, shortNames: r.ShortNames})
+		r.Name = name
+		verbs := readWrite
+		if groupOf(gv) == "metrics.k8s.io" {
+			verbs = []string{"get", "list"}
+		}
+		out = append(out, resourceInfo{name: r.Name, kind: r.Kind, namespaced: r.Namespaced, verbs: verbs, shortNames: r.ShortNames})
 		if r.HasStatus {
 			out = append(out, resourceInfo{name: r.Name + "/status", kind: r.Kind, namespaced: r.Namespaced, verbs: getUpdate})
 		}

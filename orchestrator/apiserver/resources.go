@@ -36,6 +36,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rq reques
 		return
 	}
 	res := g.Resource()
+	res.Name = rq.resource // the served name, in messages
 	if !res.Namespaced {
 		if rq.resource != "namespaces" && rq.namespace != "" {
 			writeStatus(w, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource"))

@@ -70,7 +70,7 @@ func New(cfg Config) *Server {
 		if s.byGV[gv] == nil {
 			s.byGV[gv] = map[string]registry.Generic{}
 		}
-		s.byGV[gv][g.Resource().Name] = g
+		s.byGV[gv][servedName(g.Resource())] = g
 	}
 	s.extra = http.NewServeMux()
 	openapi.Register(s.extra, api.Resources())
@@ -81,6 +81,18 @@ func New(cfg Config) *Server {
 // Handler returns the HTTP handler (to be served over TLS that asks for client
 // certificates: tls.VerifyClientCertIfGiven with the client CA).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// servedName is the resource name the API serves a resource under: metrics-server's "pods"
+// and "nodes" in metrics.k8s.io (what kubectl top asks for), else the store's name.
+func servedName(r api.Resource) string {
+	switch r.Kind {
+	case "PodMetrics":
+		return "pods"
+	case "NodeMetrics":
+		return "nodes"
+	}
+	return r.Name
+}
 
 // groupVersions returns the served API versions, core ("v1") first, then sorted.
 func (s *Server) groupVersions() []string {

@@ -39,7 +39,7 @@ func (h *handler) table(objs []api.Object, meta metav1.ListMeta) (*metav1.Table,
 		return nil, errBadRequest("includeObject: Unsupported value: %q: supported values: \"Metadata\", \"None\", \"Object\"", include)
 	}
 	t := &metav1.Table{TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"}, ListMeta: meta,
-		ColumnDefinitions: printers.Columns(h.res), Rows: []metav1.TableRow{}}
+		ColumnDefinitions: printers.Columns(h.g.Resource()), Rows: []metav1.TableRow{}}
 	now := h.s.cfg.Now()
 	for _, obj := range objs {
 		api.SetTypeMeta(obj)

@@ -73,7 +73,8 @@ func newSystem(t *testing.T) *system {
 	s.ports = ports
 	s.start("scheduler", "scheduler", "--leader-elect=false")
 	s.start("controller-manager", "controller-manager", "--leader-elect=false")
-	s.start("agent", "agent", "--node", "sim", "--nodes", "2", "--runtime", "sim", "--start-delay", "100ms", "--stop-delay", "100ms")
+	s.start("agent", "agent", "--node", "sim", "--nodes", "2", "--runtime", "sim", "--start-delay", "100ms", "--stop-delay", "100ms",
+		"--metrics-interval", "1s")
 	s.waitFor("the apiserver to be ready", func() error {
 		_, err := s.kubectl2("get", "--raw", "/readyz")
 		return err
@@ -274,6 +275,15 @@ func TestKubectl(t *testing.T) {
 	wantMatch(t, "set image", s.ok("set", "image", "deployment/web", "web=nginx:1.26"), `deployment.apps/web image updated`)
 	wantMatch(t, "rollout status after set image", s.ok("rollout", "status", "deployment/web", "--timeout=2m"), `successfully rolled out`)
 	wantMatch(t, "image", s.ok("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"), `^nginx:1\.26$`)
+
+	// kubectl top reads metrics.k8s.io (the agents' PodMetrics and NodeMetrics).
+	s.waitFor("node metrics", func() error {
+		out, err := s.kubectl2("top", "nodes")
+		if err != nil || !regexp.MustCompile(`(?m)^sim-0\s+\d+m\s+\d+%`).MatchString(out) {
+			return fmt.Errorf("top nodes: %q, %v", out, err)
+		}
+		return nil
+	})
 
 	// rollout history and undo.
 	wantMatch(t, "rollout history", s.ok("rollout", "history", "deployment/web"), `(?m)^REVISION\s+CHANGE-CAUSE$`, `(?m)^1\s`, `(?m)^2\s`)
