@@ -6,13 +6,11 @@ import (
 	"sort"
 	"strings"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/keeldb/keel/orchestrator/api"
 	kversion "github.com/keeldb/keel/version"
 )
 
@@ -275,5 +273,3 @@ func serverVersion() *version.Info {
 		Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH,
 	}
 }
-
-var _ = api.Resources

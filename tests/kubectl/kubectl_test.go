@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,5 +456,3 @@ func (s *system) getWatch(t *testing.T) {
 	for l := next("w1"); !strings.HasPrefix(l, "w1 "); l = next("w1") {
 	}
 }
-
-var _ = io.Discard
