@@ -9,6 +9,7 @@ func Default(obj Object) {
 	if ResourceOf(obj).Namespaced && obj.Meta().Namespace == "" {
 		obj.Meta().Namespace = "default"
 	}
+	defaultRBAC(obj)
 	switch o := obj.(type) {
 	case *Pod:
 		defaultPodSpec(&o.Spec)

@@ -85,6 +85,12 @@ var kinds = map[string]struct {
 	"PersistentVolume":      {PersistentVolumeResource, reflect.TypeFor[PersistentVolume]()},
 	"PersistentVolumeClaim": {PersistentVolumeClaimResource, reflect.TypeFor[PersistentVolumeClaim]()},
 	"StorageClass":          {StorageClassResource, reflect.TypeFor[StorageClass]()},
+
+	// RBAC of rbac.go.
+	"Role":               {RoleResource, reflect.TypeFor[Role]()},
+	"ClusterRole":        {ClusterRoleResource, reflect.TypeFor[ClusterRole]()},
+	"RoleBinding":        {RoleBindingResource, reflect.TypeFor[RoleBinding]()},
+	"ClusterRoleBinding": {ClusterRoleBindingResource, reflect.TypeFor[ClusterRoleBinding]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -22,6 +22,11 @@ type Stores struct {
 
 	DaemonSets   *Store[api.DaemonSet, *api.DaemonSet]
 	StatefulSets *Store[api.StatefulSet, *api.StatefulSet]
+
+	Roles               *Store[api.Role, *api.Role]
+	ClusterRoles        *Store[api.ClusterRole, *api.ClusterRole]
+	RoleBindings        *Store[api.RoleBinding, *api.RoleBinding]
+	ClusterRoleBindings *Store[api.ClusterRoleBinding, *api.ClusterRoleBinding]
 }
 
 // NewStores returns a Store for every resource.
@@ -41,5 +46,10 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 
 		DaemonSets:   New[api.DaemonSet](cli, cfg),
 		StatefulSets: New[api.StatefulSet](cli, cfg),
+
+		Roles:               New[api.Role](cli, cfg),
+		ClusterRoles:        New[api.ClusterRole](cli, cfg),
+		RoleBindings:        New[api.RoleBinding](cli, cfg),
+		ClusterRoleBindings: New[api.ClusterRoleBinding](cli, cfg),
 	}
 }
