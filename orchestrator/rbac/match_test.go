@@ -101,7 +101,9 @@ func TestAppliesTo(t *testing.T) {
 }
 
 func testPolicy() *rbac.StaticPolicy {
-	ref := func(kind, name string) api.RoleRef { return api.RoleRef{APIGroup: api.RBACGroup, Kind: kind, Name: name} }
+	ref := func(kind, name string) api.RoleRef {
+		return api.RoleRef{APIGroup: api.RBACGroup, Kind: kind, Name: name}
+	}
 	user := func(n string) api.Subject { return api.Subject{Kind: api.UserKind, APIGroup: api.RBACGroup, Name: n} }
 	meta := func(ns, name string) api.ObjectMeta { return api.ObjectMeta{Namespace: ns, Name: name} }
 	return &rbac.StaticPolicy{
@@ -132,7 +134,9 @@ func TestEvaluate(t *testing.T) {
 	p := testPolicy()
 	alice := authz.UserInfo{Name: "alice"}
 	withUser := func(a authz.Attributes, u authz.UserInfo) authz.Attributes { a.User = u; return a }
-	sa := func(ns, name string) authz.UserInfo { return authz.UserInfo{Name: rbac.ServiceAccountUsername(ns, name)} }
+	sa := func(ns, name string) authz.UserInfo {
+		return authz.UserInfo{Name: rbac.ServiceAccountUsername(ns, name)}
+	}
 	cases := []struct {
 		name    string
 		req     authz.Attributes
