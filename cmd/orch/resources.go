@@ -76,7 +76,7 @@ func clients(cli *clientv3.Client) map[string]resourceClient {
 	for _, rc := range autoscalingClients(cli) {
 		out[rc.resource().Name] = rc
 	}
-	for _, rc := range append(ingressClients(cli), storageClients(cli)...) {
+	for _, rc := range append(append(ingressClients(cli), storageClients(cli)...), rbacClients(cli)...) {
 		out[rc.resource().Name] = rc
 	}
 	return out
