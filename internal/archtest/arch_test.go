@@ -63,6 +63,8 @@ var forbidden = map[string][]string{
 	"orchestrator/ingress": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	// Events are a leaf the components share.
 	"orchestrator/events": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy", "orchestrator/informer"},
+	// RBAC sits below the apiserver: it reads policy through informers and knows no component.
+	"orchestrator/rbac": {"orchestrator/apiserver", "orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy", "orchestrator/ingress"},
 }
 
 // clientOnly lists the Keel packages that talk to the store only as a client, over

@@ -162,6 +162,17 @@ func TestAuthorizerOverStore(t *testing.T) {
 		t.Errorf("bob without groups get /version: %+v, %v", s, err)
 	}
 
+	// alice, a viewer, may not grant cluster-admin in her namespace.
+	grab := &api.RoleBinding{ObjectMeta: api.ObjectMeta{Namespace: "team", Name: "grab"},
+		Subjects: []api.Subject{{Kind: api.UserKind, Name: "alice"}}, RoleRef: api.RoleRef{Kind: "ClusterRole", Name: rbac.ClusterAdmin}}
+	if err := a.CheckEscalation(ctx, alice, grab); !apierrors.IsForbidden(err) {
+		t.Errorf("viewer binding cluster-admin: %v, want Forbidden", err)
+	}
+	if err := a.CheckEscalation(ctx, alice, &api.Role{ObjectMeta: api.ObjectMeta{Namespace: "team", Name: "r"},
+		Rules: []api.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods"}}}}); err != nil {
+		t.Errorf("viewer writing a role of rules she holds: %v", err)
+	}
+
 	// A binding's roleRef cannot change.
 	changed := api.DeepCopy(created)
 	changed.RoleRef.Name = rbac.Edit
