@@ -116,6 +116,14 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		d.secret(w, o)
 	case *api.Ingress:
 		err = d.ingress(ctx, w, o)
+	case *api.Role:
+		d.policyRules(w, &o.ObjectMeta, true, o.Rules)
+	case *api.ClusterRole:
+		d.policyRules(w, &o.ObjectMeta, false, o.Rules)
+	case *api.RoleBinding:
+		d.binding(w, &o.ObjectMeta, true, o.RoleRef, o.Subjects)
+	case *api.ClusterRoleBinding:
+		d.binding(w, &o.ObjectMeta, false, o.RoleRef, o.Subjects)
 	default:
 		d.generic(w, obj)
 	}

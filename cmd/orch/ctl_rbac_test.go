@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -70,8 +71,20 @@ func TestCtlRBAC(t *testing.T) {
 	wantTable(t, o.ok("ctl", "get", "rolebindings", "-n", "team", "-o", "wide"), "NAME ROLE AGE USERS GROUPS SERVICEACCOUNTS",
 		`readers Role/pod-reader \S+ alice, bob devs team/builder`)
 	wantTable(t, o.ok("ctl", "get", "clusterrolebinding", "ops-admin"), "NAME ROLE AGE", `ops-admin ClusterRole/cluster-admin \S+`)
-	if desc := o.ok("ctl", "describe", "rolebinding", "readers", "-n", "team"); !strings.Contains(desc, "readers") {
-		t.Errorf("describe rolebinding:\n%s", desc)
+	desc := o.ok("ctl", "describe", "rolebinding", "readers", "-n", "team")
+	for _, re := range []string{`(?m)^Role:$`, `(?m)^\s+Kind:\s+Role$`, `(?m)^\s+Name:\s+pod-reader$`,
+		`(?m)^\s+Kind\s+Name\s+Namespace$`, `(?m)^\s+ServiceAccount\s+builder\s+team$`, `(?m)^\s+Group\s+devs\s*$`} {
+		if !regexp.MustCompile(re).MatchString(desc) {
+			t.Errorf("describe rolebinding lacks %s:\n%s", re, desc)
+		}
+	}
+	desc = o.ok("ctl", "describe", "role", "pod-reader", "-n", "team")
+	for _, re := range []string{`(?m)^PolicyRule:$`, `(?m)^\s+Resources\s+Non-Resource URLs\s+Resource Names\s+Verbs$`,
+		`(?m)^\s+pods\s+\[\]\s+\[\]\s+\[get list watch\]$`, `(?m)^\s+pods/log\s+\[\]`,
+		`(?m)^\s+deployments.apps\s+\[\]`, `(?m)^\s+replicasets.apps/scale\s+\[\]\s+\[\]\s+\[get list watch\]$`} {
+		if !regexp.MustCompile(re).MatchString(desc) {
+			t.Errorf("describe role lacks %s:\n%s", re, desc)
+		}
 	}
 
 	for _, bad := range []struct {
