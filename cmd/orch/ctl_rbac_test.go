@@ -12,6 +12,27 @@ import (
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
+const rbacApplyManifest = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:pod-reader
+rules:
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: read-pods
+subjects:
+- kind: Group
+  name: readers
+roleRef:
+  kind: ClusterRole
+  name: system:pod-reader
+`
+
 // TestCtlRBAC: create role|clusterrole|rolebinding|clusterrolebinding with kubectl's flags
 // build kubectl's objects; get prints kubectl's columns; bad flags get kubectl's errors.
 func TestCtlRBAC(t *testing.T) {
@@ -85,6 +106,18 @@ func TestCtlRBAC(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(desc) {
 			t.Errorf("describe role lacks %s:\n%s", re, desc)
 		}
+	}
+
+	// apply of a manifest: created, then unchanged; a changed roleRef is refused.
+	m := o.file("rbac.yaml", rbacApplyManifest)
+	wantLines(t, o.ok("ctl", "apply", "-f", m), "clusterrole.rbac.authorization.k8s.io/system:pod-reader created",
+		"clusterrolebinding.rbac.authorization.k8s.io/read-pods created")
+	wantLines(t, o.ok("ctl", "apply", "-f", m), "clusterrole.rbac.authorization.k8s.io/system:pod-reader unchanged",
+		"clusterrolebinding.rbac.authorization.k8s.io/read-pods unchanged")
+	// The role is renamed and the binding pointed at it.
+	bad := strings.ReplaceAll(rbacApplyManifest, "  name: system:pod-reader\n", "  name: other-reader\n")
+	if _, _, err := o.run("ctl", "apply", "-f", o.file("rbac3.yaml", bad)); err == nil || !strings.Contains(err.Error(), "cannot change roleRef") {
+		t.Errorf("apply of a changed roleRef: %v", err)
 	}
 
 	for _, bad := range []struct {
