@@ -14,6 +14,9 @@ import (
 // Columns returns the Table column definitions of res, in order; a column of Priority 1 is
 // shown only with -o wide.
 func Columns(res api.Resource) []metav1.TableColumnDefinition {
+	if cs := RBACColumns(res); cs != nil {
+		return cs
+	}
 	return []metav1.TableColumnDefinition{
 		{Name: "Name", Type: "string", Format: "name", Description: "Name must be unique within a namespace."},
 		{Name: "Age", Type: "string", Description: "Time since the object was created."},
@@ -22,6 +25,9 @@ func Columns(res api.Resource) []metav1.TableColumnDefinition {
 
 // Cells returns obj's cells in the order of Columns of its resource.
 func Cells(obj api.Object, now time.Time) []any {
+	if cs := RBACCells(obj, now); cs != nil {
+		return cs
+	}
 	m := obj.Meta()
 	return []any{m.Name, age(m.CreationTimestamp.Time, now)}
 }
