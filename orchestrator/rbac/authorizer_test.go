@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,25 @@ func TestAuthorizerOverStore(t *testing.T) {
 		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/version", Verb: "get"}})
 	if err != nil || s.Allowed {
 		t.Errorf("bob without groups get /version: %+v, %v", s, err)
+	}
+
+	// kubectl auth can-i --list, through the rules review.
+	rr, err := rbac.RulesReview(ctx, a, alice, authorizationv1.SelfSubjectRulesReviewSpec{Namespace: "team"})
+	if err != nil || rr.Incomplete {
+		t.Fatalf("rules review: %+v, %v", rr, err)
+	}
+	var listsPods, discovery bool
+	for _, r := range rr.ResourceRules {
+		listsPods = listsPods || (slices.Contains(r.Resources, "pods") && slices.Contains(r.Verbs, "list"))
+	}
+	for _, r := range rr.NonResourceRules {
+		discovery = discovery || slices.Contains(r.NonResourceURLs, "/apis/*")
+	}
+	if !listsPods || !discovery {
+		t.Errorf("rules review lacks list pods (%v) or discovery (%v): %+v", listsPods, discovery, rr)
+	}
+	if _, err := rbac.RulesReview(ctx, a, alice, authorizationv1.SelfSubjectRulesReviewSpec{}); !apierrors.IsBadRequest(err) {
+		t.Errorf("rules review without a namespace: %v", err)
 	}
 
 	// alice, a viewer, may not grant cluster-admin in her namespace.

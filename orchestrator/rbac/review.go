@@ -7,6 +7,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/keeldb/keel/orchestrator/authz"
@@ -79,4 +80,37 @@ func review(_ context.Context, a *Authorizer, attrs authz.Attributes) authorizat
 		st.Reason = errorsReason(r.Errors)
 	}
 	return st
+}
+
+// RulesReview answers a SelfSubjectRulesReview (`kubectl auth can-i --list`): the rules user
+// holds in spec.namespace (through ClusterRoleBindings and that namespace's RoleBindings).
+// Members of system:masters hold "*" on everything. Roles that cannot be resolved are
+// reported in evaluationError with incomplete set. A spec without a namespace is a 400
+// BadRequest, as Kubernetes'.
+func RulesReview(_ context.Context, a *Authorizer, user authz.UserInfo, spec authorizationv1.SelfSubjectRulesReviewSpec) (authorizationv1.SubjectRulesReviewStatus, error) {
+	if spec.Namespace == "" {
+		return authorizationv1.SubjectRulesReviewStatus{}, apierrors.NewBadRequest("no namespace on request")
+	}
+	all := []string{"*"}
+	st := authorizationv1.SubjectRulesReviewStatus{ResourceRules: []authorizationv1.ResourceRule{}, NonResourceRules: []authorizationv1.NonResourceRule{}}
+	if slices.Contains(user.Groups, authz.SystemPrivilegedGrp) {
+		st.ResourceRules = append(st.ResourceRules, authorizationv1.ResourceRule{Verbs: all, APIGroups: all, Resources: all})
+		st.NonResourceRules = append(st.NonResourceRules, authorizationv1.NonResourceRule{Verbs: all, NonResourceURLs: all})
+	}
+	if !a.HasSynced() {
+		st.Incomplete, st.EvaluationError = true, ErrNotSynced.Error()
+		return st, nil
+	}
+	rules, errs := rulesFor(a.Policy(), user, spec.Namespace)
+	for _, r := range rules {
+		if len(r.NonResourceURLs) > 0 {
+			st.NonResourceRules = append(st.NonResourceRules, authorizationv1.NonResourceRule{Verbs: r.Verbs, NonResourceURLs: r.NonResourceURLs})
+			continue
+		}
+		st.ResourceRules = append(st.ResourceRules, authorizationv1.ResourceRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})
+	}
+	if len(errs) > 0 {
+		st.Incomplete, st.EvaluationError = true, utilerrors.NewAggregate(errs).Error()
+	}
+	return st, nil
 }
