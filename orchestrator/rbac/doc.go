@@ -16,20 +16,21 @@
 // ClusterRole with an aggregationRule also has the rules of the ClusterRoles its selectors
 // match, computed on read (Kubernetes' aggregation controller writes them instead).
 //
-// The pieces: the matchers (RuleAllows and its parts, AppliesTo) and Evaluate over a
-// Policy are pure functions; Authorizer (New, Start, Close) implements authz.Authorizer
-// over informer caches of the four kinds, so a check reads memory only; its reason texts
-// are Kubernetes' (ForbiddenReason, ForbiddenError). Bootstrap creates the default
-// ClusterRoles (cluster-admin, admin, edit, view, system:discovery, system:basic-user,
-// system:public-info-viewer) and their ClusterRoleBindings when absent. Review and
-// ReviewSubject answer SelfSubjectAccessReviews and SubjectAccessReviews, RulesReview
-// SelfSubjectRulesReviews, with k8s.io/api/authorization/v1 types. CheckEscalation is Kubernetes' escalation prevention:
-// a user may write a role, or a binding, only with rules they already hold in its scope,
-// unless they may escalate, or bind, that role.
+// The pieces: the matchers (RuleAllows and its parts, AppliesTo) and Evaluate over a Policy
+// are pure functions; Authorizer (New, Start, Close) implements authz.Authorizer over
+// informer caches of the four kinds, so a check reads memory only; its reason texts are
+// Kubernetes' (ForbiddenReason, ForbiddenError). Bootstrap creates the default ClusterRoles
+// (cluster-admin, admin, edit, view, system:discovery, system:basic-user,
+// system:public-info-viewer) and their ClusterRoleBindings when absent. Review and ReviewSubject answer
+// SelfSubjectAccessReviews and SubjectAccessReviews, RulesReview SelfSubjectRulesReviews,
+// with k8s.io/api/authorization/v1 types. CheckEscalation is Kubernetes' escalation
+// prevention: a user may write a role, or a binding, only with rules they already hold in
+// its scope, unless they may escalate, or bind, that role.
 //
 // Concurrency: Authorizer is safe for concurrent use; its informer goroutines are started
 // by Start and stopped and joined by Close (or when Start's context ends).
 //
 // Not here yet: LocalSubjectAccessReview, an aggregation controller writing aggregated
-// rules back, and reconciliation of changed bootstrap roles (Bootstrap only creates missing ones).
+// rules back, and reconciliation of changed bootstrap roles (Bootstrap only creates
+// missing ones).
 package rbac
