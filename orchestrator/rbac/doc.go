@@ -21,9 +21,9 @@
 // informer caches of the four kinds, so a check reads memory only; its reason texts are
 // Kubernetes' (ForbiddenReason, ForbiddenError). Bootstrap creates the default ClusterRoles
 // (cluster-admin, admin, edit, view, system:discovery, system:basic-user,
-// system:public-info-viewer) and their ClusterRoleBindings when absent. Review and ReviewSubject answer
-// SelfSubjectAccessReviews and SubjectAccessReviews, RulesReview SelfSubjectRulesReviews,
-// with k8s.io/api/authorization/v1 types. CheckEscalation is Kubernetes' escalation
+// system:public-info-viewer) and their ClusterRoleBindings when absent. Review and
+// ReviewSubject answer SelfSubjectAccessReviews and SubjectAccessReviews, RulesReview
+// SelfSubjectRulesReviews, with k8s.io/api/authorization/v1 types. CheckEscalation is Kubernetes' escalation
 // prevention: a user may write a role, or a binding, only with rules they already hold in
 // its scope, unless they may escalate, or bind, that role.
 //
