@@ -220,6 +220,24 @@ func TestAuthorizerOverStore(t *testing.T) {
 	}
 	eventually(t, "the deleted binding to stop allowing", func() bool { d, _ := decide(listPods); return d != authz.DecisionAllow })
 
+	// A second authorizer: refuses before it has synced, and stops when its context ends.
+	b, err := rbac.New(c.Client(2), registry.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Authorize(ctx, listPods); !errors.Is(err, rbac.ErrNotSynced) {
+		t.Errorf("Authorize before Start: %v, want ErrNotSynced", err)
+	}
+	bctx, bcancel := context.WithCancel(ctx)
+	if err := b.Start(bctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _, err := b.Authorize(ctx, authz.Attributes{User: alice, Verb: "get", Path: "/version"}); err != nil || d != authz.DecisionAllow {
+		t.Errorf("second authorizer, get /version: %v, %v", d, err)
+	}
+	bcancel()
+	b.Close() // returns once the informers, stopped by bctx, have ended
+
 	a.Close()
 	a.Close() // idempotent
 	if err := a.Start(ctx); err == nil {
