@@ -300,7 +300,12 @@ func cronJobCells(cj *api.CronJob, now time.Time) []any {
 	}
 	tmpl := cj.Spec.JobTemplate.Spec
 	names, images := containers(tmpl.Template.Spec)
-	return []any{cj.Name, cj.Spec.Schedule, orNone(deref(cj.Spec.TimeZone)), deref(cj.Spec.Suspend), int64(len(cj.Status.Active)),
+	// SUSPEND is a "boolean" column whose cells Kubernetes writes as text.
+	suspend := "False"
+	if deref(cj.Spec.Suspend) {
+		suspend = "True"
+	}
+	return []any{cj.Name, cj.Spec.Schedule, orNone(deref(cj.Spec.TimeZone)), suspend, int64(len(cj.Status.Active)),
 		last, age(cj.CreationTimestamp.Time, now), names, images, selector(tmpl.Selector)}
 }
 
@@ -453,7 +458,7 @@ func nodeCells(n *api.Node, now time.Time) []any {
 		return none
 	}
 	info := n.Status.NodeInfo
-	return []any{n.Name, NodeStatus(n), NodeRoles(n), age(n.CreationTimestamp.Time, now), info.KubeletVersion,
+	return []any{n.Name, NodeStatus(n), NodeRoles(n), age(n.CreationTimestamp.Time, now), orNone(info.KubeletVersion),
 		addr("InternalIP"), addr("ExternalIP"), "<unknown>", "<unknown>", cmp.Or(info.ContainerRuntimeVersion, "<unknown>")}
 }
 
@@ -507,10 +512,7 @@ func persistentVolumeCells(pv *api.PersistentVolume, now time.Time) []any {
 	if r := pv.Spec.ClaimRef; r != nil {
 		claim = r.Namespace + "/" + r.Name
 	}
-	mode := pv.Spec.VolumeMode
-	if mode == "" {
-		mode = "Filesystem"
-	}
+	mode := cmp.Or(pv.Spec.VolumeMode, "<unset>")
 	return []any{pv.Name, string(pv.Spec.Capacity["storage"]), AccessModes(pv.Spec.AccessModes),
 		pv.Spec.PersistentVolumeReclaimPolicy, pv.Status.Phase, claim, pv.Spec.StorageClassName, "<unset>",
 		"", age(pv.CreationTimestamp.Time, now), mode}
@@ -525,10 +527,7 @@ func persistentVolumeClaimCells(c *api.PersistentVolumeClaim, now time.Time) []a
 	if c.Spec.VolumeName != "" {
 		capacity, modes = string(c.Status.Capacity["storage"]), AccessModes(c.Status.AccessModes)
 	}
-	mode := c.Spec.VolumeMode
-	if mode == "" {
-		mode = "Filesystem"
-	}
+	mode := cmp.Or(c.Spec.VolumeMode, "<unset>")
 	return []any{c.Name, c.Status.Phase, c.Spec.VolumeName, capacity, modes, class, "<unset>",
 		age(c.CreationTimestamp.Time, now), mode}
 }
