@@ -81,10 +81,15 @@ func TestKubectlExplain(t *testing.T) {
 	}
 
 	out := explain("deployment.spec")
-	for _, want := range []string{"GROUP:      apps", "KIND:       Deployment", "replicas\t<integer>", "selector\t<LabelSelector> -required-", "template\t<PodTemplateSpec>"} {
+	for _, want := range []string{"GROUP:      apps", "KIND:       Deployment", "replicas\t<integer>", "Number of desired pods", "selector\t<LabelSelector> -required-", "template\t<PodTemplateSpec>"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl explain deployment.spec lacks %q:\n%s", want, out)
 		}
+	}
+	// The swagger 2.0 document, which kubectl reads as protobuf.
+	out = explain("deployment.spec.replicas", "--output", "plaintext-openapiv2")
+	if !strings.Contains(out, "FIELD:    replicas <integer>") {
+		t.Errorf("kubectl explain from openapi v2 lacks replicas <integer>:\n%s", out)
 	}
 	out = explain("pods.spec.containers")
 	for _, want := range []string{"KIND:       Pod", "FIELD: containers <[]Container>", "image\t<string>", "ports\t<[]ContainerPort>", "name\t<string> -required-"} {

@@ -52,10 +52,10 @@ func byGroupVersion(resources []api.Resource) map[string][]api.Resource {
 // V3 returns the OpenAPI 3.0 document of each group version of resources, by its path
 // under /openapi/v3 ("api/v1", "apis/apps/v1").
 func V3(resources []api.Resource) map[string]*spec3.OpenAPI {
-	names := typeNames(resources)
+	names, docs := typeNames(resources), counterparts(resources)
 	out := map[string]*spec3.OpenAPI{}
 	for gv, rs := range byGroupVersion(resources) {
-		d := &definitions{v3: true, names: names, schema: map[string]*spec.Schema{}}
+		d := &definitions{v3: true, names: names, docs: docs, schema: map[string]*spec.Schema{}}
 		doc := &spec3.OpenAPI{
 			Version:    "3.0.0",
 			Info:       &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: Version}},
@@ -153,7 +153,7 @@ func paramV3(pa param) *spec3.Parameter {
 
 // V2 returns the swagger 2.0 document of resources.
 func V2(resources []api.Resource) *spec.Swagger {
-	d := &definitions{names: typeNames(resources), schema: map[string]*spec.Schema{}}
+	d := &definitions{names: typeNames(resources), docs: counterparts(resources), schema: map[string]*spec.Schema{}}
 	sw := &spec.Swagger{SwaggerProps: spec.SwaggerProps{
 		Swagger: "2.0",
 		Info:    &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: Version}},

@@ -62,7 +62,8 @@ var patchFields = map[string]patchMeta{
 // ("#/definitions/" for v2, "#/components/schemas/" for v3).
 type definitions struct {
 	v3     bool
-	names  map[reflect.Type]string // the definition name of each named struct type
+	names  map[reflect.Type]string       // the definition name of each named struct type
+	docs   map[reflect.Type]reflect.Type // the k8s.io/api counterpart of each type, for descriptions
 	schema map[string]*spec.Schema
 }
 
@@ -239,6 +240,7 @@ func (d *definitions) special(goName string) {
 // object is the schema of a struct type: its JSON fields, inline embedded structs flattened.
 func (d *definitions) object(t reflect.Type) spec.Schema {
 	s := typed("object", "")
+	s.Description = swaggerDoc(d.docs[t])[""]
 	s.Properties = map[string]spec.Schema{}
 	d.fields(t, &s)
 	sort.Strings(s.Required)
@@ -272,11 +274,12 @@ func (d *definitions) fields(t reflect.Type, s *spec.Schema) {
 			if pm.key != "" {
 				p.AddExtension("x-kubernetes-patch-merge-key", pm.key)
 			}
-			if d.v3 && p.Ref.String() != "" {
-				// Extensions beside a $ref are ignored in OpenAPI 3: wrap it, as Kubernetes does.
-				p = spec.Schema{SchemaProps: spec.SchemaProps{AllOf: []spec.Schema{{SchemaProps: spec.SchemaProps{Ref: p.Ref}}}},
-					VendorExtensible: p.VendorExtensible}
-			}
+		}
+		p.Description = swaggerDoc(d.docs[t])[name]
+		if d.v3 && p.Ref.String() != "" && (p.Description != "" || len(p.Extensions) > 0) {
+			// Siblings of a $ref are ignored in OpenAPI 3: wrap it, as Kubernetes does.
+			p = spec.Schema{SchemaProps: spec.SchemaProps{AllOf: []spec.Schema{{SchemaProps: spec.SchemaProps{Ref: p.Ref}}},
+				Description: p.Description}, VendorExtensible: p.VendorExtensible}
 		}
 		s.Properties[name] = p
 		optional := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
@@ -301,7 +304,9 @@ func (d *definitions) kind(r api.Resource) (kindName, listName string) {
 	}
 	gvk := []any{map[string]any{"group": group, "version": version, "kind": r.Kind}}
 	ks := d.schema[kindName]
-	ks.Description = r.Kind + " is the orchestrator's " + r.APIVersion + " " + r.Kind + "."
+	if ks.Description == "" {
+		ks.Description = r.Kind + " is the orchestrator's " + r.APIVersion + " " + r.Kind + "."
+	}
 	ks.AddExtension("x-kubernetes-group-version-kind", gvk)
 	d.listMeta()
 
