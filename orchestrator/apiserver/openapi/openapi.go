@@ -31,11 +31,19 @@ const Version = "v1.32.0"
 // given resources to mux.
 func Register(mux *http.ServeMux, resources []api.Resource) {
 	v3 := handler3.NewOpenAPIService()
+	served := map[string]bool{}
 	for gv, doc := range V3(resources) {
 		v3.UpdateGroupVersion(gv, doc)
+		served[gv] = true
 	}
 	mux.HandleFunc("/openapi/v3", v3.HandleDiscovery)
-	mux.HandleFunc("/openapi/v3/", v3.HandleGroupVersion)
+	mux.HandleFunc("/openapi/v3/", func(w http.ResponseWriter, r *http.Request) {
+		if !served[strings.TrimPrefix(r.URL.Path, "/openapi/v3/")] {
+			http.NotFound(w, r) // kube-openapi's handler answers an empty 200
+			return
+		}
+		v3.HandleGroupVersion(w, r)
+	})
 	handler.NewOpenAPIService(V2(resources)).RegisterOpenAPIVersionedService("/openapi/v2", mux)
 }
 

@@ -10,6 +10,10 @@ import (
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/kube-openapi/pkg/handler"
+	protomodels "k8s.io/kube-openapi/pkg/util/proto"
+	"k8s.io/kube-openapi/pkg/util/proto/validation"
+	"sigs.k8s.io/yaml"
 
 	"github.com/keeldb/keel/orchestrator/api"
 )
@@ -198,6 +202,9 @@ func TestV3(t *testing.T) {
 	if resp.Request.URL.RawQuery == "hash=0" {
 		t.Errorf("stale hash not redirected")
 	}
+	if resp, _ := get(t, srv.URL+"/openapi/v3/apis/nope/v1", "application/json"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown group version: %d, want 404", resp.StatusCode)
+	}
 }
 
 func contains(xs []string, x string) bool {
@@ -256,4 +263,53 @@ func TestV2JSONAndProto(t *testing.T) {
 	if !found {
 		t.Errorf("proto document lacks io.k8s.api.apps.v1.DeploymentSpec")
 	}
+}
+
+// The v2 document, read as kubectl reads it for client-side validation and patch
+// metadata (proto models), validates objects by their kind.
+func TestV2Models(t *testing.T) {
+	b, err := handler.ToProtoBinary(mustJSON(t, V2(api.Resources())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc openapi_v2.Document
+	if err := proto.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	models, err := protomodels.NewOpenAPIData(&doc)
+	if err != nil {
+		t.Fatalf("kubectl cannot read the v2 document: %v", err)
+	}
+	dep := models.LookupModel("io.k8s.api.apps.v1.Deployment")
+	if dep == nil {
+		t.Fatal("no Deployment model")
+	}
+	valid := func(y string) []error {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(y), &obj); err != nil {
+			t.Fatal(err)
+		}
+		return validation.ValidateModel(obj, dep, "Deployment")
+	}
+	good := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n" +
+		"  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n" +
+		"        ports: [{containerPort: 80}]\n        resources: {limits: {cpu: 1, memory: 64Mi}}\n        livenessProbe: {httpGet: {port: 80, path: /}}\n"
+	if errs := valid(good); len(errs) != 0 {
+		t.Errorf("a valid Deployment: %v", errs)
+	}
+	if errs := valid(strings.Replace(good, "replicas: 2", "replicass: 2", 1)); len(errs) == 0 {
+		t.Errorf("an unknown field passed validation")
+	}
+	if errs := valid(strings.Replace(good, "replicas: 2", "replicas: two", 1)); len(errs) == 0 {
+		t.Errorf("a string replicas passed validation")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
