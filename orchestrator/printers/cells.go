@@ -72,14 +72,15 @@ func podCells(p *api.Pod, now time.Time) []any {
 	if p.Status.Reason != "" {
 		reason = p.Status.Reason
 	}
-	noteRestart := func(cs api.ContainerStatus) {
-		restarts += int(cs.RestartCount)
-		if t := cs.LastState.Terminated; t != nil && t.FinishedAt.After(lastRestart) {
-			lastRestart = t.FinishedAt.Time
+	// lastOf moves last to the end of a container's last termination, when later.
+	lastOf := func(cs api.ContainerStatus, last *time.Time) {
+		if t := cs.LastState.Terminated; t != nil && t.FinishedAt.After(*last) {
+			*last = t.FinishedAt.Time
 		}
 	}
 
-	// Sidecars (restartable init containers) count among the containers.
+	// Sidecars (restartable init containers) count among the containers, and their
+	// restarts stay counted once the pod is initialized.
 	sidecar := map[string]bool{}
 	for _, c := range p.Spec.InitContainers {
 		if c.RestartPolicy == api.RestartAlways {
@@ -87,18 +88,23 @@ func podCells(p *api.Pod, now time.Time) []any {
 			total++
 		}
 	}
+	sidecarRestarts, sidecarLastRestart := 0, time.Time{}
 
 	initializing := false
 	for i, cs := range p.Status.InitContainerStatuses {
-		noteRestart(cs)
-		if sidecar[cs.Name] && cs.Started != nil && *cs.Started {
-			if cs.Ready {
-				ready++
-			}
-			continue
+		restarts += int(cs.RestartCount)
+		lastOf(cs, &lastRestart)
+		if sidecar[cs.Name] {
+			sidecarRestarts += int(cs.RestartCount)
+			lastOf(cs, &sidecarLastRestart)
 		}
 		switch {
 		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
+			continue
+		case sidecar[cs.Name] && cs.Started != nil && *cs.Started:
+			if cs.Ready {
+				ready++
+			}
 			continue
 		case cs.State.Terminated != nil:
 			t := cs.State.Terminated
@@ -120,12 +126,13 @@ func podCells(p *api.Pod, now time.Time) []any {
 	}
 
 	if !initializing || podCondition(p, "Initialized") {
-		// The regular containers' restarts replace the init containers' ones.
-		restarts, lastRestart = 0, time.Time{}
+		// The regular containers' restarts replace the init containers' (but sidecars').
+		restarts, lastRestart = sidecarRestarts, sidecarLastRestart
 		hasRunning := false
 		for i := len(p.Status.ContainerStatuses) - 1; i >= 0; i-- {
 			cs := p.Status.ContainerStatuses[i]
-			noteRestart(cs)
+			restarts += int(cs.RestartCount)
+			lastOf(cs, &lastRestart)
 			switch st := cs.State; {
 			case st.Waiting != nil && st.Waiting.Reason != "":
 				reason = st.Waiting.Reason

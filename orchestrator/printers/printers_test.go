@@ -144,6 +144,16 @@ func TestPodStatus(t *testing.T) {
 			p.Status.InitContainerStatuses = []api.ContainerStatus{
 				{Name: "i1", State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 		}), "0/2", "Init:CrashLoopBackOff", "0"},
+		"sidecar restarts stay counted": {pod(func(p *api.Pod) {
+			started := true
+			p.Spec.InitContainers = []api.Container{{Name: "side", RestartPolicy: api.RestartAlways}}
+			side := running("side", 2)
+			side.Started = &started
+			side.LastState.Terminated = &api.ContainerStateTerminated{ExitCode: 1, FinishedAt: *ts(2 * time.Minute)}
+			p.Status.InitContainerStatuses = []api.ContainerStatus{side}
+			p.Status.ContainerStatuses = []api.ContainerStatus{running("a", 0), running("b", 1)}
+			p.Status.Conditions = []api.PodCondition{{Type: "Initialized", Status: api.ConditionTrue}}
+		}), "3/3", "Running", "3 (2m ago)"},
 		"evicted": {pod(func(p *api.Pod) {
 			p.Status.Phase, p.Status.Reason = api.PodFailed, "Evicted"
 		}), "0/2", "Evicted", "0"},
