@@ -97,4 +97,11 @@ func TestKubectlExplain(t *testing.T) {
 			t.Errorf("kubectl explain pods.spec.containers lacks %q:\n%s", want, out)
 		}
 	}
+
+	// Every kind explains.
+	for _, r := range api.Resources() {
+		if out := explain(r.Name); !strings.Contains(out, "KIND:       "+r.Kind) {
+			t.Errorf("kubectl explain %s:\n%s", r.Name, out)
+		}
+	}
 }
