@@ -159,6 +159,18 @@ func paramV3(pa param) *spec3.Parameter {
 		Name: pa.name, In: pa.in, Description: pa.description, Required: pa.required, Schema: &s}}
 }
 
+// Schemas returns the OpenAPI 3 schemas of every group version of resources in one map by
+// definition name, the form managedfields.NewTypeConverter takes for server-side apply.
+func Schemas(resources []api.Resource) map[string]*spec.Schema {
+	out := map[string]*spec.Schema{}
+	for _, doc := range V3(resources) {
+		for n, s := range doc.Components.Schemas {
+			out[n] = s
+		}
+	}
+	return out
+}
+
 // V2 returns the swagger 2.0 document of resources.
 func V2(resources []api.Resource) *spec.Swagger {
 	d := &definitions{names: typeNames(resources), docs: counterparts(resources), schema: map[string]*spec.Schema{}}

@@ -10,6 +10,8 @@ import (
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/kube-openapi/pkg/handler"
 	protomodels "k8s.io/kube-openapi/pkg/util/proto"
 	"k8s.io/kube-openapi/pkg/util/proto/validation"
@@ -312,4 +314,36 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The schemas build server-side apply's type converter, and it merges containers by
+// name (the patch merge key) instead of replacing the list.
+func TestSchemasForServerSideApply(t *testing.T) {
+	tc, err := managedfields.NewTypeConverter(Schemas(api.Resources()), false)
+	if err != nil {
+		t.Fatalf("NewTypeConverter: %v", err)
+	}
+	obj := func(y string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(y), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	live, err := tc.ObjectToTyped(obj("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: img1}\n  - {name: b, image: img2}\n"))
+	if err != nil {
+		t.Fatalf("ObjectToTyped: %v", err)
+	}
+	patch, err := tc.ObjectToTyped(obj("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: b, image: img3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := live.Merge(patch)
+	if err != nil {
+		t.Fatalf("Merge: %v", err)
+	}
+	got := mustJSON(t, merged.AsValue().Unstructured())
+	if want := `"containers":[{"image":"img1","name":"a"},{"image":"img3","name":"b"}]`; !strings.Contains(string(got), want) {
+		t.Errorf("merged pod = %s, want %s", got, want)
+	}
 }

@@ -182,6 +182,9 @@ func (d *definitions) of(t reflect.Type) spec.Schema {
 		s.AdditionalProperties = &spec.SchemaOrBool{Allows: true, Schema: &v}
 		return s
 	case reflect.Struct:
+		if t.Name() == "" {
+			return d.object(t) // an anonymous struct has no definition of its own
+		}
 		name, ok := d.names[t]
 		if !ok {
 			name = "io.k8s.keel." + t.Name()
