@@ -136,7 +136,7 @@ var (
 	)
 
 	endpointsColumns = cols(def(nameColumn),
-		col("Endpoints", "string", corev1.Endpoints{}.SwaggerDoc()["subsets"]),
+		col("Endpoints", "string", "The ready addresses with their ports, the first three of them."),
 		def(ageColumn),
 	)
 
