@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -24,54 +23,6 @@ func rbacClients(cli *clientv3.Client) []resourceClient {
 		typed[api.RoleBinding, *api.RoleBinding]{registry.New[api.RoleBinding](cli, c)},
 		typed[api.ClusterRoleBinding, *api.ClusterRoleBinding]{registry.New[api.ClusterRoleBinding](cli, c)},
 	}
-}
-
-// rbacColumns returns kubectl's table columns of the RBAC kinds, or nil for another
-// resource: NAME and CREATED AT for roles; NAME, ROLE and AGE (and with -o wide the users,
-// groups and service accounts) for bindings.
-func rbacColumns(resource string) []column {
-	created := column{header: "CREATED AT", value: func(o api.Object, _ time.Time) string {
-		return o.Meta().CreationTimestamp.UTC().Format(time.RFC3339)
-	}}
-	binding := func(o api.Object) (api.RoleRef, []api.Subject) {
-		switch b := o.(type) {
-		case *api.RoleBinding:
-			return b.RoleRef, b.Subjects
-		case *api.ClusterRoleBinding:
-			return b.RoleRef, b.Subjects
-		}
-		return api.RoleRef{}, nil
-	}
-	subjects := func(kind string) func(api.Object, time.Time) string {
-		return func(o api.Object, _ time.Time) string {
-			_, ss := binding(o)
-			var names []string
-			for _, s := range ss {
-				if s.Kind != kind {
-					continue
-				}
-				if kind == api.ServiceAccountKind {
-					names = append(names, s.Namespace+"/"+s.Name)
-				} else {
-					names = append(names, s.Name)
-				}
-			}
-			return strings.Join(names, ", ")
-		}
-	}
-	switch resource {
-	case "roles", "clusterroles":
-		return []column{nameColumn(), created}
-	case "rolebindings", "clusterrolebindings":
-		return []column{nameColumn(),
-			{header: "ROLE", value: func(o api.Object, _ time.Time) string { r, _ := binding(o); return r.Kind + "/" + r.Name }},
-			ageColumn(),
-			{header: "USERS", wide: true, value: subjects(api.UserKind)},
-			{header: "GROUPS", wide: true, value: subjects(api.GroupKind)},
-			{header: "SERVICEACCOUNTS", wide: true, value: subjects(api.ServiceAccountKind)},
-		}
-	}
-	return nil
 }
 
 // commaList is a repeatable flag whose values may also be comma-separated (pflag's

@@ -29,7 +29,4 @@ func TestRBACTable(t *testing.T) {
 	if cols := printers.Columns(api.ClusterRoleResource); len(cols) != 2 || cols[1].Name != "Created At" {
 		t.Errorf("columns %+v", cols)
 	}
-	if cols := printers.Columns(api.PodResource); cols[1].Name != "Age" {
-		t.Errorf("pods columns changed: %+v", cols)
-	}
 }
