@@ -85,6 +85,10 @@ var kinds = map[string]struct {
 	"PersistentVolume":      {PersistentVolumeResource, reflect.TypeFor[PersistentVolume]()},
 	"PersistentVolumeClaim": {PersistentVolumeClaimResource, reflect.TypeFor[PersistentVolumeClaim]()},
 	"StorageClass":          {StorageClassResource, reflect.TypeFor[StorageClass]()},
+
+	// Namespace policies of policy.go.
+	"LimitRange":    {LimitRangeResource, reflect.TypeFor[LimitRange]()},
+	"ResourceQuota": {ResourceQuotaResource, reflect.TypeFor[ResourceQuota]()},
 }
 
 // Resources returns every supported resource, sorted by name.

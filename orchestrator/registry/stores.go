@@ -22,6 +22,10 @@ type Stores struct {
 
 	DaemonSets   *Store[api.DaemonSet, *api.DaemonSet]
 	StatefulSets *Store[api.StatefulSet, *api.StatefulSet]
+
+	// Namespace policies (admission.go).
+	LimitRanges    *Store[api.LimitRange, *api.LimitRange]
+	ResourceQuotas *Store[api.ResourceQuota, *api.ResourceQuota]
 }
 
 // NewStores returns a Store for every resource.
@@ -41,5 +45,8 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 
 		DaemonSets:   New[api.DaemonSet](cli, cfg),
 		StatefulSets: New[api.StatefulSet](cli, cfg),
+
+		LimitRanges:    New[api.LimitRange](cli, cfg),
+		ResourceQuotas: New[api.ResourceQuota](cli, cfg),
 	}
 }
