@@ -49,7 +49,9 @@ func TestRecomputesUsed(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- resourcequota.Run(runCtx, cli, resourcequota.Config{ResyncPeriod: 200 * time.Millisecond}) }()
+	go func() {
+		done <- resourcequota.Run(runCtx, cli, resourcequota.Config{ResyncPeriod: 200 * time.Millisecond})
+	}()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
