@@ -116,6 +116,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		d.secret(w, o)
 	case *api.Ingress:
 		err = d.ingress(ctx, w, o)
+	case *api.ResourceQuota:
+		d.resourceQuota(w, o)
+	case *api.LimitRange:
+		d.limitRange(w, o)
 	default:
 		d.generic(w, obj)
 	}

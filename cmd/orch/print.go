@@ -79,6 +79,9 @@ func columns(resource string) []column {
 	if cs := storageColumns(resource); cs != nil {
 		return cs
 	}
+	if cs := policyColumns(resource); cs != nil {
+		return cs
+	}
 	switch resource {
 	case "pods":
 		return []column{n,
