@@ -43,8 +43,8 @@ func defaultLimitRange(lr *LimitRange) {
 // annotating the pod (LimitRangerAnnotation), then checks the Container items' min, max and
 // maxLimitRequestRatio on every container and the Pod items' on the pod's total (the sum of
 // its containers, or its largest init container when larger). The pod's QoS class must be
-// recomputed afterwards. The error carries Kubernetes' messages ("Maximum memory usage per
-// Container is 1Gi, but limit is 2Gi."), several in brackets as its aggregate prints them;
+// recomputed afterwards. The error carries Kubernetes' messages ("maximum memory usage per
+// Container is 1Gi, but limit is 2Gi"), several in brackets as its aggregate prints them;
 // wrap it in a ForbiddenError.
 func AdmitPodLimits(lrs []*LimitRange, pod *Pod) error {
 	var errs []error
@@ -60,7 +60,7 @@ func AdmitPodLimits(lrs []*LimitRange, pod *Pod) error {
 				}
 			case LimitTypePod:
 				req, lim := PodResources(&pod.Spec)
-				errs = append(errs, checkLimitItem(it, stated(pod, req, true), stated(pod, lim, false))...)
+				errs = append(errs, checkLimitItem(it, req, lim)...)
 			}
 		}
 	}
@@ -86,38 +86,14 @@ func AdmitClaimLimits(lrs []*LimitRange, pvc *PersistentVolumeClaim) error {
 				r, ok := req[k]
 				switch {
 				case !ok:
-					errs = append(errs, fmt.Errorf("Maximum %s usage per %s is %s.  No request is specified.", k, it.Type, it.Max[k]))
+					errs = append(errs, fmt.Errorf("maximum %s usage per %s is %s.  No request is specified", k, it.Type, it.Max[k].Canonical()))
 				case r.MilliValue() > it.Max[k].MilliValue():
-					errs = append(errs, fmt.Errorf("Maximum %s usage per %s is %s, but request is %s.", k, it.Type, it.Max[k], r))
+					errs = append(errs, fmt.Errorf("maximum %s usage per %s is %s, but request is %s", k, it.Type, it.Max[k].Canonical(), r.Canonical()))
 				}
 			}
 		}
 	}
 	return aggregate(errs)
-}
-
-// stated keeps the resources of total that every container of pod states, in its requests
-// (or its limits): a Pod item checks a total only when it is known, as Kubernetes'.
-func stated(pod *Pod, total ResourceList, requests bool) ResourceList {
-	out := ResourceList{}
-	for k, v := range total {
-		all := true
-		for _, cs := range [][]Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-			for _, c := range cs {
-				rl := c.Resources.Limits
-				if requests {
-					rl = c.Resources.Requests
-				}
-				if _, ok := rl[k]; !ok {
-					all = false
-				}
-			}
-		}
-		if all {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // aggregate renders errors as Kubernetes' utilerrors aggregate: one as itself, several
@@ -150,15 +126,18 @@ func defaultPodLimits(lr *LimitRange, pod *Pod) {
 		}
 	}
 	var notes []string
-	for _, cs := range [][]Container{pod.Spec.Containers, pod.Spec.InitContainers} {
-		for i := range cs {
-			r := &cs[i].Resources
-			setLim, setReq := fillMissing(&r.Limits, defLim), fillMissing(&r.Requests, defReq)
+	for _, group := range []struct {
+		cs   []Container
+		what string
+	}{{pod.Spec.Containers, "container"}, {pod.Spec.InitContainers, "init container"}} {
+		for i := range group.cs {
+			c := &group.cs[i]
+			setLim, setReq := fillMissing(&c.Resources.Limits, defLim), fillMissing(&c.Resources.Requests, defReq)
 			if len(setReq) > 0 {
-				notes = append(notes, strings.Join(setReq, ", ")+" request for container "+cs[i].Name)
+				notes = append(notes, strings.Join(setReq, ", ")+" request for "+group.what+" "+c.Name)
 			}
 			if len(setLim) > 0 {
-				notes = append(notes, strings.Join(setLim, ", ")+" limit for container "+cs[i].Name)
+				notes = append(notes, strings.Join(setLim, ", ")+" limit for "+group.what+" "+c.Name)
 			}
 		}
 	}
@@ -207,19 +186,20 @@ func checkLimitItem(it LimitRangeItem, req, lim ResourceList) []error {
 	return errs
 }
 
-// The texts of the three constraints are Kubernetes' (plugin/pkg/admission/limitranger),
-// capitalised and ending in a period as the apiserver writes them.
+// The texts of the three constraints are Kubernetes' (plugin/pkg/admission/limitranger);
+// quantities print
+// canonically ("1024Mi" as "1Gi"), as resource.Quantity's String.
 
 func minConstraint(typ, k string, enforced Quantity, req, lim ResourceList) error {
 	r, hasReq := req[k]
 	l, hasLim := lim[k]
 	switch {
 	case !hasReq:
-		return fmt.Errorf("Minimum %s usage per %s is %s.  No request is specified.", k, typ, enforced)
+		return fmt.Errorf("minimum %s usage per %s is %s.  No request is specified", k, typ, enforced.Canonical())
 	case r.MilliValue() < enforced.MilliValue():
-		return fmt.Errorf("Minimum %s usage per %s is %s, but request is %s.", k, typ, enforced, r)
+		return fmt.Errorf("minimum %s usage per %s is %s, but request is %s", k, typ, enforced.Canonical(), r.Canonical())
 	case hasLim && l.MilliValue() < enforced.MilliValue():
-		return fmt.Errorf("Minimum %s usage per %s is %s, but limit is %s.", k, typ, enforced, l)
+		return fmt.Errorf("minimum %s usage per %s is %s, but limit is %s", k, typ, enforced.Canonical(), l.Canonical())
 	}
 	return nil
 }
@@ -229,11 +209,11 @@ func maxConstraint(typ, k string, enforced Quantity, req, lim ResourceList) erro
 	l, hasLim := lim[k]
 	switch {
 	case !hasLim:
-		return fmt.Errorf("Maximum %s usage per %s is %s.  No limit is specified.", k, typ, enforced)
+		return fmt.Errorf("maximum %s usage per %s is %s.  No limit is specified", k, typ, enforced.Canonical())
 	case l.MilliValue() > enforced.MilliValue():
-		return fmt.Errorf("Maximum %s usage per %s is %s, but limit is %s.", k, typ, enforced, l)
+		return fmt.Errorf("maximum %s usage per %s is %s, but limit is %s", k, typ, enforced.Canonical(), l.Canonical())
 	case hasReq && r.MilliValue() > enforced.MilliValue():
-		return fmt.Errorf("Maximum %s usage per %s is %s, but request is %s.", k, typ, enforced, r)
+		return fmt.Errorf("maximum %s usage per %s is %s, but request is %s", k, typ, enforced.Canonical(), r.Canonical())
 	}
 	return nil
 }
@@ -242,13 +222,13 @@ func ratioConstraint(typ, k string, enforced Quantity, req, lim ResourceList) er
 	r, l := req[k].MilliValue(), lim[k].MilliValue()
 	switch {
 	case r == 0:
-		return fmt.Errorf("%s max limit to request ratio per %s is %s, but no request is specified or request is 0.", k, typ, enforced)
+		return fmt.Errorf("%s max limit to request ratio per %s is %s, but no request is specified or request is 0", k, typ, enforced.Canonical())
 	case l == 0:
-		return fmt.Errorf("%s max limit to request ratio per %s is %s, but no limit is specified or limit is 0.", k, typ, enforced)
+		return fmt.Errorf("%s max limit to request ratio per %s is %s, but no limit is specified or limit is 0", k, typ, enforced.Canonical())
 	}
 	ratio := float64(l) / float64(r)
 	if ratio*1000 > float64(enforced.MilliValue()) {
-		return fmt.Errorf("%s max limit to request ratio per %s is %s, but provided ratio is %f.", k, typ, enforced, ratio)
+		return fmt.Errorf("%s max limit to request ratio per %s is %s, but provided ratio is %f", k, typ, enforced.Canonical(), ratio)
 	}
 	return nil
 }
@@ -286,6 +266,10 @@ func PodResources(s *PodSpec) (requests, limits ResourceList) {
 	return sum(func(c *Container) ResourceList { return c.Resources.Requests }),
 		sum(func(c *Container) ResourceList { return c.Resources.Limits })
 }
+
+// Canonical returns q as resource.Quantity prints it: "1024Mi" as "1Gi", "0.5" as "500m",
+// "1000m" as "1" (FormatQuantity of its value).
+func (q Quantity) Canonical() Quantity { return FormatQuantity(q.MilliValue(), isBinary(q)) }
 
 func isBinary(q Quantity) bool {
 	return slices.ContainsFunc([]string{"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}, func(s string) bool { return strings.HasSuffix(string(q), s) })

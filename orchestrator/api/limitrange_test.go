@@ -50,19 +50,19 @@ func TestAdmitPodLimitsChecks(t *testing.T) {
 	}{
 		{"fits", []Container{container("a", ResourceList{"cpu": "500m"}, ResourceList{"cpu": "1", "memory": "1Gi"})}, ""},
 		{"over max", []Container{container("a", ResourceList{"cpu": "500m"}, ResourceList{"cpu": "1", "memory": "2Gi"})},
-			"Maximum memory usage per Container is 1Gi, but limit is 2Gi."},
+			"maximum memory usage per Container is 1Gi, but limit is 2Gi"},
 		{"no limit", []Container{container("a", ResourceList{"cpu": "500m"}, ResourceList{"cpu": "1"})},
-			"Maximum memory usage per Container is 1Gi.  No limit is specified."},
+			"maximum memory usage per Container is 1Gi.  No limit is specified"},
 		{"under min", []Container{container("a", ResourceList{"cpu": "50m"}, ResourceList{"cpu": "100m", "memory": "1Gi"})},
-			"Minimum cpu usage per Container is 100m, but request is 50m."},
+			"minimum cpu usage per Container is 100m, but request is 50m"},
 		{"ratio", []Container{container("a", ResourceList{"cpu": "200m"}, ResourceList{"cpu": "1", "memory": "1Gi"})},
-			"cpu max limit to request ratio per Container is 2, but provided ratio is 5.000000."},
+			"cpu max limit to request ratio per Container is 2, but provided ratio is 5.000000"},
 		{"pod sum", []Container{
 			container("a", ResourceList{"cpu": "1"}, ResourceList{"cpu": "1500m", "memory": "1Gi"}),
 			container("b", ResourceList{"cpu": "1"}, ResourceList{"cpu": "1500m", "memory": "1Gi"})},
-			"Maximum cpu usage per Pod is 2, but limit is 3."},
+			"maximum cpu usage per Pod is 2, but limit is 3"},
 		{"two errors", []Container{container("a", nil, ResourceList{"memory": "2Gi"})},
-			"[Minimum cpu usage per Container is 100m.  No request is specified., Maximum memory usage per Container is 1Gi, but limit is 2Gi., cpu max limit to request ratio per Container is 2, but no request is specified or request is 0., Maximum cpu usage per Pod is 2.  No limit is specified.]"},
+			"[minimum cpu usage per Container is 100m.  No request is specified, maximum memory usage per Container is 1Gi, but limit is 2Gi, cpu max limit to request ratio per Container is 2, but no request is specified or request is 0, maximum cpu usage per Pod is 2.  No limit is specified]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &Pod{Spec: PodSpec{Containers: tc.cs}}
@@ -86,8 +86,8 @@ func TestAdmitClaimLimits(t *testing.T) {
 	}
 	for s, want := range map[Quantity]string{
 		"5Gi":   "",
-		"500Mi": "Minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi.",
-		"20Gi":  "Maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi.",
+		"500Mi": "minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi",
+		"20Gi":  "maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi",
 	} {
 		err := AdmitClaimLimits([]*LimitRange{lr}, claim(s))
 		if got := errString(err); got != want {

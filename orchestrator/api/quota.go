@@ -224,7 +224,7 @@ func AdmitQuota(q *ResourceQuota, obj Object, now time.Time) (ResourceList, erro
 func printMasked(rl ResourceList, names []string) string {
 	parts := make([]string, 0, len(names))
 	for _, n := range names {
-		parts = append(parts, n+"="+string(rl[n]))
+		parts = append(parts, n+"="+string(rl[n].Canonical()))
 	}
 	return strings.Join(parts, ",")
 }

@@ -180,7 +180,7 @@ func TestLimitRangeOnCreate(t *testing.T) {
 	big := pod("default", "big", nil)
 	big.Spec.Containers[0].Resources.Limits = api.ResourceList{"memory": "2Gi"}
 	_, err = st.Pods.Create(ctx, big)
-	want := `pods "big" is forbidden: Maximum memory usage per Container is 1Gi, but limit is 2Gi.`
+	want := `pods "big" is forbidden: maximum memory usage per Container is 1Gi, but limit is 2Gi`
 	if !errors.Is(err, registry.ErrForbidden) || err.Error() != want {
 		t.Fatalf("pod over max: %v, want %s", err, want)
 	}
@@ -190,7 +190,7 @@ func TestLimitRangeOnCreate(t *testing.T) {
 		Spec: api.PersistentVolumeClaimSpec{AccessModes: []string{"ReadWriteOnce"},
 			Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{"storage": "5Gi"}}}}
 	_, err = claims.Create(ctx, pvc)
-	want = `persistentvolumeclaims "huge" is forbidden: Maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi.`
+	want = `persistentvolumeclaims "huge" is forbidden: maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi`
 	if err == nil || err.Error() != want {
 		t.Fatalf("claim over max: %v, want %s", err, want)
 	}
