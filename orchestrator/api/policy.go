@@ -56,9 +56,20 @@ type ResourceQuota struct {
 type ResourceQuotaSpec struct {
 	Hard          ResourceList `json:"hard,omitempty"`
 	Scopes        []string     `json:"scopes,omitempty"`
-	ScopeSelector *struct {
-		MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
-	} `json:"scopeSelector,omitempty"`
+	ScopeSelector *ScopeSelector `json:"scopeSelector,omitempty"`
+}
+
+// ScopeSelector is Kubernetes' quota scope selector; it is decoded so a manifest with one is
+// refused by validation with a clear error, not as an unknown field.
+type ScopeSelector struct {
+	MatchExpressions []ScopedResourceSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// ScopedResourceSelectorRequirement is one scope expression (scopeName PriorityClass, ...).
+type ScopedResourceSelectorRequirement struct {
+	ScopeName string   `json:"scopeName"`
+	Operator  string   `json:"operator"`
+	Values    []string `json:"values,omitempty"`
 }
 
 // ResourceQuotaStatus is the enforced hard limits and the observed usage.
