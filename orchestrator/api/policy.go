@@ -54,8 +54,8 @@ type ResourceQuota struct {
 // ResourceQuotaSpec is the desired hard limits. Scopes and ScopeSelector are refused by
 // validation (not built).
 type ResourceQuotaSpec struct {
-	Hard          ResourceList `json:"hard,omitempty"`
-	Scopes        []string     `json:"scopes,omitempty"`
+	Hard          ResourceList   `json:"hard,omitempty"`
+	Scopes        []string       `json:"scopes,omitempty"`
 	ScopeSelector *ScopeSelector `json:"scopeSelector,omitempty"`
 }
 
