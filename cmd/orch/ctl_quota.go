@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -20,40 +19,6 @@ func policyClients(cli *clientv3.Client) []resourceClient {
 		typed[api.LimitRange, *api.LimitRange]{registry.New[api.LimitRange](cli, c)},
 		typed[api.ResourceQuota, *api.ResourceQuota]{registry.New[api.ResourceQuota](cli, c)},
 	}
-}
-
-// policyColumns are kubectl's columns of resourcequotas (NAME AGE REQUEST LIMIT, each
-// resource as "name: used/hard") and limitranges (NAME CREATED AT), or nil.
-func policyColumns(resource string) []column {
-	switch resource {
-	case "resourcequotas":
-		usage := func(o api.Object, limits bool) string {
-			q := o.(*api.ResourceQuota)
-			var parts []string
-			for _, k := range sortedMapKeys(q.Status.Hard) {
-				if strings.HasPrefix(k, "limits.") != limits {
-					continue
-				}
-				used := q.Status.Used[k]
-				if used == "" {
-					used = "0"
-				}
-				parts = append(parts, fmt.Sprintf("%s: %s/%s", k, used, q.Status.Hard[k]))
-			}
-			return strings.Join(parts, ", ")
-		}
-		return []column{nameColumn(), ageColumn(),
-			{header: "REQUEST", value: func(o api.Object, _ time.Time) string { return usage(o, false) }},
-			{header: "LIMIT", value: func(o api.Object, _ time.Time) string { return usage(o, true) }},
-		}
-	case "limitranges":
-		return []column{nameColumn(),
-			{header: "CREATED AT", value: func(o api.Object, _ time.Time) string {
-				return o.Meta().CreationTimestamp.UTC().Format(time.RFC3339)
-			}},
-		}
-	}
-	return nil
 }
 
 // resourceQuota writes kubectl's describe of a ResourceQuota: used and hard per resource.
