@@ -23,6 +23,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/controller/resourcequota"
 	"github.com/keeldb/keel/orchestrator/controller/servicelb"
 	"github.com/keeldb/keel/orchestrator/controller/servicerepair"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
@@ -233,6 +234,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			},
 			"garbagecollector": func(ctx context.Context) error {
 				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})
+			},
+			"resourcequota": func(ctx context.Context) error {
+				return resourcequota.Run(ctx, cli, resourcequota.Config{Logger: log})
 			},
 		}
 		bf.add(controllers, cli, log, rec)

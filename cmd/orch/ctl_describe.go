@@ -125,6 +125,10 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		d.binding(w, &o.ObjectMeta, true, o.RoleRef, o.Subjects)
 	case *api.ClusterRoleBinding:
 		d.binding(w, &o.ObjectMeta, false, o.RoleRef, o.Subjects)
+	case *api.ResourceQuota:
+		d.resourceQuota(w, o)
+	case *api.LimitRange:
+		d.limitRange(w, o)
 	default:
 		d.generic(w, obj)
 	}

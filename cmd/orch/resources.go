@@ -79,6 +79,9 @@ func clients(cli *clientv3.Client) map[string]resourceClient {
 	for _, rc := range append(append(ingressClients(cli), storageClients(cli)...), rbacClients(cli)...) {
 		out[rc.resource().Name] = rc
 	}
+	for _, rc := range policyClients(cli) {
+		out[rc.resource().Name] = rc
+	}
 	return out
 }
 

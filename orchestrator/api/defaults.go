@@ -59,6 +59,8 @@ func Default(obj Object) {
 		defaultPersistentVolumeClaim(o)
 	case *StorageClass:
 		defaultStorageClass(o)
+	case *LimitRange:
+		defaultLimitRange(o)
 	case *Namespace:
 		if o.Status.Phase == "" {
 			o.Status.Phase = "Active"

@@ -91,6 +91,9 @@ var kinds = map[string]struct {
 	"ClusterRole":        {ClusterRoleResource, reflect.TypeFor[ClusterRole]()},
 	"RoleBinding":        {RoleBindingResource, reflect.TypeFor[RoleBinding]()},
 	"ClusterRoleBinding": {ClusterRoleBindingResource, reflect.TypeFor[ClusterRoleBinding]()},
+	// Namespace policies of policy.go.
+	"LimitRange":    {LimitRangeResource, reflect.TypeFor[LimitRange]()},
+	"ResourceQuota": {ResourceQuotaResource, reflect.TypeFor[ResourceQuota]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -69,6 +69,10 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validatePersistentVolumeClaim(o)...)
 	case *StorageClass:
 		errs = append(errs, validateStorageClass(o)...)
+	case *LimitRange:
+		errs = append(errs, validateLimitRange(o)...)
+	case *ResourceQuota:
+		errs = append(errs, validateResourceQuota(o)...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))

@@ -27,6 +27,9 @@ type Stores struct {
 	ClusterRoles        *Store[api.ClusterRole, *api.ClusterRole]
 	RoleBindings        *Store[api.RoleBinding, *api.RoleBinding]
 	ClusterRoleBindings *Store[api.ClusterRoleBinding, *api.ClusterRoleBinding]
+	// Namespace policies (admission.go).
+	LimitRanges    *Store[api.LimitRange, *api.LimitRange]
+	ResourceQuotas *Store[api.ResourceQuota, *api.ResourceQuota]
 }
 
 // NewStores returns a Store for every resource.
@@ -51,5 +54,7 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 		ClusterRoles:        New[api.ClusterRole](cli, cfg),
 		RoleBindings:        New[api.RoleBinding](cli, cfg),
 		ClusterRoleBindings: New[api.ClusterRoleBinding](cli, cfg),
+		LimitRanges:         New[api.LimitRange](cli, cfg),
+		ResourceQuotas:      New[api.ResourceQuota](cli, cfg),
 	}
 }
