@@ -34,7 +34,7 @@ type podRunner struct {
 	latest   *api.Pod
 	removed  bool
 	evictReq *evictRequest // set by the eviction manager (evictionmanager.go)
-	wake    chan struct{} // capacity 1: latest or removed changed
+	wake     chan struct{} // capacity 1: latest or removed changed
 
 	// Owned by the loop goroutine.
 	pod         *api.Pod
@@ -44,11 +44,11 @@ type podRunner struct {
 	terminal    bool           // terminal when first seen without local state: run nothing
 	terminating bool
 	deleted     bool
-	initDone    bool      // every init container completed (or, a sidecar, started) once
-	released    bool      // the pod IP went back to the pool (the pod is terminal)
-	retryAt     time.Time // when a failed store write is retried
-	volumesAt   time.Time // when the projected volumes are rewritten next (volumes.go); zero = never
-	volumesOK   bool      // every volume was set up once
+	initDone    bool          // every init container completed (or, a sidecar, started) once
+	released    bool          // the pod IP went back to the pool (the pod is terminal)
+	retryAt     time.Time     // when a failed store write is retried
+	volumesAt   time.Time     // when the projected volumes are rewritten next (volumes.go); zero = never
+	volumesOK   bool          // every volume was set up once
 	evicted     *evictRequest // the pod is being evicted: its containers stop, none restarts
 }
 
