@@ -135,8 +135,9 @@ func (m *evictionManager) run(ctx context.Context) {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
+		pods := m.activePods()
 		for _, name := range m.a.names {
-			if err := m.sync(ctx, name); err != nil && ctx.Err() == nil {
+			if err := m.sync(ctx, name, pods[name]); err != nil && ctx.Err() == nil {
 				m.a.log.Warn("eviction manager", "node", name, "err", err)
 			}
 		}
@@ -148,21 +149,21 @@ func (m *evictionManager) run(ctx context.Context) {
 	}
 }
 
-// activePods are the node's pods that run or will: not terminal, not being deleted.
-func (m *evictionManager) activePods(node string) []*api.Pod {
-	var out []*api.Pod
+// activePods are the pods of the agent's nodes that run or will (not terminal, not being
+// deleted), by node.
+func (m *evictionManager) activePods() map[string][]*api.Pod {
+	out := map[string][]*api.Pod{}
 	for _, p := range m.a.pods.Cache().List() {
-		if p.Spec.NodeName == node && p.DeletionTimestamp == nil &&
+		if m.a.owns(p.Spec.NodeName) && p.DeletionTimestamp == nil &&
 			p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
-			out = append(out, p)
+			out[p.Spec.NodeName] = append(out[p.Spec.NodeName], p)
 		}
 	}
 	return out
 }
 
 // sync observes one node and acts on the decision.
-func (m *evictionManager) sync(ctx context.Context, node string) error {
-	pods := m.activePods(node)
+func (m *evictionManager) sync(ctx context.Context, node string, pods []*api.Pod) error {
 	obs, err := m.src.Observe(node, pods)
 	if err != nil {
 		return fmt.Errorf("observe memory: %w", err)
