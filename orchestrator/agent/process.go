@@ -408,7 +408,9 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		return
 	}
 	var cgroups []string
-	if l := limitsOf(&c.spec); l != (containerLimits{}) {
+	l := limitsOf(&c.spec)
+	l.podPids = max(r.rt.cfg.PodMaxPids, 0)
+	if l != (containerLimits{}) {
 		r.rt.cgOnce.Do(func() { r.rt.cg = detectCgroups() })
 		dirs, err := r.rt.cg.create(r.uid, c.spec.Name, l)
 		if err != nil {
@@ -481,6 +483,9 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	}
 	if len(cgroups) > 0 {
 		args = append(args, "--cgroups", strings.Join(cgroups, ","))
+		if r.rt.cfg.PodMaxPids > 0 {
+			args = append(args, "--cgroups-in-command")
+		}
 	}
 	args = append(args, "--")
 	cmd := exec.Command(shim[0], append(args, argv...)...)

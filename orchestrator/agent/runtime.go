@@ -64,6 +64,9 @@ type ProcessConfig struct {
 	MaxGracePeriod time.Duration
 	// PollInterval is how often a running container's shim is checked; default 100 ms.
 	PollInterval time.Duration
+	// PodMaxPids limits the processes of each pod (kubelet's --pod-max-pids) through the
+	// pids cgroup controller; 0 or negative: unlimited.
+	PodMaxPids int64
 }
 
 func (c *ProcessConfig) setDefaults(node string) {
