@@ -234,7 +234,7 @@ func (m *evictionManager) setPressure(ctx context.Context, node string, pressure
 		if !setMemoryPressure(cur, pressure, now) {
 			return nil, errSkip
 		}
-		transitioned = before != want
+		transitioned = before != want && (before != "" || pressure) // no event for the first False
 		return cur, nil
 	})
 	if errors.Is(err, errSkip) || errors.Is(err, registry.ErrNotFound) {
