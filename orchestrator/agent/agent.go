@@ -130,6 +130,8 @@ type Agent struct {
 	// recorder writes the process runtime's Warning events about pods (configsource.go), and
 	// the eviction events; nil for the sim runtime without eviction thresholds.
 	recorder *events.Recorder
+	// ev is the eviction manager (evictionmanager.go); nil without eviction thresholds.
+	ev *evictionManager
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -156,6 +158,9 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 	}
 	if cfg.Runtime == RuntimeProcess || len(cfg.Eviction.Thresholds) > 0 {
 		a.recorder = events.NewRecorder(cli, events.Config{Component: "kubelet", Host: cfg.NodeName, Logger: cfg.Logger})
+	}
+	if len(cfg.Eviction.Thresholds) > 0 {
+		a.ev = newEvictionManager(a)
 	}
 	return a
 }
@@ -217,8 +222,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.recorder != nil {
 		run(func() { _ = a.recorder.Run(ctx) })
 	}
-	if len(a.cfg.Eviction.Thresholds) > 0 {
-		run(func() { newEvictionManager(a).run(ctx) })
+	if a.ev != nil {
+		run(func() { a.ev.run(ctx) })
 	}
 	if a.cfg.MetricsInterval > 0 {
 		run(func() { newMetricsReporter(a).run(ctx) })
@@ -517,6 +522,9 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	if handled, err := a.simComplete(ctx, key, p); handled {
+		return err
+	}
+	if rejected, err := a.ev.admit(ctx, p); rejected || err != nil {
 		return err
 	}
 	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed ||

@@ -36,9 +36,10 @@ const (
 
 // Kubelet's message fragments (the trailing spaces are kubelet's).
 const (
-	nodeLowMessageFmt      = "The node was low on resource: %v. "
-	thresholdMetMessageFmt = "Threshold quantity: %v, available: %v. "
-	containerMessageFmt    = "Container %s was using %s, request is %s, has larger consumption of %v. "
+	nodeLowMessageFmt       = "The node was low on resource: %v. "
+	nodeConditionMessageFmt = "The node had condition: %v. "
+	thresholdMetMessageFmt  = "Threshold quantity: %v, available: %v. "
+	containerMessageFmt     = "Container %s was using %s, request is %s, has larger consumption of %v. "
 )
 
 // Defaults of the eviction flags: kubelet's memory.available<100Mi hard threshold, its 5 min

@@ -136,6 +136,22 @@ func TestProcessEviction(t *testing.T) {
 		}
 		return errors.New("no Evicted event for web")
 	})
+	// Under memory pressure a BestEffort pod bound here is refused, not started.
+	late := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "late"}, Spec: api.PodSpec{NodeName: procNode,
+		Containers: []api.Container{{Name: "c", Image: "sleep", Command: []string{"sleep", "600"}}}}}
+	if _, err := stores.Pods.Create(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	poll.Eventually(t, 20*time.Second, func() error {
+		p := pod("late")
+		if p.Status.Phase != api.PodFailed || p.Status.Reason != agent.EvictedReason || p.Status.Message != "The node had condition: [MemoryPressure]. " {
+			return fmt.Errorf("late: %s %q %q", p.Status.Phase, p.Status.Reason, p.Status.Message)
+		}
+		if len(p.Status.ContainerStatuses) != 0 {
+			return fmt.Errorf("late was started: %+v", p.Status.ContainerStatuses)
+		}
+		return nil
+	})
 	db := pod("db")
 	if db.Status.Phase != api.PodRunning || len(db.Status.ContainerStatuses) != 1 || !processAlive(pidOf(t, db.Status.ContainerStatuses[0])) {
 		t.Errorf("db: phase %s, containers %+v", db.Status.Phase, db.Status.ContainerStatuses)

@@ -158,8 +158,8 @@ func TestMemoryPressureEviction(t *testing.T) {
 			}
 		}
 		poll.Eventually(t, 20*time.Second, func() error {
-			if p := pod("tolerant"); p.Spec.NodeName != "small" {
-				return fmt.Errorf("tolerant pod on %q", p.Spec.NodeName)
+			if p := pod("tolerant"); p.Spec.NodeName != "small" || p.Status.Phase != api.PodRunning {
+				return fmt.Errorf("tolerant pod on %q, %s", p.Spec.NodeName, p.Status.Phase)
 			}
 			for _, c := range pod("late").Status.Conditions {
 				if c.Type == "PodScheduled" && c.Status == api.ConditionFalse &&
@@ -174,6 +174,22 @@ func TestMemoryPressureEviction(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	})
+
+	t.Run("pods new on the node are admitted as kubelet admits them under memory pressure", func(t *testing.T) {
+		mk("direct-besteffort", "0", nil)
+		mk("direct-burstable", "0", api.ResourceList{"memory": "64Mi"})
+		poll.Eventually(t, 20*time.Second, func() error {
+			be, bu := pod("direct-besteffort"), pod("direct-burstable")
+			if be.Status.Phase != api.PodFailed || be.Status.Reason != agent.EvictedReason ||
+				be.Status.Message != "The node had condition: [MemoryPressure]. " {
+				return fmt.Errorf("BestEffort pod: %s %q %q", be.Status.Phase, be.Status.Reason, be.Status.Message)
+			}
+			if bu.Status.Phase != api.PodRunning {
+				return fmt.Errorf("Burstable pod: %s", bu.Status.Phase)
+			}
+			return nil
+		})
 	})
 
 	// The threshold is no longer met; MemoryPressure stays for the transition period.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keeldb/keel/orchestrator/api"
@@ -112,6 +113,10 @@ type evictionManager struct {
 	// runtime), by UID: the node evicts no other pod until they are terminal or gone, as
 	// kubelet waits for the evicted pod's cleanup.
 	pending map[string]string // pod UID → pod key
+
+	// mu guards pressure, which admit reads from the pod workers.
+	mu       sync.Mutex
+	pressure map[string]bool // node → MemoryPressure
 }
 
 func newEvictionManager(a *Agent) *evictionManager {
@@ -125,7 +130,8 @@ func newEvictionManager(a *Agent) *evictionManager {
 			src = simSource{capacity: quantityBytes(a.cfg.Capacity["memory"])}
 		}
 	}
-	return &evictionManager{a: a, cfg: cfg, src: src, states: map[string]*evictionState{}, pending: map[string]string{}}
+	return &evictionManager{a: a, cfg: cfg, src: src, states: map[string]*evictionState{}, pending: map[string]string{},
+		pressure: map[string]bool{}}
 }
 
 func (m *evictionManager) run(ctx context.Context) {
@@ -175,6 +181,9 @@ func (m *evictionManager) sync(ctx context.Context, node string, pods []*api.Pod
 	}
 	now := m.a.cfg.Now()
 	d := st.observe(m.cfg.Thresholds, obs, now, m.cfg.PressureTransitionPeriod)
+	m.mu.Lock()
+	m.pressure[node] = d.pressure
+	m.mu.Unlock()
 	if err := m.setPressure(ctx, node, d.pressure, now); err != nil {
 		return err
 	}
@@ -283,6 +292,45 @@ func (m *evictionManager) evict(ctx context.Context, p *api.Pod, t *Threshold, o
 	}
 	m.a.recorder.Event(p, events.TypeWarning, EvictedReason, msg)
 	m.a.log.Info("evicted pod", "pod", api.KeyFunc(p), "grace_period", grace, "message", msg)
+	return true, nil
+}
+
+// admit rejects a pod new on a node under memory pressure, as kubelet's eviction manager
+// admits pods: a BestEffort pod that does not tolerate the memory-pressure taint (bound to
+// the node directly, past the scheduler) is reported Failed with reason Evicted instead of
+// being started; other pods, critical ones and pods already started are admitted. It
+// reports whether p was rejected. A nil manager admits everything.
+func (m *evictionManager) admit(ctx context.Context, p *api.Pod) (bool, error) {
+	if m == nil || p.Status.StartTime != nil || p.DeletionTimestamp != nil ||
+		p.Status.Phase != "" && p.Status.Phase != api.PodPending {
+		return false, nil
+	}
+	m.mu.Lock()
+	pressure := m.pressure[p.Spec.NodeName]
+	m.mu.Unlock()
+	if !pressure || podPriority(p) >= systemCriticalPriority || api.PodQOSClass(&p.Spec) != api.QOSBestEffort ||
+		api.ToleratesTaint(p.Spec.Tolerations, api.Taint{Key: TaintNodeMemoryPressure, Effect: api.TaintNoSchedule}) {
+		return false, nil
+	}
+	msg := fmt.Sprintf(nodeConditionMessageFmt, "["+NodeMemoryPressure+"]")
+	now := m.a.cfg.Now()
+	_, err := m.a.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
+		if cur.UID != p.UID || cur.DeletionTimestamp != nil || cur.Status.StartTime != nil ||
+			cur.Status.Phase != "" && cur.Status.Phase != api.PodPending {
+			return nil, errSkip
+		}
+		cur.Status.Phase, cur.Status.Reason, cur.Status.Message = api.PodFailed, EvictedReason, msg
+		setCondition(&cur.Status, "PodScheduled", api.ConditionTrue, "", "", api.NewTime(now))
+		return cur, nil
+	})
+	if errors.Is(err, errSkip) || errors.Is(err, registry.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m.a.recorder.Event(p, events.TypeWarning, EvictedReason, msg)
+	m.a.log.Info("pod rejected: node under memory pressure", "pod", api.KeyFunc(p))
 	return true, nil
 }
 

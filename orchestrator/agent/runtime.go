@@ -377,6 +377,12 @@ func (rt *procRuntime) sync(ctx context.Context, key string) error {
 		want, _ = netip.ParseAddr(p.Status.PodIP)
 	}
 	terminal := p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
+	if _, err := os.Stat(dir); !terminal && err != nil {
+		// A pod new here: under memory pressure it may be refused (evictionmanager.go).
+		if rejected, err := rt.a.ev.admit(ctx, p); rejected || err != nil {
+			return err
+		}
+	}
 	var ip netip.Addr
 	if !terminal {
 		var err error
