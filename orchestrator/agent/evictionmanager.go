@@ -22,6 +22,11 @@ type SignalSource interface {
 	Observe(node string, pods []*api.Pod) (MemoryObservation, error)
 }
 
+var (
+	_ SignalSource = simSource{}
+	_ SignalSource = procSource{}
+)
+
 // simSource is the sim runtime's signal: the node's memory capacity minus the simulated
 // usage (SimulatedMemoryAnnotation) of its Running pods, as the metrics report it.
 type simSource struct{ capacity int64 }
