@@ -109,11 +109,13 @@ func RunShim(args []string) int {
 	}
 	var cgDirs []string
 	var ooms int64
+	var err error
 	if *cgroups != "" {
 		cgDirs = strings.Split(*cgroups, ",")
-		if *inCommand {
-			ooms = cgroupOOMKills(cgDirs)
-		} else if err := cgroupJoin(cgDirs, os.Getpid()); err != nil {
+		if !*inCommand {
+			err = cgroupJoin(cgDirs, os.Getpid())
+		}
+		if err != nil {
 			cgroupLeave(cgDirs, os.Getpid())
 			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
 			writeJSON(exitFile(*dir, n), shimExit{ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: time.Now()})
