@@ -16,9 +16,9 @@ import (
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
-// TestPodMaxPids runs a pod on a process-runtime node with a pod pids limit of 4: the shell
-// forks three children, the fourth fork is refused and the shell fails (the shim, outside
-// the pod's pids cgroup, does not count). Needs root and a pids controller.
+// TestPodMaxPids runs a pod on a process-runtime node with a pod pids limit of 12: the
+// shell forks eleven children, the twelfth fork is refused and the shell fails (the shim,
+// outside the pod's pids cgroup, does not count). Needs root and a pids controller.
 func TestPodMaxPids(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("creating cgroups needs root")
@@ -42,10 +42,10 @@ func TestPodMaxPids(t *testing.T) {
 	startAgent(t, ctx, agent.New(cli, agent.Config{NodeName: procNode, Runtime: agent.RuntimeProcess, HeartbeatInterval: 200 * time.Millisecond,
 		MetricsInterval: -1,
 		Process: agent.ProcessConfig{Address: procAddress, PodCIDR: procCIDR, RootDir: root, Port: -1, StopPodsOnExit: true,
-			PollInterval: 20 * time.Millisecond, PodMaxPids: 4}}))
+			PollInterval: 20 * time.Millisecond, PodMaxPids: 12}}))
 	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "forker"}, Spec: api.PodSpec{NodeName: procNode, RestartPolicy: api.RestartNever,
 		Containers: []api.Container{{Name: "c", Image: "sh", Command: []string{"sh", "-c",
-			"for i in 1 2 3 4 5 6; do sleep 300 & echo forked $i; done; echo all forked"}}}}}
+			"for i in $(seq 1 20); do sleep 300 & echo forked $i; done; echo all forked"}}}}}
 	if _, err := stores.Pods.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestPodMaxPids(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := string(out); !strings.Contains(s, "forked 3") || !strings.Contains(s, "Cannot fork") || strings.Contains(s, "forked 4") {
+	if s := string(out); !strings.Contains(s, "forked 11\n") || !strings.Contains(s, "Cannot fork") || strings.Contains(s, "forked 12") {
 		t.Errorf("the pod forked past its pids limit:\n%s", s)
 	}
 }

@@ -75,6 +75,22 @@ func RunShim(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: shim --dir DIR --attempt N [--workdir W] [--path P] -- ARGV...")
 		return 2
 	}
+	if *joinExec != "" {
+		// The command's own process: join the cgroups (a migration may exceed pids.max; only
+		// forks are refused), then become the command at once, which drops the Go runtime's
+		// threads; nothing in between starts goroutines.
+		if err := cgroupJoin(strings.Split(*joinExec, ","), os.Getpid()); err != nil {
+			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
+			return 128
+		}
+		exe := *path
+		if exe == "" {
+			exe = fs.Arg(0)
+		}
+		err := syscall.Exec(exe, fs.Args(), os.Environ())
+		fmt.Fprintf(os.Stderr, "shim: cannot start %s: %v\n", fs.Arg(0), err)
+		return 128
+	}
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -83,17 +99,6 @@ func RunShim(args []string) int {
 	exe := *path
 	if exe == "" {
 		exe = argv[0]
-	}
-	if *joinExec != "" {
-		// The command's own process: join the cgroups (a migration may exceed pids.max; only
-		// forks are refused), then become the command, which drops the Go runtime's threads.
-		if err := cgroupJoin(strings.Split(*joinExec, ","), os.Getpid()); err != nil {
-			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
-			return 128
-		}
-		err := syscall.Exec(exe, argv, os.Environ())
-		fmt.Fprintf(os.Stderr, "shim: cannot start %s: %v\n", argv[0], err)
-		return 128
 	}
 	if *mounts != "" {
 		var ms []bindMount
