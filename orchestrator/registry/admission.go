@@ -64,7 +64,7 @@ func (s *Store[T, P]) admitLimits(ctx context.Context, obj P) error {
 	if !isPod && !isPVC {
 		return nil
 	}
-	kvs, err := s.readSiblings(ctx, api.LimitRangeResource.Name, obj.Meta().Namespace)
+	kvs, err := s.readSiblings(ctx, api.LimitRangeResource.Name, obj.Meta().Namespace, true)
 	if err != nil || len(kvs) == 0 {
 		return err
 	}
@@ -89,9 +89,16 @@ func (s *Store[T, P]) admitLimits(ctx context.Context, obj P) error {
 	return nil
 }
 
-func (s *Store[T, P]) readSiblings(ctx context.Context, resource, ns string) ([]*mvccpb.KeyValue, error) {
+// readSiblings reads resource's objects in ns. A serializable read answers from the member's
+// own state without a leadership round: admission reads them on every create, and
+// Kubernetes' admission plugins read them from a cache, as stale as a member's state.
+func (s *Store[T, P]) readSiblings(ctx context.Context, resource, ns string, serializable bool) ([]*mvccpb.KeyValue, error) {
 	prefix := s.siblingPrefix(resource, ns)
-	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	resp, err := s.cli.Get(ctx, prefix, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: read %s: %w", prefix, err)
 	}
@@ -99,12 +106,14 @@ func (s *Store[T, P]) readSiblings(ctx context.Context, resource, ns string) ([]
 }
 
 // admitQuota checks obj's create against every ResourceQuota of its namespace and returns
-// the compares and puts that charge it to them in the create transaction.
-func (s *Store[T, P]) admitQuota(ctx context.Context, obj P) ([]clientv3.Cmp, []clientv3.Op, error) {
+// the compares and puts that charge it to them in the create transaction. The first attempt
+// reads the quotas serializably: a stale quota fails the transaction's compare on its
+// mod_revision, and the attempts after it read them linearizably.
+func (s *Store[T, P]) admitQuota(ctx context.Context, obj P, attempt int) ([]clientv3.Cmp, []clientv3.Op, error) {
 	if !s.res.Namespaced {
 		return nil, nil, nil
 	}
-	kvs, err := s.readSiblings(ctx, api.ResourceQuotaResource.Name, obj.Meta().Namespace)
+	kvs, err := s.readSiblings(ctx, api.ResourceQuotaResource.Name, obj.Meta().Namespace, attempt == 1)
 	if err != nil || len(kvs) == 0 {
 		return nil, nil, err
 	}

@@ -215,7 +215,7 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 			return nil, err
 		}
 		// The quotas are charged in the same transaction (admission.go).
-		qcmps, qops, err := s.admitQuota(ctx, obj)
+		qcmps, qops, err := s.admitQuota(ctx, obj, attempt)
 		if err != nil {
 			return nil, err
 		}
