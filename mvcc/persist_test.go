@@ -301,3 +301,43 @@ func TestUnsafeLoseDataOnClose(t *testing.T) {
 		t.Errorf("got %q, want only the committed a=1", got)
 	}
 }
+
+// A snapshot whose copy is not newer than the store leaves the store as it is: restoring it
+// would move the store back in time (RestoreNewer); a newer one replaces it.
+func TestRestoreNewerKeepsNewerStore(t *testing.T) {
+	src := newStore(t)
+	apply(src, 1, put("a", "1"))
+	apply(src, 2, put("b", "1"))
+	var older bytes.Buffer
+	if _, err := src.Snapshot(&older); err != nil {
+		t.Fatal(err)
+	}
+	apply(src, 3, put("c", "1"))
+	var same bytes.Buffer
+	if _, err := src.Snapshot(&same); err != nil {
+		t.Fatal(err)
+	}
+	for name, snap := range map[string][]byte{"older": older.Bytes(), "same index": same.Bytes()} {
+		restored, err := src.RestoreNewer(bytes.NewReader(snap))
+		if err != nil || restored {
+			t.Fatalf("%s snapshot: RestoreNewer = %v, %v; want the store kept", name, restored, err)
+		}
+		if src.ConsistentIndex() != 3 || src.Rev() != 4 {
+			t.Fatalf("%s snapshot: index %d Rev %d, want 3 and 4", name, src.ConsistentIndex(), src.Rev())
+		}
+		if got := kvString(rangeAt(t, src, "c", "", RangeOptions{}).KVs); got != "c=1@4/4/1" {
+			t.Fatalf("%s snapshot: c = %q after RestoreNewer", name, got)
+		}
+	}
+	if _, err := os.Stat(src.cfg.Path + ".restore"); !os.IsNotExist(err) {
+		t.Fatalf("temporary restore file left behind: %v", err)
+	}
+
+	behind := newStore(t)
+	apply(behind, 1, put("a", "1"))
+	restored, err := behind.RestoreNewer(bytes.NewReader(same.Bytes()))
+	if err != nil || !restored {
+		t.Fatalf("RestoreNewer on a store behind the snapshot = %v, %v; want restored", restored, err)
+	}
+	checkSameStore(t, src, behind)
+}

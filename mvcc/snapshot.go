@@ -52,11 +52,29 @@ func (s *Store) Snapshot(w io.Writer) (int64, error) {
 // compaction it was doing on the replaced state and finishes the restored state's, if the
 // copy was taken while a compaction was unfinished.
 func (s *Store) Restore(r io.Reader) error {
+	_, err := s.restore(r, false)
+	return err
+}
+
+// RestoreNewer is Restore unless the copy read from r is not newer than the store: when the
+// copy's consistent index is at or below the store's, the store already holds everything the
+// copy does (every member applies the same committed entries), so it is kept and RestoreNewer
+// returns false. A raft snapshot is labelled with the index the leader asked for, but its
+// copy is taken later and may hold more; a member whose log lost entries its backend already
+// applied (a restart after restoring from a snapshot) can be sent a snapshot whose copy is
+// older than its own state, and restoring it would move the member back in time until the
+// entries after the copy were applied again: a serializable read in between would miss
+// acknowledged writes (tests/failpoints, beforeRestoreSwap).
+func (s *Store) RestoreNewer(r io.Reader) (bool, error) {
+	return s.restore(r, true)
+}
+
+func (s *Store) restore(r io.Reader, onlyNewer bool) (bool, error) {
 	tmp := s.cfg.Path + ".restore"
 	st, err := prepareRestore(tmp, r)
 	if err != nil {
 		_ = os.Remove(tmp)
-		return err
+		return false, err
 	}
 	defer s.wakeCompactor() // after the locks below are released
 	s.wmu.Lock()
@@ -67,16 +85,22 @@ func (s *Store) Restore(r io.Reader) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		_ = os.Remove(tmp)
-		return ErrClosed
+		return false, ErrClosed
+	}
+	if onlyNewer && st.meta.consistentIndex <= s.ci {
+		_ = os.Remove(tmp)
+		s.log.Info("kept the store: the snapshot is not newer", "snapshot_consistent_index", st.meta.consistentIndex,
+			"consistent_index", s.ci, "revision", s.rev)
+		return false, nil
 	}
 	failpoint.Inject(failpoint.BeforeRestoreSwap)
 	if err := s.swapLocked(tmp, st); err != nil {
-		return err
+		return false, err
 	}
 	failpoint.Inject(failpoint.AfterRestoreSwap)
 	s.log.Info("restored snapshot", "revision", s.rev, "compact_revision", s.compactRev,
 		"finished_compact_revision", s.finishedRev, "consistent_index", s.ci, "keys", s.idx.len())
-	return nil
+	return true, nil
 }
 
 // prepareRestore copies r to tmp, fsyncs it and rebuilds the state it holds.

@@ -231,8 +231,15 @@ func (n *Node) Subscribe(onEvents func(rev int64, evs []mvccpb.Event), onRestore
 
 func (n *Node) restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	if err := n.store.Restore(rc); err != nil {
+	restored, err := n.store.RestoreNewer(rc)
+	if err != nil {
 		return fmt.Errorf("raftstore: restore snapshot: %w", err)
+	}
+	if !restored {
+		// The backend already holds everything the snapshot does (see RestoreNewer); raft
+		// now sends the entries after the snapshot's index and applyLogs skips those the
+		// backend has applied.
+		return nil
 	}
 	n.applied.set(n.store.ConsistentIndex())
 	n.resetAlarms()

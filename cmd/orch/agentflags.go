@@ -16,6 +16,7 @@ type processFlags struct {
 	port           int
 	stopPodsOnExit bool
 	timing         string
+	podMaxPids     int64
 }
 
 func (f *processFlags) register(fs *flag.FlagSet) {
@@ -24,6 +25,7 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.rootDir, "root-dir", "", "process runtime: directory of pod logs and state (default ./data/agent-<node>)")
 	fs.IntVar(&f.port, "port", agent.DefaultKubeletPort, "process runtime: the agent's HTTP port (container logs) on --address")
 	fs.BoolVar(&f.stopPodsOnExit, "stop-pods-on-exit", false, "process runtime: stop the pods' processes when the agent exits (default: they keep running and the next agent adopts them)")
+	fs.Int64Var(&f.podMaxPids, "pod-max-pids", -1, "process runtime: the most processes each pod may have, through the pids cgroup (-1: unlimited)")
 	fs.StringVar(&f.timing, "timing", "fast", "process runtime: restart back-off profile: fast (1s doubling to 30s) or kubernetes (10s doubling to 5m)")
 }
 
@@ -33,7 +35,7 @@ func (f *processFlags) config() (agent.ProcessConfig, error) {
 		return agent.ProcessConfig{}, fmt.Errorf("--address %q is not an IP address", f.address)
 	}
 	cfg := agent.ProcessConfig{Address: f.address, PodCIDR: f.podCIDR, RootDir: f.rootDir, Port: f.port,
-		StopPodsOnExit: f.stopPodsOnExit}
+		StopPodsOnExit: f.stopPodsOnExit, PodMaxPids: f.podMaxPids}
 	switch f.timing {
 	case "fast":
 	case "kubernetes":

@@ -23,6 +23,7 @@ import (
 	"github.com/keeldb/keel/orchestrator/controller/nodelifecycle"
 	"github.com/keeldb/keel/orchestrator/controller/podautoscaler"
 	"github.com/keeldb/keel/orchestrator/controller/replicaset"
+	"github.com/keeldb/keel/orchestrator/controller/resourcequota"
 	"github.com/keeldb/keel/orchestrator/controller/servicelb"
 	"github.com/keeldb/keel/orchestrator/controller/servicerepair"
 	"github.com/keeldb/keel/orchestrator/controller/statefulset"
@@ -234,6 +235,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			"garbagecollector": func(ctx context.Context) error {
 				return garbagecollector.Run(ctx, cli, garbagecollector.Config{Logger: log})
 			},
+			"resourcequota": func(ctx context.Context) error {
+				return resourcequota.Run(ctx, cli, resourcequota.Config{Logger: log})
+			},
 		}
 		bf.add(controllers, cli, log, rec)
 		errs := make(chan error, len(controllers))
@@ -266,6 +270,8 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	runtime := fs.String("runtime", "sim", "runtime: sim (no process; pods are reported Running) or process (pods run as local processes)")
 	var pf processFlags
 	pf.register(fs)
+	var ef evictionFlags
+	ef.register(fs)
 	startDelay := fs.Duration("start-delay", 0, "sim runtime: delay before a pod is reported Running")
 	stopDelay := fs.Duration("stop-delay", 0, "sim runtime: how long a deleted pod's containers take to stop (at most its grace period)")
 	capacity := fs.String("capacity", "cpu=32,memory=256Gi,pods=110", "each node's capacity, as name=quantity,...")
@@ -278,13 +284,18 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if len(pos) > 0 || *node == "" {
 		fmt.Fprintln(stderr, "usage: orch agent --node NAME [--nodes N] [--runtime sim|process] [--start-delay D] [--stop-delay D] [--capacity cpu=4,memory=8Gi,pods=110] [--labels k=v,...]\n"+
-			"       process runtime: [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit] [--timing fast|kubernetes]")
+			"       process runtime: [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit] [--timing fast|kubernetes]\n"+
+			"       eviction: [--eviction-hard memory.available<100Mi] [--eviction-soft S --eviction-soft-grace-period S] [--eviction-minimum-reclaim S]\n"+
+			"                 [--eviction-pressure-transition-period D] [--eviction-max-pod-grace-period SECONDS] [--housekeeping-interval D]")
 		return errUsage
 	}
 	cfg := agent.Config{NodeName: *node, Nodes: *nodes, StartDelay: *startDelay, StopDelay: *stopDelay, Runtime: *runtime, Workers: *workers,
 		MetricsInterval: *metricsInterval}
 	if cfg.MetricsInterval == 0 {
 		cfg.MetricsInterval = -1
+	}
+	if cfg.Eviction, err = ef.config(); err != nil {
+		return err
 	}
 	regCfg, err := registryConfig(g.encryptionConfig)
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/registry"
@@ -19,71 +17,6 @@ func scaleReplicationController(ctx context.Context, c *ctl, ns, name string, n 
 		return rc, nil
 	})
 	return err
-}
-
-// autoscalingColumns are kubectl's columns of rc (DESIRED CURRENT READY AGE) and hpa
-// (REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE).
-func autoscalingColumns(resource string) []column {
-	n, a := nameColumn(), ageColumn()
-	switch resource {
-	case "replicationcontrollers":
-		rc := func(o api.Object) *api.ReplicationController { return o.(*api.ReplicationController) }
-		return []column{n,
-			{header: "DESIRED", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(int32Ptr(rc(o).Spec.Replicas))) }},
-			{header: "CURRENT", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(rc(o).Status.Replicas)) }},
-			{header: "READY", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(rc(o).Status.ReadyReplicas)) }},
-			a,
-			{header: "CONTAINERS", wide: true, value: func(o api.Object, _ time.Time) string {
-				if t := rc(o).Spec.Template; t != nil {
-					var names []string
-					for _, c := range t.Spec.Containers {
-						names = append(names, c.Name)
-					}
-					return strings.Join(names, ",")
-				}
-				return "<none>"
-			}},
-			{header: "SELECTOR", wide: true, value: func(o api.Object, _ time.Time) string {
-				return selectorString(rc(o).Spec.LabelSelector())
-			}},
-		}
-	case "horizontalpodautoscalers":
-		h := func(o api.Object) *api.HorizontalPodAutoscaler { return o.(*api.HorizontalPodAutoscaler) }
-		return []column{n,
-			{header: "REFERENCE", value: func(o api.Object, _ time.Time) string {
-				r := h(o).Spec.ScaleTargetRef
-				return r.Kind + "/" + r.Name
-			}},
-			{header: "TARGETS", value: func(o api.Object, _ time.Time) string { return hpaTargets(h(o)) }},
-			{header: "MINPODS", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(int32Ptr(h(o).Spec.MinReplicas))) }},
-			{header: "MAXPODS", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(h(o).Spec.MaxReplicas)) }},
-			{header: "REPLICAS", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(h(o).Status.CurrentReplicas)) }},
-			a,
-		}
-	}
-	return []column{n, a}
-}
-
-// hpaTargets is kubectl's TARGETS cell: "cpu: 40%/50%", "<unknown>" before a measure.
-func hpaTargets(h *api.HorizontalPodAutoscaler) string {
-	var parts []string
-	for i, m := range h.Spec.Metrics {
-		if m.Resource == nil {
-			continue
-		}
-		var cur *api.MetricValueStatus
-		if i < len(h.Status.CurrentMetrics) {
-			if r := h.Status.CurrentMetrics[i].Resource; r != nil && r.Name == m.Resource.Name {
-				cur = &r.Current
-			}
-		}
-		current, target := metricPair(m.Resource.Target, cur)
-		parts = append(parts, fmt.Sprintf("%s: %s/%s", m.Resource.Name, current, target))
-	}
-	if len(parts) == 0 {
-		return "<none>"
-	}
-	return strings.Join(parts, ", ")
 }
 
 // metricPair formats a resource metric's current value and target as kubectl does.

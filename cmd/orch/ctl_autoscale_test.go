@@ -39,8 +39,8 @@ func TestCtlAutoscaling(t *testing.T) {
 	wantLines(t, o.ok("ctl", "apply", "-f", o.file("rc.yaml", rcManifest)), "replicationcontroller/frontend created")
 	wantTable(t, o.ok("ctl", "get", "rc"), "NAME DESIRED CURRENT READY AGE", `frontend 3 0 0 \S+`)
 	wantLines(t, o.ok("ctl", "scale", "rc/frontend", "--replicas", "5"), "replicationcontroller/frontend scaled")
-	wantTable(t, o.ok("ctl", "get", "rc", "-o", "wide"), "NAME DESIRED CURRENT READY AGE CONTAINERS SELECTOR",
-		`frontend 5 0 0 \S+ php-redis app=guestbook,tier=frontend`)
+	wantTable(t, o.ok("ctl", "get", "rc", "-o", "wide"), "NAME DESIRED CURRENT READY AGE CONTAINERS IMAGES SELECTOR",
+		`frontend 5 0 0 \S+ php-redis gb-frontend:v4 app=guestbook,tier=frontend`)
 	desc := o.ok("ctl", "describe", "rc", "frontend")
 	for _, want := range []string{"Selector:", "app=guestbook,tier=frontend", "0 current / 5 desired", "Pod Template:"} {
 		if !strings.Contains(desc, want) {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,25 +43,6 @@ func configClients(cli *clientv3.Client, cfg registry.Config) []resourceClient {
 		typed{registry.New[api.ConfigMap](cli, cfg).Generic()},
 		typed{registry.New[api.Secret](cli, cfg).Generic()},
 	}
-}
-
-// configColumns are kubectl's columns of configmaps (NAME DATA AGE) and secrets
-// (NAME TYPE DATA AGE).
-func configColumns(resource string) []column {
-	n, a := nameColumn(), ageColumn()
-	switch resource {
-	case "configmaps":
-		return []column{n, {header: "DATA", value: func(o api.Object, _ time.Time) string {
-			cm := o.(*api.ConfigMap)
-			return strconv.Itoa(len(cm.Data) + len(cm.BinaryData))
-		}}, a}
-	case "secrets":
-		return []column{n,
-			{header: "TYPE", value: func(o api.Object, _ time.Time) string { return o.(*api.Secret).Type }},
-			{header: "DATA", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(len(o.(*api.Secret).Data)) }},
-			a}
-	}
-	return nil
 }
 
 // describeConfigMap writes kubectl's describe of a ConfigMap: the values in full.

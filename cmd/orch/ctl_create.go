@@ -17,7 +17,15 @@ func createFlags(fs *flag.FlagSet) func(ctx context.Context, c *ctl, pos []strin
 	var src configSources
 	src.register(fs)
 	secretType := fs.String("type", "", "create secret generic: the Secret's type (default Opaque)")
+	createRBAC := rbacCreateFlags(fs, ns)
+	hard := fs.String("hard", "", "create quota: the hard limits, as pods=10,cpu=2")
 	return func(ctx context.Context, c *ctl, pos []string) error {
+		if handled, err := createRBAC(ctx, c, pos); handled {
+			return err
+		}
+		if len(pos) > 0 && (pos[0] == "quota" || pos[0] == "resourcequota" || pos[0] == "resourcequotas") {
+			return createQuota(ctx, c, *ns, pos, *hard)
+		}
 		if len(pos) > 0 && (pos[0] == "configmap" || pos[0] == "configmaps" || pos[0] == "cm" || pos[0] == "secret") {
 			return createConfig(ctx, c, *ns, pos, &src, *secretType)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/labels"
+	"github.com/keeldb/keel/orchestrator/printers"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
@@ -116,6 +117,18 @@ func (d *describer) describe(ctx context.Context, obj api.Object) error {
 		d.secret(w, o)
 	case *api.Ingress:
 		err = d.ingress(ctx, w, o)
+	case *api.Role:
+		d.policyRules(w, &o.ObjectMeta, true, o.Rules)
+	case *api.ClusterRole:
+		d.policyRules(w, &o.ObjectMeta, false, o.Rules)
+	case *api.RoleBinding:
+		d.binding(w, &o.ObjectMeta, true, o.RoleRef, o.Subjects)
+	case *api.ClusterRoleBinding:
+		d.binding(w, &o.ObjectMeta, false, o.RoleRef, o.Subjects)
+	case *api.ResourceQuota:
+		d.resourceQuota(w, o)
+	case *api.LimitRange:
+		d.limitRange(w, o)
 	default:
 		d.generic(w, obj)
 	}
@@ -722,7 +735,7 @@ func (d *describer) nodePods(ctx context.Context, w *describeWriter, n *api.Node
 		cr, cl, mr, ml := sum(p, false, "cpu"), sum(p, true, "cpu"), sum(p, false, "memory"), sum(p, true, "memory")
 		cpuReq, cpuLim, memReq, memLim = cpuReq+cr, cpuLim+cl, memReq+mr, memLim+ml
 		w.line(1, "%s\t%s\t%s\t%s\t%s\t%s\t%s", p.Namespace, p.Name, pct("cpu", cr), pct("cpu", cl),
-			pct("memory", mr), pct("memory", ml), age(p, d.now))
+			pct("memory", mr), pct("memory", ml), printers.Age(p.CreationTimestamp.Time, d.now))
 	}
 	w.line(0, "Allocated resources:")
 	w.line(1, "(Total limits may be over 100 percent, i.e., overcommitted.)")

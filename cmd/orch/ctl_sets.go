@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,42 +15,6 @@ import (
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
-
-// setColumns returns kubectl's table columns of DaemonSets and StatefulSets, or nil for
-// another resource.
-func setColumns(resource string) []column {
-	n, a := nameColumn(), ageColumn()
-	ds := func(o api.Object) *api.DaemonSet { return o.(*api.DaemonSet) }
-	i32 := func(v int32) string { return strconv.Itoa(int(v)) }
-	switch resource {
-	case "daemonsets":
-		return []column{n,
-			{header: "DESIRED", value: func(o api.Object, _ time.Time) string { return i32(ds(o).Status.DesiredNumberScheduled) }},
-			{header: "CURRENT", value: func(o api.Object, _ time.Time) string { return i32(ds(o).Status.CurrentNumberScheduled) }},
-			{header: "READY", value: func(o api.Object, _ time.Time) string { return i32(ds(o).Status.NumberReady) }},
-			{header: "UP-TO-DATE", value: func(o api.Object, _ time.Time) string { return i32(ds(o).Status.UpdatedNumberScheduled) }},
-			{header: "AVAILABLE", value: func(o api.Object, _ time.Time) string { return i32(ds(o).Status.NumberAvailable) }},
-			{header: "NODE SELECTOR", value: func(o api.Object, _ time.Time) string {
-				return orNone(labelsString(ds(o).Spec.Template.Spec.NodeSelector))
-			}},
-			a,
-			{header: "CONTAINERS", wide: true, value: func(o api.Object, _ time.Time) string { return containerNames(ds(o).Spec.Template.Spec) }},
-			{header: "IMAGES", wide: true, value: func(o api.Object, _ time.Time) string { return containerImages(ds(o).Spec.Template.Spec) }},
-			{header: "SELECTOR", wide: true, value: func(o api.Object, _ time.Time) string { return selectorString(ds(o).Spec.Selector) }},
-		}
-	case "statefulsets":
-		sts := func(o api.Object) *api.StatefulSet { return o.(*api.StatefulSet) }
-		return []column{n,
-			{header: "READY", value: func(o api.Object, _ time.Time) string {
-				return fmt.Sprintf("%d/%d", sts(o).Status.ReadyReplicas, int32Ptr(sts(o).Spec.Replicas))
-			}},
-			a,
-			{header: "CONTAINERS", wide: true, value: func(o api.Object, _ time.Time) string { return containerNames(sts(o).Spec.Template.Spec) }},
-			{header: "IMAGES", wide: true, value: func(o api.Object, _ time.Time) string { return containerImages(sts(o).Spec.Template.Spec) }},
-		}
-	}
-	return nil
-}
 
 func labelsString(m map[string]string) string {
 	keys := slices.Sorted(maps.Keys(m))

@@ -180,8 +180,8 @@ func TestCtl(t *testing.T) {
 			"NAME TYPE CLUSTER-IP EXTERNAL-IP PORT\\(S\\) AGE",
 			`web ClusterIP 127\.254\.\d+\.\d+ <none> 80/TCP \d+s`)
 		wantTable(t, o.ok("ctl", "get", "pods", "-n", "tools", "-o", "wide"),
-			"NAME READY STATUS RESTARTS AGE IP NODE",
-			`solo 0/1 Running 0 \d+s <none> <none>`)
+			"NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES",
+			`solo 0/1 Running 0 \d+s <none> <none> <none> <none>`)
 		wantTable(t, o.ok("ctl", "get", "pods", "-A"),
 			"NAMESPACE NAME READY STATUS RESTARTS AGE",
 			`tools solo 0/1 Running 0 \d+s`)

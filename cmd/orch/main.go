@@ -16,6 +16,8 @@
 //	orch ctl logs POD|deployment/NAME|job/NAME [-c CONTAINER] [-f] [--tail N] [-p]
 //	orch ctl create job NAME --from=cronjob/NAME [-n NS]
 //	orch ctl create configmap NAME | secret generic NAME [--from-literal=k=v] [--from-file=[k=]path] [--from-env-file=path]
+//	orch ctl create role|clusterrole NAME --verb V --resource R [--resource-name N] [--non-resource-url U]
+//	orch ctl create rolebinding|clusterrolebinding NAME --clusterrole C|--role R [--user U] [--group G] [--serviceaccount NS:NAME]
 //
 // Every command takes --endpoints (comma-separated, default $ETCDCTL_ENDPOINTS or
 // 127.0.0.1:2379), --dial-timeout, --user/--password and --cacert/--cert/--key, like etcdctl; flags may appear anywhere on the line,
@@ -106,6 +108,11 @@ commands:
                             start a Job now from a CronJob's template
   ctl create configmap NAME | create secret generic NAME [--type T]
                             from --from-literal=k=v, --from-file=[key=]path, --from-env-file=path
+  ctl create role|clusterrole NAME --verb V --resource R[.GROUP][/SUB]
+                            a Role or ClusterRole (--resource-name N; clusterrole: --non-resource-url U)
+  ctl create rolebinding|clusterrolebinding NAME --clusterrole C|--role R
+                            bind it to --user U, --group G, --serviceaccount NS:NAME (here --user
+                            is kubectl's subject, not etcd's: give that with ETCDCTL_USER)
   bench                     time a Deployment of --replicas M pods on --nodes N sim nodes until Running
 
 global flags (anywhere on the line, also before the command or ctl verb, with -n, -o, -l, -A):

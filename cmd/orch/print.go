@@ -13,22 +13,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/printers"
 )
-
-// column is one column of a resource's table.
-type column struct {
-	header string
-	wide   bool // only with -o wide
-	value  func(obj api.Object, now time.Time) string
-}
-
-func age(obj api.Object, now time.Time) string {
-	ts := obj.Meta().CreationTimestamp
-	if ts.IsZero() {
-		return "<unknown>"
-	}
-	return humanDuration(now.Sub(ts.Time))
-}
 
 // humanDuration renders d as kubectl does: 45s, 5m10s, 3h, 4d.
 func humanDuration(d time.Duration) string {
@@ -49,170 +35,6 @@ func humanDuration(d time.Duration) string {
 		return strconv.Itoa(int(d.Hours())) + "h"
 	}
 	return strconv.Itoa(int(d.Hours()/24)) + "d"
-}
-
-func nameColumn() column {
-	return column{header: "NAME", value: func(o api.Object, _ time.Time) string { return o.Meta().Name }}
-}
-
-func ageColumn() column { return column{header: "AGE", value: age} }
-
-func int32Ptr(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-// columns returns the table columns of a resource.
-func columns(resource string) []column {
-	n, a := nameColumn(), ageColumn()
-	if cs := setColumns(resource); cs != nil {
-		return cs
-	}
-	if cs := configColumns(resource); cs != nil {
-		return cs
-	}
-	if cs := ingressColumns(resource); cs != nil {
-		return cs
-	}
-	if cs := storageColumns(resource); cs != nil {
-		return cs
-	}
-	switch resource {
-	case "pods":
-		return []column{n,
-			{header: "READY", value: func(o api.Object, _ time.Time) string {
-				p := o.(*api.Pod)
-				ready := 0
-				for _, c := range p.Status.ContainerStatuses {
-					if c.Ready {
-						ready++
-					}
-				}
-				return fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers))
-			}},
-			{header: "STATUS", value: func(o api.Object, _ time.Time) string { return podStatus(o.(*api.Pod)) }},
-			{header: "RESTARTS", value: func(o api.Object, _ time.Time) string {
-				var r int32
-				for _, c := range o.(*api.Pod).Status.ContainerStatuses {
-					r += c.RestartCount
-				}
-				return strconv.Itoa(int(r))
-			}},
-			a,
-			{header: "IP", wide: true, value: func(o api.Object, _ time.Time) string { return orNone(o.(*api.Pod).Status.PodIP) }},
-			{header: "NODE", wide: true, value: func(o api.Object, _ time.Time) string { return orNone(o.(*api.Pod).Spec.NodeName) }},
-		}
-	case "nodes":
-		return []column{n,
-			{header: "STATUS", value: func(o api.Object, _ time.Time) string { return nodeStatus(o.(*api.Node)) }},
-			{header: "ROLES", value: func(api.Object, time.Time) string { return "<none>" }},
-			a,
-			{header: "VERSION", value: func(o api.Object, _ time.Time) string { return orNone(o.(*api.Node).Status.NodeInfo.KubeletVersion) }},
-			{header: "INTERNAL-IP", wide: true, value: func(o api.Object, _ time.Time) string {
-				for _, ad := range o.(*api.Node).Status.Addresses {
-					if ad.Type == "InternalIP" {
-						return ad.Address
-					}
-				}
-				return "<none>"
-			}},
-		}
-	case "deployments":
-		return []column{n,
-			{header: "READY", value: func(o api.Object, _ time.Time) string {
-				d := o.(*api.Deployment)
-				return fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, int32Ptr(d.Spec.Replicas))
-			}},
-			{header: "UP-TO-DATE", value: func(o api.Object, _ time.Time) string {
-				return strconv.Itoa(int(o.(*api.Deployment).Status.UpdatedReplicas))
-			}},
-			{header: "AVAILABLE", value: func(o api.Object, _ time.Time) string {
-				return strconv.Itoa(int(o.(*api.Deployment).Status.AvailableReplicas))
-			}},
-			a,
-		}
-	case "replicasets":
-		return []column{n,
-			{header: "DESIRED", value: func(o api.Object, _ time.Time) string {
-				return strconv.Itoa(int(int32Ptr(o.(*api.ReplicaSet).Spec.Replicas)))
-			}},
-			{header: "CURRENT", value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(o.(*api.ReplicaSet).Status.Replicas)) }},
-			{header: "READY", value: func(o api.Object, _ time.Time) string {
-				return strconv.Itoa(int(o.(*api.ReplicaSet).Status.ReadyReplicas))
-			}},
-			a,
-		}
-	case "services":
-		return []column{n,
-			{header: "TYPE", value: func(o api.Object, _ time.Time) string { return o.(*api.Service).Spec.Type }},
-			{header: "CLUSTER-IP", value: func(o api.Object, _ time.Time) string { return orNone(o.(*api.Service).Spec.ClusterIP) }},
-			{header: "EXTERNAL-IP", value: func(o api.Object, _ time.Time) string { return serviceExternalIP(o.(*api.Service)) }},
-			{header: "PORT(S)", value: func(o api.Object, _ time.Time) string { return servicePorts(o.(*api.Service)) }},
-			a,
-		}
-	case "endpoints":
-		return []column{n,
-			{header: "ENDPOINTS", value: func(o api.Object, _ time.Time) string {
-				var eps []string
-				for _, s := range o.(*api.Endpoints).Subsets {
-					for _, ad := range s.Addresses {
-						for _, p := range s.Ports {
-							eps = append(eps, fmt.Sprintf("%s:%d", ad.IP, p.Port))
-						}
-					}
-				}
-				if len(eps) > 3 {
-					eps = append(eps[:3], fmt.Sprintf("+ %d more...", len(eps)-3))
-				}
-				return orNone(strings.Join(eps, ","))
-			}},
-			a,
-		}
-	case "namespaces":
-		return []column{n, {header: "STATUS", value: func(o api.Object, _ time.Time) string { return o.(*api.Namespace).Status.Phase }}, a}
-	case "events":
-		ev := func(o api.Object) *api.Event { return o.(*api.Event) }
-		return []column{
-			{header: "LAST SEEN", value: func(o api.Object, now time.Time) string { return sinceOrUnknown(eventLastTime(ev(o)), now) }},
-			{header: "TYPE", value: func(o api.Object, _ time.Time) string { return ev(o).Type }},
-			{header: "REASON", value: func(o api.Object, _ time.Time) string { return ev(o).Reason }},
-			{header: "OBJECT", value: func(o api.Object, _ time.Time) string {
-				ref := ev(o).InvolvedObject
-				return strings.ToLower(ref.Kind) + "/" + ref.Name
-			}},
-			{header: "SUBOBJECT", wide: true, value: func(o api.Object, _ time.Time) string { return ev(o).InvolvedObject.FieldPath }},
-			{header: "SOURCE", wide: true, value: func(o api.Object, _ time.Time) string { return eventSource(ev(o).Source) }},
-			{header: "MESSAGE", value: func(o api.Object, _ time.Time) string { return strings.TrimSpace(ev(o).Message) }},
-			{header: "FIRST SEEN", wide: true, value: func(o api.Object, now time.Time) string {
-				t := ev(o).FirstTimestamp.Time
-				if t.IsZero() {
-					t = o.Meta().CreationTimestamp.Time
-				}
-				return sinceOrUnknown(t, now)
-			}},
-			{header: "COUNT", wide: true, value: func(o api.Object, _ time.Time) string { return strconv.Itoa(int(max(ev(o).Count, 1))) }},
-			{header: "NAME", wide: true, value: func(o api.Object, _ time.Time) string { return o.Meta().Name }},
-		}
-	case "jobs":
-		return jobColumns()
-	case "cronjobs":
-		return cronJobColumns()
-	case "replicationcontrollers", "horizontalpodautoscalers":
-		return autoscalingColumns(resource)
-	case "leases":
-		return []column{n,
-			{header: "HOLDER", value: func(o api.Object, _ time.Time) string {
-				if h := o.(*api.Lease).Spec.HolderIdentity; h != nil {
-					return *h
-				}
-				return ""
-			}},
-			a,
-		}
-	}
-	return []column{n, a}
 }
 
 // eventLastTime is when an event was last seen: lastTimestamp, else firstTimestamp, else
@@ -248,42 +70,6 @@ func orNone(s string) string {
 	return s
 }
 
-func podStatus(p *api.Pod) string {
-	if p.DeletionTimestamp != nil {
-		return "Terminating"
-	}
-	for _, c := range p.Status.ContainerStatuses {
-		if w := c.State.Waiting; w != nil && w.Reason != "" {
-			return w.Reason
-		}
-	}
-	if p.Status.Reason != "" {
-		return p.Status.Reason
-	}
-	if p.Status.Phase == "" {
-		return api.PodPending
-	}
-	return p.Status.Phase
-}
-
-func nodeStatus(n *api.Node) string {
-	s := "Unknown"
-	for _, c := range n.Status.Conditions {
-		if c.Type == "Ready" {
-			switch c.Status {
-			case api.ConditionTrue:
-				s = "Ready"
-			case api.ConditionFalse:
-				s = "NotReady"
-			}
-		}
-	}
-	if n.Spec.Unschedulable {
-		s += ",SchedulingDisabled"
-	}
-	return s
-}
-
 // printTable writes objs as a kubectl table. withNamespace adds a NAMESPACE column;
 // namePrefix ("pod/") is put before every name (for get all).
 func printTable(w io.Writer, resource string, objs []api.Object, wide, withNamespace bool, namePrefix string, now time.Time) error {
@@ -303,28 +89,37 @@ func writeTable(w io.Writer, resource string, objs []api.Object, wide, withNames
 	return tw.Flush()
 }
 
-// tableCells returns the header and the rows of objs' table.
-func tableCells(resource string, objs []api.Object, wide, withNamespace bool, namePrefix string, now time.Time) (hdr []string, rows [][]string) {
-	var cols []column
-	for _, c := range columns(resource) {
-		if !c.wide || wide {
-			cols = append(cols, c)
-		}
+func int32Ptr(p *int32) int32 {
+	if p == nil {
+		return 0
 	}
+	return *p
+}
+
+// tableCells returns the header and the rows of objs' table: the columns and cells of
+// the printers package (the apiserver's Table columns), wide ones only with wide.
+func tableCells(resource string, objs []api.Object, wide, withNamespace bool, namePrefix string, now time.Time) (hdr []string, rows [][]string) {
+	res, _ := api.LookupResource(resource)
+	var shown []int
 	if withNamespace {
 		hdr = append(hdr, "NAMESPACE")
 	}
-	for _, c := range cols {
-		hdr = append(hdr, c.header)
+	cols := printers.Columns(res)
+	for i, c := range cols {
+		if wide || !printers.Wide(c) {
+			shown = append(shown, i)
+			hdr = append(hdr, strings.ToUpper(c.Name))
+		}
 	}
 	for _, o := range objs {
 		var row []string
 		if withNamespace {
 			row = append(row, o.Meta().Namespace)
 		}
-		for _, c := range cols {
-			v := c.value(o, now)
-			if c.header == "NAME" {
+		cells := printers.Cells(o, now)
+		for _, i := range shown {
+			v := fmt.Sprint(cells[i])
+			if cols[i].Format == "name" {
 				v = namePrefix + v
 			}
 			row = append(row, v)
@@ -454,21 +249,4 @@ func formatQuantity(resource string, milli int64) string {
 		}
 	}
 	return strconv.FormatInt(v, 10)
-}
-
-// containerNames and containerImages are the CONTAINERS and IMAGES columns of kubectl -o wide.
-func containerNames(s api.PodSpec) string {
-	var out []string
-	for _, c := range s.Containers {
-		out = append(out, c.Name)
-	}
-	return strings.Join(out, ",")
-}
-
-func containerImages(s api.PodSpec) string {
-	var out []string
-	for _, c := range s.Containers {
-		out = append(out, c.Image)
-	}
-	return strings.Join(out, ",")
 }

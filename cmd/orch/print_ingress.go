@@ -4,60 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/ingress"
 )
-
-// ingressColumns returns the table columns of Ingresses and IngressClasses (kubectl's),
-// nil for other resources.
-func ingressColumns(resource string) []column {
-	n, a := nameColumn(), ageColumn()
-	switch resource {
-	case "ingresses":
-		ing := func(o api.Object) *api.Ingress { return o.(*api.Ingress) }
-		return []column{n,
-			{header: "CLASS", value: func(o api.Object, _ time.Time) string { return ingressClassOf(ing(o)) }},
-			{header: "HOSTS", value: func(o api.Object, _ time.Time) string { return ingressHosts(ing(o)) }},
-			{header: "ADDRESS", value: func(o api.Object, _ time.Time) string { return ingressAddress(ing(o)) }},
-			{header: "PORTS", value: func(o api.Object, _ time.Time) string {
-				if len(ing(o).Spec.TLS) > 0 {
-					return "80, 443"
-				}
-				return "80"
-			}},
-			a,
-		}
-	case "ingressclasses":
-		return []column{n,
-			{header: "CONTROLLER", value: func(o api.Object, _ time.Time) string { return o.(*api.IngressClass).Spec.Controller }},
-			{header: "PARAMETERS", value: func(api.Object, time.Time) string { return "<none>" }},
-			a,
-		}
-	}
-	return nil
-}
 
 func ingressClassOf(i *api.Ingress) string {
 	if i.Spec.IngressClassName == nil {
 		return "<none>"
 	}
 	return *i.Spec.IngressClassName
-}
-
-// ingressHosts is kubectl's HOSTS: the rules' hosts, "*" for none.
-func ingressHosts(i *api.Ingress) string {
-	var hosts []string
-	for _, r := range i.Spec.Rules {
-		if r.Host != "" {
-			hosts = append(hosts, r.Host)
-		}
-	}
-	if len(hosts) == 0 {
-		return "*"
-	}
-	return strings.Join(hosts, ",")
 }
 
 func ingressAddress(i *api.Ingress) string {

@@ -56,6 +56,7 @@ var forbidden = map[string][]string{
 	"orchestrator/controller/cronjob":          {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/nodelifecycle", "orchestrator/controller/deployment", "orchestrator/controller/endpoints", "orchestrator/controller/garbagecollector", "orchestrator/controller/job", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	"orchestrator/controller/servicelb":        {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/endpoints", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	"orchestrator/controller/servicerepair":    {"orchestrator/agent", "orchestrator/informer", "orchestrator/controller/replicaset", "orchestrator/controller/endpoints", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
+	"orchestrator/controller/resourcequota":    {"orchestrator/agent", "orchestrator/controller/replicaset", "orchestrator/controller/endpoints", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	// The Service proxy reads Services and Endpoints; it knows no component.
 	"orchestrator/proxy": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection"},
 	// The ingress controller reads Ingresses, Services, Endpoints and Secrets; it knows no
@@ -63,6 +64,8 @@ var forbidden = map[string][]string{
 	"orchestrator/ingress": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy"},
 	// Events are a leaf the components share.
 	"orchestrator/events": {"orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy", "orchestrator/informer"},
+	// RBAC sits below the apiserver: it reads policy through informers and knows no component.
+	"orchestrator/rbac": {"orchestrator/apiserver", "orchestrator/agent", "orchestrator/controller", "orchestrator/scheduler", "orchestrator/leaderelection", "orchestrator/proxy", "orchestrator/ingress"},
 }
 
 // clientOnly lists the Keel packages that talk to the store only as a client, over

@@ -75,6 +75,8 @@ type Config struct {
 	// MetricsInterval is how often the pods' and nodes' usage is written as PodMetrics and
 	// NodeMetrics (metrics.go); default 15 s, negative disables.
 	MetricsInterval time.Duration
+	// Eviction configures node-pressure eviction (eviction.go); no thresholds: none.
+	Eviction EvictionConfig
 }
 
 func (c *Config) setDefaults() {
@@ -125,9 +127,11 @@ type Agent struct {
 	proc   *procRuntime // nil for the sim runtime
 	// configs reads the ConfigMaps and Secrets of env references and volumes (configsource.go).
 	configs configStores
-	// recorder writes the process runtime's Warning events about pods (configsource.go); nil
-	// for the sim runtime.
+	// recorder writes the process runtime's Warning events about pods (configsource.go), and
+	// the eviction events; nil for the sim runtime without eviction thresholds.
 	recorder *events.Recorder
+	// ev is the eviction manager (evictionmanager.go); nil without eviction thresholds.
+	ev *evictionManager
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -151,7 +155,12 @@ func New(cli *clientv3.Client, cfg Config) *Agent {
 	}
 	if cfg.Runtime == RuntimeProcess {
 		a.proc = newProcRuntime(a)
+	}
+	if cfg.Runtime == RuntimeProcess || len(cfg.Eviction.Thresholds) > 0 {
 		a.recorder = events.NewRecorder(cli, events.Config{Component: "kubelet", Host: cfg.NodeName, Logger: cfg.Logger})
+	}
+	if len(cfg.Eviction.Thresholds) > 0 {
+		a.ev = newEvictionManager(a)
 	}
 	return a
 }
@@ -209,7 +218,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	run(func() { a.heartbeat(ctx, leases) })
 	if a.proc != nil {
 		run(func() { a.proc.run(ctx) })
+	}
+	if a.recorder != nil {
 		run(func() { _ = a.recorder.Run(ctx) })
+	}
+	if a.ev != nil {
+		run(func() { a.ev.run(ctx) })
 	}
 	if a.cfg.MetricsInterval > 0 {
 		run(func() { newMetricsReporter(a).run(ctx) })
@@ -252,9 +266,9 @@ func (a *Agent) desiredNode(i int) *api.Node {
 	lbls["type"] = "sim"
 	now := api.NewTime(a.cfg.Now())
 	if a.proc != nil {
-		return a.proc.desiredNode(name, lbls, now, a.cfg.Capacity)
+		return a.withPressure(a.proc.desiredNode(name, lbls, now, a.cfg.Capacity))
 	}
-	return &api.Node{
+	return a.withPressure(&api.Node{
 		ObjectMeta: api.ObjectMeta{Name: name, Labels: lbls},
 		Status: api.NodeStatus{
 			Capacity:    maps.Clone(a.cfg.Capacity),
@@ -265,7 +279,16 @@ func (a *Agent) desiredNode(i int) *api.Node {
 			Addresses: []api.NodeAddress{{Type: "InternalIP", Address: nodeIP(i)}, {Type: "Hostname", Address: name}},
 			NodeInfo:  api.NodeSystemInfo{KubeletVersion: "keel-sim", ContainerRuntimeVersion: "sim://1", OperatingSystem: "linux", Architecture: "amd64"},
 		},
+	})
+}
+
+// withPressure gives a node the MemoryPressure=False condition when eviction is on (the
+// eviction manager keeps it from then on).
+func (a *Agent) withPressure(n *api.Node) *api.Node {
+	if len(a.cfg.Eviction.Thresholds) > 0 {
+		setMemoryPressure(n, false, n.Status.Conditions[0].LastTransitionTime.Time)
 	}
+	return n
 }
 
 // registerAttempts bounds the tries to register one node.
@@ -499,6 +522,9 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	if handled, err := a.simComplete(ctx, key, p); handled {
+		return err
+	}
+	if rejected, err := a.ev.admit(ctx, p); rejected || err != nil {
 		return err
 	}
 	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed ||

@@ -20,6 +20,11 @@ import (
 // the cgroups and writes the limits; the shim joins them before it starts the command (so
 // the command and everything it forks is in them), reads the OOM-kill count when the command
 // ends, moves itself back to BASE and removes them.
+//
+// A per-pod pids limit (kubelet's --pod-max-pids) is pids.max of the pod's cgroup
+// BASE/keel/<pod-uid> of the pids controller (v1: /sys/fs/cgroup/pids; v2: enabled beside
+// memory and cpu when the hierarchy has it); the containers' pids cgroups are its children,
+// so the pod's processes together count against it.
 
 const cgroupRoot = "/sys/fs/cgroup"
 
@@ -29,7 +34,7 @@ type cgroupMode string
 // cgroupHost says where the controllers are: mode and, per controller, BASE.
 type cgroupHost struct {
 	mode cgroupMode
-	base map[string]string // "memory", "cpu" -> BASE directory
+	base map[string]string // "memory", "cpu" and, where the controller exists, "pids" -> BASE
 	err  error             // why limits cannot be enforced
 }
 
@@ -39,6 +44,9 @@ func detectCgroups() cgroupHost {
 		ctrls := strings.Fields(string(b))
 		if has(ctrls, "memory") && has(ctrls, "cpu") {
 			h := cgroupHost{mode: "v2", base: map[string]string{"memory": cgroupRoot, "cpu": cgroupRoot}}
+			if has(ctrls, "pids") {
+				h.base["pids"] = cgroupRoot
+			}
 			h.err = h.probe()
 			return h
 		}
@@ -51,6 +59,9 @@ func detectCgroups() cgroupHost {
 			return cgroupHost{err: fmt.Errorf("no cgroup v1 %s controller at %s and no cgroup v2 hierarchy with memory and cpu controllers", c, mnt)}
 		}
 		h.base[c] = filepath.Join(mnt, own[c])
+	}
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "pids", "cgroup.procs")); err == nil {
+		h.base["pids"] = filepath.Join(cgroupRoot, "pids", own["pids"])
 	}
 	h.err = h.probe()
 	return h
@@ -89,14 +100,17 @@ func ownCgroupsV1() map[string]string {
 // probe creates (or finds) BASE/keel for every controller, enabling the controllers for
 // its subtree on v2.
 func (h cgroupHost) probe() error {
-	for _, c := range []string{"memory", "cpu"} {
+	for _, c := range []string{"memory", "cpu", "pids"} {
+		if h.base[c] == "" {
+			continue
+		}
 		dir := filepath.Join(h.base[c], "keel")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("cannot create cgroup %s: %w", dir, err)
 		}
 		if h.mode == "v2" {
 			for _, d := range []string{h.base[c], dir} {
-				if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte(h.subtree()), 0o644); err != nil {
 					return fmt.Errorf("cannot enable the memory and cpu controllers in %s: %w", d, err)
 				}
 			}
@@ -106,8 +120,17 @@ func (h cgroupHost) probe() error {
 	return nil
 }
 
-// containerLimits are the limits keel enforces: memory in bytes, cpu in millicores (0: none).
-type containerLimits struct{ memory, milliCPU int64 }
+// subtree is what a v2 cgroup of keel's enables for its children.
+func (h cgroupHost) subtree() string {
+	if h.base["pids"] != "" {
+		return "+memory +cpu +pids"
+	}
+	return "+memory +cpu"
+}
+
+// containerLimits are the limits keel enforces: memory in bytes, cpu in millicores, and
+// the pod's pids (--pod-max-pids; 0: none).
+type containerLimits struct{ memory, milliCPU, podPids int64 }
 
 func limitsOf(c *api.Container) containerLimits {
 	var l containerLimits
@@ -125,6 +148,9 @@ func limitsOf(c *api.Container) containerLimits {
 func (h cgroupHost) create(podUID, name string, l containerLimits) ([]string, error) {
 	if h.err != nil {
 		return nil, h.err
+	}
+	if l.podPids > 0 && h.base["pids"] == "" {
+		return nil, errors.New("no pids cgroup controller (cgroup v1 pids or v2 pids) to enforce the pod pids limit")
 	}
 	rel := filepath.Join("keel", podUID, name)
 	var dirs []string
@@ -144,7 +170,10 @@ func (h cgroupHost) create(podUID, name string, l containerLimits) ([]string, er
 		if err := mk(filepath.Join(h.base["memory"], "keel", podUID)); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(dirs[0], "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dirs[0], "cgroup.subtree_control"), []byte(h.subtree()), 0o644); err != nil {
+			return nil, err
+		}
+		if err := writePodPids(dirs[0], l.podPids); err != nil {
 			return nil, err
 		}
 		dirs = nil
@@ -182,10 +211,30 @@ func (h cgroupHost) create(podUID, name string, l containerLimits) ([]string, er
 		err = errors.Join(os.WriteFile(filepath.Join(cdir, "cpu.cfs_period_us"), []byte(strconv.Itoa(period)), 0o644),
 			os.WriteFile(filepath.Join(cdir, "cpu.cfs_quota_us"), []byte(strconv.FormatInt(quota, 10)), 0o644))
 	}
+	if err == nil && l.podPids > 0 {
+		pdir := filepath.Join(h.base["pids"], rel)
+		if err = mk(pdir); err == nil {
+			err = writePodPids(filepath.Dir(pdir), l.podPids)
+		}
+	}
 	if err != nil {
 		return dirs, fmt.Errorf("cannot set the cgroup limits: %w", err)
 	}
 	return dirs, nil
+}
+
+// writePodPids writes the pod cgroup's pids.max: the limit, or "max" (none).
+func writePodPids(podDir string, limit int64) error {
+	v := "max"
+	if limit > 0 {
+		v = strconv.FormatInt(limit, 10)
+	} else if _, err := os.Stat(filepath.Join(podDir, "pids.max")); err != nil {
+		return nil // no pids controller here, and nothing to limit
+	}
+	if err := os.WriteFile(filepath.Join(podDir, "pids.max"), []byte(v), 0o644); err != nil {
+		return fmt.Errorf("cannot set the pod pids limit: %w", err)
+	}
+	return nil
 }
 
 // cgroupJoin moves pid into every dir (the calling shim, before it starts the command).

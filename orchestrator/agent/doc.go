@@ -21,6 +21,12 @@
 //     measures each container's process group in /proc (utime+stime as a rate between
 //     two samples, RSS), the sim runtime reports the keel.dev/simulated-cpu and
 //     keel.dev/simulated-memory annotations; a node's usage is its pods' sum;
+//   - with Eviction thresholds, evicts pods under memory pressure as kubelet's eviction
+//     manager (eviction.go, evictionmanager.go): every Eviction.Interval it observes each
+//     node's memory.available through a SignalSource, keeps the node's MemoryPressure
+//     condition and node.kubernetes.io/memory-pressure:NoSchedule taint, evicts at most one
+//     pod per node (Failed, reason Evicted) in kubelet's rank order, and refuses new
+//     BestEffort pods that do not tolerate the taint; its goroutine is Run's;
 //   - sim: watches the pods bound to its nodes (spec.nodeName) and, StartDelay after first
 //     seeing one, writes a single status: phase Running, conditions PodScheduled,
 //     Initialized, ContainersReady and Ready True, hostIP, a deterministic fake podIP, and

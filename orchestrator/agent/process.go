@@ -29,11 +29,12 @@ type podRunner struct {
 	ip  string
 	log *slog.Logger
 
-	// mu guards latest and removed.
-	mu      sync.Mutex
-	latest  *api.Pod
-	removed bool
-	wake    chan struct{} // capacity 1: latest or removed changed
+	// mu guards latest, removed and evictReq.
+	mu       sync.Mutex
+	latest   *api.Pod
+	removed  bool
+	evictReq *evictRequest // set by the eviction manager (evictionmanager.go)
+	wake     chan struct{} // capacity 1: latest or removed changed
 
 	// Owned by the loop goroutine.
 	pod         *api.Pod
@@ -43,11 +44,12 @@ type podRunner struct {
 	terminal    bool           // terminal when first seen without local state: run nothing
 	terminating bool
 	deleted     bool
-	initDone    bool      // every init container completed (or, a sidecar, started) once
-	released    bool      // the pod IP went back to the pool (the pod is terminal)
-	retryAt     time.Time // when a failed store write is retried
-	volumesAt   time.Time // when the projected volumes are rewritten next (volumes.go); zero = never
-	volumesOK   bool      // every volume was set up once
+	initDone    bool          // every init container completed (or, a sidecar, started) once
+	released    bool          // the pod IP went back to the pool (the pod is terminal)
+	retryAt     time.Time     // when a failed store write is retried
+	volumesAt   time.Time     // when the projected volumes are rewritten next (volumes.go); zero = never
+	volumesOK   bool          // every volume was set up once
+	evicted     *evictRequest // the pod is being evicted: its containers stop, none restarts
 }
 
 // ctr is one container of a podRunner.
@@ -141,9 +143,12 @@ func (r *podRunner) run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
-		p, removed := r.latest, r.removed
+		p, removed, ev := r.latest, r.removed, r.evictReq
 		r.mu.Unlock()
 		r.pod = p
+		if ev != nil && r.evicted == nil && !r.terminal {
+			r.beginEviction(ctx, ev, time.Now())
+		}
 		if removed {
 			r.cleanup()
 			return
@@ -167,8 +172,9 @@ func (r *podRunner) init(ctx context.Context) {
 	p := r.pod
 	_, err := os.Stat(filepath.Join(r.dir, "pod.json"))
 	local := err == nil
-	if !local && (p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed) {
-		r.terminal = true
+	if !local && (p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed) ||
+		p.Status.Phase == api.PodFailed && p.Status.Reason == EvictedReason {
+		r.terminal = true // an evicted pod's containers were stopped before it was reported
 		return
 	}
 	if !local {
@@ -402,7 +408,9 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 		return
 	}
 	var cgroups []string
-	if l := limitsOf(&c.spec); l != (containerLimits{}) {
+	l := limitsOf(&c.spec)
+	l.podPids = max(r.rt.cfg.PodMaxPids, 0)
+	if l != (containerLimits{}) {
 		r.rt.cgOnce.Do(func() { r.rt.cg = detectCgroups() })
 		dirs, err := r.rt.cg.create(r.uid, c.spec.Name, l)
 		if err != nil {
@@ -475,6 +483,9 @@ func (r *podRunner) start(ctx context.Context, i int, now time.Time) {
 	}
 	if len(cgroups) > 0 {
 		args = append(args, "--cgroups", strings.Join(cgroups, ","))
+		if r.rt.cfg.PodMaxPids > 0 {
+			args = append(args, "--cgroups-in-command")
+		}
 	}
 	args = append(args, "--")
 	cmd := exec.Command(shim[0], append(args, argv...)...)
@@ -674,7 +685,7 @@ func (r *podRunner) exited(i int, ex *shimExit, now time.Time) {
 	policy := r.pod.Spec.RestartPolicy
 	var restart bool
 	switch {
-	case r.terminating:
+	case r.terminating || r.evicted != nil:
 	case c.sidecar:
 		restart = !r.appsFinished()
 	case c.init:
@@ -710,6 +721,9 @@ func (r *podRunner) exited(i int, ex *shimExit, now time.Time) {
 
 // gracePeriod is the pod's termination grace period, capped by MaxGracePeriod.
 func (r *podRunner) gracePeriod() time.Duration {
+	if r.evicted != nil {
+		return min(r.evicted.grace, r.rt.cfg.MaxGracePeriod)
+	}
 	secs := int64(30)
 	if g := r.pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		secs = *g
@@ -718,6 +732,21 @@ func (r *podRunner) gracePeriod() time.Duration {
 		secs = *g
 	}
 	return min(time.Duration(max(secs, 0))*time.Second, r.rt.cfg.MaxGracePeriod)
+}
+
+// beginEviction stops the containers within the eviction's grace period; none restarts,
+// and once none runs the pod is reported Failed with reason Evicted (phase, applyStatus).
+func (r *podRunner) beginEviction(ctx context.Context, ev *evictRequest, now time.Time) {
+	r.evicted = ev
+	for _, c := range r.ctrs {
+		if c.pids != nil && c.killAt.IsZero() {
+			r.stopContainer(ctx, c, now)
+		}
+		if c.pids == nil {
+			c.done = true
+		}
+	}
+	r.log.Info("evicting pod", "grace_period", r.gracePeriod())
 }
 
 func (r *podRunner) beginTermination(ctx context.Context, now time.Time) {

@@ -64,6 +64,9 @@ type ProcessConfig struct {
 	MaxGracePeriod time.Duration
 	// PollInterval is how often a running container's shim is checked; default 100 ms.
 	PollInterval time.Duration
+	// PodMaxPids limits the processes of each pod (kubelet's --pod-max-pids) through the
+	// pids cgroup controller; 0 or negative: unlimited.
+	PodMaxPids int64
 }
 
 func (c *ProcessConfig) setDefaults(node string) {
@@ -350,6 +353,19 @@ func (rt *procRuntime) sync(ctx context.Context, key string) error {
 	}
 	p, ok := rt.a.pods.Cache().Get(key)
 	here := ok && p.Spec.NodeName == rt.node
+	if here && rt.a.ev != nil && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
+		// A pod new here may be refused under memory pressure (evictionmanager.go). Only
+		// sync makes runners, and the queue syncs a key once at a time: no runner appears
+		// between this look and the locked one below.
+		rt.mu.Lock()
+		_, has := rt.runners[key]
+		rt.mu.Unlock()
+		if _, err := os.Stat(rt.podDir(p.Namespace, p.Name, p.UID)); !has && err != nil {
+			if rejected, err := rt.a.ev.admit(ctx, p); rejected || err != nil {
+				return err
+			}
+		}
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	r := rt.runners[key]

@@ -69,9 +69,27 @@ func RunShim(args []string) int {
 	path := fs.String("path", "", "executable (default: ARGV[0])")
 	mounts := fs.String("mounts", "", "JSON file of bind mounts to make first (the shim runs in a private mount namespace)")
 	cgroups := fs.String("cgroups", "", "comma-separated cgroup directories to join before starting the command")
+	inCommand := fs.Bool("cgroups-in-command", false, "the command's process joins the cgroups, not the shim (a pids limit must not count the shim's threads)")
+	joinExec := fs.String("join-exec", "", "internal: join these cgroups, then exec the command in this process")
 	if err := fs.Parse(args); err != nil || *dir == "" || fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: shim --dir DIR --attempt N [--workdir W] [--path P] -- ARGV...")
 		return 2
+	}
+	if *joinExec != "" {
+		// The command's own process: join the cgroups (a migration may exceed pids.max; only
+		// forks are refused), then become the command at once, which drops the Go runtime's
+		// threads; nothing in between starts goroutines.
+		if err := cgroupJoin(strings.Split(*joinExec, ","), os.Getpid()); err != nil {
+			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
+			return 128
+		}
+		exe := *path
+		if exe == "" {
+			exe = fs.Arg(0)
+		}
+		err := syscall.Exec(exe, fs.Args(), os.Environ())
+		fmt.Fprintf(os.Stderr, "shim: cannot start %s: %v\n", fs.Arg(0), err)
+		return 128
 	}
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)
@@ -96,9 +114,13 @@ func RunShim(args []string) int {
 	}
 	var cgDirs []string
 	var ooms int64
+	var err error
 	if *cgroups != "" {
 		cgDirs = strings.Split(*cgroups, ",")
-		if err := cgroupJoin(cgDirs, os.Getpid()); err != nil {
+		if !*inCommand {
+			err = cgroupJoin(cgDirs, os.Getpid())
+		}
+		if err != nil {
 			cgroupLeave(cgDirs, os.Getpid())
 			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
 			writeJSON(exitFile(*dir, n), shimExit{ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: time.Now()})
@@ -108,6 +130,13 @@ func RunShim(args []string) int {
 	}
 	cmd := exec.Command(exe, argv[1:]...)
 	cmd.Args = argv
+	if *inCommand && len(cgDirs) > 0 {
+		// Re-execute this shim (as it was invoked, minus its arguments) to join and exec.
+		prefix := os.Args[:len(os.Args)-len(args)]
+		stub := append(append([]string(nil), prefix[1:]...), "--dir", *dir, "--join-exec", *cgroups, "--path", exe, "--")
+		cmd = exec.Command("/proc/self/exe", append(stub, argv...)...)
+		cmd.Args[0] = prefix[0]
+	}
 	cmd.Dir = *workdir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +79,10 @@ func (r *podRunner) applyStatus(st *api.PodStatus, now time.Time) {
 	}
 	st.Phase = r.phase()
 	st.Reason, st.Message = "", strings.Join(refused, "; ")
+	if st.Phase == api.PodFailed && r.evicted != nil {
+		st.Reason, st.Message = EvictedReason, r.evicted.message
+		setCondition(st, "DisruptionTarget", api.ConditionTrue, "TerminationByKubelet", r.evicted.message, t)
+	}
 	setCondition(st, "PodScheduled", api.ConditionTrue, "", "", t)
 	if initialized {
 		setCondition(st, "Initialized", api.ConditionTrue, "", "", t)
@@ -101,6 +106,9 @@ func (r *podRunner) applyStatus(st *api.PodStatus, now time.Time) {
 
 // phase summarises the containers as kubelet's getPhase does.
 func (r *podRunner) phase() string {
+	if r.evicted != nil && !slices.ContainsFunc(r.ctrs, func(c *ctr) bool { return c.pids != nil }) {
+		return api.PodFailed
+	}
 	if !r.initDone {
 		for _, c := range r.ctrs {
 			if t := c.state.Terminated; c.init && !c.sidecar && c.done && t != nil && t.ExitCode != 0 {

@@ -80,9 +80,13 @@ func validateSecret(s *Secret) ErrorList {
 }
 
 // ValidateUpdate checks an update of old to next beyond Validate: the fields Kubernetes
-// makes immutable (a ConfigMap's or Secret's data once immutable, a Secret's type).
+// makes immutable (a ConfigMap's or Secret's data once immutable, a Secret's type, a
+// binding's roleRef).
 func ValidateUpdate(old, next Object) ErrorList {
 	const msg = "field is immutable when `immutable` is set"
+	if errs := validateRBACUpdate(old, next); errs != nil {
+		return errs
+	}
 	switch o := old.(type) {
 	case *ConfigMap:
 		n := next.(*ConfigMap)

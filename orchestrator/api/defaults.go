@@ -9,6 +9,7 @@ func Default(obj Object) {
 	if ResourceOf(obj).Namespaced && obj.Meta().Namespace == "" {
 		obj.Meta().Namespace = "default"
 	}
+	defaultRBAC(obj)
 	switch o := obj.(type) {
 	case *Pod:
 		defaultPodSpec(&o.Spec)
@@ -58,6 +59,8 @@ func Default(obj Object) {
 		defaultPersistentVolumeClaim(o)
 	case *StorageClass:
 		defaultStorageClass(o)
+	case *LimitRange:
+		defaultLimitRange(o)
 	case *Namespace:
 		if o.Status.Phase == "" {
 			o.Status.Phase = "Active"

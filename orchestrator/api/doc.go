@@ -16,4 +16,8 @@
 // env valueFrom, envFrom and volumes (emptyDir, hostPath, configMap, secret, downwardAPI,
 // projected). ValidateUpdate holds the rules that compare an update with the stored object
 // (immutable ConfigMaps and Secrets).
+//
+// LimitRange and ResourceQuota (v1, policy.go) are namespace policies; their admission is
+// pure functions the registry applies at create (limitrange.go: AdmitPodLimits,
+// AdmitClaimLimits; quota.go: QuotaUsage, AdmitQuota, QuotaUsed).
 package api

@@ -85,6 +85,15 @@ var kinds = map[string]struct {
 	"PersistentVolume":      {PersistentVolumeResource, reflect.TypeFor[PersistentVolume]()},
 	"PersistentVolumeClaim": {PersistentVolumeClaimResource, reflect.TypeFor[PersistentVolumeClaim]()},
 	"StorageClass":          {StorageClassResource, reflect.TypeFor[StorageClass]()},
+
+	// RBAC of rbac.go.
+	"Role":               {RoleResource, reflect.TypeFor[Role]()},
+	"ClusterRole":        {ClusterRoleResource, reflect.TypeFor[ClusterRole]()},
+	"RoleBinding":        {RoleBindingResource, reflect.TypeFor[RoleBinding]()},
+	"ClusterRoleBinding": {ClusterRoleBindingResource, reflect.TypeFor[ClusterRoleBinding]()},
+	// Namespace policies of policy.go.
+	"LimitRange":    {LimitRangeResource, reflect.TypeFor[LimitRange]()},
+	"ResourceQuota": {ResourceQuotaResource, reflect.TypeFor[ResourceQuota]()},
 }
 
 // Resources returns every supported resource, sorted by name.

@@ -21,6 +21,7 @@ func Validate(obj Object) ErrorList {
 	res := ResourceOf(obj)
 	var errs ErrorList
 	errs = append(errs, validateMeta(obj.Meta(), res, "metadata")...)
+	errs = append(errs, validateRBAC(obj)...)
 	switch o := obj.(type) {
 	case *Pod:
 		errs = append(errs, validatePodSpec(&o.Spec, "spec")...)
@@ -68,6 +69,10 @@ func Validate(obj Object) ErrorList {
 		errs = append(errs, validatePersistentVolumeClaim(o)...)
 	case *StorageClass:
 		errs = append(errs, validateStorageClass(o)...)
+	case *LimitRange:
+		errs = append(errs, validateLimitRange(o)...)
+	case *ResourceQuota:
+		errs = append(errs, validateResourceQuota(o)...)
 	case *Lease:
 		if d := o.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
 			errs = append(errs, invalid("spec.leaseDurationSeconds", *d, "must be greater than 0"))
@@ -112,6 +117,13 @@ func validateMeta(m *ObjectMeta, res Resource, p Path) ErrorList {
 }
 
 func validateName(n string, res Resource, p Path) ErrorList {
+	if isRBACKind(res.Kind) {
+		var errs ErrorList
+		for _, msg := range rbacNameProblems(n) {
+			errs = append(errs, invalid(p, n, msg))
+		}
+		return errs
+	}
 	switch res.Kind {
 	case "Namespace", "Service":
 		if !isDNSLabel(n) {

@@ -12,6 +12,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
@@ -45,6 +46,9 @@ var k8sTypes = map[string]func() any{
 	"HorizontalPodAutoscaler": func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 	"Ingress":                 func() any { return &networkingv1.Ingress{} }, "IngressClass": func() any { return &networkingv1.IngressClass{} },
 	"StorageClass": func() any { return &storagev1.StorageClass{} },
+	"LimitRange":   func() any { return &corev1.LimitRange{} }, "ResourceQuota": func() any { return &corev1.ResourceQuota{} },
+	"Role": func() any { return &rbacv1.Role{} }, "ClusterRole": func() any { return &rbacv1.ClusterRole{} },
+	"RoleBinding": func() any { return &rbacv1.RoleBinding{} }, "ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
 }
 
 // applyPatch applies a patch of media type pt to the JSON document cur; schema is the

@@ -14,7 +14,10 @@
 //   - List reads every page at one revision (ErrExpired once it is compacted).
 //
 // Objects are defaulted and validated (api.Default, api.Validate) on every write; invalid
-// ones are refused with an error matching api.ErrInvalid. A Store holds no state besides its
+// ones are refused with an error matching api.ErrInvalid. Creates also go through
+// admission (admission.go): the namespace's LimitRanges default and bound pods and claims,
+// and its ResourceQuotas are charged in the create's transaction; a refusal matches
+// ErrForbidden. A Store holds no state besides its
 // configuration and is safe for concurrent use. Objects passed in are not modified.
 //
 // CreateWithLease and GuaranteedUpdateWithLease attach a store lease to the key (Events

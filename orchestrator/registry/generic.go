@@ -113,6 +113,9 @@ func Generics(cli *clientv3.Client, cfg Config) map[string]Generic {
 		New[api.Secret](cli, cfg).Generic(), New[api.Ingress](cli, cfg).Generic(),
 		New[api.IngressClass](cli, cfg).Generic(), New[api.PersistentVolume](cli, cfg).Generic(),
 		New[api.PersistentVolumeClaim](cli, cfg).Generic(), New[api.StorageClass](cli, cfg).Generic(),
+		New[api.Role](cli, cfg).Generic(), New[api.ClusterRole](cli, cfg).Generic(),
+		New[api.RoleBinding](cli, cfg).Generic(), New[api.ClusterRoleBinding](cli, cfg).Generic(),
+		New[api.LimitRange](cli, cfg).Generic(), New[api.ResourceQuota](cli, cfg).Generic(),
 	} {
 		out[g.Resource().Name] = g
 	}

@@ -204,6 +204,9 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 	if err := s.defaultStorageClass(ctx, prepared); err != nil {
 		return nil, err
 	}
+	if err := s.admitLimits(ctx, prepared); err != nil {
+		return nil, err
+	}
 	key := s.keyOf(prepared)
 	for attempt := 1; ; attempt++ {
 		obj := api.DeepCopy(prepared)
@@ -211,6 +214,12 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		if err != nil {
 			return nil, err
 		}
+		// The quotas are charged in the same transaction (admission.go).
+		qcmps, qops, err := s.admitQuota(ctx, obj, attempt)
+		if err != nil {
+			return nil, err
+		}
+		cmps, ops = append(cmps, qcmps...), append(ops, qops...)
 		b, err := encode(obj)
 		if err != nil {
 			return nil, err
@@ -231,9 +240,10 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		if len(cmps) == 1 || resp.Responses[0].GetResponseRange().Count > 0 {
 			return nil, fmt.Errorf("%w: %s %q", ErrAlreadyExists, s.res.Name, qualified(obj.Meta().Namespace, obj.Meta().Name))
 		}
-		// Another writer claimed an address picked meanwhile: pick again.
+		// Another writer claimed an address picked meanwhile, or charged a quota: pick and
+		// check again.
 		if attempt == maxAllocAttempts {
-			return nil, fmt.Errorf("registry: create %s: allocation lost %d races", key, attempt)
+			return nil, fmt.Errorf("registry: create %s: allocation or quota charge lost %d races", key, attempt)
 		}
 	}
 }

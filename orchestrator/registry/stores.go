@@ -22,6 +22,14 @@ type Stores struct {
 
 	DaemonSets   *Store[api.DaemonSet, *api.DaemonSet]
 	StatefulSets *Store[api.StatefulSet, *api.StatefulSet]
+
+	Roles               *Store[api.Role, *api.Role]
+	ClusterRoles        *Store[api.ClusterRole, *api.ClusterRole]
+	RoleBindings        *Store[api.RoleBinding, *api.RoleBinding]
+	ClusterRoleBindings *Store[api.ClusterRoleBinding, *api.ClusterRoleBinding]
+	// Namespace policies (admission.go).
+	LimitRanges    *Store[api.LimitRange, *api.LimitRange]
+	ResourceQuotas *Store[api.ResourceQuota, *api.ResourceQuota]
 }
 
 // NewStores returns a Store for every resource.
@@ -41,5 +49,12 @@ func NewStores(cli *clientv3.Client, cfg Config) *Stores {
 
 		DaemonSets:   New[api.DaemonSet](cli, cfg),
 		StatefulSets: New[api.StatefulSet](cli, cfg),
+
+		Roles:               New[api.Role](cli, cfg),
+		ClusterRoles:        New[api.ClusterRole](cli, cfg),
+		RoleBindings:        New[api.RoleBinding](cli, cfg),
+		ClusterRoleBindings: New[api.ClusterRoleBinding](cli, cfg),
+		LimitRanges:         New[api.LimitRange](cli, cfg),
+		ResourceQuotas:      New[api.ResourceQuota](cli, cfg),
 	}
 }

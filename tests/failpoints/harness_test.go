@@ -251,7 +251,8 @@ func (f *fpCluster) converge() {
 		}
 		if len(missing) > 0 {
 			slices.Sort(missing)
-			f.t.Fatalf("m%d lost %d of %d acknowledged writes, first %v", i, len(missing), len(f.acked), missing[:min(5, len(missing))])
+			f.t.Fatalf("m%d lost %d of %d acknowledged writes, first %v (read at revision %d after converging at %s)",
+				i, len(missing), len(f.acked), missing[:min(5, len(missing))], resp.Header.Revision, last)
 		}
 	}
 }
