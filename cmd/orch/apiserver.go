@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/keeldb/keel/orchestrator/apiserver"
+	"github.com/keeldb/keel/orchestrator/authz"
+	"github.com/keeldb/keel/orchestrator/rbac"
+	"github.com/keeldb/keel/orchestrator/registry"
 )
 
 // apiserverFlags are `orch apiserver`'s own flags, with kube-apiserver's names.
@@ -28,6 +31,7 @@ type apiserverFlags struct {
 	clientCAFile  string
 	tokenAuthFile string
 	anonymousAuth bool
+	authzMode     string
 }
 
 func (f *apiserverFlags) register(fsRegister interface {
@@ -43,6 +47,7 @@ func (f *apiserverFlags) register(fsRegister interface {
 	fsRegister.StringVar(&f.clientCAFile, "client-ca-file", "", "CA bundle that verifies client certificates (default: the generated CA)")
 	fsRegister.StringVar(&f.tokenAuthFile, "token-auth-file", "", "bearer tokens: CSV lines token,user,uid,\"group1,group2\"")
 	fsRegister.BoolVar(&f.anonymousAuth, "anonymous-auth", false, "serve requests without credentials as system:anonymous (default: 401)")
+	fsRegister.StringVar(&f.authzMode, "authorization-mode", "RBAC", "RBAC (bootstrap ClusterRoles created when missing; system:masters may do anything) or AlwaysAllow")
 }
 
 func runAPIServer(ctx context.Context, args []string, stderr io.Writer) error {
@@ -81,6 +86,28 @@ func runAPIServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer func() { _ = cli.Close() }()
 	cfg.Client = cli
+	switch af.authzMode {
+	case "RBAC":
+		bctx, cancel := context.WithTimeout(ctx, g.commandTimeout)
+		err := rbac.Bootstrap(bctx, registry.NewStores(cli, cfg.Registry))
+		cancel()
+		if err != nil {
+			return err
+		}
+		a, err := rbac.New(cli, cfg.Registry, rbac.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if err := a.Start(ctx); err != nil {
+			return err
+		}
+		cfg.Authorizer = a
+	case "AlwaysAllow":
+		cfg.Authorizer = authz.AlwaysAllow{}
+	default:
+		return fmt.Errorf("unknown --authorization-mode %q (want RBAC or AlwaysAllow)", af.authzMode)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(af.bindAddress, strconv.Itoa(af.securePort)))
 	if err != nil {
 		return err

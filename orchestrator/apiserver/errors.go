@@ -110,9 +110,14 @@ func fieldCauseType(t string) metav1.CauseType {
 func toStatus(err error, r api.Resource, name string) *statusError {
 	var se *statusError
 	var errs api.ErrorList
+	var as interface{ Status() metav1.Status } // apimachinery's StatusError
 	switch {
 	case errors.As(err, &se):
 		return se
+	case errors.As(err, &as):
+		st := as.Status()
+		st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
+		return &statusError{st}
 	case errors.Is(err, registry.ErrNotFound):
 		return errNotFound(r, name)
 	case errors.Is(err, registry.ErrAlreadyExists):

@@ -427,6 +427,10 @@ func (h *handler) create() {
 			return
 		}
 	}
+	if err := h.s.checkEscalation(h.r.Context(), obj); err != nil {
+		h.fail(err)
+		return
+	}
 	dry, err := h.dryRun(h.q["dryRun"])
 	if err != nil {
 		h.fail(err)
@@ -542,6 +546,10 @@ func (h *handler) update(status bool) {
 func (h *handler) write(obj api.Object, status, dry bool) (api.Object, error) {
 	ctx := h.r.Context()
 	m := obj.Meta()
+	api.SetTypeMeta(obj)
+	if err := h.s.checkEscalation(ctx, obj); err != nil {
+		return nil, err
+	}
 	if dry {
 		cur, err := h.g.Get(ctx, m.Namespace, m.Name)
 		if err != nil {

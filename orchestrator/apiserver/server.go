@@ -43,6 +43,26 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// EscalationChecker is implemented by an Authorizer that refuses writes of roles and
+// bindings granting more than their writer holds (rbac.Authorizer): the server asks it
+// before every create and update of a Role, ClusterRole, RoleBinding or ClusterRoleBinding.
+type EscalationChecker interface {
+	CheckEscalation(ctx context.Context, user authz.UserInfo, obj api.Object) error
+}
+
+// rbacKinds are the kinds an EscalationChecker checks.
+var rbacKinds = map[string]bool{"Role": true, "ClusterRole": true, "RoleBinding": true, "ClusterRoleBinding": true}
+
+// checkEscalation asks the authorizer, if it checks escalation, whether the request's user
+// may write obj.
+func (s *Server) checkEscalation(ctx context.Context, obj api.Object) error {
+	ec, ok := s.cfg.Authorizer.(EscalationChecker)
+	if !ok || !rbacKinds[obj.TypeInfo().Kind] {
+		return nil
+	}
+	return ec.CheckEscalation(ctx, userOf(ctx), obj)
+}
+
 // Server serves the Kubernetes API.
 type Server struct {
 	cfg  Config
@@ -218,35 +238,40 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // forbidden is Kubernetes' 403 text: `pods "x" is forbidden: User "u" cannot delete resource
-// "pods" in API group "" in the namespace "ns"`.
+// "pods" in API group "" in the namespace "ns"`. An authorizer's reason (RBAC gives that same
+// sentence, with the errors it met) replaces the part after "forbidden: ".
 func forbidden(a authz.Attributes, reason string) *statusError {
-	var msg string
+	var what, why string
 	if !a.ResourceRequest {
-		msg = "forbidden: User \"" + a.User.Name + "\" cannot " + a.Verb + " path \"" + a.Path + "\""
+		what = "forbidden"
+		why = "User \"" + a.User.Name + "\" cannot " + a.Verb + " path \"" + a.Path + "\""
 	} else {
 		res := a.Resource
 		if a.Subresource != "" {
 			res += "/" + a.Subresource
 		}
-		what := res
+		what = res
 		if a.APIGroup != "" {
 			what = a.Resource + "." + a.APIGroup
+			if a.Subresource != "" {
+				what += "/" + a.Subresource
+			}
 		}
 		if a.Name != "" {
 			what += " \"" + a.Name + "\""
 		}
-		msg = what + " is forbidden: User \"" + a.User.Name + "\" cannot " + a.Verb + " resource \"" + res +
-			"\" in API group \"" + a.APIGroup + "\""
+		what += " is forbidden"
+		why = "User \"" + a.User.Name + "\" cannot " + a.Verb + " resource \"" + res + "\" in API group \"" + a.APIGroup + "\""
 		if a.Namespace != "" {
-			msg += " in the namespace \"" + a.Namespace + "\""
+			why += " in the namespace \"" + a.Namespace + "\""
 		} else {
-			msg += " at the cluster scope"
+			why += " at the cluster scope"
 		}
 	}
 	if reason != "" {
-		msg += ": " + reason
+		why = reason
 	}
-	e := newStatus(http.StatusForbidden, "Forbidden", msg)
+	e := newStatus(http.StatusForbidden, metav1.StatusReasonForbidden, what+": "+why)
 	if a.ResourceRequest {
 		e.s.Details = &metav1.StatusDetails{Name: a.Name, Group: a.APIGroup, Kind: a.Resource}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/keeldb/keel/orchestrator/api"
 	"github.com/keeldb/keel/orchestrator/authz"
+	"github.com/keeldb/keel/orchestrator/rbac"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
@@ -428,6 +429,17 @@ func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request)
 		e := newStatus(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
 			"SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified")
 		writeStatus(w, e)
+		return
+	}
+	if rbacAuthz, ok := s.cfg.Authorizer.(*rbac.Authorizer); ok {
+		st, err := rbac.Review(r.Context(), rbacAuthz, userOf(r.Context()), rev.Spec)
+		if err != nil {
+			writeStatus(w, toStatus(err, api.Resource{Kind: "SelfSubjectAccessReview"}, ""))
+			return
+		}
+		rev.Status = st
+		rev.TypeMeta = metav1.TypeMeta{Kind: "SelfSubjectAccessReview", APIVersion: authorizationGV}
+		writeJSON(w, http.StatusCreated, &rev)
 		return
 	}
 	a := authz.Attributes{User: userOf(r.Context())}

@@ -331,6 +331,38 @@ func TestKubectl(t *testing.T) {
 	_, err = s.kubectl2("--token=bad", "get", "pods")
 	wantMatch(t, "bad token", fmt.Sprint(err), `error: You must be logged in to the server \(Unauthorized\)`)
 
+	// RBAC: the token user may do nothing until bound to view; then it may list pods, not
+	// delete them.
+	_, err = s.kubectl2("--token=viewer-token", "get", "pods")
+	wantMatch(t, "unbound viewer", fmt.Sprint(err), `Error from server \(Forbidden\): pods is forbidden: User "viewer" cannot list resource "pods" in API group "" in the namespace "default"`)
+	wantMatch(t, "bind view", s.ok("create", "clusterrolebinding", "viewer-view", "--clusterrole=view", "--user=viewer"),
+		`clusterrolebinding.rbac.authorization.k8s.io/viewer-view created`)
+	s.waitFor("the binding to take effect", func() error {
+		out, err := s.kubectl2("--token=viewer-token", "auth", "can-i", "list", "pods")
+		if err != nil || out != "yes\n" {
+			return fmt.Errorf("can-i list pods: %q, %v", out, err)
+		}
+		return nil
+	})
+	s.ok("--token=viewer-token", "get", "pods")
+	out, err = s.kubectl2("--token=viewer-token", "auth", "can-i", "delete", "pods")
+	if err == nil || out != "no\n" {
+		t.Fatalf("viewer can-i delete pods: %q, %v", out, err)
+	}
+	_, err = s.kubectl2("--token=viewer-token", "delete", "configmap", "c1")
+	wantMatch(t, "viewer delete", fmt.Sprint(err), `Error from server \(Forbidden\): configmaps "c1" is forbidden: User "viewer" cannot delete resource "configmaps" in API group "" in the namespace "default"`)
+	// Escalation: a user may not grant what it does not hold.
+	wantMatch(t, "bind edit for rb", s.ok("create", "rolebinding", "viewer-rb", "--clusterrole=admin", "--user=viewer", "-n", "kube-public"), `created`)
+	s.waitFor("the admin binding", func() error {
+		out, err := s.kubectl2("--token=viewer-token", "auth", "can-i", "create", "rolebindings", "-n", "kube-public")
+		if err != nil || out != "yes\n" {
+			return fmt.Errorf("can-i create rolebindings: %q, %v", out, err)
+		}
+		return nil
+	})
+	_, err = s.kubectl2("--token=viewer-token", "create", "rolebinding", "esc", "--clusterrole=cluster-admin", "--user=viewer", "-n", "kube-public")
+	wantMatch(t, "escalation", fmt.Sprint(err), `rolebindings.rbac.authorization.k8s.io "esc" is forbidden: user "viewer"`, `attempting to grant RBAC permissions not currently held`)
+
 	// get -w streams a change.
 	s.getWatch(t)
 
