@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/keeldb/keel/orchestrator/rbac"
 	kversion "github.com/keeldb/keel/version"
 )
 
@@ -78,6 +79,9 @@ func (s *Server) resourcesOf(gv string) []resourceInfo {
 	}
 	if gv == authorizationGV {
 		out = append(out, resourceInfo{name: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview", verbs: []string{"create"}})
+		if _, ok := s.cfg.Authorizer.(*rbac.Authorizer); ok {
+			out = append(out, resourceInfo{name: "selfsubjectrulesreviews", kind: "SelfSubjectRulesReview", verbs: []string{"create"}})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out

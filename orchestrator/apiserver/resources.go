@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keeldb/keel/orchestrator/api"
+	"github.com/keeldb/keel/orchestrator/rbac"
 	"github.com/keeldb/keel/orchestrator/registry"
 )
 
@@ -25,6 +26,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rq reques
 	if rq.gv == authorizationGV && rq.resource == "selfsubjectaccessreviews" && rq.name == "" {
 		s.selfSubjectAccessReview(w, r)
 		return
+	}
+	if rq.gv == authorizationGV && rq.resource == "selfsubjectrulesreviews" && rq.name == "" {
+		if a, ok := s.cfg.Authorizer.(*rbac.Authorizer); ok {
+			s.selfSubjectRulesReview(w, r, a)
+			return
+		}
 	}
 	if rq.gv == authenticationGV && rq.resource == "selfsubjectreviews" && rq.name == "" {
 		s.selfSubjectReview(w, r)

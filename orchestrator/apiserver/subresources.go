@@ -471,3 +471,36 @@ func (s *Server) selfSubjectReview(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, &rev)
 }
+
+// selfSubjectRulesReview answers `kubectl auth can-i --list`: the rules the requesting user
+// holds in a namespace, as RBAC grants them.
+func (s *Server) selfSubjectRulesReview(w http.ResponseWriter, r *http.Request, a *rbac.Authorizer) {
+	if r.Method != http.MethodPost {
+		writeStatus(w, errMethodNotAllowed(r.Method))
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		writeStatus(w, errBadRequest("read body: %v", err))
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
+		if b, err = protobufToJSON(b); err != nil {
+			writeStatus(w, errBadRequest("decode protobuf body: %v", err))
+			return
+		}
+	}
+	var rev authorizationv1.SelfSubjectRulesReview
+	if err := json.Unmarshal(b, &rev); err != nil {
+		writeStatus(w, errBadRequest("SelfSubjectRulesReview in version \"v1\" cannot be handled as a SelfSubjectRulesReview: %v", err))
+		return
+	}
+	st, err := rbac.RulesReview(r.Context(), a, userOf(r.Context()), rev.Spec)
+	if err != nil {
+		writeStatus(w, toStatus(err, api.Resource{Kind: "SelfSubjectRulesReview"}, ""))
+		return
+	}
+	rev.Status = st
+	rev.TypeMeta = metav1.TypeMeta{Kind: "SelfSubjectRulesReview", APIVersion: authorizationGV}
+	writeJSON(w, http.StatusCreated, &rev)
+}

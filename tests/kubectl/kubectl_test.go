@@ -251,7 +251,9 @@ func TestKubectl(t *testing.T) {
 		}
 		return nil
 	})
-	wantMatch(t, "get deploy", s.ok("get", "deploy"), `(?m)^NAME\s`, `(?m)^web\s`)
+	wantMatch(t, "get pods -o wide", s.ok("get", "pods", "-o", "wide"),
+		`(?m)^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$`, `(?m)^web-\S+\s+1/1\s+Running\s+0\s`)
+	wantMatch(t, "get deploy", s.ok("get", "deploy"), `(?m)^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE$`, `(?m)^web\s+2/2\s+2\s+2\s`)
 	wantMatch(t, "get svc -o name", s.ok("get", "svc", "web", "-o", "name"), `^service/web\n$`)
 	wantMatch(t, "get -o jsonpath", s.ok("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"), `^2$`)
 
@@ -345,6 +347,7 @@ func TestKubectl(t *testing.T) {
 		return nil
 	})
 	s.ok("--token=viewer-token", "get", "pods")
+	wantMatch(t, "can-i --list", s.ok("--token=viewer-token", "auth", "can-i", "--list"), `(?m)^pods\s+\[\]\s+\[\]\s+\[get list watch\]`)
 	out, err = s.kubectl2("--token=viewer-token", "auth", "can-i", "delete", "pods")
 	if err == nil || out != "no\n" {
 		t.Fatalf("viewer can-i delete pods: %q, %v", out, err)
