@@ -34,6 +34,7 @@ const (
 var k8sTypes = map[string]func() any{
 	"Namespace": func() any { return &corev1.Namespace{} }, "Node": func() any { return &corev1.Node{} },
 	"Pod": func() any { return &corev1.Pod{} }, "Service": func() any { return &corev1.Service{} },
+	//lint:ignore SA1019 v1 Endpoints is deprecated in Kubernetes 1.33+ but served, as Kubernetes still serves it
 	"Endpoints": func() any { return &corev1.Endpoints{} }, "Event": func() any { return &corev1.Event{} },
 	"ConfigMap": func() any { return &corev1.ConfigMap{} }, "Secret": func() any { return &corev1.Secret{} },
 	"ReplicationController": func() any { return &corev1.ReplicationController{} },

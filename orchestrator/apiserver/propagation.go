@@ -48,9 +48,11 @@ func (s *Server) dependents(ctx context.Context, ns, uid string) ([]dependent, e
 // propagate applies an Orphan or Foreground policy to the dependents of ns/name.
 func (h *handler) propagate(ctx context.Context, ns, name string, o metav1.DeleteOptions) error {
 	policy := metav1.DeletePropagationBackground
+	//lint:ignore SA1019 the deprecated field is still honored by Kubernetes' apiserver
+	orphan := o.OrphanDependents
 	if o.PropagationPolicy != nil {
 		policy = *o.PropagationPolicy
-	} else if o.OrphanDependents != nil && *o.OrphanDependents {
+	} else if orphan != nil && *orphan {
 		policy = metav1.DeletePropagationOrphan
 	}
 	if policy == metav1.DeletePropagationBackground {

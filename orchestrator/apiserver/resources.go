@@ -263,7 +263,7 @@ func (h *handler) page() (*registry.List[api.Object], error) {
 			return nil, errGone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
 		}
 		if errors.Is(err, registry.ErrExpired) {
-			return nil, errGone(fmt.Sprintf("The resourceVersion for the provided list is too old."))
+			return nil, errGone("The resourceVersion for the provided list is too old.")
 		}
 		if errors.Is(err, api.ErrInvalid) && opts.Continue != "" {
 			return nil, errBadRequest("continue key is not valid: %v", err)
@@ -624,7 +624,7 @@ func (h *handler) deleteOptions() (metav1.DeleteOptions, error) {
 	}
 	if v := h.q.Get("orphanDependents"); v != "" {
 		b := v == "true"
-		o.OrphanDependents = &b
+		o.OrphanDependents = &b //lint:ignore SA1019 the deprecated query parameter is still honored by Kubernetes' apiserver
 	}
 	o.DryRun = append(o.DryRun, h.q["dryRun"]...)
 	if p := o.PropagationPolicy; p != nil {
