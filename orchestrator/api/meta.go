@@ -36,6 +36,9 @@ type ObjectMeta struct {
 	Annotations                map[string]string `json:"annotations,omitempty"`
 	OwnerReferences            []OwnerReference  `json:"ownerReferences,omitempty"`
 	Finalizers                 []string          `json:"finalizers,omitempty"`
+	// ManagedFields records the field managers of server-side apply; the apiserver keeps it,
+	// other writers carry it along unchanged.
+	ManagedFields []ManagedFieldsEntry `json:"managedFields,omitempty"`
 }
 
 // Meta returns the ObjectMeta itself (it lets Object reach it through embedding).

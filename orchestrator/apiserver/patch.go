@@ -133,8 +133,16 @@ func (h *handler) patch(status bool) {
 		return
 	}
 	if pt == applyPatchType {
-		h.fail(newStatus(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
-			"server-side apply (application/apply-patch+yaml) is not supported by keel yet; use client-side kubectl apply"))
+		if status {
+			h.fail(newStatus(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+				"server-side apply of the status subresource is not supported by keel; apply the object or patch its status"))
+			return
+		}
+		h.apply(b)
+		return
+	}
+	if h.q.Has("force") {
+		h.fail(optionsInvalid("PatchOptions", "force", "Forbidden: may not be specified for non-apply patch"))
 		return
 	}
 	if pt == strategicPatchType && k8sTypes[h.res.Kind] == nil {

@@ -103,6 +103,8 @@ type handler struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	q   url.Values
+	// tracked: the object's managedFields are already set (an apply); write keeps them.
+	tracked bool
 }
 
 func (h *handler) fail(err error) {
@@ -428,36 +430,40 @@ func (h *handler) create() {
 		return
 	}
 	h.rq.name = m.Name
-	if h.res.Namespaced && h.res.Kind != "Namespace" {
-		if err := h.namespaceActive(m.Namespace); err != nil {
-			h.fail(err)
-			return
-		}
-	}
-	if err := h.s.checkEscalation(h.r.Context(), obj); err != nil {
-		h.fail(err)
-		return
-	}
 	dry, err := h.dryRun(h.q["dryRun"])
 	if err != nil {
 		h.fail(err)
 		return
 	}
-	if dry {
-		out, err := h.dryRunCreate(obj)
-		if err != nil {
-			h.fail(err)
-			return
-		}
-		h.writeObject(http.StatusCreated, out)
-		return
-	}
-	out, err := h.g.Create(h.r.Context(), obj)
+	out, err := h.createObject(obj, dry)
 	if err != nil {
 		h.fail(err)
 		return
 	}
 	h.writeObject(http.StatusCreated, out)
+}
+
+// createObject admits obj (namespace lifecycle, RBAC escalation), records its manager's
+// fields and creates it, or with dry only checks it.
+func (h *handler) createObject(obj api.Object, dry bool) (api.Object, error) {
+	m := obj.Meta()
+	if h.res.Namespaced && h.res.Kind != "Namespace" {
+		if err := h.namespaceActive(m.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.s.checkEscalation(h.r.Context(), obj); err != nil {
+		return nil, err
+	}
+	if !h.tracked {
+		if err := h.track(nil, obj, ""); err != nil {
+			return nil, err
+		}
+	}
+	if dry {
+		return h.dryRunCreate(obj)
+	}
+	return h.g.Create(h.r.Context(), obj)
 }
 
 // namespaceActive is the NamespaceLifecycle admission: objects are not created in a namespace
@@ -557,41 +563,57 @@ func (h *handler) write(obj api.Object, status, dry bool) (api.Object, error) {
 	if err := h.s.checkEscalation(ctx, obj); err != nil {
 		return nil, err
 	}
-	if dry {
+	if status {
+		if dry {
+			return h.dryRunUpdate(obj)
+		}
+		return h.g.UpdateStatus(ctx, obj)
+	}
+	unconditional := m.ResourceVersion == ""
+	given := m.ManagedFields
+	for {
 		cur, err := h.g.Get(ctx, m.Namespace, m.Name)
 		if err != nil {
 			return nil, err
 		}
-		if m.ResourceVersion != "" && m.ResourceVersion != cur.Meta().ResourceVersion {
-			return nil, errConflict(h.res, m.Name)
+		if unconditional {
+			m.ResourceVersion = cur.Meta().ResourceVersion
 		}
-		api.Default(obj)
-		if errs := append(api.Validate(obj), api.ValidateUpdate(cur, obj)...); len(errs) > 0 {
-			return nil, errInvalid(h.res, m.Name, errs)
-		}
-		m.UID, m.CreationTimestamp, m.ResourceVersion = cur.Meta().UID, cur.Meta().CreationTimestamp, cur.Meta().ResourceVersion
-		return obj, nil
-	}
-	if status {
-		return h.g.UpdateStatus(ctx, obj)
-	}
-	if m.ResourceVersion == "" {
-		for {
-			cur, err := h.g.Get(ctx, m.Namespace, m.Name)
-			if err != nil {
+		if !h.tracked {
+			m.ManagedFields = given
+			if err := h.track(cur, obj, h.rq.subresource); err != nil {
 				return nil, err
 			}
-			m.ResourceVersion = cur.Meta().ResourceVersion
-			out, err := h.g.Update(ctx, obj)
-			if !errors.Is(err, registry.ErrConflict) {
-				return out, err
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
+		}
+		if dry {
+			return h.dryRunUpdate(obj)
+		}
+		out, err := h.g.Update(ctx, obj)
+		if !errors.Is(err, registry.ErrConflict) || !unconditional {
+			return out, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 	}
-	return h.g.Update(ctx, obj)
+}
+
+// dryRunUpdate checks obj as Update would, without writing it.
+func (h *handler) dryRunUpdate(obj api.Object) (api.Object, error) {
+	m := obj.Meta()
+	cur, err := h.g.Get(h.r.Context(), m.Namespace, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	if m.ResourceVersion != "" && m.ResourceVersion != cur.Meta().ResourceVersion {
+		return nil, errConflict(h.res, m.Name)
+	}
+	api.Default(obj)
+	if errs := append(api.Validate(obj), api.ValidateUpdate(cur, obj)...); len(errs) > 0 {
+		return nil, errInvalid(h.res, m.Name, errs)
+	}
+	m.UID, m.CreationTimestamp, m.ResourceVersion = cur.Meta().UID, cur.Meta().CreationTimestamp, cur.Meta().ResourceVersion
+	return obj, nil
 }
 
 // deleteOptions reads a delete's options from its body or its query.

@@ -477,6 +477,9 @@ func (s *Store[T, P]) write(ctx context.Context, cur, next P, modRev int64, leas
 	nm.Name, nm.Namespace, nm.UID, nm.CreationTimestamp = cm.Name, cm.Namespace, cm.UID, cm.CreationTimestamp
 	nm.GenerateName = cm.GenerateName
 	nm.Generation = cm.Generation
+	if nm.ManagedFields == nil {
+		nm.ManagedFields = cm.ManagedFields // writers that do not know it keep it
+	}
 	api.Default(next)
 	if svc, ok := any(next).(*api.Service); ok && s.alloc != nil {
 		if err := keepAllocated(any(cur).(*api.Service), svc); err != nil {

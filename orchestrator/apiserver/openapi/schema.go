@@ -20,6 +20,8 @@ var metaNames = map[string]string{
 	"MicroTime":                "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime",
 	"Quantity":                 "io.k8s.apimachinery.pkg.api.resource.Quantity",
 	"IntOrString":              "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+	"ManagedFieldsEntry":       "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
+	"FieldsV1":                 "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",
 }
 
 const (
@@ -152,7 +154,7 @@ func (d *definitions) of(t reflect.Type) spec.Schema {
 	}
 	if t.PkgPath() == apiPkg {
 		switch t.Name() {
-		case "Time", "MicroTime", "Quantity", "IntOrString":
+		case "Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1":
 			d.special(t.Name())
 			return d.ref(metaNames[t.Name()])
 		}
@@ -228,6 +230,9 @@ func (d *definitions) special(goName string) {
 		} else {
 			s.Type = spec.StringOrArray{"string"}
 		}
+	case "FieldsV1":
+		s = typed("object", "")
+		s.Description = "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format."
 	case "IntOrString":
 		s.Description = "IntOrString is a type that can hold an int32 or a string."
 		s.Format = "int-or-string"
