@@ -262,7 +262,8 @@ func (c *controller[T, P]) claim(ctx context.Context, rs P, sel labels.Selector)
 	var owned []*api.Pod
 	var errs []error
 	adoptable, rechecked := rs.Meta().DeletionTimestamp == nil, false
-	for _, p := range c.podInf.Cache().ByIndex(controllerIndex, rs.Meta().UID) {
+	// Unsorted: every owned pod is visited, and manage ranks victims by a total order.
+	for _, p := range c.podInf.Cache().ByIndexUnsorted(controllerIndex, rs.Meta().UID) {
 		if sel.Matches(p.Labels) || p.DeletionTimestamp != nil {
 			owned = append(owned, p)
 			continue
