@@ -48,6 +48,8 @@ leader() {
 results=()
 for round in $(seq 1 "$ROUNDS"); do
   args=(bench --endpoints "$EPS" --nodes "$NODES" --replicas "$REPLICAS" --json)
+  # The members' peak RSS and CPU seconds (read from /proc by the bench).
+  args+=(--member-pids "$(paste -sd, "$work/keel/pids")")
   prof_pid=""
   if [ -n "$PROFILE" ]; then
     mkdir -p "$OUT/orch-prof"
@@ -117,6 +119,13 @@ for i, r in enumerate(rows, 1):
         g(r, "pod_writes_per_second", "%.0f"),
         "%s → %s" % (r.get("load_before", "?"), r.get("load_after", "?")),
         "met" if r.get("goal_met") else "missed" + (" (%s)" % r["error"] if r.get("error") else "")))
+for i, r in enumerate(rows, 1):
+    th = r.get("running_per_second_thirds")
+    if th:
+        procs = "; ".join("%s %.0f MiB peak RSS, %.1f CPU s" % (p["name"], p["peak_rss_bytes"] / 1048576, p["cpu_seconds"])
+                          for p in r.get("processes", []))
+        lines += ["", "Round %d: Running pods/s early / middle / late third %.0f / %.0f / %.0f; db size %.0f MiB; %s." % (
+            i, th[0], th[1], th[2], r.get("db_size_bytes", 0) / 1048576, procs)]
 for i, r in enumerate(rows, 1):
     j = r.get("jobs")
     if j:  # BENCH_ARGS="--jobs N --job-completions M"
