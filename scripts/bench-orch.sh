@@ -9,7 +9,8 @@
 #
 # Environment: NODES (1000), REPLICAS (10000), ROUNDS (1), KEEL_BASE (first client port,
 # 14000; below the ephemeral range), OUT (bench/results), BENCH_ARGS (extra orch bench
-# flags), PROFILE=1 (CPU profiles of the bench process and of the Keel leader into $OUT/orch-prof).
+# flags), PROFILE=1 (CPU profiles of the bench process and of the Keel leader into $OUT/orch-prof;
+# the leader's over 30 s from each of PROFILE_AT's offsets in seconds, default "15").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-1000}
@@ -19,6 +20,7 @@ KEEL_BASE=${KEEL_BASE:-14000}
 OUT=${OUT:-bench/results}
 BENCH_ARGS=${BENCH_ARGS:-}
 PROFILE=${PROFILE:-}
+PROFILE_AT=${PROFILE_AT:-15}
 
 make -s build
 mkdir -p "$OUT"
@@ -57,7 +59,12 @@ for round in $(seq 1 "$ROUNDS"); do
     # The store leader's profile over the same minute (the bench's measured period starts
     # after node registration, ~10-20 s in).
     lead=$(leader)
-    (sleep 15; curl -fsS -o "$OUT/orch-prof/keeld-leader-$round.pprof" "http://$lead/debug/pprof/profile?seconds=30") &
+    # Later offsets (PROFILE_AT="15 200") show what grows with the objects stored.
+    (prev=0; for at in $PROFILE_AT; do
+      sleep $((at - prev)); prev=$((at + 30))
+      suffix=""; [ "$at" = "15" ] || suffix="-at$at"
+      curl -fsS -o "$OUT/orch-prof/keeld-leader-$round$suffix.pprof" "http://$lead/debug/pprof/profile?seconds=30" || true
+    done) &
     prof_pid=$!
   fi
   load=$(cut -d' ' -f1-3 /proc/loadavg)
