@@ -298,7 +298,7 @@ func (inf *Informer[T, P]) advance(rev int64) {
 
 func (inf *Informer[T, P]) event(ev *clientv3.Event) error {
 	if ev.Type == mvccpb.PUT {
-		obj, err := inf.store.Decode(ev.Kv)
+		obj, err := inf.decode(ev.Kv)
 		if err != nil {
 			inf.log.Warn("skipping undecodable object", "revision", ev.Kv.ModRevision, "err", err)
 			return nil
@@ -323,4 +323,23 @@ func (inf *Informer[T, P]) event(ev *clientv3.Event) error {
 		}
 	})
 	return nil
+}
+
+// decode decodes a changed object, or takes the object another informer of this process
+// decoded from the same version (decodecache.go).
+func (inf *Informer[T, P]) decode(kv *mvccpb.KeyValue) (P, error) {
+	if inf.store.Transforms() {
+		return inf.store.Decode(kv)
+	}
+	k := decodeKey{key: string(kv.Key), rev: kv.ModRevision}
+	if v, ok := sharedDecodes.get(k); ok {
+		if obj, ok := v.(P); ok {
+			return obj, nil
+		}
+	}
+	obj, err := inf.store.Decode(kv)
+	if err == nil {
+		sharedDecodes.put(k, obj)
+	}
+	return obj, err
 }
