@@ -2,6 +2,7 @@ package informer
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/keeldb/keel/orchestrator/api"
@@ -21,14 +22,14 @@ type Cache[P api.Object] struct {
 	// mu guards items and indices; indexers is fixed before the informer runs.
 	mu       sync.RWMutex
 	items    map[string]P
-	indices  map[string]map[string]map[string]struct{} // index name → value → keys
+	indices  map[string]map[string]map[string]P // index name → value → key → object
 	indexers map[string]IndexFunc[P]
 }
 
 func newCache[P api.Object]() *Cache[P] {
-	c := &Cache[P]{items: map[string]P{}, indices: map[string]map[string]map[string]struct{}{}, indexers: map[string]IndexFunc[P]{}}
+	c := &Cache[P]{items: map[string]P{}, indices: map[string]map[string]map[string]P{}, indexers: map[string]IndexFunc[P]{}}
 	c.indexers[NamespaceIndex] = func(obj P) []string { return []string{obj.Meta().Namespace} }
-	c.indices[NamespaceIndex] = map[string]map[string]struct{}{}
+	c.indices[NamespaceIndex] = map[string]map[string]P{}
 	return c
 }
 
@@ -76,7 +77,7 @@ func (c *Cache[P]) ByIndex(index, value string) []P {
 	sort.Strings(keys)
 	out := make([]P, len(keys))
 	for i, k := range keys {
-		out[i] = c.items[k]
+		out[i] = set[k]
 	}
 	return out
 }
@@ -89,8 +90,22 @@ func (c *Cache[P]) ByIndexUnsorted(index, value string) []P {
 	defer c.mu.RUnlock()
 	set := c.indices[index][value]
 	out := make([]P, 0, len(set))
-	for k := range set {
-		out = append(out, c.items[k])
+	for _, obj := range set {
+		out = append(out, obj)
+	}
+	return out
+}
+
+// IndexValuesWithPrefix returns the values present in an index that start with prefix,
+// unsorted. It reads every value of the index: for indexes of few values per object.
+func (c *Cache[P]) IndexValuesWithPrefix(index, prefix string) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []string
+	for v, set := range c.indices[index] {
+		if len(set) > 0 && strings.HasPrefix(v, prefix) {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -153,10 +168,10 @@ func (c *Cache[P]) indexLocked(key string, obj P) {
 		for _, v := range fn(obj) {
 			set := idx[v]
 			if set == nil {
-				set = map[string]struct{}{}
+				set = map[string]P{}
 				idx[v] = set
 			}
-			set[key] = struct{}{}
+			set[key] = obj
 		}
 	}
 }

@@ -41,11 +41,13 @@ func (c *decodeCache) get(k decodeKey) (any, bool) {
 	return v, ok
 }
 
-func (c *decodeCache) put(k decodeKey, v any) {
+// put stores v for k unless another informer stored k first, and returns the stored one,
+// so that informers decoding the same version at once still hand out one object.
+func (c *decodeCache) put(k decodeKey, v any) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[k]; ok {
-		return
+	if first, ok := c.m[k]; ok {
+		return first
 	}
 	if old := c.ring[c.next]; old.key != "" {
 		delete(c.m, old)
@@ -53,4 +55,5 @@ func (c *decodeCache) put(k decodeKey, v any) {
 	c.ring[c.next] = k
 	c.next = (c.next + 1) % len(c.ring)
 	c.m[k] = v
+	return v
 }

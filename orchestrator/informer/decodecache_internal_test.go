@@ -2,7 +2,10 @@ package informer
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/keeldb/keel/orchestrator/api"
 )
 
 // TestDecodeCache checks the shared decode cache's look-ups and its bound: the oldest
@@ -21,11 +24,41 @@ func TestDecodeCache(t *testing.T) {
 	if _, ok := c.get(decodeKey{key: "k4", rev: 3}); ok {
 		t.Error("another revision of k4 was found")
 	}
-	c.put(decodeKey{key: "k4", rev: 4}, "again")
+	if first := c.put(decodeKey{key: "k4", rev: 4}, "again"); first != 4 {
+		t.Errorf("second put of k4 returned %v, want the first object", first)
+	}
 	if v, _ := c.get(decodeKey{key: "k4", rev: 4}); v != 4 {
 		t.Errorf("k4 = %v after a second put, want the first object", v)
 	}
 	if len(c.m) != 3 {
 		t.Errorf("%d entries, want 3", len(c.m))
+	}
+}
+
+// TestIndexValuesWithPrefix checks the values found by prefix, and that ByIndexUnsorted
+// returns a value's objects as ByIndex does.
+func TestIndexValuesWithPrefix(t *testing.T) {
+	c := newCache[*api.Pod]()
+	c.indexers["g"] = func(p *api.Pod) []string { return []string{p.Labels["g"]} }
+	c.indices["g"] = map[string]map[string]*api.Pod{}
+	for i, g := range []string{"a\x00x", "a\x00y", "a\x00x", "ab\x00x", "b\x00x"} {
+		c.put(&api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "ns", Name: fmt.Sprint("p", i), Labels: map[string]string{"g": g}}})
+	}
+	got := c.IndexValuesWithPrefix("g", "a\x00")
+	slices.Sort(got)
+	if want := []string{"a\x00x", "a\x00y"}; !slices.Equal(got, want) {
+		t.Errorf("values %q, want %q", got, want)
+	}
+	var names []string
+	for _, p := range c.ByIndexUnsorted("g", "a\x00x") {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"p0", "p2"}; !slices.Equal(names, want) {
+		t.Errorf("group a/x holds %v, want %v", names, want)
+	}
+	c.remove("ns/p1")
+	if got := c.IndexValuesWithPrefix("g", "a\x00"); len(got) != 1 {
+		t.Errorf("after removing a/y's only pod: values %q", got)
 	}
 }

@@ -81,7 +81,7 @@ func (inf *Informer[T, P]) AddIndex(name string, fn IndexFunc[P]) {
 	inf.cache.mu.Lock()
 	defer inf.cache.mu.Unlock()
 	inf.cache.indexers[name] = fn
-	inf.cache.indices[name] = map[string]map[string]struct{}{}
+	inf.cache.indices[name] = map[string]map[string]P{}
 }
 
 // AddHandler registers h. Objects already cached are not replayed: add handlers before
@@ -338,8 +338,11 @@ func (inf *Informer[T, P]) decode(kv *mvccpb.KeyValue) (P, error) {
 		}
 	}
 	obj, err := inf.store.Decode(kv)
-	if err == nil {
-		sharedDecodes.put(k, obj)
+	if err != nil {
+		return obj, err
 	}
-	return obj, err
+	if first, ok := sharedDecodes.put(k, obj).(P); ok {
+		return first, nil
+	}
+	return obj, nil
 }
