@@ -554,7 +554,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	if a.status != nil {
 		// Batched with other pods' statuses, guarded by the cached mod_revision; a pod
 		// that changed since is read and written on its own below.
-		next := api.DeepCopy(p)
+		next := withOwnStatus(p)
 		runningStatus(next, hostIP, a.cfg.Now())
 		if a.status.submit(ctx, a.stores.Pods.Key(p.Namespace, p.Name), p, next) {
 			return nil

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -132,4 +133,17 @@ func (b *statusBatcher) submit(ctx context.Context, key string, p *api.Pod, next
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// withOwnStatus returns a shallow copy of the cached pod p whose status slices that
+// runningStatus changes in place are its own, so that p (shared with the cache and other
+// informers) is not changed: a cheaper copy than api.DeepCopy's JSON round trip, for an
+// object that is only encoded afterwards.
+func withOwnStatus(p *api.Pod) *api.Pod {
+	next := *p
+	next.Status.Conditions = slices.Clone(p.Status.Conditions)
+	next.Status.PodIPs = slices.Clone(p.Status.PodIPs)
+	next.Status.ContainerStatuses = slices.Clone(p.Status.ContainerStatuses)
+	next.Status.InitContainerStatuses = slices.Clone(p.Status.InitContainerStatuses)
+	return &next
 }

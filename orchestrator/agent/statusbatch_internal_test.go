@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -68,5 +69,25 @@ func TestStatusBatch(t *testing.T) {
 		if !written[i] || got.Status.Phase != api.PodRunning || got.Status.PodIP == "" || got.UID != p.UID {
 			t.Fatalf("%s: written %v, phase %q, podIP %q; want Running", p.Name, written[i], got.Status.Phase, got.Status.PodIP)
 		}
+	}
+}
+
+// TestWithOwnStatus: writing a Running status into withOwnStatus's copy leaves the cached
+// pod as it was.
+func TestWithOwnStatus(t *testing.T) {
+	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", UID: "u"},
+		Spec: api.PodSpec{NodeName: "sim", Containers: []api.Container{{Name: "c", Image: "sim"}}},
+		Status: api.PodStatus{Phase: api.PodPending,
+			Conditions:        []api.PodCondition{{Type: "PodScheduled", Status: api.ConditionTrue}, {Type: "Ready", Status: api.ConditionFalse}},
+			ContainerStatuses: []api.ContainerStatus{{Name: "c", Image: "sim"}},
+			PodIPs:            []api.PodIP{{IP: "10.0.0.9"}}}}
+	before := api.DeepCopy(p)
+	next := withOwnStatus(p)
+	runningStatus(next, "10.0.0.1", time.Now())
+	if !reflect.DeepEqual(p, before) {
+		t.Fatalf("cached pod changed:\n%+v\nwas\n%+v", p.Status, before.Status)
+	}
+	if next.Status.Phase != api.PodRunning || !podReady(next) || next.Status.ContainerStatuses[0].State.Running == nil {
+		t.Fatalf("copy not Running: %+v", next.Status)
 	}
 }

@@ -579,11 +579,12 @@ func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api
 		Conditions: c.kind.status(rs).Conditions, TerminatingReplicas: terminating, FullyLabeledReplicas: fullyLabeled}
 	var nextAvailable time.Duration
 	for _, p := range active {
-		if !podReady(p) {
+		rc := readyCondition(p) // once: at 150,000 pods the scan of conditions is a cost
+		if rc == nil || rc.Status != api.ConditionTrue {
 			continue
 		}
 		st.ReadyReplicas++
-		since := readyCondition(p).LastTransitionTime.Time
+		since := rc.LastTransitionTime.Time
 		if wait := since.Add(minReady).Sub(now); minReady == 0 || wait <= 0 {
 			st.AvailableReplicas++
 		} else if nextAvailable == 0 || wait < nextAvailable {
