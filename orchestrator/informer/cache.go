@@ -96,6 +96,19 @@ func (c *Cache[P]) ByIndexUnsorted(index, value string) []P {
 	return out
 }
 
+// IndexSize returns how many objects an index value holds, and one of them (the zero P
+// when none): for callers that need a count and one representative, not every object.
+func (c *Cache[P]) IndexSize(index, value string) (int, P) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	set := c.indices[index][value]
+	for _, obj := range set {
+		return len(set), obj
+	}
+	var zero P
+	return 0, zero
+}
+
 // IndexValuesWithPrefix returns the values present in an index that start with prefix,
 // unsorted. It reads every value of the index: for indexes of few values per object.
 func (c *Cache[P]) IndexValuesWithPrefix(index, prefix string) []string {

@@ -77,9 +77,9 @@ const (
 	orphan          = ""
 )
 
-// groupValue is controllerIndex's value of a pod: its controller's uid, a NUL, then its
-// labels sorted by key (keys and values hold no control characters).
-func groupValue(owner string, ls map[string]string) string {
+// groupValue is controllerIndex's value of a pod: its controller's uid, a NUL, its labels
+// sorted by key (keys and values hold no control characters), a NUL and its podState.
+func groupValue(owner string, ls map[string]string, state byte) string {
 	var b strings.Builder
 	b.WriteString(owner)
 	b.WriteByte(0)
@@ -89,13 +89,112 @@ func groupValue(owner string, ls map[string]string) string {
 		b.WriteString(ls[k])
 		b.WriteByte(2)
 	}
+	b.WriteByte(0)
+	b.WriteByte(state)
 	return b.String()
 }
 
-// podGroup is the pods of one controllerIndex value: one owner, identical labels.
+// A pod's state as a sync counts it, the last byte of its groupValue: a sync whose groups
+// all match counts replicas, ready and terminating pods from the groups' sizes, without
+// reading 150,000 pods (their conditions' scan was the sync's cost, synced back to back).
+const (
+	stateReady       = 'R' // active (not deleted, not finished), Ready
+	stateNotReady    = 'N' // active, not Ready
+	stateTerminating = 'T' // deletionTimestamp set, not finished
+	stateDeleted     = 'D' // deletionTimestamp set, finished
+	stateFinished    = 'F' // Succeeded or Failed, not deleted
+)
+
+func podState(p *api.Pod) byte {
+	finished := p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
+	switch {
+	case p.DeletionTimestamp != nil && finished:
+		return stateDeleted
+	case p.DeletionTimestamp != nil:
+		return stateTerminating
+	case finished:
+		return stateFinished
+	case podReady(p):
+		return stateReady
+	}
+	return stateNotReady
+}
+
+// podGroup is the pods of one controllerIndex value: one owner, identical labels, one
+// state.
 type podGroup struct {
 	labels map[string]string
 	pods   []*api.Pod
+}
+
+// groupCount is a controllerIndex value's size, labels and state, without its pods.
+type groupCount struct {
+	value  string
+	labels map[string]string
+	state  byte
+	n      int
+}
+
+// groupCounts returns owner's groups with their sizes.
+func (c *controller[T, P]) groupCounts(owner string) []groupCount {
+	cache := c.podInf.Cache()
+	var out []groupCount
+	for _, v := range cache.IndexValuesWithPrefix(controllerIndex, owner+"\x00") {
+		if n, p := cache.IndexSize(controllerIndex, v); n > 0 {
+			out = append(out, groupCount{value: v, labels: p.Labels, state: v[len(v)-1], n: n})
+		}
+	}
+	return out
+}
+
+// podCounts are a ReplicaSet's pods as its status counts them.
+type podCounts struct {
+	active, fullyLabeled, ready, terminating int32
+}
+
+// fastCounts counts rs's pods from its groups' sizes when nothing calls for reading the
+// pods: every group matches the selector (nothing to release), no orphan matches it (nothing
+// to adopt), no deletion is pending, minReadySeconds is 0 (available = ready) and there is
+// no surplus to choose victims from. ok is false otherwise: the sync then reads every pod.
+func (c *controller[T, P]) fastCounts(rs P, sel labels.Selector, pending map[string]bool) (podCounts, bool) {
+	var pc podCounts
+	if pending != nil || c.kind.minReadySeconds(rs) != 0 {
+		return pc, false
+	}
+	if rs.Meta().DeletionTimestamp == nil {
+		for _, g := range c.groupCounts(orphan) {
+			if (g.state == stateReady || g.state == stateNotReady) && sel.Matches(g.labels) {
+				return pc, false
+			}
+		}
+	}
+	tmplSel := labels.SelectorFromSet(c.kind.template(rs).Labels)
+	for _, g := range c.groupCounts(rs.Meta().UID) {
+		switch g.state {
+		case stateTerminating:
+			pc.terminating += int32(g.n)
+			continue
+		case stateDeleted:
+			continue
+		}
+		if !sel.Matches(g.labels) {
+			return pc, false
+		}
+		if g.state == stateFinished {
+			continue
+		}
+		pc.active += int32(g.n)
+		if tmplSel.Matches(g.labels) {
+			pc.fullyLabeled += int32(g.n)
+		}
+		if g.state == stateReady {
+			pc.ready += int32(g.n)
+		}
+	}
+	if int(pc.active) > int(c.kind.replicas(rs)) {
+		return pc, false
+	}
+	return pc, true
 }
 
 // groups returns owner's pod groups.
@@ -169,7 +268,7 @@ func newController[T any, P registry.ObjectPtr[T]](cli *clientv3.Client, cfg Con
 		if ref := p.ControllerRef(); ref != nil {
 			owner = ref.UID
 		}
-		return []string{groupValue(owner, p.Labels)}
+		return []string{groupValue(owner, p.Labels, podState(p))}
 	})
 	c.rsInf.AddHandler(informer.Handler[P]{
 		OnAdd:    func(rs P) { c.queue.Add(api.KeyFunc(rs)) },
@@ -273,11 +372,21 @@ func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 	// after, the pods whose add events satisfied them could be missing from the list, and
 	// be created twice.
 	satisfied := c.exp.Satisfied(key)
+	pending := c.exp.PendingDeletes(key)
+	if pc, ok := c.fastCounts(rs, sel, pending); ok {
+		var manageErr error
+		if rs.Meta().DeletionTimestamp == nil && satisfied {
+			manageErr = c.manage(ctx, rs, int(pc.active), nil)
+		}
+		if err := c.writeStatus(ctx, rs, pc, pc.ready); err != nil {
+			return errors.Join(manageErr, err)
+		}
+		return manageErr
+	}
 	pods, err := c.claim(ctx, rs, sel)
 	if err != nil {
 		return err
 	}
-	pending := c.exp.PendingDeletes(key)
 	var active []*api.Pod
 	var terminating, fullyLabeled int32
 	for _, o := range pods {
@@ -294,7 +403,7 @@ func (c *controller[T, P]) sync(ctx context.Context, key string) error {
 	}
 	var manageErr error
 	if rs.Meta().DeletionTimestamp == nil && satisfied {
-		manageErr = c.manage(ctx, rs, active)
+		manageErr = c.manage(ctx, rs, len(active), active)
 	}
 	if err := c.updateStatus(ctx, rs, active, terminating, fullyLabeled); err != nil {
 		return errors.Join(manageErr, err)
@@ -412,11 +521,12 @@ func (c *controller[T, P]) release(ctx context.Context, rs P, p *api.Pod) error 
 	return err
 }
 
-// manage creates or deletes pods so that len(active) reaches spec.replicas.
-func (c *controller[T, P]) manage(ctx context.Context, rs P, active []*api.Pod) error {
+// manage creates or deletes pods so that the n active pods become spec.replicas; active
+// lists them when n exceeds spec.replicas (nil otherwise is fine).
+func (c *controller[T, P]) manage(ctx context.Context, rs P, n int, active []*api.Pod) error {
 	key := api.KeyFunc(rs)
 	want := int(c.kind.replicas(rs))
-	diff := len(active) - want
+	diff := n - want
 	switch {
 	case diff < 0:
 		n := min(-diff, c.cfg.BurstReplicas)
@@ -575,18 +685,18 @@ func podReady(p *api.Pod) bool {
 func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api.Pod, terminating, fullyLabeled int32) error {
 	now := c.cfg.Now()
 	minReady := time.Duration(c.kind.minReadySeconds(rs)) * time.Second
-	st := api.ReplicaSetStatus{Replicas: int32(len(active)), ObservedGeneration: rs.Meta().Generation,
-		Conditions: c.kind.status(rs).Conditions, TerminatingReplicas: terminating, FullyLabeledReplicas: fullyLabeled}
+	pc := podCounts{active: int32(len(active)), terminating: terminating, fullyLabeled: fullyLabeled}
+	var available int32
 	var nextAvailable time.Duration
 	for _, p := range active {
 		rc := readyCondition(p) // once: at 150,000 pods the scan of conditions is a cost
 		if rc == nil || rc.Status != api.ConditionTrue {
 			continue
 		}
-		st.ReadyReplicas++
+		pc.ready++
 		since := rc.LastTransitionTime.Time
 		if wait := since.Add(minReady).Sub(now); minReady == 0 || wait <= 0 {
-			st.AvailableReplicas++
+			available++
 		} else if nextAvailable == 0 || wait < nextAvailable {
 			nextAvailable = wait
 		}
@@ -594,6 +704,14 @@ func (c *controller[T, P]) updateStatus(ctx context.Context, rs P, active []*api
 	if nextAvailable > 0 {
 		c.queue.AddAfter(api.KeyFunc(rs), nextAvailable+time.Second)
 	}
+	return c.writeStatus(ctx, rs, pc, available)
+}
+
+// writeStatus writes rs's status from the counts, when it changed.
+func (c *controller[T, P]) writeStatus(ctx context.Context, rs P, pc podCounts, available int32) error {
+	st := api.ReplicaSetStatus{Replicas: pc.active, ObservedGeneration: rs.Meta().Generation,
+		Conditions: c.kind.status(rs).Conditions, TerminatingReplicas: pc.terminating, FullyLabeledReplicas: pc.fullyLabeled,
+		ReadyReplicas: pc.ready, AvailableReplicas: available}
 	if statusEqual(st, *c.kind.status(rs)) {
 		return nil
 	}
