@@ -96,29 +96,39 @@ func (c *Cache[P]) ByIndexUnsorted(index, value string) []P {
 	return out
 }
 
-// IndexSize returns how many objects an index value holds, and one of them (the zero P
-// when none): for callers that need a count and one representative, not every object.
-func (c *Cache[P]) IndexSize(index, value string) (int, P) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	set := c.indices[index][value]
-	for _, obj := range set {
-		return len(set), obj
-	}
-	var zero P
-	return 0, zero
+// IndexGroup is one value of an index with its objects: Size of them, Any one of them,
+// and with IndexGroups' all, every one in Objects (unsorted).
+type IndexGroup[P api.Object] struct {
+	Value   string
+	Size    int
+	Any     P
+	Objects []P
 }
 
-// IndexValuesWithPrefix returns the values present in an index that start with prefix,
-// unsorted. It reads every value of the index: for indexes of few values per object.
-func (c *Cache[P]) IndexValuesWithPrefix(index, prefix string) []string {
+// IndexGroups returns the values of an index that start with prefix, with their sizes and
+// one object each (every object with all), read under one lock: an object moving between
+// two of the values meanwhile is counted once. It reads every value of the index: for
+// indexes of few values per object.
+func (c *Cache[P]) IndexGroups(index, prefix string, all bool) []IndexGroup[P] {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []string
+	var out []IndexGroup[P]
 	for v, set := range c.indices[index] {
-		if len(set) > 0 && strings.HasPrefix(v, prefix) {
-			out = append(out, v)
+		if len(set) == 0 || !strings.HasPrefix(v, prefix) {
+			continue
 		}
+		g := IndexGroup[P]{Value: v, Size: len(set)}
+		if all {
+			g.Objects = make([]P, 0, len(set))
+		}
+		for _, obj := range set {
+			g.Any = obj
+			if !all {
+				break
+			}
+			g.Objects = append(g.Objects, obj)
+		}
+		out = append(out, g)
 	}
 	return out
 }

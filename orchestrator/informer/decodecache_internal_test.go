@@ -35,30 +35,31 @@ func TestDecodeCache(t *testing.T) {
 	}
 }
 
-// TestIndexValuesWithPrefix checks the values found by prefix, and that ByIndexUnsorted
-// returns a value's objects as ByIndex does.
-func TestIndexValuesWithPrefix(t *testing.T) {
+// TestIndexGroups checks the values found by prefix, their sizes and objects.
+func TestIndexGroups(t *testing.T) {
 	c := newCache[*api.Pod]()
 	c.indexers["g"] = func(p *api.Pod) []string { return []string{p.Labels["g"]} }
 	c.indices["g"] = map[string]map[string]*api.Pod{}
 	for i, g := range []string{"a\x00x", "a\x00y", "a\x00x", "ab\x00x", "b\x00x"} {
 		c.put(&api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "ns", Name: fmt.Sprint("p", i), Labels: map[string]string{"g": g}}})
 	}
-	got := c.IndexValuesWithPrefix("g", "a\x00")
-	slices.Sort(got)
-	if want := []string{"a\x00x", "a\x00y"}; !slices.Equal(got, want) {
-		t.Errorf("values %q, want %q", got, want)
+	got := map[string][]string{}
+	for _, g := range c.IndexGroups("g", "a\x00", true) {
+		var names []string
+		for _, p := range g.Objects {
+			names = append(names, p.Name)
+		}
+		slices.Sort(names)
+		if g.Size != len(names) || g.Any.Labels["g"] != g.Value {
+			t.Errorf("group %q: size %d, any %v, objects %v", g.Value, g.Size, g.Any.Name, names)
+		}
+		got[g.Value] = names
 	}
-	var names []string
-	for _, p := range c.ByIndexUnsorted("g", "a\x00x") {
-		names = append(names, p.Name)
-	}
-	slices.Sort(names)
-	if want := []string{"p0", "p2"}; !slices.Equal(names, want) {
-		t.Errorf("group a/x holds %v, want %v", names, want)
+	if want := map[string][]string{"a\x00x": {"p0", "p2"}, "a\x00y": {"p1"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("groups %v, want %v", got, want)
 	}
 	c.remove("ns/p1")
-	if got := c.IndexValuesWithPrefix("g", "a\x00"); len(got) != 1 {
-		t.Errorf("after removing a/y's only pod: values %q", got)
+	if g := c.IndexGroups("g", "a\x00", false); len(g) != 1 || g[0].Size != 2 || g[0].Objects != nil {
+		t.Errorf("after removing a/y's only pod: %+v", g)
 	}
 }

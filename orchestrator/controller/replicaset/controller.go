@@ -137,12 +137,10 @@ type groupCount struct {
 
 // groupCounts returns owner's groups with their sizes.
 func (c *controller[T, P]) groupCounts(owner string) []groupCount {
-	cache := c.podInf.Cache()
+	// One read of the index: a pod changing state between two groups is counted once.
 	var out []groupCount
-	for _, v := range cache.IndexValuesWithPrefix(controllerIndex, owner+"\x00") {
-		if n, p := cache.IndexSize(controllerIndex, v); n > 0 {
-			out = append(out, groupCount{value: v, labels: p.Labels, state: v[len(v)-1], n: n})
-		}
+	for _, g := range c.podInf.Cache().IndexGroups(controllerIndex, owner+"\x00", false) {
+		out = append(out, groupCount{value: g.Value, labels: g.Any.Labels, state: g.Value[len(g.Value)-1], n: g.Size})
 	}
 	return out
 }
@@ -199,13 +197,9 @@ func (c *controller[T, P]) fastCounts(rs P, sel labels.Selector, pending map[str
 
 // groups returns owner's pod groups.
 func (c *controller[T, P]) groups(owner string) []podGroup {
-	cache := c.podInf.Cache()
 	var out []podGroup
-	for _, v := range cache.IndexValuesWithPrefix(controllerIndex, owner+"\x00") {
-		pods := cache.ByIndexUnsorted(controllerIndex, v)
-		if len(pods) > 0 {
-			out = append(out, podGroup{labels: pods[0].Labels, pods: pods})
-		}
+	for _, g := range c.podInf.Cache().IndexGroups(controllerIndex, owner+"\x00", true) {
+		out = append(out, podGroup{labels: g.Any.Labels, pods: g.Objects})
 	}
 	return out
 }
