@@ -1,6 +1,9 @@
 package informer
 
-import "sync"
+import (
+	"bytes"
+	"sync"
+)
 
 // The informers of one process that watch the same resource (a controller-manager's
 // controllers, or `orch bench` with the agent, scheduler and controllers in one process)
@@ -16,10 +19,18 @@ type decodeKey struct {
 	rev int64
 }
 
+// decoded is a cached version: the stored bytes and the object decoded from them. A hit
+// needs the same bytes too: informers of different clusters (tests run many in one process)
+// see the same keys at the same revisions with other contents.
+type decoded struct {
+	value []byte
+	obj   any
+}
+
 // decodeCache holds the most recently decoded versions, at most len(ring).
 type decodeCache struct {
 	mu   sync.Mutex
-	m    map[decodeKey]any
+	m    map[decodeKey]decoded
 	ring []decodeKey // insertion order; the oldest entry is evicted first
 	next int
 }
@@ -31,29 +42,37 @@ const sharedDecodeSize = 16384
 var sharedDecodes = newDecodeCache(sharedDecodeSize)
 
 func newDecodeCache(size int) *decodeCache {
-	return &decodeCache{m: make(map[decodeKey]any, size), ring: make([]decodeKey, size)}
+	return &decodeCache{m: make(map[decodeKey]decoded, size), ring: make([]decodeKey, size)}
 }
 
-func (c *decodeCache) get(k decodeKey) (any, bool) {
+// get returns the object decoded from value at k, if cached.
+func (c *decodeCache) get(k decodeKey, value []byte) (any, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[k]
-	return v, ok
+	d, ok := c.m[k]
+	c.mu.Unlock()
+	if !ok || !bytes.Equal(d.value, value) {
+		return nil, false
+	}
+	return d.obj, true
 }
 
 // put stores v for k unless another informer stored k first, and returns the stored one,
 // so that informers decoding the same version at once still hand out one object.
-func (c *decodeCache) put(k decodeKey, v any) any {
+func (c *decodeCache) put(k decodeKey, value []byte, v any) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if first, ok := c.m[k]; ok {
-		return first
+		if bytes.Equal(first.value, value) {
+			return first.obj
+		}
+		c.m[k] = decoded{value: value, obj: v} // another cluster's version: the newer wins
+		return v
 	}
 	if old := c.ring[c.next]; old.key != "" {
 		delete(c.m, old)
 	}
 	c.ring[c.next] = k
 	c.next = (c.next + 1) % len(c.ring)
-	c.m[k] = v
+	c.m[k] = decoded{value: value, obj: v}
 	return v
 }

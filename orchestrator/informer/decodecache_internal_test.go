@@ -9,26 +9,34 @@ import (
 )
 
 // TestDecodeCache checks the shared decode cache's look-ups and its bound: the oldest
-// version is evicted first, and a version put twice keeps its first object.
+// version is evicted first, a version put twice keeps its first object, and the same key
+// and revision with other bytes (another cluster's) is not a hit.
 func TestDecodeCache(t *testing.T) {
 	c := newDecodeCache(3)
+	val := func(i int) []byte { return []byte(fmt.Sprint("v", i)) }
 	for i := range 5 {
-		c.put(decodeKey{key: fmt.Sprint("k", i), rev: int64(i)}, i)
+		c.put(decodeKey{key: fmt.Sprint("k", i), rev: int64(i)}, val(i), i)
 	}
 	for i := range 5 {
-		v, ok := c.get(decodeKey{key: fmt.Sprint("k", i), rev: int64(i)})
+		v, ok := c.get(decodeKey{key: fmt.Sprint("k", i), rev: int64(i)}, val(i))
 		if want := i >= 2; ok != want || ok && v != i {
 			t.Errorf("get k%d = %v, %v; want present %v", i, v, ok, want)
 		}
 	}
-	if _, ok := c.get(decodeKey{key: "k4", rev: 3}); ok {
+	if _, ok := c.get(decodeKey{key: "k4", rev: 3}, val(4)); ok {
 		t.Error("another revision of k4 was found")
 	}
-	if first := c.put(decodeKey{key: "k4", rev: 4}, "again"); first != 4 {
+	if _, ok := c.get(decodeKey{key: "k4", rev: 4}, []byte("other cluster")); ok {
+		t.Error("k4 at revision 4 with other bytes was found")
+	}
+	if first := c.put(decodeKey{key: "k4", rev: 4}, val(4), "again"); first != 4 {
 		t.Errorf("second put of k4 returned %v, want the first object", first)
 	}
-	if v, _ := c.get(decodeKey{key: "k4", rev: 4}); v != 4 {
+	if v, _ := c.get(decodeKey{key: "k4", rev: 4}, val(4)); v != 4 {
 		t.Errorf("k4 = %v after a second put, want the first object", v)
+	}
+	if got := c.put(decodeKey{key: "k4", rev: 4}, []byte("other cluster"), "other"); got != "other" {
+		t.Errorf("put of other bytes returned %v, want its own object", got)
 	}
 	if len(c.m) != 3 {
 		t.Errorf("%d entries, want 3", len(c.m))

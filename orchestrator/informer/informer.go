@@ -332,7 +332,7 @@ func (inf *Informer[T, P]) decode(kv *mvccpb.KeyValue) (P, error) {
 		return inf.store.Decode(kv)
 	}
 	k := decodeKey{key: string(kv.Key), rev: kv.ModRevision}
-	if v, ok := sharedDecodes.get(k); ok {
+	if v, ok := sharedDecodes.get(k, kv.Value); ok {
 		if obj, ok := v.(P); ok {
 			return obj, nil
 		}
@@ -341,7 +341,7 @@ func (inf *Informer[T, P]) decode(kv *mvccpb.KeyValue) (P, error) {
 	if err != nil {
 		return obj, err
 	}
-	if first, ok := sharedDecodes.put(k, obj).(P); ok {
+	if first, ok := sharedDecodes.put(k, kv.Value, obj).(P); ok {
 		return first, nil
 	}
 	return obj, nil
