@@ -9,7 +9,8 @@
 #
 # Environment: NODES (1000), REPLICAS (10000), ROUNDS (1), KEEL_BASE (first client port,
 # 14000; below the ephemeral range), OUT (bench/results), BENCH_ARGS (extra orch bench
-# flags), PROFILE=1 (CPU profiles of the bench process and of the Keel leader into $OUT/orch-prof).
+# flags), PROFILE=1 (CPU profiles of the bench process and of the Keel leader into $OUT/orch-prof;
+# the leader's over 30 s from each of PROFILE_AT's offsets in seconds, default "15").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-1000}
@@ -19,6 +20,7 @@ KEEL_BASE=${KEEL_BASE:-14000}
 OUT=${OUT:-bench/results}
 BENCH_ARGS=${BENCH_ARGS:-}
 PROFILE=${PROFILE:-}
+PROFILE_AT=${PROFILE_AT:-15}
 
 make -s build
 mkdir -p "$OUT"
@@ -48,6 +50,8 @@ leader() {
 results=()
 for round in $(seq 1 "$ROUNDS"); do
   args=(bench --endpoints "$EPS" --nodes "$NODES" --replicas "$REPLICAS" --json)
+  # The members' peak RSS and CPU seconds (read from /proc by the bench).
+  args+=(--member-pids "$(paste -sd, "$work/keel/pids")")
   prof_pid=""
   if [ -n "$PROFILE" ]; then
     mkdir -p "$OUT/orch-prof"
@@ -55,7 +59,12 @@ for round in $(seq 1 "$ROUNDS"); do
     # The store leader's profile over the same minute (the bench's measured period starts
     # after node registration, ~10-20 s in).
     lead=$(leader)
-    (sleep 15; curl -fsS -o "$OUT/orch-prof/keeld-leader-$round.pprof" "http://$lead/debug/pprof/profile?seconds=30") &
+    # Later offsets (PROFILE_AT="15 200") show what grows with the objects stored.
+    (prev=0; for at in $PROFILE_AT; do
+      sleep $((at - prev)); prev=$((at + 30))
+      suffix=""; [ "$at" = "15" ] || suffix="-at$at"
+      curl -fsS -o "$OUT/orch-prof/keeld-leader-$round$suffix.pprof" "http://$lead/debug/pprof/profile?seconds=30" || true
+    done) &
     prof_pid=$!
   fi
   load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -117,6 +126,13 @@ for i, r in enumerate(rows, 1):
         g(r, "pod_writes_per_second", "%.0f"),
         "%s → %s" % (r.get("load_before", "?"), r.get("load_after", "?")),
         "met" if r.get("goal_met") else "missed" + (" (%s)" % r["error"] if r.get("error") else "")))
+for i, r in enumerate(rows, 1):
+    th = r.get("running_per_second_thirds")
+    if th:
+        procs = "; ".join("%s %.0f MiB peak RSS, %.1f CPU s" % (p["name"], p["peak_rss_bytes"] / 1048576, p["cpu_seconds"])
+                          for p in r.get("processes", []))
+        lines += ["", "Round %d: Running pods/s early / middle / late third %.0f / %.0f / %.0f; db size %.0f MiB; %s." % (
+            i, th[0], th[1], th[2], r.get("db_size_bytes", 0) / 1048576, procs)]
 for i, r in enumerate(rows, 1):
     j = r.get("jobs")
     if j:  # BENCH_ARGS="--jobs N --job-completions M"

@@ -50,6 +50,7 @@ type benchOptions struct {
 	agentWorkers    int
 	bindWorkers     int
 	cpuProfile      string
+	memberPIDs      []int // --member-pids (bench_procs.go)
 	job             benchJobOptions
 	daemonset       bool // bench_daemonset.go
 }
@@ -77,6 +78,9 @@ type benchResult struct {
 	ScheduledPeakPerSecond float64 `json:"scheduled_peak_per_second"`
 	RunningPerSecond       float64 `json:"running_per_second"`
 	RunningPeakPerSecond   float64 `json:"running_peak_per_second"`
+	// RunningPerSecondThirds is the Running rate in each third of apply → last Running:
+	// early, middle, late (a run that holds its rate has late ≈ early).
+	RunningPerSecondThirds [3]float64 `json:"running_per_second_thirds"`
 	// StoreRevisions is the store's revision delta over apply → all Running (one per write
 	// transaction, whatever its number of keys); PodWrites counts pod puts and deletes seen.
 	StoreRevisions          int64   `json:"store_revisions"`
@@ -91,6 +95,11 @@ type benchResult struct {
 	StartupP50Ms float64 `json:"startup_p50_ms"`
 	StartupP99Ms float64 `json:"startup_p99_ms"`
 	StartupMaxMs float64 `json:"startup_max_ms"`
+	// Processes are the peak RSS and CPU seconds of this process and of each Keel member
+	// given by --member-pids (bench_procs.go).
+	Processes []benchProcess `json:"processes,omitempty"`
+	// DBSizeBytes is the largest backend size the members report at the end.
+	DBSizeBytes int64 `json:"db_size_bytes,omitempty"`
 	// GoalMet: every pod Running within 60 s of the apply.
 	GoalMet bool   `json:"goal_met"`
 	Error   string `json:"error,omitempty"`
@@ -122,10 +131,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.agentWorkers, "agent-workers", 128, "in-process agent: pod workers (the agent's own default, 4, cannot keep up with 1,000 nodes)")
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
+	memberPIDs := fs.String("member-pids", "", "comma-separated process ids of the Keel members on this machine: report their peak RSS and CPU seconds")
 	o.job.register(fs)
 	fs.BoolVar(&o.daemonset, "daemonset", false, "then create a DaemonSet over all the nodes and time its pods to Running")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return err
+	}
+	if o.memberPIDs, err = parsePIDs(*memberPIDs); err != nil {
 		return err
 	}
 	if len(pos) > 0 || o.nodes <= 0 || o.replicas <= 0 {
@@ -340,6 +353,7 @@ func (b *bench) measure(ctx context.Context) error {
 					Resources: api.ResourceRequirements{Requests: req}}}}}},
 	}
 	proposals0, metricsOK := b.proposals(ctx)
+	procs := startProcs(b.o.memberPIDs)
 	t0 := time.Now()
 	if _, err := b.stores.Deployments.Create(ctx, d); err != nil {
 		return fmt.Errorf("create deployment: %w", err)
@@ -350,6 +364,11 @@ func (b *bench) measure(ctx context.Context) error {
 	var lastRev int64
 	finish := func() {
 		b.summarize(pods, t0, lastCreated, lastScheduled, lastRunning)
+		b.res.RunningPerSecondThirds = thirds(pods, t0, lastRunning)
+		b.res.Processes = procs.finish()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		b.res.DBSizeBytes = b.dbSize(dctx)
+		cancel()
 		if lastRev > rev0 {
 			b.res.StoreRevisions = lastRev - rev0
 			if s := lastRunning.Sub(t0).Seconds(); s > 0 && !lastRunning.IsZero() {
@@ -554,8 +573,14 @@ func (b *bench) print(w io.Writer) error {
 		{"apply → all Running", fmt.Sprintf("%.2f s (%d pods, %.0f pods/s avg, %.0f peak over 1 s)", r.RunningSeconds, r.Running, r.RunningPerSecond, r.RunningPeakPerSecond)},
 		{"create → Running per pod", fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms", r.StartupP50Ms, r.StartupP99Ms, r.StartupMaxMs)},
 		{"store writes", fmt.Sprintf("%d revisions (%.0f/s); %d pod writes (%.0f/s)", r.StoreRevisions, r.StoreRevisionsPerSecond, r.PodWrites, r.PodWritesPerSecond)},
+		{"Running pods/s by third", fmt.Sprintf("early %.0f, middle %.0f, late %.0f", r.RunningPerSecondThirds[0], r.RunningPerSecondThirds[1], r.RunningPerSecondThirds[2])},
+		{"db size", fmt.Sprintf("%.1f MiB", float64(r.DBSizeBytes)/(1<<20))},
 		{"raft proposals committed", fmt.Sprintf("%d (%.0f/s; from the members' /metrics, 0 if not served)", r.ProposalsCommitted, r.ProposalsCommittedPerSecond)},
 		{"goal (all Running ≤ 60 s)", goal},
+	}
+	for _, p := range r.Processes {
+		rows = append(rows, [2]string{p.Name + " (pid " + strconv.Itoa(p.PID) + ")",
+			fmt.Sprintf("peak RSS %.0f MiB, CPU %.1f s over the run (%.1f s in all)", float64(p.PeakRSSBytes)/(1<<20), p.CPUSeconds, p.TotalCPUSeconds)})
 	}
 	rows = append(rows, r.Jobs.rows()...)
 	for _, row := range rows {

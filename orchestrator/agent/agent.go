@@ -132,6 +132,9 @@ type Agent struct {
 	recorder *events.Recorder
 	// ev is the eviction manager (evictionmanager.go); nil without eviction thresholds.
 	ev *evictionManager
+	// status writes the sim runtime's Running statuses in batches (statusbatch.go); nil
+	// for the process runtime.
+	status *statusBatcher
 
 	// mu guards firstSeen.
 	mu        sync.Mutex
@@ -216,6 +219,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	run(func() { _ = a.pods.Run(ctx) })
 	run(func() { _ = a.nodes.Run(ctx) })
 	run(func() { a.heartbeat(ctx, leases) })
+	if a.proc == nil {
+		a.status = newStatusBatcher(a.cli)
+		run(func() { a.status.run(ctx) })
+	}
 	if a.proc != nil {
 		run(func() { a.proc.run(ctx) })
 	}
@@ -544,6 +551,15 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return nil
 	}
 	hostIP := nodeIP(a.index[p.Spec.NodeName])
+	if a.status != nil {
+		// Batched with other pods' statuses, guarded by the cached mod_revision; a pod
+		// that changed since is read and written on its own below.
+		next := withOwnStatus(p)
+		runningStatus(next, hostIP, a.cfg.Now())
+		if a.status.submit(ctx, a.stores.Pods.Key(p.Namespace, p.Name), p, next) {
+			return nil
+		}
+	}
 	_, err := a.stores.Pods.GuaranteedUpdate(ctx, p.Namespace, p.Name, func(cur *api.Pod) (*api.Pod, error) {
 		if cur.UID != p.UID || cur.Spec.NodeName != p.Spec.NodeName || cur.DeletionTimestamp != nil {
 			return nil, errSkip

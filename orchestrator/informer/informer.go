@@ -81,7 +81,7 @@ func (inf *Informer[T, P]) AddIndex(name string, fn IndexFunc[P]) {
 	inf.cache.mu.Lock()
 	defer inf.cache.mu.Unlock()
 	inf.cache.indexers[name] = fn
-	inf.cache.indices[name] = map[string]map[string]struct{}{}
+	inf.cache.indices[name] = map[string]map[string]P{}
 }
 
 // AddHandler registers h. Objects already cached are not replayed: add handlers before
@@ -298,7 +298,7 @@ func (inf *Informer[T, P]) advance(rev int64) {
 
 func (inf *Informer[T, P]) event(ev *clientv3.Event) error {
 	if ev.Type == mvccpb.PUT {
-		obj, err := inf.store.Decode(ev.Kv)
+		obj, err := inf.decode(ev.Kv)
 		if err != nil {
 			inf.log.Warn("skipping undecodable object", "revision", ev.Kv.ModRevision, "err", err)
 			return nil
@@ -323,4 +323,26 @@ func (inf *Informer[T, P]) event(ev *clientv3.Event) error {
 		}
 	})
 	return nil
+}
+
+// decode decodes a changed object, or takes the object another informer of this process
+// decoded from the same version (decodecache.go).
+func (inf *Informer[T, P]) decode(kv *mvccpb.KeyValue) (P, error) {
+	if inf.store.Transforms() {
+		return inf.store.Decode(kv)
+	}
+	k := decodeKey{key: string(kv.Key), rev: kv.ModRevision}
+	if v, ok := sharedDecodes.get(k, kv.Value); ok {
+		if obj, ok := v.(P); ok {
+			return obj, nil
+		}
+	}
+	obj, err := inf.store.Decode(kv)
+	if err != nil {
+		return obj, err
+	}
+	if first, ok := sharedDecodes.put(k, kv.Value, obj).(P); ok {
+		return first, nil
+	}
+	return obj, nil
 }

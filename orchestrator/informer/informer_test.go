@@ -130,6 +130,14 @@ func waitConverged(t *testing.T, ctx context.Context, inf *informer.Informer[api
 		if fmt.Sprint(got) != fmt.Sprint(keys) {
 			t.Fatalf("index %s=%s: got %v, want %v", byNode, node, got, keys)
 		}
+		var unsorted []string
+		for _, p := range inf.Cache().ByIndexUnsorted(byNode, node) {
+			unsorted = append(unsorted, api.KeyFunc(p))
+		}
+		sort.Strings(unsorted)
+		if fmt.Sprint(unsorted) != fmt.Sprint(keys) {
+			t.Fatalf("unsorted index %s=%s: got %v, want %v", byNode, node, unsorted, keys)
+		}
 	}
 	if len(inf.Cache().IndexValues(byNode)) != len(nodes) {
 		t.Fatalf("index values %v, want %d nodes", inf.Cache().IndexValues(byNode), len(nodes))

@@ -99,6 +99,10 @@ func (s *Store[T, P]) Resource() api.Resource { return s.res }
 // Prefix returns the key prefix of all the resource's objects ("/registry/pods/").
 func (s *Store[T, P]) Prefix() string { return s.prefix }
 
+// Transforms reports whether the store transforms values (encryption at rest), so that
+// two stores of the resource may decode the same stored bytes differently.
+func (s *Store[T, P]) Transforms() bool { return s.tr != nil }
+
 // NamespacePrefix returns the key prefix of a namespace's objects, or Prefix when ns is ""
 // or the resource is cluster-scoped.
 func (s *Store[T, P]) NamespacePrefix(ns string) string {

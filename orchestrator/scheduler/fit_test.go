@@ -152,8 +152,9 @@ func TestScheduleScores(t *testing.T) {
 	})
 	t.Run("nothing fits", func(t *testing.T) {
 		a := newNodeInfo(readyNode("a", nil, "1", "8Gi"))
-		b := newNodeInfo(readyNode("b", nil, "1", "8Gi"))
-		b.node.Spec.Unschedulable = true
+		cordoned := readyNode("b", nil, "1", "8Gi")
+		cordoned.Spec.Unschedulable = true // before newNodeInfo, which reads the node once
+		b := newNodeInfo(cordoned)
 		d := schedule(podWith("2", nil), []*nodeInfo{a, b}, 1)
 		want := "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) were unschedulable."
 		if d.node != "" || d.message != want {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,7 +309,7 @@ func (s *Scheduler) nodeChanged(n *api.Node) {
 	added := ni.node == nil
 	ni.setNode(n)
 	if added {
-		s.reorderLocked()
+		s.insertLocked(ni)
 	}
 	s.mu.Unlock()
 	s.requeueUnschedulable()
@@ -334,6 +336,15 @@ func (s *Scheduler) reorderLocked() {
 		}
 	}
 	sort.Slice(s.order, func(i, j int) bool { return s.order[i].node.Name < s.order[j].node.Name })
+}
+
+// insertLocked adds a node's info to order at its place by name: a binary search and one
+// copy, where re-sorting order for each of 5,000 registering nodes cost O(n² log n).
+// Requires s.mu held.
+func (s *Scheduler) insertLocked(ni *nodeInfo) {
+	name := ni.node.Name
+	i, _ := slices.BinarySearchFunc(s.order, name, func(o *nodeInfo, name string) int { return strings.Compare(o.node.Name, name) })
+	s.order = slices.Insert(s.order, i, ni)
 }
 
 // requeueUnschedulable retries every pod that fit nowhere, since the cluster changed.

@@ -5,6 +5,7 @@
 package expectations
 
 import (
+	"maps"
 	"sync"
 	"time"
 )
@@ -102,6 +103,18 @@ func (e *Expectations) PendingDelete(key, pod string) bool {
 	defer e.mu.Unlock()
 	x, ok := e.m[key]
 	return ok && x.deletes[pod]
+}
+
+// PendingDeletes returns the pods whose deletion under key is expected but not yet seen
+// (nil when none): one look-up per sync instead of one per pod.
+func (e *Expectations) PendingDeletes(key string) map[string]bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.m[key]
+	if !ok || len(x.deletes) == 0 {
+		return nil
+	}
+	return maps.Clone(x.deletes)
 }
 
 // Forget drops key's expectations (its owner is gone).

@@ -30,3 +30,20 @@ func TestExpectations(t *testing.T) {
 		t.Fatal("expired: want satisfied")
 	}
 }
+
+func TestPendingDeletes(t *testing.T) {
+	e := expectations.New(time.Now, time.Minute)
+	if got := e.PendingDeletes("rs"); got != nil {
+		t.Fatalf("no expectations: %v", got)
+	}
+	e.ExpectDeletes("rs", []string{"ns/a", "ns/b"})
+	e.ObserveDelete("rs", "ns/a")
+	got := e.PendingDeletes("rs")
+	if len(got) != 1 || !got["ns/b"] || got["ns/a"] {
+		t.Fatalf("pending %v, want ns/b only", got)
+	}
+	got["ns/c"] = true // a copy: the expectations are not changed
+	if e.PendingDelete("rs", "ns/c") {
+		t.Fatal("PendingDeletes returned the expectations' own set")
+	}
+}
