@@ -404,24 +404,8 @@ func setScheduled(p *api.Pod, now api.Time) {
 // selfSubjectAccessReview answers `kubectl auth can-i`: whether the requesting user may do
 // what the review's spec names, as the authorizer decides.
 func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeStatus(w, errMethodNotAllowed(r.Method))
-		return
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	if err != nil {
-		writeStatus(w, errBadRequest("read body: %v", err))
-		return
-	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
-		if b, err = protobufToJSON(b); err != nil {
-			writeStatus(w, errBadRequest("decode protobuf body: %v", err))
-			return
-		}
-	}
 	var rev authorizationv1.SelfSubjectAccessReview
-	if err := json.Unmarshal(b, &rev); err != nil {
-		writeStatus(w, errBadRequest("SelfSubjectAccessReview in version \"v1\" cannot be handled as a SelfSubjectAccessReview: %v", err))
+	if !readReview(w, r, "SelfSubjectAccessReview", &rev) {
 		return
 	}
 	ra, nra := rev.Spec.ResourceAttributes, rev.Spec.NonResourceAttributes
@@ -475,24 +459,8 @@ func (s *Server) selfSubjectReview(w http.ResponseWriter, r *http.Request) {
 // selfSubjectRulesReview answers `kubectl auth can-i --list`: the rules the requesting user
 // holds in a namespace, as RBAC grants them.
 func (s *Server) selfSubjectRulesReview(w http.ResponseWriter, r *http.Request, a *rbac.Authorizer) {
-	if r.Method != http.MethodPost {
-		writeStatus(w, errMethodNotAllowed(r.Method))
-		return
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	if err != nil {
-		writeStatus(w, errBadRequest("read body: %v", err))
-		return
-	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
-		if b, err = protobufToJSON(b); err != nil {
-			writeStatus(w, errBadRequest("decode protobuf body: %v", err))
-			return
-		}
-	}
 	var rev authorizationv1.SelfSubjectRulesReview
-	if err := json.Unmarshal(b, &rev); err != nil {
-		writeStatus(w, errBadRequest("SelfSubjectRulesReview in version \"v1\" cannot be handled as a SelfSubjectRulesReview: %v", err))
+	if !readReview(w, r, "SelfSubjectRulesReview", &rev) {
 		return
 	}
 	st, err := rbac.RulesReview(r.Context(), a, userOf(r.Context()), rev.Spec)
@@ -503,4 +471,30 @@ func (s *Server) selfSubjectRulesReview(w http.ResponseWriter, r *http.Request, 
 	rev.Status = st
 	rev.TypeMeta = metav1.TypeMeta{Kind: "SelfSubjectRulesReview", APIVersion: authorizationGV}
 	writeJSON(w, http.StatusCreated, &rev)
+}
+
+// readReview decodes the body of a POSTed review (JSON, or protobuf as client-go's typed
+// clients send it) of kind into rev. It answers the error itself and returns false on a
+// method other than POST or a body that does not decode.
+func readReview(w http.ResponseWriter, r *http.Request, kind string, rev any) bool {
+	if r.Method != http.MethodPost {
+		writeStatus(w, errMethodNotAllowed(r.Method))
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		writeStatus(w, errBadRequest("read body: %v", err))
+		return false
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
+		if b, err = protobufToJSON(b); err != nil {
+			writeStatus(w, errBadRequest("decode protobuf body: %v", err))
+			return false
+		}
+	}
+	if err := json.Unmarshal(b, rev); err != nil {
+		writeStatus(w, errBadRequest("%s in version \"v1\" cannot be handled as a %s: %v", kind, kind, err))
+		return false
+	}
+	return true
 }
