@@ -296,16 +296,8 @@ const (
 	weightSpread         = 2
 )
 
-// score rates a feasible node for the pod; higher is better. Each part is on 0–100.
-func score(f *podFit, ni *nodeInfo, maxOwned int) int64 {
-	owned := 0
-	if f.owner != "" && maxOwned > 0 {
-		owned = ni.owners[f.owner]
-	}
-	return scoreOwned(f, ni, maxOwned, owned)
-}
-
-// scoreOwned is score with the node's count of pods of the pod's owner given.
+// scoreOwned rates a feasible node for the pod, given the node's count of pods of the pod's
+// owner; higher is better. Each part is on 0–100.
 func scoreOwned(f *podFit, ni *nodeInfo, maxOwned, owned int) int64 {
 	cpuFrac := fraction(ni.nonZeroCPU+f.cpu, ni.allocCPU)
 	memFrac := fraction(ni.nonZeroMem+f.mem, ni.allocMem)
