@@ -319,12 +319,8 @@ func (h *handler) apply(body []byte) {
 			h.fail(err)
 			return
 		}
-		obj, err := h.decode(b)
+		obj, err := h.decodeObject(b)
 		if err != nil {
-			h.fail(err)
-			return
-		}
-		if err := h.checkIdentity(obj); err != nil {
 			h.fail(err)
 			return
 		}

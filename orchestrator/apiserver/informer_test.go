@@ -21,6 +21,7 @@ import (
 	"github.com/keeldb/keel/internal/testcluster"
 	"github.com/keeldb/keel/orchestrator/apiserver"
 	"github.com/keeldb/keel/orchestrator/authz"
+	"github.com/keeldb/keel/orchestrator/internal/poll"
 )
 
 // TestInformer runs client-go's SharedInformerFactory against the apiserver: its pod cache
@@ -74,13 +75,12 @@ func TestInformer(t *testing.T) {
 	}
 	waitCache := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for cached() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("cache %q, want %q", cached(), want)
+		poll.Eventually(t, 30*time.Second, func() error {
+			if got := cached(); got != want {
+				return fmt.Errorf("cache %q, want %q", got, want)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	pods := cs.CoreV1().Pods("default")
 	for i := range 3 {

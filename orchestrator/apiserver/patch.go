@@ -110,11 +110,8 @@ func (h *handler) patchObject(pt string, patch []byte) (api.Object, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
-	obj, err := h.decode(out)
+	obj, err := h.decodeObject(out)
 	if err != nil {
-		return nil, false, err
-	}
-	if err := h.checkIdentity(obj); err != nil {
 		return nil, false, err
 	}
 	ownRV := obj.Meta().ResourceVersion != cur.Meta().ResourceVersion

@@ -311,9 +311,13 @@ func (h *handler) list() {
 	writeJSON(h.w, http.StatusOK, &listResult{TypeMeta: metav1.TypeMeta{Kind: h.res.Kind + "List", APIVersion: h.res.APIVersion}, Metadata: meta, Items: l.Items})
 }
 
-// readBody reads a request body of a JSON media type.
-func (h *handler) readBody(types ...string) ([]byte, string, error) {
-	ct := h.r.Header.Get("Content-Type")
+// readBody reads the request's body of one of the media types given.
+func (h *handler) readBody(types ...string) ([]byte, string, error) { return readBody(h.r, types...) }
+
+// readBody reads r's body of one of the media types given (a protobuf body, as client-go's
+// typed clients send, is accepted for JSON and returned as JSON).
+func readBody(r *http.Request, types ...string) ([]byte, string, error) {
+	ct := r.Header.Get("Content-Type")
 	mt := "application/json"
 	if ct != "" {
 		var err error
@@ -329,7 +333,7 @@ func (h *handler) readBody(types ...string) ([]byte, string, error) {
 		return nil, "", newStatus(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
 			fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s", strings.Join(types, ", ")))
 	}
-	b, err := io.ReadAll(io.LimitReader(h.r.Body, maxBody+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return nil, "", errBadRequest("read body: %v", err)
 	}
@@ -507,6 +511,18 @@ func (h *handler) dryRunCreate(obj api.Object) (api.Object, error) {
 	return obj, nil
 }
 
+// decodeObject decodes a body that must name the object of the URL (update, patch, apply).
+func (h *handler) decodeObject(b []byte) (api.Object, error) {
+	obj, err := h.decode(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkIdentity(obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
 // checkIdentity checks that a body names the object of the URL.
 func (h *handler) checkIdentity(obj api.Object) error {
 	m := obj.Meta()
@@ -531,12 +547,8 @@ func (h *handler) update(status bool) {
 		h.fail(err)
 		return
 	}
-	obj, err := h.decode(b)
+	obj, err := h.decodeObject(b)
 	if err != nil {
-		h.fail(err)
-		return
-	}
-	if err := h.checkIdentity(obj); err != nil {
 		h.fail(err)
 		return
 	}
@@ -778,4 +790,12 @@ func (h *handler) deleteCollection() {
 	}
 	writeJSON(h.w, http.StatusOK, &listResult{TypeMeta: metav1.TypeMeta{Kind: h.res.Kind + "List", APIVersion: h.res.APIVersion},
 		Metadata: metav1.ListMeta{ResourceVersion: strconv.FormatInt(l.Revision, 10)}, Items: out})
+}
+
+// decodeV1 decodes the JSON body b of a v1 kind into obj, failing as Kubernetes does.
+func decodeV1(kind string, b []byte, obj any) error {
+	if err := json.Unmarshal(b, obj); err != nil {
+		return errBadRequest("%s in version \"v1\" cannot be handled as a %s: %v", kind, kind, err)
+	}
+	return nil
 }

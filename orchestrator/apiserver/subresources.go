@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -124,8 +123,8 @@ func (h *handler) serveScale() {
 			return
 		}
 		want = &autoscalingv1.Scale{}
-		if err := json.Unmarshal(b, want); err != nil {
-			h.fail(errBadRequest("Scale in version \"v1\" cannot be handled as a Scale: %v", err))
+		if err := decodeV1("Scale", b, want); err != nil {
+			h.fail(err)
 			return
 		}
 	case http.MethodPatch:
@@ -141,8 +140,8 @@ func (h *handler) serveScale() {
 			return
 		}
 		want = &autoscalingv1.Scale{}
-		if err := json.Unmarshal(out, want); err != nil {
-			h.fail(errBadRequest("Scale in version \"v1\" cannot be handled as a Scale: %v", err))
+		if err := decodeV1("Scale", out, want); err != nil {
+			h.fail(err)
 			return
 		}
 	default:
@@ -321,8 +320,8 @@ func (h *handler) serveEviction() {
 		return
 	}
 	var ev policyv1.Eviction
-	if err := json.Unmarshal(b, &ev); err != nil {
-		h.fail(errBadRequest("Eviction in version \"v1\" cannot be handled as a Eviction: %v", err))
+	if err := decodeV1("Eviction", b, &ev); err != nil {
+		h.fail(err)
 		return
 	}
 	if ev.Name != h.rq.name {
@@ -353,8 +352,8 @@ func (h *handler) serveBinding() {
 		return
 	}
 	var bd corev1.Binding
-	if err := json.Unmarshal(b, &bd); err != nil {
-		h.fail(errBadRequest("Binding in version \"v1\" cannot be handled as a Binding: %v", err))
+	if err := decodeV1("Binding", b, &bd); err != nil {
+		h.fail(err)
 		return
 	}
 	if bd.Name != "" && bd.Name != h.rq.name {
@@ -481,19 +480,12 @@ func readReview(w http.ResponseWriter, r *http.Request, kind string, rev any) bo
 		writeStatus(w, errMethodNotAllowed(r.Method))
 		return false
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	b, _, err := readBody(r, "application/json")
+	if err == nil {
+		err = decodeV1(kind, b, rev)
+	}
 	if err != nil {
-		writeStatus(w, errBadRequest("read body: %v", err))
-		return false
-	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
-		if b, err = protobufToJSON(b); err != nil {
-			writeStatus(w, errBadRequest("decode protobuf body: %v", err))
-			return false
-		}
-	}
-	if err := json.Unmarshal(b, rev); err != nil {
-		writeStatus(w, errBadRequest("%s in version \"v1\" cannot be handled as a %s: %v", kind, kind, err))
+		writeStatus(w, toStatus(err, api.Resource{Kind: kind}, ""))
 		return false
 	}
 	return true
