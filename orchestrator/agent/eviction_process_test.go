@@ -49,12 +49,7 @@ func TestProcessEviction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stores := registry.NewStores(cli, registry.Config{})
-	root := t.TempDir()
-	t.Cleanup(func() {
-		if err := agent.StopPods(root); err != nil {
-			t.Error(err)
-		}
-	})
+	root := podRoot(t)
 	src := &fedSource{capacity: 1 << 30, use: map[string]int64{"db": 500 << 20, "web": 400 << 20}}
 	startAgent(t, ctx, agent.New(cli, agent.Config{NodeName: procNode, Runtime: agent.RuntimeProcess, HeartbeatInterval: 200 * time.Millisecond,
 		MetricsInterval: -1,

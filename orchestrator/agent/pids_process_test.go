@@ -33,12 +33,7 @@ func TestPodMaxPids(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stores := registry.NewStores(cli, registry.Config{})
-	root := t.TempDir()
-	t.Cleanup(func() {
-		if err := agent.StopPods(root); err != nil {
-			t.Error(err)
-		}
-	})
+	root := podRoot(t)
 	startAgent(t, ctx, agent.New(cli, agent.Config{NodeName: procNode, Runtime: agent.RuntimeProcess, HeartbeatInterval: 200 * time.Millisecond,
 		MetricsInterval: -1,
 		Process: agent.ProcessConfig{Address: procAddress, PodCIDR: procCIDR, RootDir: root, Port: -1, StopPodsOnExit: true,

@@ -36,6 +36,19 @@ func processAgent(cli *clientv3.Client, root string, stopOnExit bool) *agent.Age
 			BackoffBase: 400 * time.Millisecond, BackoffMax: 2 * time.Second, PollInterval: 20 * time.Millisecond}})
 }
 
+// podRoot returns a process runtime's root directory for the test; the pods left running
+// under it are stopped at cleanup.
+func podRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	t.Cleanup(func() {
+		if err := agent.StopPods(root); err != nil {
+			t.Error(err)
+		}
+	})
+	return root
+}
+
 // pidOf returns the pid in a container's "process://<pid>" ID.
 func pidOf(t *testing.T, cs api.ContainerStatus) int {
 	t.Helper()
@@ -72,12 +85,7 @@ func TestProcessRuntime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	stores := registry.NewStores(cli, registry.Config{})
-	root := t.TempDir()
-	t.Cleanup(func() {
-		if err := agent.StopPods(root); err != nil {
-			t.Error(err)
-		}
-	})
+	root := podRoot(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
