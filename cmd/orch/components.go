@@ -131,6 +131,7 @@ func runScheduler(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("orch scheduler", stderr, &g)
 	le.register(fs)
 	name := fs.String("scheduler-name", scheduler.DefaultSchedulerName, "schedule pods whose spec.schedulerName is this")
+	bindWorkers := fs.Int("bind-workers", 0, "binding transactions written to the store in parallel (0 = the scheduler's default, 16)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -149,7 +150,7 @@ func runScheduler(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer func() { _ = cli.Close() }()
 	return le.runElected(ctx, cli, "kube-scheduler", log, func(ctx context.Context) error {
-		return scheduler.New(cli, scheduler.Config{SchedulerName: *name, Logger: log}).Run(ctx)
+		return scheduler.New(cli, scheduler.Config{SchedulerName: *name, BindWorkers: *bindWorkers, Logger: log}).Run(ctx)
 	})
 }
 

@@ -120,7 +120,8 @@ func TestSchedulerCommand(t *testing.T) {
 }
 
 // TestComponents runs the whole system from the command line: an agent with three
-// simulated nodes, a scheduler, a controller-manager, and `ctl apply` of a ReplicaSet.
+// simulated nodes, a scheduler, a controller-manager, and `ctl apply` of a ReplicaSet. The
+// components take the flags scripts/bench-orch.sh gives them with EXTERNAL=1.
 func TestComponents(t *testing.T) {
 	c := testcluster.Start(t, 3)
 	eps := strings.Join(c.Endpoints(), ",")
@@ -128,8 +129,8 @@ func TestComponents(t *testing.T) {
 	done := make(chan error, 3)
 	for _, args := range [][]string{
 		{"agent", "--node", "sim", "--nodes", "3", "--capacity", "cpu=4,memory=8Gi,pods=20", "--labels", "pool=sim"},
-		{"scheduler"},
-		{"controller-manager"},
+		{"scheduler", "--bind-workers", "2"},
+		{"controller-manager", "--concurrent-job-syncs", "8"},
 	} {
 		go func() {
 			done <- run(ctx, append(args, "--endpoints", eps, "--log-level", "error"), io.Discard, io.Discard)
