@@ -50,7 +50,8 @@ type benchOptions struct {
 	agentWorkers    int
 	bindWorkers     int
 	cpuProfile      string
-	memberPIDs      []int // --member-pids (bench_procs.go)
+	memberPIDs      []int      // --member-pids (bench_procs.go)
+	componentPIDs   []namedPID // --component-pids (bench_procs.go)
 	job             benchJobOptions
 	daemonset       bool // bench_daemonset.go
 }
@@ -61,8 +62,8 @@ type benchResult struct {
 	Replicas  int    `json:"replicas"`
 	Namespace string `json:"namespace"`
 	External  bool   `json:"external"`
-	// NodesReadySeconds is the time from starting the agent to every node Ready (0 with
-	// --external).
+	// NodesReadySeconds is the time from starting the agent to every node Ready; with
+	// --external, from the bench's start (scripts/bench-orch.sh starts the agent 1 s before).
 	NodesReadySeconds float64 `json:"nodes_ready_seconds"`
 	// Seconds from the Deployment's creation until the last pod was created, bound, Running.
 	CreatedSeconds   float64 `json:"created_seconds"`
@@ -95,8 +96,8 @@ type benchResult struct {
 	StartupP50Ms float64 `json:"startup_p50_ms"`
 	StartupP99Ms float64 `json:"startup_p99_ms"`
 	StartupMaxMs float64 `json:"startup_max_ms"`
-	// Processes are the peak RSS and CPU seconds of this process and of each Keel member
-	// given by --member-pids (bench_procs.go).
+	// Processes are the peak RSS and CPU seconds of this process, of each Keel member given
+	// by --member-pids and of each component given by --component-pids (bench_procs.go).
 	Processes []benchProcess `json:"processes,omitempty"`
 	// DBSizeBytes is the largest backend size the members report at the end.
 	DBSizeBytes int64 `json:"db_size_bytes,omitempty"`
@@ -110,7 +111,7 @@ type benchResult struct {
 }
 
 const benchUsage = "usage: orch bench [--endpoints LIST] [--nodes N] [--replicas M] [--start-delay D] [--timeout D] " +
-	"[--namespace NS] [--external] [--json] [--keep] [--jobs N --job-completions M] [--daemonset]"
+	"[--namespace NS] [--external [--component-pids name=pid,...]] [--member-pids PID,...] [--json] [--keep] [--jobs N --job-completions M] [--daemonset]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
@@ -132,6 +133,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
 	memberPIDs := fs.String("member-pids", "", "comma-separated process ids of the Keel members on this machine: report their peak RSS and CPU seconds")
+	componentPIDs := fs.String("component-pids", "", "with --external, the components' processes on this machine as name=pid,...: report their peak RSS and CPU seconds")
 	o.job.register(fs)
 	fs.BoolVar(&o.daemonset, "daemonset", false, "then create a DaemonSet over all the nodes and time its pods to Running")
 	pos, err := parseArgs(fs, args)
@@ -139,6 +141,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if o.memberPIDs, err = parsePIDs(*memberPIDs); err != nil {
+		return err
+	}
+	if o.componentPIDs, err = parseNamedPIDs(*componentPIDs); err != nil {
 		return err
 	}
 	if len(pos) > 0 || o.nodes <= 0 || o.replicas <= 0 {
@@ -215,9 +220,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := b.waitNodes(ctx); err != nil {
 		return err
 	}
-	if !b.o.external {
-		b.res.NodesReadySeconds = time.Since(start).Seconds()
-	}
+	b.res.NodesReadySeconds = time.Since(start).Seconds()
 	if b.o.cpuProfile != "" {
 		f, err := os.Create(b.o.cpuProfile)
 		if err != nil {
@@ -353,7 +356,7 @@ func (b *bench) measure(ctx context.Context) error {
 					Resources: api.ResourceRequirements{Requests: req}}}}}},
 	}
 	proposals0, metricsOK := b.proposals(ctx)
-	procs := startProcs(b.o.memberPIDs)
+	procs := startProcs(b.o.memberPIDs, b.o.componentPIDs)
 	t0 := time.Now()
 	if _, err := b.stores.Deployments.Create(ctx, d); err != nil {
 		return fmt.Errorf("create deployment: %w", err)

@@ -10,7 +10,8 @@ import (
 )
 
 // benchProcess is the resource use of one process of the run, read from /proc: this
-// process ("bench") and, with --member-pids, each Keel member on this machine.
+// process ("bench"), with --member-pids each Keel member on this machine, and with
+// --component-pids each orchestrator component run as its own process (--external).
 type benchProcess struct {
 	Name string `json:"name"`
 	PID  int    `json:"pid"`
@@ -92,15 +93,40 @@ func parsePIDs(s string) ([]int, error) {
 	return out, nil
 }
 
+// namedPID is one entry of --component-pids: a process and the name it is reported by.
+type namedPID struct {
+	name string
+	pid  int
+}
+
+// parseNamedPIDs parses --component-pids: a comma-separated list of name=pid, e.g.
+// "scheduler=12,controller-manager=13,agent=14".
+func parseNamedPIDs(s string) ([]namedPID, error) {
+	var out []namedPID
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		name, v, ok := strings.Cut(f, "=")
+		name = strings.TrimSpace(name)
+		pid, err := strconv.Atoi(strings.TrimSpace(v))
+		if !ok || name == "" || err != nil || pid <= 0 {
+			return nil, fmt.Errorf("--component-pids: %q is not name=pid", f)
+		}
+		out = append(out, namedPID{name: name, pid: pid})
+	}
+	return out, nil
+}
+
 // procSampler measures the processes' CPU over the measured period.
 type procSampler struct {
 	procs []benchProcess
 	start []float64
 }
 
-// startProcs samples the bench process and the members at the start of the measured
-// period. Processes that cannot be read are left out.
-func startProcs(memberPIDs []int) *procSampler {
+// startProcs samples the bench process, the members and the components at the start of
+// the measured period. Processes that cannot be read are left out.
+func startProcs(memberPIDs []int, components []namedPID) *procSampler {
 	s := &procSampler{}
 	add := func(name string, pid int) {
 		cpu, err := procCPUSeconds(pid)
@@ -113,6 +139,9 @@ func startProcs(memberPIDs []int) *procSampler {
 	add("bench", os.Getpid())
 	for i, pid := range memberPIDs {
 		add(fmt.Sprintf("keel member %d", i), pid)
+	}
+	for _, c := range components {
+		add(c.name, c.pid)
 	}
 	return s
 }

@@ -26,11 +26,29 @@ func TestBenchProcParsers(t *testing.T) {
 	if _, err := parsePIDs("12,x"); err == nil {
 		t.Error("parsePIDs accepted x")
 	}
-	// This process can be read.
-	s := startProcs(nil)
+	if c, err := parseNamedPIDs("scheduler=12, controller-manager = 13,,agent=14"); err != nil || len(c) != 3 ||
+		c[0] != (namedPID{"scheduler", 12}) || c[1] != (namedPID{"controller-manager", 13}) || c[2] != (namedPID{"agent", 14}) {
+		t.Errorf("parseNamedPIDs = %v, %v", c, err)
+	}
+	if c, err := parseNamedPIDs(""); err != nil || len(c) != 0 {
+		t.Errorf("parseNamedPIDs(\"\") = %v, %v", c, err)
+	}
+	for _, bad := range []string{"12", "=12", "agent=", "agent=x", "agent=0", "agent=-3"} {
+		if _, err := parseNamedPIDs(bad); err == nil {
+			t.Errorf("parseNamedPIDs accepted %q", bad)
+		}
+	}
+	// This process can be read, under its own name and as a component; a process that
+	// is gone is left out.
+	s := startProcs(nil, []namedPID{{"agent", os.Getpid()}, {"gone", 1 << 30}})
 	got := s.finish()
-	if len(got) != 1 || got[0].PID != os.Getpid() || got[0].PeakRSSBytes <= 0 || got[0].CPUSeconds < 0 {
-		t.Errorf("own process: %+v", got)
+	if len(got) != 2 || got[0].Name != "bench" || got[1].Name != "agent" {
+		t.Fatalf("processes: %+v", got)
+	}
+	for _, p := range got {
+		if p.PID != os.Getpid() || p.PeakRSSBytes <= 0 || p.CPUSeconds < 0 {
+			t.Errorf("own process: %+v", p)
+		}
 	}
 }
 
