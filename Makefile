@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build build-failpoints run test test-short test-integration bench bench-rangestream bench-vs-etcd bench-orch chaos robustness docker fuzz lint fmt vet proto verify-proto verify tools clean
+.PHONY: all build build-failpoints run test test-short test-integration bench bench-rangestream bench-vs-etcd bench-orch bench-orch-external chaos robustness docker fuzz lint fmt vet proto verify-proto verify tools clean
 
 all: build
 
@@ -52,6 +52,11 @@ bench-vs-etcd: build
 # 3-member Keel; writes bench/results/ORCH.md (goal: all 10,000 pods Running within 60 s).
 bench-orch: build
 	./scripts/bench-orch.sh
+
+# The same with the scheduler, controller-manager and sim agent as separate processes
+# (orch bench --external); writes bench/results/ORCH-external.md.
+bench-orch-external: build
+	EXTERNAL=1 ./scripts/bench-orch.sh
 
 # The container image: a static keeld built here (no registry is reachable, so no golang
 # build stage) copied into a FROM scratch image. KEEL_IMAGE names it.

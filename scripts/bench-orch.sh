@@ -6,11 +6,20 @@
 #
 #   scripts/bench-orch.sh                   # 1000 nodes, 10000 replicas, one round
 #   ROUNDS=3 scripts/bench-orch.sh          # three rounds, one fresh namespace each
+#   EXTERNAL=1 scripts/bench-orch.sh        # every component a separate process
+#
+# EXTERNAL=1 (make bench-orch-external) starts `orch scheduler`, `orch controller-manager`
+# (all its controllers) and `orch agent --runtime sim --nodes NODES` as processes of their own,
+# configured as the bench configures its in-process ones (no leader election, log level warn,
+# AGENT_WORKERS pod workers, no PodMetrics, BIND_WORKERS, 32 Job workers), then runs
+# `orch bench --external`, which reports their CPU seconds and peak RSS (--component-pids).
+# Its report goes to $OUT/ORCH-external.md, beside the in-process run's $OUT/ORCH.md.
 #
 # Environment: NODES (1000), REPLICAS (10000), ROUNDS (1), KEEL_BASE (first client port,
 # 14000; below the ephemeral range), OUT (bench/results), BENCH_ARGS (extra orch bench
 # flags), PROFILE=1 (CPU profiles of the bench process and of the Keel leader into $OUT/orch-prof;
-# the leader's over 30 s from each of PROFILE_AT's offsets in seconds, default "15").
+# the leader's over 30 s from each of PROFILE_AT's offsets in seconds, default "15"),
+# EXTERNAL=1, AGENT_WORKERS (128), BIND_WORKERS (0: the scheduler's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-1000}
@@ -21,11 +30,26 @@ OUT=${OUT:-bench/results}
 BENCH_ARGS=${BENCH_ARGS:-}
 PROFILE=${PROFILE:-}
 PROFILE_AT=${PROFILE_AT:-15}
+EXTERNAL=${EXTERNAL:-}
+AGENT_WORKERS=${AGENT_WORKERS:-128}
+BIND_WORKERS=${BIND_WORKERS:-0}
 
 make -s build
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/keel-orch-bench.XXXXXX)
+comp_pids=() # the external components' pids, stopped before the cluster
 cleanup() {
+  local p
+  for p in "${comp_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${comp_pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  # Their logs (level warn) are empty in a clean run.
+  for p in "$work"/*.log; do
+    [ -s "$p" ] && { echo "--- $(basename "$p") (last lines)" >&2; tail -n 5 "$p" >&2; }
+  done
   scripts/cluster.sh stop "$work/keel" || true
   rm -rf "$work"
 }
@@ -35,6 +59,29 @@ extra=""
 [ -n "$PROFILE" ] && extra="--enable-pprof"
 EPS=$(EXTRA_ARGS="$extra" scripts/cluster.sh start keel "$KEEL_BASE" "$work/keel")
 echo "keel: $EPS" >&2
+
+component_pids=""
+if [ -n "$EXTERNAL" ]; then
+  # The in-process bench runs these without leader election, at log level warn, with
+  # --agent-workers, --bind-workers, no PodMetrics and 32 Job workers (bench.go, bench_jobs.go).
+  common=(--endpoints "$EPS" --log-level warn)
+  declare -A comp_args=(
+    [scheduler]="scheduler --leader-elect=false --bind-workers $BIND_WORKERS"
+    [controller-manager]="controller-manager --leader-elect=false --concurrent-job-syncs 32"
+    [agent]="agent --node bench-node --nodes $NODES --runtime sim --workers $AGENT_WORKERS --metrics-interval 0"
+  )
+  for name in scheduler controller-manager agent; do
+    # shellcheck disable=SC2086
+    bin/orch ${comp_args[$name]} "${common[@]}" >"$work/$name.log" 2>&1 &
+    comp_pids+=($!)
+    component_pids+="${component_pids:+,}$name=$!"
+  done
+  sleep 1 # a component that cannot start (a flag, the endpoints) exits within it
+  for p in "${comp_pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo "a component exited at start" >&2; exit 1; }
+  done
+  echo "components: $component_pids" >&2
+fi
 
 # leader prints the client endpoint of the current store leader (etcd_server_is_leader).
 leader() {
@@ -52,6 +99,11 @@ for round in $(seq 1 "$ROUNDS"); do
   args=(bench --endpoints "$EPS" --nodes "$NODES" --replicas "$REPLICAS" --json)
   # The members' peak RSS and CPU seconds (read from /proc by the bench).
   args+=(--member-pids "$(paste -sd, "$work/keel/pids")")
+  if [ -n "$EXTERNAL" ]; then
+    args+=(--external --component-pids "$component_pids")
+  else
+    args+=(--agent-workers "$AGENT_WORKERS" --bind-workers "$BIND_WORKERS")
+  fi
   prof_pid=""
   if [ -n "$PROFILE" ]; then
     mkdir -p "$OUT/orch-prof"
@@ -78,9 +130,11 @@ for round in $(seq 1 "$ROUNDS"); do
   results+=("$work/round-$round.json")
 done
 
-python3 - "$OUT/ORCH.md" "$NODES" "$REPLICAS" "${results[@]}" <<'EOF'
+report=$OUT/ORCH.md
+[ -n "$EXTERNAL" ] && report=$OUT/ORCH-external.md
+python3 - "$report" "$NODES" "$REPLICAS" "${EXTERNAL:+external}" "${results[@]}" <<'EOF'
 import json, os, subprocess, sys, datetime
-out, nodes, replicas, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+out, nodes, replicas, external, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "external", sys.argv[5:]
 rows = []
 for f in files:
     try:
@@ -98,15 +152,29 @@ if rev and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no
 def g(r, k, fmt="%.1f"):
     v = r.get(k)
     return "–" if v is None else (fmt % v)
-lines = [
-    "# Orchestrator scale benchmark",
-    "",
-    "Generated by `make bench-orch` (scripts/bench-orch.sh) on %s UTC at %s — %d cores, %.0f GiB." % (
-        datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), rev or "?", cores, mem),
-    "A 3-member Keel on loopback (scripts/cluster.sh, default flags); one `orch bench` process holds the sim",
-    "agent (%s nodes, cpu=32, memory=256Gi, pods=110 each), the scheduler and the ReplicaSet and Deployment" % nodes,
-    "controllers, all clientv3 clients of the cluster. After the nodes are Ready it creates one Deployment of",
-    "%s replicas (10m cpu / 10Mi each) and follows the pods through a watch until all are Running." % replicas,
+when = "on %s UTC at %s — %d cores, %.0f GiB." % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), rev or "?", cores, mem)
+if external:
+    head = [
+        "# Orchestrator scale benchmark, every component a separate process",
+        "",
+        "Generated by `make bench-orch-external` (EXTERNAL=1 scripts/bench-orch.sh) " + when,
+        "A 3-member Keel on loopback (scripts/cluster.sh, default flags); `orch scheduler`, `orch controller-manager`",
+        "(all its controllers) and `orch agent --runtime sim` (%s nodes, cpu=32, memory=256Gi, pods=110 each) run as" % nodes,
+        "processes of their own, without leader election, all clientv3 clients of the cluster; `orch bench --external`",
+        "waits for the nodes to be Ready, creates one Deployment of %s replicas (10m cpu / 10Mi each) and follows" % replicas,
+        "the pods through a watch until all are Running.",
+    ]
+else:
+    head = [
+        "# Orchestrator scale benchmark",
+        "",
+        "Generated by `make bench-orch` (scripts/bench-orch.sh) " + when,
+        "A 3-member Keel on loopback (scripts/cluster.sh, default flags); one `orch bench` process holds the sim",
+        "agent (%s nodes, cpu=32, memory=256Gi, pods=110 each), the scheduler and the ReplicaSet and Deployment" % nodes,
+        "controllers, all clientv3 clients of the cluster. After the nodes are Ready it creates one Deployment of",
+        "%s replicas (10m cpu / 10Mi each) and follows the pods through a watch until all are Running." % replicas,
+    ]
+lines = head + [
     "Goal: every pod Running within 60 s of the apply (≥ ~167 pods/s end to end).",
     "",
     "| round | all created | all scheduled | all Running | scheduled pods/s avg / peak | Running pods/s avg / peak | create→Running p50 / p99 | store revisions/s | raft proposals/s | pod writes/s | load avg before → after | goal |",
@@ -138,7 +206,7 @@ for i, r in enumerate(rows, 1):
     if j:  # BENCH_ARGS="--jobs N --job-completions M"
         lines += ["", "Round %d Jobs: %d Jobs of %d completions, all Complete %s s after the first was created (%d pods Succeeded, %s pods/s)." % (
             i, j.get("jobs", 0), j.get("completions", 0), g(j, "complete_seconds", "%.2f"), j.get("pods_succeeded", 0), g(j, "pods_succeeded_per_second", "%.0f"))]
-lines += ["", "Nodes Ready after registration: " + ", ".join(g(r, "nodes_ready_seconds") + " s" for r in rows if "running_seconds" in r) + ".",
+lines += ["", ("Nodes Ready after the bench's start (the agent started 1 s before it): " if external else "Nodes Ready after registration: ") + ", ".join(g(r, "nodes_ready_seconds") + " s" for r in rows if "running_seconds" in r) + ".",
           "", "Raw results (orch bench --json):", "", "```json"]
 lines += [json.dumps(r, indent=2) for r in rows]
 lines += ["```", ""]
