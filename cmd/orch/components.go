@@ -166,8 +166,13 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 	var sf serviceFlags
 	sf.register(fs)
 	localPathRoot := fs.String("local-path-root", volume.DefaultLocalPathRoot, "directory of local-path persistent volumes on their node")
+	var sel controllerSelection
+	sel.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := sel.parse(); err != nil {
 		return err
 	}
 	if len(pos) > 0 {
@@ -241,6 +246,9 @@ func runControllerManager(ctx context.Context, args []string, stderr io.Writer) 
 			},
 		}
 		bf.add(controllers, cli, log, rec)
+		if err := sel.apply(controllers); err != nil {
+			return err
+		}
 		errs := make(chan error, len(controllers))
 		for name, run := range controllers {
 			go func() {

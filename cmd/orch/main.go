@@ -2,7 +2,7 @@
 // component is a clientv3 client of a Keel (or etcd) cluster.
 //
 //	orch scheduler [--leader-elect=true] [--timing fast|kubernetes] [--id ID] [--bind-workers N]
-//	orch controller-manager [--leader-elect=true] [--timing fast|kubernetes] [--id ID] [--concurrent-job-syncs N]
+//	orch controller-manager [--leader-elect=true] [--timing fast|kubernetes] [--id ID] [--concurrent-job-syncs N] [--controllers LIST]
 //	orch agent --node NAME [--nodes N] [--runtime sim] [--start-delay D] [--stop-delay D] [--capacity cpu=4,...] [--labels k=v,...]
 //	orch agent --node NAME --runtime process [--address IP] [--pod-cidr CIDR] [--root-dir DIR] [--port N] [--stop-pods-on-exit]
 //	orch ctl apply -f FILE
@@ -66,7 +66,8 @@ const usage = `usage: orch <command> [args] [flags]
 commands:
   version                   print orch's version, git SHA and Go version
   scheduler                 run the scheduler (leader-elected; --bind-workers N)
-  controller-manager        run the controllers (leader-elected; --concurrent-job-syncs N)
+  controller-manager        run the controllers (leader-elected; --concurrent-job-syncs N,
+                            --controllers '*'|name,-name,... as kube-controller-manager's)
   apiserver                 serve the Kubernetes API for kubectl and client-go (--bind-address,
                             --secure-port 6443, --cert-dir DIR: writes DIR/admin.kubeconfig,
                             --tls-cert-file, --tls-private-key-file, --client-ca-file,
