@@ -7,6 +7,8 @@
 #   scripts/bench-orch.sh                   # 1000 nodes, 10000 replicas, one round
 #   ROUNDS=3 scripts/bench-orch.sh          # three rounds, one fresh namespace each
 #   EXTERNAL=1 scripts/bench-orch.sh        # every component a separate process
+#   EXTERNAL=1 CONTROLLERS=replicaset,deployment,garbagecollector scripts/bench-orch.sh
+#                                           # ... with only the in-process bench's controllers
 #
 # EXTERNAL=1 (make bench-orch-external) starts `orch scheduler`, `orch controller-manager`
 # (all its controllers) and `orch agent --runtime sim --nodes NODES` as processes of their own,
