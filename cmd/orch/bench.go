@@ -50,7 +50,8 @@ type benchOptions struct {
 	agentWorkers    int
 	bindWorkers     int
 	cpuProfile      string
-	memberPIDs      []int // --member-pids (bench_procs.go)
+	cpuProfileEvery time.Duration // --cpuprofile-window: one profile per window
+	memberPIDs      []int         // --member-pids (bench_procs.go)
 	job             benchJobOptions
 	daemonset       bool // bench_daemonset.go
 }
@@ -131,6 +132,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.agentWorkers, "agent-workers", 128, "in-process agent: pod workers (the agent's own default, 4, cannot keep up with 1,000 nodes)")
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
+	fs.DurationVar(&o.cpuProfileEvery, "cpuprofile-window", 0, "with --cpuprofile: one profile per window of this length, FILE-<seconds into the period>s.pprof (early and late costs apart; `go tool pprof -proto` merges them)")
 	memberPIDs := fs.String("member-pids", "", "comma-separated process ids of the Keel members on this machine: report their peak RSS and CPU seconds")
 	o.job.register(fs)
 	fs.BoolVar(&o.daemonset, "daemonset", false, "then create a DaemonSet over all the nodes and time its pods to Running")
@@ -219,15 +221,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 		b.res.NodesReadySeconds = time.Since(start).Seconds()
 	}
 	if b.o.cpuProfile != "" {
-		f, err := os.Create(b.o.cpuProfile)
+		stopProfile, err := startCPUProfiles(b.o.cpuProfile, b.o.cpuProfileEvery, b.log)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	if err := b.measure(ctx); err != nil {
 		return err
@@ -591,4 +589,61 @@ func (b *bench) print(w io.Writer) error {
 		fmt.Fprintf(tw, "error\t%s\n", r.Error)
 	}
 	return tw.Flush()
+}
+
+// startCPUProfiles profiles this process into path until the returned stop is called, or,
+// with a window, into one file per window: path without ".pprof", then "-<seconds since
+// the start>s.pprof". Stop ends the current profile and joins the rotation.
+func startCPUProfiles(path string, window time.Duration, log *slog.Logger) (stop func(), err error) {
+	open := func(offset time.Duration) (*os.File, error) {
+		name := path
+		if window > 0 {
+			name = fmt.Sprintf("%s-%03ds.pprof", strings.TrimSuffix(path, ".pprof"), int(offset.Seconds()))
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
+	f, err := open(0)
+	if err != nil {
+		return nil, err
+	}
+	end := func(f *os.File) {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Warn("cpu profile", "err", err)
+		}
+	}
+	if window <= 0 {
+		return func() { end(f) }, nil
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now()
+		t := time.NewTicker(window)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				end(f)
+				return
+			case <-t.C:
+				end(f)
+				next, err := open(time.Since(start))
+				if err != nil {
+					log.Warn("cpu profile", "err", err)
+					return
+				}
+				f = next
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }, nil
 }
