@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -51,7 +52,8 @@ type benchOptions struct {
 	bindWorkers     int
 	cpuProfile      string
 	cpuProfileEvery time.Duration // --cpuprofile-window: one profile per window
-	memberPIDs      []int         // --member-pids (bench_procs.go)
+	memProfile      string
+	memberPIDs      []int // --member-pids (bench_procs.go)
 	job             benchJobOptions
 	daemonset       bool // bench_daemonset.go
 }
@@ -132,6 +134,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.agentWorkers, "agent-workers", 128, "in-process agent: pod workers (the agent's own default, 4, cannot keep up with 1,000 nodes)")
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of this process to FILE once every pod is Running (what the caches hold at the peak)")
 	fs.DurationVar(&o.cpuProfileEvery, "cpuprofile-window", 0, "with --cpuprofile: one profile per window of this length, FILE-<seconds into the period>s.pprof (early and late costs apart; `go tool pprof -proto` merges them)")
 	memberPIDs := fs.String("member-pids", "", "comma-separated process ids of the Keel members on this machine: report their peak RSS and CPU seconds")
 	o.job.register(fs)
@@ -229,6 +232,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	if err := b.measure(ctx); err != nil {
 		return err
+	}
+	if b.o.memProfile != "" {
+		if err := writeHeapProfile(b.o.memProfile); err != nil {
+			return err
+		}
 	}
 	if err := b.measureJobs(ctx); err != nil || !b.o.daemonset {
 		return err
@@ -646,4 +654,18 @@ func startCPUProfiles(path string, window time.Duration, log *slog.Logger) (stop
 		}
 	})
 	return func() { close(done); wg.Wait() }, nil
+}
+
+// writeHeapProfile writes the live heap after a collection, as pprof's heap profile.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
