@@ -25,6 +25,9 @@ type Member struct {
 }
 
 // Config configures a Node. Zero values mean defaults where a default is stated.
+// DefaultSnapshotCount is etcd's default --snapshot-count (since v3.2).
+const DefaultSnapshotCount = 100000
+
 type Config struct {
 	// Name is this member's name; it must appear in InitialCluster.
 	Name string
@@ -44,7 +47,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// ElectionTimeout is etcd's --election-timeout. Default 1s.
 	ElectionTimeout time.Duration
-	// SnapshotCount is the number of applied entries between raft snapshots. Default 10000.
+	// SnapshotCount is the number of applied entries between raft snapshots: etcd's
+	// --snapshot-count, with etcd's default 100000. A snapshot copies the whole backend (the
+	// bbolt file; a gigabyte at 150,000 pods), so a smaller count turns a large store's
+	// write load into snapshot copying.
 	SnapshotCount uint64
 	// SnapshotCatchupEntries is etcd's --snapshot-catchup-entries: how many entries the
 	// leader keeps after a snapshot for slow followers (hashicorp/raft TrailingLogs); a
@@ -136,7 +142,7 @@ func (c *Config) applyDefaults() {
 		c.ElectionTimeout = time.Second
 	}
 	if c.SnapshotCount == 0 {
-		c.SnapshotCount = 10000
+		c.SnapshotCount = DefaultSnapshotCount
 	}
 	if c.SnapshotCatchupEntries == 0 {
 		c.SnapshotCatchupEntries = 10240

@@ -19,8 +19,9 @@
 #
 # Environment: NODES (1000), REPLICAS (10000), ROUNDS (1), KEEL_BASE (first client port,
 # 14000; below the ephemeral range), OUT (bench/results), BENCH_ARGS (extra orch bench
-# flags), PROFILE=1 (CPU profiles of the bench process and of the Keel leader into $OUT/orch-prof;
-# the leader's over 30 s from each of PROFILE_AT's offsets in seconds, default "15"),
+# flags), PROFILE=1 (CPU profiles and the peak heap of the bench process and of the Keel leader
+# into $OUT/orch-prof; the leader's over 30 s from each of PROFILE_AT's offsets in seconds,
+# default "15"; PROFILE_WINDOW=30 splits the bench process's profile into one file per 30 s),
 # EXTERNAL=1, AGENT_WORKERS (128), BIND_WORKERS (0: the scheduler's default), CONTROLLERS
 # (EXTERNAL=1: the controller-manager's --controllers, default '*'; the in-process bench runs
 # the equivalent of replicaset,deployment,garbagecollector).
@@ -38,6 +39,7 @@ EXTERNAL=${EXTERNAL:-}
 AGENT_WORKERS=${AGENT_WORKERS:-128}
 BIND_WORKERS=${BIND_WORKERS:-0}
 CONTROLLERS=${CONTROLLERS:-*}
+PROFILE_WINDOW=${PROFILE_WINDOW:-}
 
 make -s build
 mkdir -p "$OUT"
@@ -112,7 +114,8 @@ for round in $(seq 1 "$ROUNDS"); do
   prof_pid=""
   if [ -n "$PROFILE" ]; then
     mkdir -p "$OUT/orch-prof"
-    args+=(--cpuprofile "$OUT/orch-prof/bench-$round.pprof")
+    args+=(--cpuprofile "$OUT/orch-prof/bench-$round.pprof" --memprofile "$OUT/orch-prof/bench-heap-$round.pprof")
+    [ -n "$PROFILE_WINDOW" ] && args+=(--cpuprofile-window "${PROFILE_WINDOW}s")
     # The store leader's profile over the same minute (the bench's measured period starts
     # after node registration, ~10-20 s in).
     lead=$(leader)

@@ -93,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.initialClusterToken, "initial-cluster-token", "etcd-cluster", "initial cluster token")
 	fs.UintVar(&o.heartbeatInterval, "heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
 	fs.UintVar(&o.electionTimeout, "election-timeout", 1000, "time (in milliseconds) for an election to timeout")
-	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 10000, "number of committed entries that triggers a raft snapshot")
+	fs.Uint64Var(&o.snapshotCount, "snapshot-count", raftstore.DefaultSnapshotCount, "number of committed entries that triggers a raft snapshot")
 	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", 10240,
 		"number of entries kept after a snapshot for slow followers to catch up from")
 	fs.Uint64Var(&o.snapshotCatchupEntries, "experimental-snapshot-catchup-entries", 10240,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -50,6 +51,8 @@ type benchOptions struct {
 	agentWorkers    int
 	bindWorkers     int
 	cpuProfile      string
+	cpuProfileEvery time.Duration // --cpuprofile-window: one profile per window
+	memProfile      string
 	memberPIDs      []int      // --member-pids (bench_procs.go)
 	componentPIDs   []namedPID // --component-pids (bench_procs.go)
 	job             benchJobOptions
@@ -132,6 +135,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.agentWorkers, "agent-workers", 128, "in-process agent: pod workers (the agent's own default, 4, cannot keep up with 1,000 nodes)")
 	fs.IntVar(&o.bindWorkers, "bind-workers", 0, "in-process scheduler: bind workers (0 = the scheduler's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured period to FILE")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of this process to FILE once every pod is Running (what the caches hold at the peak)")
+	fs.DurationVar(&o.cpuProfileEvery, "cpuprofile-window", 0, "with --cpuprofile: one profile per window of this length, FILE-<seconds into the period>s.pprof (early and late costs apart; `go tool pprof -proto` merges them)")
 	memberPIDs := fs.String("member-pids", "", "comma-separated process ids of the Keel members on this machine: report their peak RSS and CPU seconds")
 	componentPIDs := fs.String("component-pids", "", "with --external, the components' processes on this machine as name=pid,...: report their peak RSS and CPU seconds")
 	o.job.register(fs)
@@ -222,18 +227,19 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	b.res.NodesReadySeconds = time.Since(start).Seconds()
 	if b.o.cpuProfile != "" {
-		f, err := os.Create(b.o.cpuProfile)
+		stopProfile, err := startCPUProfiles(b.o.cpuProfile, b.o.cpuProfileEvery, b.log)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	if err := b.measure(ctx); err != nil {
 		return err
+	}
+	if b.o.memProfile != "" {
+		if err := writeHeapProfile(b.o.memProfile); err != nil {
+			return err
+		}
 	}
 	if err := b.measureJobs(ctx); err != nil || !b.o.daemonset {
 		return err
@@ -594,4 +600,75 @@ func (b *bench) print(w io.Writer) error {
 		fmt.Fprintf(tw, "error\t%s\n", r.Error)
 	}
 	return tw.Flush()
+}
+
+// startCPUProfiles profiles this process into path until the returned stop is called, or,
+// with a window, into one file per window: path without ".pprof", then "-<seconds since
+// the start>s.pprof". Stop ends the current profile and joins the rotation.
+func startCPUProfiles(path string, window time.Duration, log *slog.Logger) (stop func(), err error) {
+	open := func(offset time.Duration) (*os.File, error) {
+		name := path
+		if window > 0 {
+			name = fmt.Sprintf("%s-%03ds.pprof", strings.TrimSuffix(path, ".pprof"), int(offset.Seconds()))
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
+	f, err := open(0)
+	if err != nil {
+		return nil, err
+	}
+	end := func(f *os.File) {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Warn("cpu profile", "err", err)
+		}
+	}
+	if window <= 0 {
+		return func() { end(f) }, nil
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now()
+		t := time.NewTicker(window)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				end(f)
+				return
+			case <-t.C:
+				end(f)
+				next, err := open(time.Since(start))
+				if err != nil {
+					log.Warn("cpu profile", "err", err)
+					return
+				}
+				f = next
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }, nil
+}
+
+// writeHeapProfile writes the live heap after a collection, as pprof's heap profile.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
