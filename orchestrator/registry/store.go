@@ -235,7 +235,12 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 			}
 			limited, limitsEmptyAt = true, rev
 		}
-		obj := api.DeepCopy(prepared)
+		// Only a Service's attempt writes into the object (its allocations): it starts from
+		// a pristine copy, so that a retry picks afresh. Quota charges only read it.
+		obj := prepared
+		if s.alloc != nil {
+			obj = api.DeepCopy(prepared)
+		}
 		cmps, ops, err := s.allocate(ctx, obj)
 		if err != nil {
 			return nil, err
