@@ -57,42 +57,52 @@ func (s *Store[T, P]) forbidden(obj P, reason error) error {
 }
 
 // admitLimits applies the LimitRanges of obj's namespace to a new pod (defaults, then
-// min/max/ratio; its QoS class follows the defaults) or claim (storage min/max).
-func (s *Store[T, P]) admitLimits(ctx context.Context, obj P) error {
-	pod, isPod := any(obj).(*api.Pod)
-	pvc, isPVC := any(obj).(*api.PersistentVolumeClaim)
-	if !isPod && !isPVC {
-		return nil
+// min/max/ratio; its QoS class follows the defaults) or claim (storage min/max). It reads
+// them serializably unless linearizable is set. emptyAt is the revision of its read when the
+// namespace has no LimitRange (admitcache.go), 0 when it has some or obj is not subject to them.
+func (s *Store[T, P]) admitLimits(ctx context.Context, obj P, linearizable bool) (emptyAt int64, err error) {
+	if !s.limited {
+		return 0, nil
 	}
-	kvs, err := s.readSiblings(ctx, api.LimitRangeResource.Name, obj.Meta().Namespace, true)
-	if err != nil || len(kvs) == 0 {
-		return err
+	kvs, rev, err := s.readSiblings(ctx, api.LimitRangeResource.Name, obj.Meta().Namespace, !linearizable)
+	if err != nil {
+		return 0, err
+	}
+	if len(kvs) == 0 {
+		return rev, nil
 	}
 	lrs := make([]*api.LimitRange, 0, len(kvs))
 	for _, kv := range kvs {
 		lr := new(api.LimitRange)
 		if err := json.Unmarshal(kv.Value, lr); err != nil {
-			return fmt.Errorf("registry: decode %s: %w", kv.Key, err)
+			return 0, fmt.Errorf("registry: decode %s: %w", kv.Key, err)
 		}
 		lrs = append(lrs, lr)
 	}
-	if isPVC {
-		if err := api.AdmitClaimLimits(lrs, pvc); err != nil {
-			return s.forbidden(obj, err)
+	switch o := any(obj).(type) {
+	case *api.PersistentVolumeClaim:
+		if err := api.AdmitClaimLimits(lrs, o); err != nil {
+			return 0, s.forbidden(obj, err)
 		}
-		return nil
+	case *api.Pod:
+		if err := api.AdmitPodLimits(lrs, o); err != nil {
+			return 0, s.forbidden(obj, err)
+		}
+		o.Status.QOSClass = api.PodQOSClass(&o.Spec)
 	}
-	if err := api.AdmitPodLimits(lrs, pod); err != nil {
-		return s.forbidden(obj, err)
-	}
-	pod.Status.QOSClass = api.PodQOSClass(&pod.Spec)
-	return nil
+	return 0, nil
+}
+
+// subjectToLimits reports whether creates of res are admitted by LimitRanges.
+func subjectToLimits(res api.Resource) bool {
+	return res.Kind == "Pod" || res.Kind == "PersistentVolumeClaim"
 }
 
 // readSiblings reads resource's objects in ns. A serializable read answers from the member's
 // own state without a leadership round: admission reads them on every create, and
 // Kubernetes' admission plugins read them from a cache, as stale as a member's state.
-func (s *Store[T, P]) readSiblings(ctx context.Context, resource, ns string, serializable bool) ([]*mvccpb.KeyValue, error) {
+// rev is the header revision of the read.
+func (s *Store[T, P]) readSiblings(ctx context.Context, resource, ns string, serializable bool) (kvs []*mvccpb.KeyValue, rev int64, err error) {
 	prefix := s.siblingPrefix(resource, ns)
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
 	if serializable {
@@ -100,33 +110,35 @@ func (s *Store[T, P]) readSiblings(ctx context.Context, resource, ns string, ser
 	}
 	resp, err := s.cli.Get(ctx, prefix, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("registry: read %s: %w", prefix, err)
+		return nil, 0, fmt.Errorf("registry: read %s: %w", prefix, err)
 	}
-	return resp.Kvs, nil
+	return resp.Kvs, resp.Header.Revision, nil
 }
 
 // admitQuota checks obj's create against every ResourceQuota of its namespace and returns
 // the compares and puts that charge it to them in the create transaction. The first attempt
 // reads the quotas serializably: a stale quota fails the transaction's compare on its
-// mod_revision, and the attempts after it read them linearizably.
-func (s *Store[T, P]) admitQuota(ctx context.Context, obj P, attempt int) ([]clientv3.Cmp, []clientv3.Op, error) {
+// mod_revision, and the attempts after it read them linearizably. emptyAt is the revision of
+// its read when the namespace has no ResourceQuota (admitcache.go), else 0.
+func (s *Store[T, P]) admitQuota(ctx context.Context, obj P, attempt int) (cmps []clientv3.Cmp, ops []clientv3.Op, emptyAt int64, err error) {
 	if !s.res.Namespaced {
-		return nil, nil, nil
+		return nil, nil, 0, nil
 	}
-	kvs, err := s.readSiblings(ctx, api.ResourceQuotaResource.Name, obj.Meta().Namespace, attempt == 1)
-	if err != nil || len(kvs) == 0 {
-		return nil, nil, err
+	kvs, rev, err := s.readSiblings(ctx, api.ResourceQuotaResource.Name, obj.Meta().Namespace, attempt == 1)
+	if err != nil {
+		return nil, nil, 0, err
 	}
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
+	if len(kvs) == 0 {
+		return nil, nil, rev, nil
+	}
 	for _, kv := range kvs {
 		q := new(api.ResourceQuota)
 		if err := json.Unmarshal(kv.Value, q); err != nil {
-			return nil, nil, fmt.Errorf("registry: decode %s: %w", kv.Key, err)
+			return nil, nil, 0, fmt.Errorf("registry: decode %s: %w", kv.Key, err)
 		}
 		used, err := api.AdmitQuota(q, obj, s.now())
 		if err != nil {
-			return nil, nil, s.forbidden(obj, err)
+			return nil, nil, 0, s.forbidden(obj, err)
 		}
 		if used == nil {
 			continue
@@ -134,11 +146,11 @@ func (s *Store[T, P]) admitQuota(ctx context.Context, obj P, attempt int) ([]cli
 		q.Status.Used = used
 		b, err := json.Marshal(q)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 		key := string(kv.Key)
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
 		ops = append(ops, clientv3.OpPut(key, string(b), clientv3.WithLease(clientv3.LeaseID(kv.Lease))))
 	}
-	return cmps, ops, nil
+	return cmps, ops, 0, nil
 }

@@ -17,8 +17,10 @@
 // ones are refused with an error matching api.ErrInvalid. Creates also go through
 // admission (admission.go): the namespace's LimitRanges default and bound pods and claims,
 // and its ResourceQuotas are charged in the create's transaction; a refusal matches
-// ErrForbidden. A Store holds no state besides its
-// configuration and is safe for concurrent use. Objects passed in are not modified.
+// ErrForbidden. A Store holds no state besides its configuration and a cache of the
+// namespaces known to have no LimitRange and no ResourceQuota, whose creates skip those
+// reads and are guarded in their transaction instead (admitcache.go); it is safe for
+// concurrent use. Objects passed in are not modified.
 //
 // CreateWithLease and GuaranteedUpdateWithLease attach a store lease to the key (Events
 // expire this way, see package events); every other update keeps the key's lease.

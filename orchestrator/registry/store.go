@@ -72,7 +72,8 @@ type ObjectPtr[T any] interface {
 }
 
 // Store reads and writes one resource's objects in the store. It is safe for concurrent
-// use; it keeps no state besides its configuration.
+// use; besides its configuration it keeps only a cache of the namespaces known to have no
+// LimitRange and no ResourceQuota, which saves reads, never a check (admitcache.go).
 type Store[T any, P ObjectPtr[T]] struct {
 	cli    *clientv3.Client
 	res    api.Resource
@@ -80,13 +81,21 @@ type Store[T any, P ObjectPtr[T]] struct {
 	now    func() time.Time
 	tr     Transformer       // nil = identity
 	alloc  *serviceAllocator // Services only: their cluster IPs and node ports
+	// limited: creates are admitted by LimitRanges (pods and claims).
+	limited bool
+	// empty: namespaces without LimitRange and ResourceQuota; nil when cluster-scoped.
+	empty *emptyPolicies
 }
 
 // New returns a Store for T's resource.
 func New[T any, P ObjectPtr[T]](cli *clientv3.Client, cfg Config) *Store[T, P] {
 	cfg.setDefaults()
 	res := api.ResourceOf(P(new(T)))
-	s := &Store[T, P]{cli: cli, res: res, prefix: cfg.Prefix + "/" + res.Name + "/", now: cfg.Now, tr: cfg.Transformers[res.Name]}
+	s := &Store[T, P]{cli: cli, res: res, prefix: cfg.Prefix + "/" + res.Name + "/", now: cfg.Now, tr: cfg.Transformers[res.Name],
+		limited: subjectToLimits(res)}
+	if res.Namespaced {
+		s.empty = newEmptyPolicies()
+	}
 	if res.Kind == "Service" {
 		s.alloc = newServiceAllocator(cli, cfg)
 	}
@@ -208,22 +217,51 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 	if err := s.defaultStorageClass(ctx, prepared); err != nil {
 		return nil, err
 	}
-	if err := s.admitLimits(ctx, prepared); err != nil {
-		return nil, err
-	}
-	key := s.keyOf(prepared)
+	key, ns := s.keyOf(prepared), prepared.Meta().Namespace
+	// limited: the LimitRanges were applied to prepared. limitsEmptyAt: the revision they
+	// were read empty at (admitcache.go).
+	limited, limitsEmptyAt := false, int64(0)
 	for attempt := 1; ; attempt++ {
-		obj := api.DeepCopy(prepared)
+		// In a namespace known to have no LimitRange and no ResourceQuota, both reads are
+		// replaced by guards in the transaction (admitcache.go).
+		emptyAt, cached := int64(0), false
+		if s.empty != nil {
+			emptyAt, cached = s.empty.get(ns)
+		}
+		if !cached && !limited {
+			rev, err := s.admitLimits(ctx, prepared, attempt > 1)
+			if err != nil {
+				return nil, err
+			}
+			limited, limitsEmptyAt = true, rev
+		}
+		// Only a Service's attempt writes into the object (its allocations): it starts from
+		// a pristine copy, so that a retry picks afresh. Quota charges only read it.
+		obj := prepared
+		if s.alloc != nil {
+			obj = api.DeepCopy(prepared)
+		}
 		cmps, ops, err := s.allocate(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
-		// The quotas are charged in the same transaction (admission.go).
-		qcmps, qops, err := s.admitQuota(ctx, obj, attempt)
-		if err != nil {
-			return nil, err
+		if cached {
+			cmps = append(cmps, s.emptyGuards(ns, emptyAt)...)
+		} else {
+			// The quotas are charged in the same transaction (admission.go).
+			qcmps, qops, quotasEmptyAt, err := s.admitQuota(ctx, obj, attempt)
+			if err != nil {
+				return nil, err
+			}
+			cmps, ops = append(cmps, qcmps...), append(ops, qops...)
+			if quotasEmptyAt > 0 && (limitsEmptyAt > 0 || !s.limited) {
+				rev := quotasEmptyAt
+				if s.limited {
+					rev = min(rev, limitsEmptyAt)
+				}
+				s.empty.put(ns, rev)
+			}
 		}
-		cmps, ops = append(cmps, qcmps...), append(ops, qops...)
 		b, err := encode(obj)
 		if err != nil {
 			return nil, err
@@ -233,7 +271,11 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		}
 		cmps = append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}, cmps...)
 		ops = append([]clientv3.Op{clientv3.OpPut(key, string(b), clientv3.WithLease(id))}, ops...)
-		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+		elseOps := []clientv3.Op{clientv3.OpGet(key, clientv3.WithCountOnly())}
+		if cached {
+			elseOps = append(elseOps, s.emptyProbes(ns)...)
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
 		if err != nil {
 			return nil, fmt.Errorf("registry: create %s: %w", key, err)
 		}
@@ -244,12 +286,27 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		if len(cmps) == 1 || resp.Responses[0].GetResponseRange().Count > 0 {
 			return nil, fmt.Errorf("%w: %s %q", ErrAlreadyExists, s.res.Name, qualified(obj.Meta().Namespace, obj.Meta().Name))
 		}
-		// Another writer claimed an address picked meanwhile, or charged a quota: pick and
-		// check again.
+		if cached && guardFailed(resp) {
+			// A LimitRange or ResourceQuota was created since emptyAt: admit through the reads.
+			s.empty.drop(ns, emptyAt)
+		}
+		// Another writer claimed an address picked meanwhile, or charged a quota, or a guard
+		// failed: pick and check again.
 		if attempt == maxAllocAttempts {
 			return nil, fmt.Errorf("registry: create %s: allocation or quota charge lost %d races", key, attempt)
 		}
 	}
+}
+
+// guardFailed reports whether one of a failed guarded create's probes (emptyProbes, after
+// the key's count) found a key.
+func guardFailed(resp *clientv3.TxnResponse) bool {
+	for _, r := range resp.Responses[1:] {
+		if r.GetResponseRange().Count > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // allocate claims a new Service's cluster IP and node ports (setting them in obj) and
