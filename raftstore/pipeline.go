@@ -11,7 +11,9 @@ import (
 // consumer has stopped is closed instead of blocking its sender forever.
 //
 // hashicorp/raft v1.7.3 deadlocks replication to a follower when that follower rejects a
-// pipelined AppendEntries (raft issue #612). Its pipelineDecode (replication.go:557) returns
+// pipelined AppendEntries (raft issue #612), which includes a follower that panics inside
+// raft's appendEntries (raft.go:1451: the deferred Respond answers Success false while the
+// panic unwinds, before the connection dies). Its pipelineDecode (replication.go:557) returns
 // on the first response that is not a success, so nothing reads the pipeline's responses any
 // more; NetworkTransport's decoder then blocks handing over the next response
 // (net_transport.go decodeResponses), and a pipelineSend that races the closed finishCh (its
