@@ -24,7 +24,7 @@ import (
 // the follower does not reach the revision of a write acknowledged after its restart, or if
 // the load's checks fail.
 func TestRaft612FollowerCatchesUpAfterPanicMidAppend(t *testing.T) {
-	const rounds = 10
+	const rounds = 16
 	c := start(t, 3)
 	l := c.startLoad("k612/", 6)
 	cli := c.Client(t)
