@@ -7,12 +7,27 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// guardedTransport wraps the raft transport so that Close can shut every replication
-// pipeline it handed out. hashicorp/raft v1.7.3 can otherwise hang Raft.Shutdown: once a
-// pipeline's response consumer has stopped (the follower rejected an entry, or replication is
-// stopping), a sender blocked on the pipeline's full in-flight queue waits forever, and
-// Shutdown waits for that sender. Closing the pipeline makes the blocked send return
-// ErrPipelineShutdown.
+// guardedTransport wraps the raft transport so that a replication pipeline whose response
+// consumer has stopped is closed instead of blocking its sender forever.
+//
+// hashicorp/raft v1.7.3 deadlocks replication to a follower when that follower rejects a
+// pipelined AppendEntries (raft issue #612), which includes a follower that panics inside
+// raft's appendEntries (raft.go:1451: the deferred Respond answers Success false while the
+// panic unwinds, before the connection dies). Its pipelineDecode (replication.go:557) returns
+// on the first response that is not a success, so nothing reads the pipeline's responses any
+// more; NetworkTransport's decoder then blocks handing over the next response
+// (net_transport.go decodeResponses), and a pipelineSend that races the closed finishCh (its
+// select picks a ready triggerCh as often as finishCh) blocks for good handing its request to
+// that decoder (netPipeline.AppendEntries). pipelineReplicate holds the deferred Close that
+// would release it, so replication to the follower stops silently, while the separate
+// heartbeat goroutine keeps the follower from starting an election: the follower stays
+// behind until the leader changes. The same blocked send hangs Raft.Shutdown.
+//
+// Each pipeline handed out is therefore relayed (guardedPipeline.relay): its responses pass
+// through a goroutine that, after forwarding one on which raft's decoder stops (not a
+// success, or a newer term), closes the pipeline, so a blocked or later send returns
+// ErrPipelineShutdown and raft falls back to its plain replicateTo, which retries the
+// follower. Close also shuts every pipeline still open, for Shutdown.
 type guardedTransport struct {
 	raft.Transport
 
@@ -29,6 +44,10 @@ func newGuardedTransport(t raft.Transport) *guardedTransport {
 type guardedPipeline struct {
 	raft.AppendPipeline
 	g *guardedTransport
+
+	out      chan raft.AppendFuture // the responses relay forwards: Consumer
+	done     chan struct{}          // closed by shut
+	shutOnce sync.Once
 
 	mu sync.Mutex
 	// guarded by mu: what the last request sent told the follower, and when
@@ -57,7 +76,7 @@ func (g *guardedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.S
 	if err != nil {
 		return nil, err
 	}
-	gp := &guardedPipeline{AppendPipeline: p, g: g}
+	gp := &guardedPipeline{AppendPipeline: p, g: g, out: make(chan raft.AppendFuture), done: make(chan struct{})}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -66,7 +85,44 @@ func (g *guardedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.S
 	}
 	g.pipes[gp] = struct{}{}
 	g.mu.Unlock()
+	go gp.relay()
 	return gp, nil
+}
+
+// Consumer returns the responses of the requests sent, in order, as relay forwards them.
+func (p *guardedPipeline) Consumer() <-chan raft.AppendFuture { return p.out }
+
+// relay forwards the inner pipeline's responses to Consumer until the pipeline is shut. After
+// forwarding one on which raft's pipelineDecode stops reading (see stopsDecode), it shuts the
+// pipeline: nothing would read the next response, so a send waiting for the inner decoder
+// would wait forever (see guardedTransport).
+func (p *guardedPipeline) relay() {
+	in := p.AppendPipeline.Consumer()
+	for {
+		var f raft.AppendFuture
+		select {
+		case f = <-in:
+		case <-p.done:
+			return
+		}
+		select {
+		case p.out <- f:
+		case <-p.done:
+			return
+		}
+		if stopsDecode(f) {
+			_ = p.shut()
+			return
+		}
+	}
+}
+
+// stopsDecode reports whether hashicorp/raft's pipelineDecode returns after reading f: a
+// response with a newer term, or one that is not a success (v1.7.3 replication.go:548-559).
+// A request that failed in the transport has an empty response, so it is not a success.
+func stopsDecode(f raft.AppendFuture) bool {
+	req, resp := f.Request(), f.Response()
+	return resp.Term > req.Term || !resp.Success
 }
 
 // AppendEntries sends a request down the pipeline, or skips one that repeats what the follower
@@ -106,7 +162,18 @@ func (p *guardedPipeline) Close() error {
 	p.g.mu.Lock()
 	delete(p.g.pipes, p)
 	p.g.mu.Unlock()
-	return p.AppendPipeline.Close()
+	return p.shut()
+}
+
+// shut stops relay and closes the inner pipeline, once: a send blocked in it, or made after,
+// returns ErrPipelineShutdown or a write error.
+func (p *guardedPipeline) shut() error {
+	var err error
+	p.shutOnce.Do(func() {
+		close(p.done)
+		err = p.AppendPipeline.Close()
+	})
+	return err
 }
 
 // closePipelines closes every open pipeline and refuses new ones.
@@ -119,7 +186,7 @@ func (g *guardedTransport) closePipelines() {
 	}
 	g.mu.Unlock()
 	for _, p := range pipes {
-		_ = p.AppendPipeline.Close()
+		_ = p.shut()
 	}
 }
 
