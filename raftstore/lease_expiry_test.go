@@ -53,6 +53,9 @@ type expiringLease struct {
 	id  int64
 	key string
 	put bool // the key was written under the lease
+	// unsure: the put failed with ErrLeaderChanged, so it may have been applied or not (the
+	// CPU of a shared machine can cost the in-process cluster its leader).
+	unsure bool
 	// notBefore is the earliest time the lease may be revoked: when its grant or its last
 	// successful keepalive was sent, plus its TTL.
 	notBefore time.Time
@@ -94,6 +97,11 @@ func TestExpiredLeasesAreRevokedOnceAndNeverEarly(t *testing.T) {
 				all[i] = lc
 				sent := time.Now()
 				g, err := leader.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: ttl})
+				for errors.Is(err, raftstore.ErrLeaderChanged) && ctx.Err() == nil {
+					// A lease granted all the same has no key and expires like the others.
+					sent = time.Now()
+					g, err = leader.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: ttl})
+				}
 				if err != nil {
 					fail(fmt.Errorf("grant %d: %w", i, err))
 					continue
@@ -105,6 +113,8 @@ func TestExpiredLeasesAreRevokedOnceAndNeverEarly(t *testing.T) {
 					fail(fmt.Errorf("put %s: lease %x gone before its TTL", lc.key, g.ID))
 				case errors.Is(err, apply.ErrLeaseNotFound):
 					// A slow put: the lease expired first, as it may.
+				case errors.Is(err, raftstore.ErrLeaderChanged):
+					lc.unsure = true
 				case err != nil:
 					fail(fmt.Errorf("put %s: %w", lc.key, err))
 				default:
@@ -123,6 +133,8 @@ func TestExpiredLeasesAreRevokedOnceAndNeverEarly(t *testing.T) {
 		sent := time.Now()
 		got, err := leader.LeaseRenew(ctx, lc.id)
 		switch {
+		case errors.Is(err, raftstore.ErrLeaderChanged):
+			// Renewed or not, the lease lives at least until its bound so far.
 		case err != nil:
 			fail(fmt.Errorf("keepalive of lease %x: %w", lc.id, err))
 		case got == 0 && time.Now().Before(lc.notBefore):
@@ -160,6 +172,11 @@ func TestExpiredLeasesAreRevokedOnceAndNeverEarly(t *testing.T) {
 		for _, lc := range all {
 			d := byKey[lc.key]
 			switch {
+			case lc.unsure && len(d) > 1:
+				t.Errorf("member %d: key %s of lease %x deleted %d times, want at most once", m, lc.key, lc.id, len(d))
+			case lc.unsure && len(d) == 1 && d[0].at.Before(lc.notBefore):
+				t.Errorf("member %d: lease %x revoked %v before its TTL ran out", m, lc.id, lc.notBefore.Sub(d[0].at))
+			case lc.unsure:
 			case !lc.put && len(d) != 0:
 				t.Errorf("member %d: key %s was never written but deleted %d times", m, lc.key, len(d))
 			case lc.put && len(d) != 1:
