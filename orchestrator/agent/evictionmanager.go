@@ -114,9 +114,12 @@ type evictionManager struct {
 	cfg    EvictionConfig
 	src    SignalSource
 	states map[string]*evictionState // node → state
-	// pending are the pods evicted whose containers may still be stopping (process
-	// runtime), by UID: the node evicts no other pod until they are terminal or gone, as
-	// kubelet waits for the evicted pod's cleanup.
+	// pending are the pods evicted that may still count as active, by UID: their
+	// containers may still be stopping (process runtime), or the pod cache may not show
+	// their Failed status yet (sim runtime: the next observation would still count the
+	// evicted pod's memory, find it skipped as terminal in the store and evict the next
+	// pod in the ranking). The node evicts no other pod until they are terminal or gone in
+	// the cache, as kubelet waits for the evicted pod's cleanup.
 	pending map[string]string // pod UID → pod key
 
 	// mu guards pressure, which admit reads from the pod workers.
@@ -294,6 +297,7 @@ func (m *evictionManager) evict(ctx context.Context, p *api.Pod, t *Threshold, o
 		if err != nil {
 			return false, fmt.Errorf("evict pod %s: %w", api.KeyFunc(p), err)
 		}
+		m.pending[p.UID] = api.KeyFunc(p)
 	}
 	m.a.recorder.Event(p, events.TypeWarning, EvictedReason, msg)
 	m.a.log.Info("evicted pod", "pod", api.KeyFunc(p), "grace_period", grace, "message", msg)
