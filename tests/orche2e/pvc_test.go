@@ -211,11 +211,14 @@ func waitPodLogs(t *testing.T, ctx context.Context, s *system, name, want string
 	t.Helper()
 	var p *api.Pod
 	waitFor(t, ctx, name+" logs "+want, 60*time.Second, func() error {
+		// The pod is read after its logs: read before, it may predate the binding of the
+		// pod whose logs are then found.
+		out, _ := s.ctl("logs", name)
 		var err error
 		if p, err = s.stores.Pods.Get(ctx, "default", name); err != nil {
 			return err
 		}
-		if out, _ := s.ctl("logs", name); !strings.Contains(out, want) {
+		if !strings.Contains(out, want) {
 			return fmt.Errorf("phase %s, logs %q, status %+v", p.Status.Phase, out, p.Status.ContainerStatuses)
 		}
 		return nil
