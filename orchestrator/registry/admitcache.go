@@ -97,21 +97,15 @@ func (s *Store[T, P]) policyPrefixes(ns string) []string {
 }
 
 // emptyGuards returns the compares that hold while the namespace's policy prefixes, empty
-// at rev, still are.
-func (s *Store[T, P]) emptyGuards(ns string, rev int64) []clientv3.Cmp {
-	var cmps []clientv3.Cmp
-	for _, p := range s.policyPrefixes(ns) {
+// at rev, still are, and count-only reads of the same prefixes for the Else of the guarded
+// create: a non-zero count says a guard failed.
+func (s *Store[T, P]) emptyGuards(ns string, rev int64) ([]clientv3.Cmp, []clientv3.Op) {
+	prefixes := s.policyPrefixes(ns)
+	cmps := make([]clientv3.Cmp, 0, len(prefixes))
+	probes := make([]clientv3.Op, 0, len(prefixes))
+	for _, p := range prefixes {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(p), "<", rev+1).WithPrefix())
+		probes = append(probes, clientv3.OpGet(p, clientv3.WithPrefix(), clientv3.WithCountOnly()))
 	}
-	return cmps
-}
-
-// emptyProbes returns count-only reads of the namespace's policy prefixes, for the Else of a
-// guarded create: a non-zero count says a guard failed.
-func (s *Store[T, P]) emptyProbes(ns string) []clientv3.Op {
-	var ops []clientv3.Op
-	for _, p := range s.policyPrefixes(ns) {
-		ops = append(ops, clientv3.OpGet(p, clientv3.WithPrefix(), clientv3.WithCountOnly()))
-	}
-	return ops
+	return cmps, probes
 }

@@ -225,6 +225,7 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		// In a namespace known to have no LimitRange and no ResourceQuota, both reads are
 		// replaced by guards in the transaction (admitcache.go).
 		emptyAt, cached := int64(0), false
+		var elseProbes []clientv3.Op // with the guards: reads telling a failed guard from an existing key
 		if s.empty != nil {
 			emptyAt, cached = s.empty.get(ns)
 		}
@@ -246,7 +247,8 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 			return nil, err
 		}
 		if cached {
-			cmps = append(cmps, s.emptyGuards(ns, emptyAt)...)
+			guards, probes := s.emptyGuards(ns, emptyAt)
+			cmps, elseProbes = append(cmps, guards...), probes
 		} else {
 			// The quotas are charged in the same transaction (admission.go).
 			qcmps, qops, quotasEmptyAt, err := s.admitQuota(ctx, obj, attempt)
@@ -273,7 +275,7 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 		ops = append([]clientv3.Op{clientv3.OpPut(key, string(b), clientv3.WithLease(id))}, ops...)
 		elseOps := []clientv3.Op{clientv3.OpGet(key, clientv3.WithCountOnly())}
 		if cached {
-			elseOps = append(elseOps, s.emptyProbes(ns)...)
+			elseOps = append(elseOps, elseProbes...)
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
 		if err != nil {
@@ -298,7 +300,7 @@ func (s *Store[T, P]) CreateWithLease(ctx context.Context, obj P, id clientv3.Le
 	}
 }
 
-// guardFailed reports whether one of a failed guarded create's probes (emptyProbes, after
+// guardFailed reports whether one of a failed guarded create's probes (emptyGuards, after
 // the key's count) found a key.
 func guardFailed(resp *clientv3.TxnResponse) bool {
 	for _, r := range resp.Responses[1:] {
